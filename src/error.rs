@@ -5,9 +5,12 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum Error {
-    // LAYER-PENDING Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]

@@ -11,6 +11,7 @@
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
 //! | bringing images in: oci-archive, OCI dir, docker-archive, daemon, rootfs tar | [`import`] | [`import::ImportSource`] |
 //! | sending images out: oci-archive, OCI dir, docker-archive, daemon load | [`export`] | [`export::ExportTarget`] |
+//! | registries: references, pull, push, auth, login, artifacts | [`registry`] | [`registry::pull`], [`registry::push`] |
 //! | base-image recipes (`images/`): mmdebstrap, busybox | [`recipe`] | [`recipe::Recipe`] |
 //! | one entry function per user operation | [`ops`] | [`ops::image`], [`ops::store`] |
 //! | command-line parsing (no logic) | [`cli`] | [`cli::Cli`] |
@@ -21,8 +22,7 @@
 //! live in the [`store`]; [`export`] sends images out.
 //!
 //! Not built yet (see the issue tracker): frontends beyond the IR crate,
-//! the lifecycle, the solver and step cache, executors and snapshots, the
-//! registry client.
+//! the lifecycle, the solver and step cache, executors and snapshots.
 
 pub mod cli;
 pub mod digest;
@@ -34,6 +34,7 @@ pub mod import;
 pub mod layer;
 pub mod ops;
 pub mod recipe;
+pub mod registry;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -1,0 +1,34 @@
+//! Command-line parsing with clap: structs only, no logic. Each subcommand
+//! group has its own file; `main.rs` hands the parsed values to `ops`.
+
+mod image;
+mod store;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use image::{ImageCommand, ImageSubcommand};
+pub use store::{StoreCommand, StoreSubcommand};
+
+/// strata builds OCI images from craft-parts, spk and Guix specs,
+/// one lifecycle step at a time, reproducibly.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The store to use (an OCI image layout plus strata's cache).
+    /// Default: $XDG_DATA_HOME/strata, or ~/.local/share/strata.
+    #[arg(long, global = true, env = "STRATA_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build, import, export, list, inspect and remove images in the store.
+    Image(ImageCommand),
+    /// Check and clean the store.
+    Store(StoreCommand),
+}

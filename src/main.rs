@@ -1,0 +1,66 @@
+//! The `strata` binary: parse arguments, open the store, call `ops`, print
+//! errors. The only place that uses `anyhow`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use strata::cli::{Cli, Command, ImageSubcommand, StoreSubcommand};
+use strata::{ops, store::Store};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("error: {e}");
+            let mut src = e.source();
+            while let Some(s) = src {
+                eprintln!("  caused by: {s}");
+                src = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let root = cli.store.clone().unwrap_or_else(Store::default_root);
+    if let Command::Store(s) = &cli.command {
+        if let StoreSubcommand::Path = s.command {
+            println!("{}", root.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let store = Store::open(&root)?;
+    let out = &mut std::io::stdout().lock();
+    match cli.command {
+        Command::Image(i) => match i.command {
+            ImageSubcommand::Build { recipe, tag, compression } => {
+                ops::image::build(&store, &recipe, tag.as_deref(), compression, out)?;
+            }
+            ImageSubcommand::Import { source, tag, platform, compression } => {
+                ops::image::import(&store, &source, tag.as_deref(), platform.as_deref(), compression, out)?;
+            }
+            ImageSubcommand::Export { image, destination } => ops::image::export(&store, &image, &destination, out)?,
+            ImageSubcommand::Ls { json } => {
+                ops::image::list(&store, json, out)?;
+            }
+            ImageSubcommand::Inspect { image, raw, platform } => {
+                ops::image::inspect(&store, &image, raw, platform.as_deref(), out)?
+            }
+            ImageSubcommand::Rm { images } => ops::image::remove(&store, &images, out)?,
+        },
+        Command::Store(s) => match s.command {
+            StoreSubcommand::Fsck => {
+                if !ops::store::fsck(&store, out)? {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            StoreSubcommand::Gc { dry_run } => ops::store::gc(&store, dry_run, out)?,
+            StoreSubcommand::Path => unreachable!("handled before opening the store"),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,6 @@
+//! One entry function per user operation. Each takes parsed arguments and an
+//! open store, does the work through the library modules, and writes what
+//! the user should see to `out`. No argument parsing here, no process exit.
+
+pub mod image;
+pub mod store;

@@ -1,0 +1,14 @@
+//! strata's integration tests: one test binary, each module a topic.
+//!
+//! These drive the real `strata` binary against real clients (skopeo, umoci,
+//! docker, podman, a registry). A test that needs a component checks for it
+//! with [`support::require`]: under `CI=true` a missing component fails the
+//! test; on a developer machine it is skipped with a message. `.ci/test`
+//! installs and starts everything, so under CI nothing is skipped.
+
+mod support;
+
+mod base_images;
+mod real_clients;
+mod refusals;
+mod store_cli;

@@ -1,0 +1,108 @@
+//! Helpers shared by the integration tests: running `strata` in a temp
+//! store, requiring external tools, reading digests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root (where `images/` lives).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether `check` (a shell command) succeeds. If not: under CI, panic; on a
+/// developer machine, print why the test is skipped and return false.
+#[must_use]
+pub fn require(what: &str, check: &str) -> bool {
+    let ok = Command::new("sh").arg("-c").arg(check).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(!in_ci(), "{what} is required under CI=true but `{check}` failed; run .ci/setup");
+        eprintln!("skipping: {what} is not available (`{check}` failed); .ci/setup installs it");
+    }
+    ok
+}
+
+pub fn require_docker() -> bool {
+    require("a running Docker daemon", "docker info")
+}
+
+pub fn require_podman() -> bool {
+    require("podman", "podman info")
+}
+
+/// A throw-away store and a `strata` command bound to it.
+pub struct Strata {
+    pub dir: tempfile::TempDir,
+}
+
+impl Strata {
+    pub fn new() -> Self {
+        Strata { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// A path for test outputs beside the store.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+        c.arg("--store").arg(self.store()).current_dir(repo());
+        c
+    }
+
+    /// Runs strata with `args`; returns stdout, panicking with stderr on failure.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run strata");
+        assert!(out.status.success(), "strata {args:?} failed:\n{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs strata with `args`, expecting failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run strata");
+        assert!(!out.status.success(), "strata {args:?} should have failed:\n{}", text(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Builds the busybox base image into this store; returns its digest.
+    pub fn busybox(&self) -> String {
+        let out = self.ok(&["image", "build", "images/busybox"]);
+        last_digest(&out)
+    }
+
+    /// The manifest digest the store has for `name`.
+    pub fn digest_of(&self, name: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        v["digest"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The last `sha256:…` word in `s`.
+pub fn last_digest(s: &str) -> String {
+    s.split_whitespace().rev().find(|w| w.starts_with("sha256:")).expect("a digest in the output").to_owned()
+}
+
+/// Runs a shell command; panics with its output if it fails.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("run sh");
+    assert!(out.status.success(), "`{cmd}` failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn text(o: &Output) -> String {
+    format!("status: {}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// sha256 of a file, as `sha256:<hex>`.
+pub fn file_digest(p: &Path) -> String {
+    let out = sh(&format!("sha256sum '{}'", p.display()));
+    format!("sha256:{}", out.split_whitespace().next().unwrap())
+}
