@@ -27,14 +27,26 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let root = cli.store.clone().unwrap_or_else(Store::default_root);
-    if let Command::Store(s) = &cli.command {
-        if let StoreSubcommand::Path = s.command {
-            println!("{}", root.display());
+    let out = &mut std::io::stdout().lock();
+
+    // Commands that do not touch the store: do not create one for them.
+    match &cli.command {
+        Command::Store(s) if matches!(s.command, StoreSubcommand::Path) => {
+            writeln!(out, "{}", root.display())?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Login(a) => {
+            ops::registry::login(a, out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Logout(a) => {
+            ops::registry::logout(a, out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
+
     let store = Store::open(&root)?;
-    let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Image(i) => match i.command {
             ImageSubcommand::Build { recipe, tag, compression } => {
@@ -59,8 +71,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             StoreSubcommand::Gc { dry_run } => ops::store::gc(&store, dry_run, out)?,
-            StoreSubcommand::Path => unreachable!("handled before opening the store"),
+            StoreSubcommand::Path => unreachable!("handled above"),
         },
+        Command::Pull(a) => ops::registry::pull(&store, &a, out)?,
+        Command::Push(a) => ops::registry::push(&store, &a, out)?,
+        Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

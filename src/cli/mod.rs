@@ -2,6 +2,7 @@
 //! group has its own file; `main.rs` hands the parsed values to `ops`.
 
 mod image;
+mod registry;
 mod store;
 
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use image::{ImageCommand, ImageSubcommand};
+pub use registry::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
 pub use store::{StoreCommand, StoreSubcommand};
 
 /// strata builds OCI images from craft-parts, spk and Guix specs,
@@ -31,4 +33,12 @@ pub enum Command {
     Image(ImageCommand),
     /// Check and clean the store.
     Store(StoreCommand),
+    /// Pull an image from a registry into the store.
+    Pull(PullArgs),
+    /// Push an image from the store to one or more registry tags.
+    Push(PushArgs),
+    /// Save credentials for a registry (checked against it first).
+    Login(LoginArgs),
+    /// Remove saved credentials for a registry.
+    Logout(LogoutArgs),
 }

@@ -3,4 +3,5 @@
 //! the user should see to `out`. No argument parsing here, no process exit.
 
 pub mod image;
+pub mod registry;
 pub mod store;

@@ -11,4 +11,5 @@ mod support;
 mod base_images;
 mod real_clients;
 mod refusals;
+mod registry;
 mod store_cli;

@@ -1,0 +1,108 @@
+//! Publishing through a real registry (Debian's docker-registry, started by
+//! `.ci/setup`): plain HTTP on :5000, htpasswd on :5001, TLS on :5002.
+
+use crate::support::*;
+
+const PLAIN: &str = "127.0.0.1:5000";
+const AUTH: &str = "127.0.0.1:5001";
+const TLS: &str = "127.0.0.1:5002";
+
+fn registry_up(addr: &str) -> bool {
+    require(&format!("the .ci/setup registry at {addr}"), &format!("curl -sk -o /dev/null https://{addr}/v2/ || curl -s -o /dev/null http://{addr}/v2/"))
+}
+
+/// A unique repository per test run, so reruns never see old pushes.
+fn repo_name(what: &str) -> String {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("strata-it/{what}-{n}")
+}
+
+#[test]
+fn push_then_docker_pull_and_skopeo_inspect_see_our_digest() {
+    if !registry_up(PLAIN) || !require("skopeo", "skopeo --version") || !require_docker() {
+        return;
+    }
+    let s = Strata::new();
+    let digest = s.busybox();
+    let dest = format!("{PLAIN}/{}", repo_name("push"));
+    let out = s.ok(&["push", "busybox", &format!("{dest}:1"), &format!("{dest}:latest")]);
+    assert!(out.contains(&format!("{dest}:1@{digest}")), "the pushed digest is the local one: {out}");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&sh(&format!("skopeo inspect --tls-verify=false docker://{dest}:latest"))).unwrap();
+    assert_eq!(v["Digest"], digest.as_str());
+    sh(&format!("docker pull -q {dest}:1"));
+    let repo_digests = sh(&format!("docker image inspect --format '{{{{json .RepoDigests}}}}' {dest}:1"));
+    assert!(repo_digests.contains(&digest), "docker pulled our manifest: {repo_digests}");
+    assert_eq!(sh(&format!("docker run --rm {dest}:1 echo pulled")).trim(), "pulled");
+
+    let again = s.ok(&["push", "busybox", &format!("{dest}:1")]);
+    assert!(again.starts_with("0 blob(s) uploaded"), "an unchanged re-push uploads nothing: {again}");
+
+    let fresh = Strata::new();
+    let pulled = fresh.ok(&["pull", &format!("{dest}:1"), "--tag", "back:1"]);
+    assert_eq!(last_digest(&pulled), digest);
+    assert!(fresh.ok(&["store", "fsck"]).contains(": ok"));
+}
+
+#[test]
+fn an_htpasswd_registry_needs_the_right_credentials() {
+    if !registry_up(AUTH) {
+        return;
+    }
+    let state = std::env::var("STRATA_CI_STATE").unwrap_or_else(|_| "/var/tmp/strata-ci".into());
+    let password = std::fs::read_to_string(format!("{state}/registry-auth/password")).unwrap();
+    let s = Strata::new();
+    s.busybox();
+    let dest = format!("{AUTH}/{}:1", repo_name("auth"));
+
+    // No credentials at all: refused, naming the registry.
+    let authfile = s.path("auth.json");
+    let err = s
+        .cmd()
+        .args(["push", "busybox", &dest, "--authfile"])
+        .arg(&authfile)
+        .env("REGISTRY_AUTH_FILE", &authfile)
+        .env("DOCKER_CONFIG", s.path("no-docker-config"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(!err.status.success() && stderr.contains(AUTH), "{stderr}");
+
+    // Wrong password: login refuses, and never echoes what it was given.
+    let mut login = s.cmd();
+    login.args(["login", AUTH, "-u", "strata", "--password-stdin", "--authfile"]).arg(&authfile);
+    let wrong = run_with_stdin(login, "not-the-password-123");
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains(AUTH) && !stderr.contains("not-the-password-123"), "{stderr}");
+
+    // Right password: login saves it, and push uses it.
+    let mut login = s.cmd();
+    login.args(["login", AUTH, "-u", "strata", "--password-stdin", "--authfile"]).arg(&authfile);
+    let ok = run_with_stdin(login, password.trim());
+    assert!(ok.status.success(), "{}", text(&ok));
+    s.ok(&["push", "busybox", &dest, "--authfile", authfile.to_str().unwrap()]);
+}
+
+#[test]
+fn a_tls_registry_with_a_ca_in_certs_d_is_verified() {
+    if !registry_up(TLS) || !require("the CA in certs.d", &format!("test -f /etc/containers/certs.d/{TLS}/ca.crt")) {
+        return;
+    }
+    let s = Strata::new();
+    let digest = s.busybox();
+    let dest = format!("{TLS}/{}:1", repo_name("tls"));
+    let out = s.ok(&["push", "busybox", &dest]);
+    assert!(out.contains(&digest), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&sh(&format!("skopeo inspect docker://{dest}"))).unwrap();
+    assert_eq!(v["Digest"], digest.as_str());
+}
+
+fn run_with_stdin(mut cmd: std::process::Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
