@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use strata::cli::{Cli, Command, ImageSubcommand, StoreSubcommand};
+use strata::cli::{ArtifactSubcommand, Cli, Command, ImageSubcommand, StoreSubcommand};
 use strata::{ops, store::Store};
 
 fn main() -> ExitCode {
@@ -43,6 +43,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ops::registry::logout(a, out)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Artifact(a) if matches!(a.command, ArtifactSubcommand::Ls { .. }) => {
+            ops::registry::artifact(None, &a.command, out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
 
@@ -75,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Pull(a) => ops::registry::pull(&store, &a, out)?,
         Command::Push(a) => ops::registry::push(&store, &a, out)?,
+        Command::Artifact(a) => ops::registry::artifact(Some(&store), &a.command, out)?,
         Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use image::{ImageCommand, ImageSubcommand};
-pub use registry::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
+pub use registry::{ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
 pub use store::{StoreCommand, StoreSubcommand};
 
 /// strata builds OCI images from craft-parts, spk and Guix specs,
@@ -41,4 +41,6 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove saved credentials for a registry.
     Logout(LogoutArgs),
+    /// Push and attach non-image payloads (OCI artifacts) in registries.
+    Artifact(ArtifactCommand),
 }

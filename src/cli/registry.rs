@@ -71,3 +71,59 @@ pub struct LogoutArgs {
     #[command(flatten)]
     pub registry_opts: RegistryArgs,
 }
+
+/// `strata artifact push|attach|ls`: non-image payloads in registries.
+#[derive(Debug, Args)]
+pub struct ArtifactCommand {
+    #[command(subcommand)]
+    pub command: ArtifactSubcommand,
+}
+
+/// A file of an artifact: `PATH` or `PATH:MEDIA_TYPE`.
+#[derive(Debug, Args, Clone)]
+pub struct ArtifactFiles {
+    /// The artifact's type, e.g. application/vnd.example.sbom+json.
+    #[arg(long = "type", value_name = "MEDIA_TYPE")]
+    pub artifact_type: String,
+    /// Files to carry, one layer each: PATH or PATH:MEDIA_TYPE
+    /// (default media type application/octet-stream).
+    #[arg(required = true, value_name = "FILE[:MEDIA_TYPE]")]
+    pub files: Vec<String>,
+    /// Annotations on the artifact manifest, KEY=VALUE. Repeatable.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ArtifactSubcommand {
+    /// Push files as an OCI artifact to a registry tag.
+    #[command(after_help = "Example:\n  strata artifact push 127.0.0.1:5000/app/prime:1 --type application/vnd.strata.prime.v1+tar prime.tar")]
+    Push {
+        /// Where the artifact goes: HOST/REPO:TAG.
+        destination: String,
+        #[command(flatten)]
+        files: ArtifactFiles,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Attach files as an artifact to an image already in a registry
+    /// (referrers API, or the referrers tag schema where the registry lacks it).
+    #[command(after_help = "Example:\n  strata artifact attach 127.0.0.1:5000/app:1 --type application/spdx+json sbom.json")]
+    Attach {
+        /// The image the artifact is about: HOST/REPO:TAG or @DIGEST.
+        subject: String,
+        #[command(flatten)]
+        files: ArtifactFiles,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// List the artifacts attached to an image in a registry.
+    Ls {
+        subject: String,
+        /// Only artifacts of this type.
+        #[arg(long = "type", value_name = "MEDIA_TYPE")]
+        artifact_type: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}

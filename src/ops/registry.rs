@@ -82,3 +82,70 @@ pub fn logout(a: &crate::cli::LogoutArgs, out: &mut dyn Write) -> crate::Result<
         .ok();
     Ok(())
 }
+
+fn artifact_spec(f: &crate::cli::ArtifactFiles) -> crate::Result<registry::ArtifactSpec> {
+    let files = f
+        .files
+        .iter()
+        .map(|arg| {
+            // PATH:MEDIA_TYPE — a media type always has a '/', a path's last ':' part never needs one.
+            let (path, mt) = match arg.rsplit_once(':') {
+                Some((p, mt)) if mt.contains('/') && !p.is_empty() => (p, mt),
+                _ => (arg.as_str(), "application/octet-stream"),
+            };
+            registry::ArtifactFile { path: path.into(), media_type: mt.to_owned() }
+        })
+        .collect();
+    let mut annotations = std::collections::BTreeMap::new();
+    for a in &f.annotations {
+        let (k, v) = a.split_once('=').ok_or_else(|| registry::RegistryError::Invalid {
+            what: format!("annotation '{a}'"),
+            message: "expected KEY=VALUE".into(),
+        })?;
+        annotations.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(registry::ArtifactSpec { artifact_type: f.artifact_type.clone(), files, annotations, subject: None })
+}
+
+/// `strata artifact push|attach|ls`. `ls` needs no store.
+pub fn artifact(
+    store: Option<&Store>,
+    cmd: &crate::cli::ArtifactSubcommand,
+    out: &mut dyn Write,
+) -> crate::Result<()> {
+    use crate::cli::ArtifactSubcommand as A;
+    match cmd {
+        A::Push { destination, files, registry: ra } => {
+            let store = store.expect("artifact push opens the store");
+            let dest = registry::parse_reference(destination)?;
+            let desc = registry::build_artifact(store, &artifact_spec(files)?)?;
+            let opts = PushOptions { registry: registry_options(ra), ..PushOptions::default() };
+            let rep = registry::push(store, &desc, &[dest], &opts)?;
+            for p in &rep.pushed {
+                writeln!(out, "pushed {p}").ok();
+            }
+        }
+        A::Attach { subject, files, registry: ra } => {
+            let store = store.expect("artifact attach opens the store");
+            let subject = registry::parse_reference(subject)?;
+            let opts = PushOptions { registry: registry_options(ra), ..PushOptions::default() };
+            let rep = registry::attach(store, &subject, &artifact_spec(files)?, &opts)?;
+            writeln!(
+                out,
+                "attached {} to {}{}",
+                rep.artifact.digest(),
+                rep.subject,
+                if rep.used_tag_schema { " (through the referrers tag)" } else { "" }
+            )
+            .ok();
+        }
+        A::Ls { subject, artifact_type, registry: ra } => {
+            let subject = registry::parse_reference(subject)?;
+            for d in registry::referrers(&subject, artifact_type.as_deref(), &registry_options(ra))? {
+                let ty = d.artifact_type().as_ref().map(|t| t.to_string()).unwrap_or_default();
+                writeln!(out, "{} {} {}", d.digest(), ty, d.size()).ok();
+            }
+        }
+    }
+    Ok(())
+}

@@ -106,3 +106,33 @@ fn run_with_stdin(mut cmd: std::process::Command, input: &str) -> std::process::
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
+
+#[test]
+fn artifacts_are_pushed_and_attached_to_an_image() {
+    if !registry_up(PLAIN) || !require("skopeo", "skopeo --version") {
+        return;
+    }
+    let s = Strata::new();
+    s.busybox();
+    let repo = format!("{PLAIN}/{}", repo_name("artifact"));
+    let sbom = s.path("sbom.json");
+    std::fs::write(&sbom, br#"{"spdxVersion":"SPDX-2.3"}"#).unwrap();
+
+    // A standalone artifact under a tag: skopeo sees its artifactType.
+    let file_arg = format!("{}:application/spdx+json", sbom.display());
+    s.ok(&["artifact", "push", &format!("{repo}:sbom"), "--type", "application/vnd.example.sbom", &file_arg]);
+    let raw: serde_json::Value =
+        serde_json::from_str(&sh(&format!("skopeo inspect --raw --tls-verify=false docker://{repo}:sbom"))).unwrap();
+    assert_eq!(raw["artifactType"], "application/vnd.example.sbom");
+    assert_eq!(raw["layers"][0]["mediaType"], "application/spdx+json");
+
+    // Attached to an image: listed among its referrers, filterable by type.
+    s.ok(&["push", "busybox", &format!("{repo}:1")]);
+    let out = s.ok(&["artifact", "attach", &format!("{repo}:1"), "--type", "application/vnd.example.sbom", &file_arg]);
+    assert!(out.starts_with("attached sha256:"), "{out}");
+    let attached = out.split_whitespace().nth(1).unwrap().to_owned();
+    let ls = s.ok(&["artifact", "ls", &format!("{repo}:1")]);
+    assert!(ls.contains(&attached) && ls.contains("application/vnd.example.sbom"), "{ls}");
+    let none = s.ok(&["artifact", "ls", &format!("{repo}:1"), "--type", "application/other"]);
+    assert!(none.trim().is_empty(), "{none}");
+}
