@@ -18,6 +18,10 @@ pub enum Error {
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
     #[error(transparent)]
+    Exec(#[from] crate::executor::ExecError),
+    #[error(transparent)]
+    StepFailed(#[from] crate::executor::StepFailed),
+    #[error(transparent)]
     Recipe(#[from] crate::recipe::RecipeError),
 }
 

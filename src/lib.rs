@@ -27,6 +27,7 @@
 pub mod cli;
 pub mod digest;
 pub mod error;
+pub mod executor;
 pub mod export;
 pub mod image;
 pub mod json;
@@ -35,6 +36,7 @@ pub mod layer;
 pub mod ops;
 pub mod recipe;
 pub mod registry;
+pub mod snapshot;
 pub mod store;
 
 pub use error::{Error, Result};

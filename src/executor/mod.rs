@@ -1,0 +1,155 @@
+//! Executors: run one step's process in a container over its input layers
+//! and hand back what it changed.
+//!
+//! Every backend implements [`Executor`]. They differ only in how they start
+//! a process over a root filesystem (DESIGN.md §7); the layer a step yields
+//! is always written by strata's own layer writer from the captured
+//! [`Changes`], so one step gives one layer digest on every executor.
+//!
+//! | backend | module | root filesystem | changes from |
+//! |---|---|---|---|
+//! | runc (default, no daemon) | `runc` | overlay of snapshots (`crate::snapshot`) | the overlay upper dir |
+//! | Docker / Podman (bollard) | `docker` | an image loaded from the input layers | the container's upper dir, or its diff as a tar |
+//! | containerd | `containerd` | containerd snapshots of the input layers | the active snapshot's upper dir |
+//!
+//! - `spec`: the OCI runtime spec every backend starts from (oci-spec types).
+//! - `cancel`: [`Cancel`], a cancellation flag steps poll and wait on.
+//! - `log`: [`LogSink`] and the file log kept beside each step's result.
+
+pub mod cancel;
+pub mod log;
+pub mod spec;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::layer::LayerInfo;
+
+pub use cancel::Cancel;
+pub use log::{LogSink, Stream};
+
+/// A mount into the step's container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// A host path, bind-mounted (read-only if asked).
+    Bind { source: PathBuf, destination: String, read_only: bool },
+    /// An empty tmpfs.
+    Tmpfs { destination: String, size_bytes: Option<u64> },
+}
+
+/// The network a step sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// Loopback only (the default: build steps are hermetic).
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+    /// A bridge with NAT, where the backend has one (Docker, Podman).
+    Bridge,
+}
+
+/// One process to run in a container over `layers`.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    /// A label for logs and errors, e.g. `hello:build`.
+    pub name: String,
+    /// The root filesystem: layer blobs in the store, bottom to top.
+    pub layers: Vec<LayerInfo>,
+    pub argv: Vec<String>,
+    /// `KEY=value`.
+    pub env: Vec<String>,
+    /// Working directory inside the container (created if missing).
+    pub cwd: String,
+    /// `uid[:gid]`, numeric.
+    pub user: String,
+    pub mounts: Vec<Mount>,
+    pub network: Network,
+    pub hostname: String,
+    /// Killed (and reported as timed out) after this long.
+    pub timeout: Option<Duration>,
+}
+
+impl StepSpec {
+    /// A root step named `name` running `argv` over `layers`, no network.
+    pub fn new(name: impl Into<String>, layers: Vec<LayerInfo>, argv: Vec<String>) -> StepSpec {
+        StepSpec {
+            name: name.into(),
+            layers,
+            argv,
+            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+            cwd: "/".into(),
+            user: "0:0".into(),
+            mounts: Vec::new(),
+            network: Network::None,
+            hostname: "strata".into(),
+            timeout: None,
+        }
+    }
+}
+
+/// What a finished step changed. Written into a layer by
+/// `snapshot::capture`, never by the backend itself.
+#[derive(Debug)]
+pub enum Changes {
+    /// An overlayfs upper dir (whiteouts as 0/0 char devices, opaque dirs as
+    /// xattrs), owned by the given guard and removed when it drops.
+    UpperDir { path: PathBuf, guard: Box<dyn std::any::Any + Send> },
+    /// An OCI/Docker diff tar (whiteouts as `.wh.` entries) in a temp file.
+    DiffTar { file: tempfile::NamedTempFile },
+}
+
+/// The result of running a step to completion (any exit code).
+#[derive(Debug)]
+pub struct Execution {
+    pub exit_code: i32,
+    pub changes: Changes,
+    /// The step's full log (stdout and stderr, in order).
+    pub log: PathBuf,
+}
+
+/// Runs steps in containers.
+pub trait Executor: Send + Sync {
+    /// The backend's name, as the CLI spells it (`runc`, `docker`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Runs `spec` to completion, streaming its output to `sink`. Returns
+    /// `Err(ExecError::Cancelled)` if `cancel` fires and
+    /// `Err(ExecError::TimedOut)` past `spec.timeout`, after killing the
+    /// process and removing every mount, container and temp dir it made.
+    fn run(
+        &self,
+        store: &crate::store::Store,
+        spec: &StepSpec,
+        sink: &mut dyn LogSink,
+        cancel: &Cancel,
+    ) -> Result<Execution, ExecError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("step {step} was cancelled")]
+    Cancelled { step: String },
+    #[error("step {step} timed out after {after:?}; its log is at {}", log.display())]
+    TimedOut { step: String, after: Duration, log: PathBuf },
+    #[error("{backend} is not available: {reason}")]
+    Unavailable { backend: &'static str, reason: String },
+    #[error("{backend} failed to run step {step}: {message}")]
+    Backend { backend: &'static str, step: String, message: String },
+    #[error("step {step}: i/o on {}: {source}", path.display())]
+    Io { step: String, path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+}
+
+/// A step whose command exited non-zero: what the user sees.
+#[derive(Debug, thiserror::Error)]
+#[error("step {step} failed with exit code {exit_code}\n--- last lines of its log:\n{tail}--- full log: {}", log.display())]
+pub struct StepFailed {
+    pub step: String,
+    pub exit_code: i32,
+    pub tail: String,
+    pub log: PathBuf,
+}

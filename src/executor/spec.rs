@@ -1,0 +1,1 @@
+//! The OCI runtime spec every backend starts from (being written).
