@@ -313,9 +313,31 @@ impl<W: Write> Write for Blocks<W> {
     }
 }
 
-/// Writes normalised entries, in order, as a compressed PAX tar stream.
-pub(crate) struct Emitter<W: Write> {
-    tar: tar::Builder<HashingWriter<Blocks<Encoder<W>>>>,
+/// The compressing end of the pipeline: `Blocks ▸ Encoder ▸ out`.
+pub(crate) type Compressor<W> = Blocks<Encoder<W>>;
+
+/// Starts the compressing end of the pipeline for `out`.
+pub(crate) fn compressor<W: Write>(
+    out: W,
+    compression: Compression,
+) -> Result<Compressor<W>, LayerError> {
+    Ok(Blocks::new(
+        Encoder::new(out, compression).map_err(LayerError::WriteStream)?,
+    ))
+}
+
+/// Ends the compressed stream and returns the caller's writer.
+pub(crate) fn finish_compressor<W: Write>(c: Compressor<W>) -> Result<W, LayerError> {
+    c.into_inner()
+        .and_then(Encoder::finish)
+        .map_err(LayerError::WriteStream)
+}
+
+/// Writes normalised entries, in order, as a PAX tar stream into `S`: the
+/// compressor itself ([`Emitter::new`]), or a channel to a thread running it
+/// (the writer does this, see `writer::write_tree`).
+pub(crate) struct Emitter<S: Write> {
+    tar: tar::Builder<HashingWriter<S>>,
     opts: OutputOptions,
     /// Key of the last entry written.
     last_key: Option<Vec<u8>>,
@@ -326,17 +348,41 @@ pub(crate) struct Emitter<W: Write> {
     buf: Vec<u8>,
 }
 
-impl<W: Write> Emitter<W> {
+impl<W: Write> Emitter<Compressor<W>> {
+    /// An emitter compressing into `out` on the calling thread.
     pub fn new(out: W, opts: &OutputOptions) -> Result<Self, LayerError> {
-        let enc = Encoder::new(out, opts.compression).map_err(LayerError::WriteStream)?;
-        Ok(Emitter {
-            tar: tar::Builder::new(HashingWriter::new(Blocks::new(enc))),
+        Ok(Emitter::with_sink(compressor(out, opts.compression)?, opts))
+    }
+
+    /// Ends the tar stream (two zero blocks) and the compressed stream.
+    pub fn finish(self) -> Result<Written<W>, LayerError> {
+        let (c, diff_id, uncompressed_size) = self.finish_tar()?;
+        let out = finish_compressor(c)?;
+        Ok(Written {
+            out,
+            diff_id,
+            uncompressed_size,
+        })
+    }
+}
+
+impl<S: Write> Emitter<S> {
+    /// An emitter writing the uncompressed tar stream into `sink`.
+    pub fn with_sink(sink: S, opts: &OutputOptions) -> Self {
+        Emitter {
+            tar: tar::Builder::new(HashingWriter::new(sink)),
             opts: *opts,
             last_key: None,
             last_path: Vec::new(),
             open_dirs: Vec::new(),
             buf: vec![0; COPY_BUF],
-        })
+        }
+    }
+
+    /// Ends the tar stream; returns the sink, the diff_id and the size of the tar stream.
+    pub fn finish_tar(self) -> Result<(S, Digest, u64), LayerError> {
+        let hashing = self.tar.into_inner().map_err(LayerError::WriteStream)?;
+        Ok(hashing.finish())
     }
 
     /// Writes one entry, after any missing parent directories. `data` must
@@ -559,22 +605,6 @@ impl<W: Write> Emitter<W> {
             .write_all(&[0u8; 512][..pad as usize])
             .map_err(LayerError::WriteStream)?;
         Ok(())
-    }
-
-    /// Ends the tar stream (two zero blocks) and the compressed stream.
-    pub fn finish(self) -> Result<Written<W>, LayerError> {
-        let hashing = self.tar.into_inner().map_err(LayerError::WriteStream)?;
-        let (blocks, diff_id, uncompressed_size): (Blocks<Encoder<W>>, Digest, u64) =
-            hashing.finish();
-        let out = blocks
-            .into_inner()
-            .and_then(Encoder::finish)
-            .map_err(LayerError::WriteStream)?;
-        Ok(Written {
-            out,
-            diff_id,
-            uncompressed_size,
-        })
     }
 }
 

@@ -9,7 +9,7 @@
 //! Where to start reading:
 //!
 //! - [`Compression`]: none, gzip (flate2 + zlib-rs at [`GZIP_LEVEL`]), zstd
-//!   (level [`ZSTD_LEVEL`], [`ZSTD_WORKERS`] worker) and their OCI media types.
+//!   (level [`ZSTD_LEVEL`], [`ZSTD_WORKERS`] workers) and their OCI media types.
 //! - [`order`]: the order entries are written in, and why it is not plain
 //!   byte order. Every producer below emits it; squash relies on it.
 //! - `emit` (private): the single place tar headers are built and normalised
@@ -53,12 +53,13 @@ pub use writer::{WhiteoutSource, WriteOptions, write_layer, write_tree};
 /// the machine).
 ///
 /// Measured on W4's 211 MiB tar stream (`benches/README`), zlib-rs alone:
-/// level 1 1.7 s / 147.0 MiB, **level 3 2.7 s / 129.6 MiB**, level 6
-/// 6.2 s / 126.3 MiB; `tar | gzip -6` takes 10.8 s for 126.2 MiB. Level 3
-/// is ~4× faster than gzip -6 (the W4 goal is ≤ 0.66 of its time) for a
-/// blob 2.7% larger; level 1 saves another second but costs 16% of size on
-/// every push and pull. Levels 2–4 are also the ones whose output does not
-/// depend on how the input is chunked (see `emit::Blocks`).
+/// level 1 1.2–1.7 s / 147.0 MiB, **level 3 2.7–2.8 s / 129.6 MiB**, level 6
+/// 5.3–6.2 s / 126.3 MiB; `tar | gzip -6` takes 6.8–10.8 s for 126.2 MiB.
+/// Level 3 is 2.5–4× faster than gzip -6 (whole W4 writer: 0.39–0.51 of
+/// its time, goal ≤ 0.66) for a blob 2.7% larger; level 1 saves another
+/// second but costs 16% of size on every push and pull. Levels 2–4 are also
+/// the ones whose output does not depend on how the input is chunked (see
+/// `emit::Blocks`, which makes that moot anyway).
 ///
 /// Changing it changes every gzip layer digest (and the pinned digest test).
 pub const GZIP_LEVEL: u32 = 3;
@@ -66,10 +67,10 @@ pub const GZIP_LEVEL: u32 = 3;
 pub const ZSTD_LEVEL: i32 = 3;
 /// zstd worker threads. Multi-threaded zstd produces the same frames for any
 /// worker count ≥ 1 (jobs are cut at fixed sizes), but not the same as
-/// single-threaded mode (0); see the `emit` tests. Pinned at 1: compression
-/// runs on its own thread alongside tar and sha256. Raising it would change
-/// speed, never bytes.
-pub const ZSTD_WORKERS: u32 = 1;
+/// single-threaded mode (0); see the `emit` tests. Pinned at 2, so on a
+/// 2-core machine zstd keeps pace with `zstd -T2`; any value ≥ 1 gives the
+/// same bytes, so this is a speed knob only.
+pub const ZSTD_WORKERS: u32 = 2;
 
 /// Whose ids the entries carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
