@@ -1,0 +1,213 @@
+//! The conformance cases recorded with craft-parts 2.37.2
+//! (`tests/fixtures/conformance/`): each parses, plans exactly the actions
+//! craft-parts ran, and — simulated on file listings — primes exactly the
+//! paths, types and modes craft-parts primed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use strata_frontend_api::{Frontend, Project, Step};
+use strata_frontend_craft::CraftFrontend;
+use strata_frontend_craft::sequencer::{Sequencer, plan};
+use strata_frontend_craft::simulate::{PartInput, Simulation, simulate};
+use strata_frontend_craft::tree::{Entry, EntryKind, Tree};
+
+fn case_dir(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance").join(case)
+}
+
+fn load(case: &str) -> Project {
+    CraftFrontend.load(&case_dir(case).join("parts.yaml")).unwrap_or_else(|e| panic!("{case}: {e}"))
+}
+
+fn read(case: &str, file: &str) -> String {
+    std::fs::read_to_string(case_dir(case).join(file)).unwrap()
+}
+
+fn listing(case: &str, file: &str) -> Tree {
+    Tree::parse_listing(&read(case, file)).unwrap()
+}
+
+fn expected_lines(case: &str, file: &str) -> Vec<String> {
+    read(case, file).lines().map(str::to_string).collect()
+}
+
+/// `expected-prime-detail.txt`'s format: mode, uid:gid, path, and the
+/// sha256 prefix of a file or the target of a symlink, sorted by path.
+fn detail(prime: &Tree) -> Vec<String> {
+    let mut lines = vec![("prime".to_string(), "drwxr-xr-x 0:0 prime".to_string())];
+    for (p, e) in prime.iter() {
+        let extra = match &e.kind {
+            EntryKind::Dir => String::new(),
+            EntryKind::File { content } => format!(" {content}"),
+            EntryKind::Symlink { target } => format!(" -> {target}"),
+        };
+        lines.push((format!("prime/{p}"), format!("{} {}:{} prime/{p}{extra}", e.mode_string(), e.uid, e.gid)));
+    }
+    lines.sort();
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+#[test]
+fn the_cases_parse() {
+    let p = load("dump-filesets");
+    let files = &p.parts["files"];
+    assert_eq!(files.plugin, "dump");
+    assert_eq!(files.organize.len(), 4);
+    assert_eq!(files.prime.entries, ["-include", "-etc/*.bak"]);
+    assert_eq!(p.name, None, "a bare parts file has no project name");
+
+    let p = load("after-scriptlets");
+    assert_eq!(p.adopt_info.as_deref(), Some("a-app"));
+    let app = &p.parts["a-app"];
+    assert_eq!(app.after, ["z-lib"]);
+    assert_eq!(
+        app.build_environment,
+        [
+            ("GREETING".to_string(), "hello".to_string()),
+            ("APP_DIR".to_string(), "$CRAFT_PART_INSTALL/opt/app".to_string()),
+            ("MSG".to_string(), "${GREETING} from ${CRAFT_PART_NAME}".to_string()),
+        ]
+    );
+    assert!(app.scriptlets.override_build.as_deref().unwrap().starts_with("craftctl default\n"));
+
+    let p = load("make-c");
+    let hello = &p.parts["hello"];
+    assert_eq!(hello.source.as_ref().unwrap().subdir.as_deref(), Some("c"));
+    assert_eq!(
+        hello.build_plan.build_commands,
+        [
+            "make -j\"${CRAFT_PARALLEL_BUILD_COUNT}\" PREFIX=/usr SUFFIX=craft",
+            "make -j\"${CRAFT_PARALLEL_BUILD_COUNT}\" install PREFIX=/usr SUFFIX=craft DESTDIR=\"/root/parts/hello/install\"",
+        ]
+    );
+    assert_eq!(hello.build_plan.build_packages, ["gcc", "make"]);
+}
+
+#[test]
+fn action_plans_match_craft_parts() {
+    for case in ["dump-filesets", "after-scriptlets", "make-c"] {
+        let project = load(case);
+        let actions: Vec<String> = plan(&project, Step::Prime).unwrap().iter().map(ToString::to_string).collect();
+        assert_eq!(actions, expected_lines(case, "expected-actions.txt"), "{case}");
+    }
+}
+
+#[test]
+fn a_second_plan_skips_what_ran() {
+    let project = load("after-scriptlets");
+    let mut seq = Sequencer::new(&project).unwrap();
+    seq.plan(Step::Prime, &[]);
+    let again: Vec<String> = seq.plan(Step::Stage, &["a-app"]).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        again,
+        [
+            "pull     skip    a-app (already ran)",
+            "build    skip    a-app (already ran)",
+            "stage    skip    a-app (already ran)",
+        ]
+    );
+    // Building a-app alone on a fresh project brings z-lib up to stage first.
+    let mut seq = Sequencer::new(&project).unwrap();
+    let alone: Vec<String> = seq.plan(Step::Build, &["a-app"]).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        alone,
+        [
+            "pull     run     a-app",
+            "pull     run     z-lib (required to build 'a-app')",
+            "build    run     z-lib (required to build 'a-app')",
+            "stage    run     z-lib (required to build 'a-app')",
+            "build    run     a-app",
+        ]
+    );
+}
+
+fn simulated(case: &str, inputs: &[(&str, PartInput)]) -> Simulation {
+    let project = load(case);
+    let inputs: BTreeMap<String, PartInput> = inputs.iter().map(|(n, i)| (n.to_string(), i.clone())).collect();
+    simulate(&project, &inputs).unwrap_or_else(|e| panic!("{case}: {e}"))
+}
+
+#[test]
+fn dump_filesets_primes_what_craft_parts_primes() {
+    let sim = simulated("dump-filesets", &[("files", PartInput::Source(listing("dump-filesets", "source-tree.txt")))]);
+    assert_eq!(sim.prime.find_listing("prime", 0o755), expected_lines("dump-filesets", "expected-prime.txt"));
+    assert_eq!(detail(&sim.prime), expected_lines("dump-filesets", "expected-prime-detail.txt"));
+    // The organize of this case empties bin/ and lib/; strata drops them
+    // (craft-parts keeps them, but this case's stage fileset leaves them out).
+    let organized = &sim.organized["files"];
+    assert_eq!(organized.removed_empty_dirs.iter().collect::<Vec<_>>(), ["bin", "lib"]);
+    assert!(sim.stage.contains("include/foo.h"), "staged, then excluded from prime");
+    assert!(!sim.prime.contains("include"));
+}
+
+#[test]
+fn after_scriptlets_primes_what_craft_parts_primes() {
+    let mut sim = simulated(
+        "after-scriptlets",
+        &[
+            ("z-lib", PartInput::Source(listing("after-scriptlets", "z-lib-source-tree.txt"))),
+            ("a-app", PartInput::Install(listing("after-scriptlets", "a-app-install-tree.txt"))),
+        ],
+    );
+    // a-app's override-prime writes VERSION straight into the prime:
+    // "$(craftctl get version) $GREETING step=$CRAFT_STEP_NAME".
+    sim.prime.insert("VERSION", Entry::file(0o644, "sha256:48c8cba2d069ee2a"));
+    assert_eq!(sim.prime.find_listing("prime", 0o755), expected_lines("after-scriptlets", "expected-prime.txt"));
+    assert_eq!(detail(&sim.prime), expected_lines("after-scriptlets", "expected-prime-detail.txt"));
+    assert!(sim.stage.contains("usr/share/lib/message.txt"));
+    assert!(!sim.stage.contains("usr/share/lib/VERSION_SUFFIX"), "z-lib's stage excludes it");
+}
+
+#[test]
+fn make_c_primes_what_craft_parts_primes() {
+    let sim = simulated("make-c", &[("hello", PartInput::Install(listing("make-c", "install-tree.txt")))]);
+    assert_eq!(sim.prime.find_listing("prime", 0o755), expected_lines("make-c", "expected-prime.txt"));
+    assert_eq!(detail(&sim.prime), expected_lines("make-c", "expected-prime-detail.txt"));
+    assert!(sim.stage.contains("usr/include/greet.h"), "staged; prime's explicit includes leave it out");
+    assert!(!sim.stage.contains("usr/lib/libgreet.a"), "stage excludes usr/lib/*.a");
+}
+
+#[test]
+fn project_vars_start_from_the_spec() {
+    // expected-project-vars.txt: version "" (dump-filesets, make-c) and
+    // "1.2.3-rc1" set by a-app's override-build (see tests/scripts.rs).
+    for case in ["dump-filesets", "make-c"] {
+        let vars = strata_frontend_craft::scripts::ProjectVars::new(&load(case));
+        assert_eq!(vars.values["version"], "", "{case}");
+        assert!(read(case, "expected-project-vars.txt").contains("\"version\": \"\""));
+    }
+}
+
+fn sequencer_fixture(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sequencer").join(file)
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn overlay_plans_match_craft_parts() {
+    let project = CraftFrontend.load(&sequencer_fixture("overlay/parts.yaml")).unwrap();
+    let cases: [(&str, Step, &[&str]); 3] = [
+        ("expected-actions-prime.txt", Step::Prime, &[]),
+        ("expected-actions-build-b-after.txt", Step::Build, &["b-after"]),
+        ("expected-actions-stage-d-script.txt", Step::Stage, &["d-script"]),
+    ];
+    for (file, step, parts) in cases {
+        let mut seq = Sequencer::new(&project).unwrap();
+        let got: Vec<String> = seq.plan(step, parts).iter().map(ToString::to_string).collect();
+        assert_eq!(got, lines(&sequencer_fixture(&format!("overlay/{file}"))), "{file}");
+    }
+    // With the overlay step forced on (rockcraft always enables it), a project
+    // without overlay content plans an overlay action per part.
+    let project = load("after-scriptlets");
+    let got: Vec<String> = Sequencer::with_overlay(&project, true)
+        .unwrap()
+        .plan(Step::Prime, &[])
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(got, lines(&sequencer_fixture("after-scriptlets-overlay-on.txt")));
+}

@@ -1,0 +1,104 @@
+//! Each plugin's generated build commands, environment and build packages
+//! against craft-parts 2.37.2's own output for the same options
+//! (`tests/fixtures/plugins/golden.json`, made by `gen.py` from
+//! `cases.json` with work dir `/root`, 7 parallel jobs, amd64).
+//!
+//! The differences the comparison allows are strata's deliberate ones
+//! (docs/craft-differences.md): `make` added for autotools and cmake; for
+//! rust, Debian's cargo/rustc instead of the rustup snap, or rustup's
+//! channel commands moved from pull to the start of build.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+use strata_frontend_api::BuildPlan;
+use strata_frontend_craft::{BuildInfo, CraftFrontend, env::expand_globals};
+
+fn fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+/// The build plan strata makes for one case of cases.json (JSON is YAML).
+fn strata_plan(spec: &Value) -> BuildPlan {
+    let yaml = format!("parts:\n  p: {spec}\n");
+    // A project dir where both `.` and `src` are directories.
+    let dir = fixtures().join("conformance/dump-filesets");
+    let project = CraftFrontend.load_str(&yaml, &dir, "rockcraft.yaml").unwrap_or_else(|e| panic!("{spec}: {e}"));
+    let info = BuildInfo { arch_build_on: "amd64".into(), arch_build_for: "amd64".into(), parallel_build_count: 7 };
+    expand_globals(&project, &info).parts["p"].build_plan.clone()
+}
+
+#[test]
+fn plugins_generate_what_craft_parts_generates() {
+    let cases: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("plugins/cases.json")).unwrap()).unwrap();
+    let golden: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("plugins/golden.json")).unwrap()).unwrap();
+    assert_eq!(cases.len(), golden.len());
+    for (name, spec) in &cases {
+        let want = &golden[name];
+        let plan = strata_plan(spec);
+        let plugin = spec["plugin"].as_str().unwrap();
+        let channel = spec.get("rust-channel").and_then(Value::as_str);
+
+        let mut commands = strings(&want["build"]);
+        let mut packages = strings(&want["packages"]);
+        match plugin {
+            "autotools" => packages.push("make".into()),
+            "cmake" if spec.get("cmake-generator").is_none() => packages.push("make".into()),
+            "rust" => match channel {
+                None => packages.extend(["cargo".to_string(), "rustc".to_string()]),
+                Some("none") => {}
+                Some(_) => {
+                    packages.push("rustup".into());
+                    commands.splice(0..0, strings(&want["pull"]));
+                }
+            },
+            _ => assert_eq!(strings(&want["pull"]), Vec::<String>::new(), "{name}: pull commands"),
+        }
+        packages.sort();
+        assert_eq!(plan.build_commands, commands, "{name}: build commands");
+        assert!(plan.pull_commands.is_empty(), "{name}");
+        let env: BTreeMap<String, String> = plan.environment.iter().cloned().collect();
+        let want_env: BTreeMap<String, String> = want["env"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(env, want_env, "{name}: environment");
+        assert_eq!(plan.build_packages, packages, "{name}: build packages");
+        assert_eq!(plan.out_of_source, want["out_of_source"].as_bool().unwrap(), "{name}: out of source");
+    }
+}
+
+#[test]
+fn plugin_environments_keep_craft_parts_order() {
+    let plan = strata_plan(&serde_json::json!({"plugin": "python", "source": "."}));
+    let keys: Vec<&str> = plan.environment.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["PATH", "PARTS_PYTHON_INTERPRETER", "PARTS_PYTHON_VENV_ARGS"]);
+}
+
+#[test]
+fn plugins_name_the_commands_they_need() {
+    let plan = strata_plan(&serde_json::json!({"plugin": "go", "source": "."}));
+    assert_eq!(plan.required_commands[0].command, "go");
+    assert_eq!(plan.required_commands[0].provided_by_part, "go-deps");
+    let plan = strata_plan(&serde_json::json!({"plugin": "meson", "source": "."}));
+    let cmds: Vec<&str> = plan.required_commands.iter().map(|r| r.command.as_str()).collect();
+    assert_eq!(cmds, ["meson", "ninja"]);
+    let plan = strata_plan(
+        &serde_json::json!({"plugin": "npm", "source": ".", "npm-include-node": true, "npm-node-version": "20.12.2"}),
+    );
+    assert!(plan.required_commands.is_empty(), "node comes with the part");
+    assert!(
+        plan.build_commands[0].contains("https://nodejs.org/dist/v20.12.2/node-v20.12.2-linux-${NODE_ARCH}.tar.gz")
+    );
+    assert_eq!(plan.build_packages, ["curl", "gcc"]);
+    assert!(plan.environment.contains(&("PATH".to_string(), "${CRAFT_PART_INSTALL}/bin:${PATH}".to_string())));
+}
