@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use strata::executor::docker::DockerExecutor;
 use strata::executor::{Cancel, Executor, LogSink, RuncExecutor, StepSpec, Stream};
 use strata::image::{Image, Platform};
 use strata::layer::{Compression, LayerInfo, OutputOptions};
@@ -86,6 +87,15 @@ fn main() {
 
     // Other backends: one more line each, e.g.
     //   report("docker executor", measure_executor(&DockerExecutor::new()?, &store, &step), b);
+
+    // Docker and Podman through their API sockets (the input image is loaded
+    // once, in the warm-up; the layer is captured from the upper dir).
+    for (what, exec) in [("docker executor", DockerExecutor::docker()), ("podman executor", DockerExecutor::podman())] {
+        match exec.check() {
+            Ok(()) => report(what, measure_executor(&exec, &store, &step), b),
+            Err(e) => println!("W7 step overhead: {what} skipped: {e}"),
+        }
+    }
 }
 
 /// Median time of one step through `exec`, end to end, after a warm-up.

@@ -22,6 +22,10 @@ pub enum Error {
     #[error(transparent)]
     StepFailed(#[from] crate::executor::StepFailed),
     #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
+    #[error(transparent)]
     Recipe(#[from] crate::recipe::RecipeError),
 }
 

@@ -77,6 +77,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             StoreSubcommand::Gc { dry_run } => ops::store::gc(&store, dry_run, out)?,
             StoreSubcommand::Path => unreachable!("handled above"),
         },
+        Command::Build(a) => {
+            ops::build::build(&store, &a, out)?;
+        }
         Command::Pull(a) => ops::registry::pull(&store, &a, out)?,
         Command::Push(a) => ops::registry::push(&store, &a, out)?,
         Command::Artifact(a) => ops::registry::artifact(Some(&store), &a.command, out)?,

@@ -1,6 +1,7 @@
 //! Command-line parsing with clap: structs only, no logic. Each subcommand
 //! group has its own file; `main.rs` hands the parsed values to `ops`.
 
+mod build;
 mod image;
 mod registry;
 mod store;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use build::BuildArgs;
 pub use image::{ImageCommand, ImageSubcommand};
 pub use registry::{ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
 pub use store::{StoreCommand, StoreSubcommand};
@@ -29,6 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a project (craft-parts YAML) with the runc executor.
+    Build(BuildArgs),
     /// Build, import, export, list, inspect and remove images in the store.
     Image(ImageCommand),
     /// Check and clean the store.

@@ -17,7 +17,10 @@
 //! - `log`: [`LogSink`] and the file log kept beside each step's result.
 
 pub mod cancel;
+pub mod containerd;
+pub mod docker;
 pub mod log;
+pub mod runc;
 pub mod spec;
 
 use std::path::PathBuf;
@@ -26,7 +29,8 @@ use std::time::Duration;
 use crate::layer::LayerInfo;
 
 pub use cancel::Cancel;
-pub use log::{LogSink, Stream};
+pub use log::{LogSink, PrefixedLog, Stream};
+pub use runc::RuncExecutor;
 
 /// A mount into the step's container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +112,17 @@ pub struct Execution {
     pub log: PathBuf,
 }
 
+impl Execution {
+    /// `Ok(self)` if the command exited 0, else the [`StepFailed`] the user
+    /// sees, with the tail of the log (the changes are dropped).
+    pub fn success(self, step: &str) -> Result<Execution, StepFailed> {
+        match self.exit_code {
+            0 => Ok(self),
+            code => Err(StepFailed::new(step, code, &self.log)),
+        }
+    }
+}
+
 /// Runs steps in containers.
 pub trait Executor: Send + Sync {
     /// The backend's name, as the CLI spells it (`runc`, `docker`, ...).
@@ -136,12 +151,16 @@ pub enum ExecError {
     Unavailable { backend: &'static str, reason: String },
     #[error("{backend} failed to run step {step}: {message}")]
     Backend { backend: &'static str, step: String, message: String },
+    #[error("step {step} cannot run: {reason}")]
+    InvalidStep { step: String, reason: String },
     #[error("step {step}: i/o on {}: {source}", path.display())]
     Io { step: String, path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
 }
 
 /// A step whose command exited non-zero: what the user sees.
@@ -152,4 +171,19 @@ pub struct StepFailed {
     pub exit_code: i32,
     pub tail: String,
     pub log: PathBuf,
+}
+
+impl StepFailed {
+    /// How many lines of the log the error shows.
+    pub const TAIL_LINES: usize = 20;
+
+    /// The failure of `step`, with the last [`StepFailed::TAIL_LINES`] lines of `log`.
+    pub fn new(step: &str, exit_code: i32, log: &std::path::Path) -> StepFailed {
+        StepFailed {
+            step: step.to_owned(),
+            exit_code,
+            tail: log::PrefixedLog::tail(log, Self::TAIL_LINES),
+            log: log.to_owned(),
+        }
+    }
 }

@@ -88,11 +88,10 @@ fn pick_platform(digest: &Digest, index: &ImageIndex, want: &Platform) -> Result
     }
     // An index of one manifest without platform information (what
     // `skopeo copy` into an OCI layout writes) is that image.
-    if let [only] = images[..] {
-        if only.platform().is_none() {
+    if let [only] = images[..]
+        && only.platform().is_none() {
             return Ok(only.clone());
         }
-    }
     let available = images
         .iter()
         .filter_map(|d| d.platform().as_ref().map(|p| format!("{}/{}", p.os(), p.architecture())))

@@ -51,11 +51,10 @@ impl BlobWriter {
             let (source, w) = e.into_parts();
             StoreError::Io { path: w.get_ref().path().to_owned(), source }
         })?;
-        if let Some(expected) = expected {
-            if expected != &digest {
+        if let Some(expected) = expected
+            && expected != &digest {
                 return Err(StoreError::DigestMismatch { expected: expected.clone(), found: digest });
             }
-        }
         let dest = self.blobs.join(digest.digest());
         if dest.is_file() {
             return Ok((digest, size));

@@ -9,6 +9,10 @@
 mod support;
 
 mod base_images;
+mod build;
+mod containerd_executor;
+mod docker_executor;
+mod executor;
 mod real_clients;
 mod refusals;
 mod registry;

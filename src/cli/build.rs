@@ -1,0 +1,33 @@
+//! `strata build`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::layer::Compression;
+
+/// Build an image from a project file (rockcraft.yaml, strata.yaml, parts.yaml).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    strata build examples/hello-make -t hello:latest\n  \
+    strata build parts.yaml --base bare --build-base busybox:latest --output type=oci-dir,dest=out")]
+pub struct BuildArgs {
+    /// The project file, or a directory holding one. Default: the current directory.
+    #[arg(value_name = "PROJECT_FILE|DIR", default_value = ".")]
+    pub project: PathBuf,
+    /// Store the image under this name.
+    #[arg(short, long, value_name = "NAME")]
+    pub tag: Option<String>,
+    /// Also export the image (BuildKit's syntax: type=oci|oci-dir|docker,dest=PATH).
+    #[arg(long, value_name = "type=TYPE,dest=PATH")]
+    pub output: Option<String>,
+    /// The image the steps run in, instead of the project's `build-base` (a store ref).
+    #[arg(long, value_name = "IMAGE")]
+    pub build_base: Option<String>,
+    /// The runtime base, instead of the project's `base` (`bare` or a store ref).
+    #[arg(long, value_name = "IMAGE")]
+    pub base: Option<String>,
+    /// Layer compression.
+    #[arg(long, default_value = "gzip", value_name = "none|gzip|zstd")]
+    pub compression: Compression,
+}

@@ -1,0 +1,188 @@
+//! Host-side trees of the lifecycle: a directory read as a
+//! [`strata_frontend_craft::tree::Tree`] (what the frontend's filesets,
+//! organize and migration functions work on), and a tree the frontend
+//! computed written back to disk from the files it came from.
+//!
+//! A file's content id in a [`Tree`] is the sha256 of its bytes, so equal
+//! ids mean equal contents (stage conflicts compare them) and [`Sources`]
+//! finds a file with those bytes to copy when a tree is materialized.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+use strata_frontend_craft::tree::{Entry, EntryKind, Tree};
+
+use super::LifecycleError;
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LifecycleError + '_ {
+    move |source| LifecycleError::Io { path: path.to_path_buf(), source }
+}
+
+/// Content id → a host file with those bytes.
+pub type Sources = BTreeMap<String, PathBuf>;
+
+/// Reads the directory `root` as a tree (the root itself is not an entry).
+/// Overlay whiteouts (char devices) and other special files are skipped.
+/// Returns the tree and where each content id's bytes are.
+pub fn read_tree(root: &Path) -> Result<(Tree, Sources), LifecycleError> {
+    let mut tree = Tree::new();
+    let mut sources = Sources::new();
+    if !root.is_dir() {
+        return Ok((tree, sources));
+    }
+    for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name().follow_links(false) {
+        let entry = entry.map_err(|e| LifecycleError::Io {
+            path: e.path().unwrap_or(root).to_path_buf(),
+            source: e.into_io_error().unwrap_or_else(|| io::Error::other("walk error")),
+        })?;
+        let path = entry.path();
+        let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+        let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+        let ft = meta.file_type();
+        let kind = if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_symlink() {
+            let target = fs::read_link(path).map_err(io_err(path))?;
+            EntryKind::Symlink { target: target.to_string_lossy().into_owned() }
+        } else if ft.is_file() {
+            let content = file_digest(path)?;
+            sources.entry(content.clone()).or_insert_with(|| path.to_path_buf());
+            EntryKind::File { content }
+        } else {
+            continue;
+        };
+        tree.insert(&rel, Entry { kind, mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() });
+    }
+    Ok((tree, sources))
+}
+
+fn file_digest(path: &Path) -> Result<String, LifecycleError> {
+    let mut f = fs::File::open(path).map_err(io_err(path))?;
+    let mut h = Sha256::new();
+    io::copy(&mut f, &mut h).map_err(io_err(path))?;
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+/// Writes the entries `paths` of `tree` under `dest`, file contents from
+/// `sources`, with the entries' modes and owners. Parent directories come
+/// from `tree` too (0755 root if it lacks them). An existing symlink at a
+/// file's place is left alone, as craft-parts' migration does.
+pub fn materialize<'a>(
+    tree: &Tree,
+    paths: impl IntoIterator<Item = &'a String>,
+    sources: &Sources,
+    dest: &Path,
+) -> Result<(), LifecycleError> {
+    fs::create_dir_all(dest).map_err(io_err(dest))?;
+    let mut paths: Vec<&String> = paths.into_iter().collect();
+    paths.sort();
+    for rel in paths {
+        let Some(entry) = tree.get(rel) else { continue };
+        // Parents first, like the tree has them.
+        let mut prefix = String::new();
+        for comp in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, p)| p.to_vec()).unwrap_or_default() {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(comp);
+            let p = dest.join(&prefix);
+            if fs::symlink_metadata(&p).is_err() {
+                let e = tree.get(&prefix).cloned().unwrap_or_else(|| Entry::dir(0o755));
+                write_entry(&p, &e, sources)?;
+            }
+        }
+        write_entry(&dest.join(rel), entry, sources)?;
+    }
+    Ok(())
+}
+
+fn write_entry(path: &Path, entry: &Entry, sources: &Sources) -> Result<(), LifecycleError> {
+    let existing = fs::symlink_metadata(path).ok();
+    match &entry.kind {
+        EntryKind::Dir => {
+            match &existing {
+                Some(m) if m.is_dir() => {}
+                Some(m) if m.file_type().is_symlink() => return Ok(()),
+                Some(_) => fs::remove_file(path).map_err(io_err(path))?,
+                None => {}
+            }
+            if !path.is_dir() {
+                fs::create_dir(path).map_err(io_err(path))?;
+            }
+        }
+        EntryKind::File { content } => {
+            if existing.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+                return Ok(());
+            }
+            if existing.as_ref().is_some_and(|m| m.is_dir()) {
+                fs::remove_dir_all(path).map_err(io_err(path))?;
+            } else if existing.is_some() {
+                fs::remove_file(path).map_err(io_err(path))?;
+            }
+            let from = sources.get(content).ok_or_else(|| LifecycleError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::other(format!("no source file with content {content}")),
+            })?;
+            fs::copy(from, path).map_err(io_err(path))?;
+        }
+        EntryKind::Symlink { target } => {
+            if existing.as_ref().is_some_and(|m| m.is_dir() && !m.file_type().is_symlink()) {
+                fs::remove_dir_all(path).map_err(io_err(path))?;
+            } else if existing.is_some() {
+                fs::remove_file(path).map_err(io_err(path))?;
+            }
+            std::os::unix::fs::symlink(target, path).map_err(io_err(path))?;
+            let _ = std::os::unix::fs::lchown(path, Some(entry.uid), Some(entry.gid));
+            return Ok(());
+        }
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(entry.mode)).map_err(io_err(path))?;
+    let _ = std::os::unix::fs::lchown(path, Some(entry.uid), Some(entry.gid));
+    Ok(())
+}
+
+/// Copies everything under `from` over `to` (modes, owners and symlinks
+/// kept; whiteouts and special files skipped).
+pub fn copy_over(from: &Path, to: &Path) -> Result<(), LifecycleError> {
+    let (tree, sources) = read_tree(from)?;
+    let paths: Vec<String> = tree.paths().map(str::to_string).collect();
+    materialize(&tree, &paths, &sources, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_read_from_disk_is_written_back_with_modes_links_and_contents() {
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        fs::create_dir_all(s.join("etc/sub")).unwrap();
+        fs::write(s.join("etc/app.conf"), "secret").unwrap();
+        fs::set_permissions(s.join("etc/app.conf"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(s.join("etc/sub"), fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink("app.conf", s.join("etc/link")).unwrap();
+        let (tree, sources) = read_tree(s).unwrap();
+        assert_eq!(tree.paths().collect::<Vec<_>>(), ["etc", "etc/app.conf", "etc/link", "etc/sub"]);
+        assert_eq!(tree.get("etc/app.conf").unwrap().mode_string(), "-rw-------");
+
+        let dst = tempfile::tempdir().unwrap();
+        // Only the file: its parent comes along with the tree's metadata.
+        materialize(&tree, [&"etc/app.conf".to_string(), &"etc/link".to_string()], &sources, dst.path()).unwrap();
+        assert_eq!(fs::read_to_string(dst.path().join("etc/app.conf")).unwrap(), "secret");
+        assert_eq!(fs::read_link(dst.path().join("etc/link")).unwrap(), Path::new("app.conf"));
+        assert!(!dst.path().join("etc/sub").exists());
+        let (back, _) = read_tree(dst.path()).unwrap();
+        assert_eq!(back.get("etc/app.conf"), tree.get("etc/app.conf"));
+    }
+
+    #[test]
+    fn a_missing_dir_reads_as_an_empty_tree() {
+        let (tree, _) = read_tree(Path::new("/nonexistent/strata-test")).unwrap();
+        assert!(tree.is_empty());
+    }
+}

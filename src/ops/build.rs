@@ -1,0 +1,63 @@
+//! `strata build`: run a project's lifecycle with the runc executor, name
+//! the image, export it if asked, print its digest.
+
+use std::io::Write;
+
+use oci_spec::image::Descriptor;
+
+use crate::cli::BuildArgs;
+use crate::executor::{Cancel, RuncExecutor};
+use crate::export::{self, ExportTarget};
+use crate::lifecycle::{self, BuildOptions};
+use crate::store::Store;
+
+pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Result<Descriptor> {
+    // Parse --output before spending minutes on the build.
+    let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
+    let cancel = Cancel::new();
+    cancel_on_ctrl_c(&cancel);
+    let executor = RuncExecutor::new();
+    executor.check()?;
+    let opts = BuildOptions {
+        build_base: args.build_base.clone(),
+        base: args.base.clone(),
+        compression: args.compression,
+        cancel,
+    };
+    let built = lifecycle::build(store, &executor, &args.project, &opts, out)?;
+    let name = match &args.tag {
+        Some(t) => {
+            store.set_ref(t, &built.manifest)?;
+            crate::store::normalize_ref(t)?
+        }
+        None => {
+            let n = format!("{}:{}", built.name, built.version.as_deref().unwrap_or("latest"));
+            crate::store::normalize_ref(&n).unwrap_or_else(|_| "strata-build:latest".into())
+        }
+    };
+    if let Some(target) = &target {
+        let report = export::export(store, &built.manifest, &name, target)?;
+        writeln!(out, "{report}").ok();
+    }
+    if let Some(t) = &args.tag {
+        writeln!(out, "{t} {}", built.manifest.digest()).ok();
+    } else {
+        writeln!(out, "{}", built.manifest.digest()).ok();
+    }
+    Ok(built.manifest)
+}
+
+/// Ctrl-C cancels the build: the running step's container, mounts and temp
+/// dirs are removed by the executor, and no further step starts.
+fn cancel_on_ctrl_c(cancel: &Cancel) {
+    let cancel = cancel.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("cancelling the build (Ctrl-C)");
+                cancel.cancel();
+            }
+        });
+    });
+}

@@ -1,0 +1,259 @@
+//! `strata build`: craft projects through the whole lifecycle with runc
+//! (pull, build, stage, prime, pack), checked against craft-parts' recorded
+//! prime trees (the conformance cases vendored in
+//! `frontends/craft/tests/fixtures/conformance/`). Needs root and runc.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use strata::layer::{UnpackOptions, unpack};
+
+use crate::support::{Strata, in_ci, last_digest, repo, require};
+
+fn require_runc() -> bool {
+    require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+}
+
+/// A copy of a conformance case in a temp dir, with `prepare.sh` run.
+fn case(name: &str, into: &Path) -> PathBuf {
+    let from = repo().join("frontends/craft/tests/fixtures/conformance").join(name);
+    let to = into.join(name);
+    crate::support::sh(&format!("cp -a '{}' '{}'", from.display(), to.display()));
+    if to.join("prepare.sh").exists() {
+        crate::support::sh(&format!("sh '{}'", to.join("prepare.sh").display()));
+    }
+    to
+}
+
+/// The manifest of the one image in an OCI layout directory.
+fn oci_dir_manifest(dir: &Path) -> serde_json::Value {
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    serde_json::from_slice(&fs::read(blob(dir, digest)).unwrap()).unwrap()
+}
+
+fn blob(dir: &Path, digest: &str) -> PathBuf {
+    dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+/// Unpacks the image of an OCI layout directory with strata's layer reader.
+fn unpack_oci_dir(dir: &Path, target: &Path) {
+    fs::create_dir_all(target).unwrap();
+    let manifest = oci_dir_manifest(dir);
+    for layer in manifest["layers"].as_array().unwrap() {
+        let f = fs::File::open(blob(dir, layer["digest"].as_str().unwrap())).unwrap();
+        unpack(std::io::BufReader::new(f), target, &UnpackOptions::default()).unwrap();
+    }
+}
+
+/// `ls -l`-style lines like the cases' `expected-prime.txt`, sorted.
+fn prime_listing(root: &Path) -> Vec<String> {
+    let (tree, _) = strata::lifecycle::read_tree(root).unwrap();
+    let mut lines: Vec<String> = tree.iter().map(|(p, e)| format!("{} prime/{p}", e.mode_string())).collect();
+    lines.push("drwxr-xr-x prime".into());
+    lines.sort();
+    lines
+}
+
+fn expected_prime(case_dir: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = fs::read_to_string(case_dir.join("expected-prime.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn last_digest_of_line(line: &str) -> &str {
+    line.split_whitespace().last().unwrap()
+}
+
+/// Builds `dump-filesets` on busybox into a fresh store; returns the
+/// store, the case dir and the output of `strata build`.
+fn build_dump_filesets(out: &str) -> (Strata, PathBuf, String) {
+    let s = Strata::new();
+    s.busybox();
+    let dir = case("dump-filesets", s.dir.path());
+    let dest = format!("type=oci-dir,dest={}", s.path(out).display());
+    let stdout = s.ok(&[
+        "build",
+        dir.to_str().unwrap(),
+        "--base",
+        "bare",
+        "--build-base",
+        "busybox:latest",
+        "-t",
+        "dump:test",
+        "--output",
+        &dest,
+    ]);
+    (s, dir, stdout)
+}
+
+#[test]
+fn dump_filesets_primes_what_craft_parts_primes() {
+    if !require_runc() {
+        return;
+    }
+    let (s, dir, stdout) = build_dump_filesets("oci");
+    for step in ["[files:pull] run", "[files:build] run", "[files:stage] run", "[files:prime] run", "[pack] done in"] {
+        assert!(stdout.contains(step), "no '{step}' in:\n{stdout}");
+    }
+    let digest = last_digest(&stdout);
+    assert_eq!(s.digest_of("dump:test"), digest);
+    // Every intermediate layer is a blob in the store.
+    let layers: Vec<&str> = stdout.lines().filter(|l| l.contains("] layer ")).map(last_digest_of_line).collect();
+    assert_eq!(layers.len(), 5, "pull, build, install, stage, prime:\n{stdout}");
+    for l in layers {
+        assert!(s.store().join("blobs/sha256").join(l.trim_start_matches("sha256:")).is_file(), "{l}");
+    }
+    let root = s.path("rootfs");
+    unpack_oci_dir(&s.path("oci"), &root);
+    assert_eq!(prime_listing(&root), expected_prime(&dir));
+    let manifest = oci_dir_manifest(&s.path("oci"));
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1, "a bare base: the prime is the only layer");
+    // The pulled source was packed host-side: nothing written into the project.
+    assert!(!dir.join("parts").exists() && !dir.join("stage").exists() && !dir.join("prime").exists());
+}
+
+#[test]
+fn the_same_project_gives_the_same_image_digest_in_two_stores() {
+    if !require_runc() {
+        return;
+    }
+    let (_a, _, out_a) = build_dump_filesets("oci");
+    let (_b, _, out_b) = build_dump_filesets("oci");
+    assert_eq!(last_digest(&out_a), last_digest(&out_b));
+}
+
+#[test]
+fn a_failing_override_build_names_part_step_exit_code_and_log() {
+    if !require_runc() {
+        return;
+    }
+    let s = Strata::new();
+    s.busybox();
+    let dir = s.path("proj");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("parts.yaml"),
+        "parts:\n  broken:\n    plugin: nil\n    override-build: |\n      echo about to fail\n      exit 3\n",
+    )
+    .unwrap();
+    let err = s.fails(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest"]);
+    assert!(err.contains("step broken:build failed with exit code 3"), "{err}");
+    assert!(err.contains("about to fail"), "the log tail is shown: {err}");
+    let log = s.store().join("strata/logs/broken:build.log");
+    assert!(err.contains(&log.display().to_string()), "the full log's path is shown: {err}");
+    assert!(fs::read_to_string(&log).unwrap().contains("about to fail"));
+}
+
+#[test]
+fn a_missing_base_image_says_how_to_get_it() {
+    let s = Strata::new();
+    let dir = s.path("proj");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("parts.yaml"), "parts:\n  p:\n    plugin: nil\n").unwrap();
+    let err =
+        s.cmd().args(["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "nope:1"]).output().unwrap();
+    let err = String::from_utf8_lossy(&err.stderr);
+    // Without runc the build stops before looking at images; with it, at the image.
+    if err.contains("runc") && !err.contains("nope") {
+        return;
+    }
+    assert!(err.contains("image 'nope:1' is not in the store") && err.contains("strata image build"), "{err}");
+}
+
+/// Needs bash in the build base: Debian, built with mmdebstrap, so it runs
+/// under CI or with STRATA_SLOW_TESTS=1 (STRATA_ROOTFS_CACHE helps).
+#[test]
+fn after_scriptlets_runs_overrides_and_sets_the_version() {
+    if !(in_ci() || std::env::var("STRATA_SLOW_TESTS").is_ok_and(|v| v == "1")) {
+        eprintln!("skipping: set STRATA_SLOW_TESTS=1 (or CI=true) to build the Debian base");
+        return;
+    }
+    if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") {
+        return;
+    }
+    let s = Strata::new();
+    s.ok(&["image", "build", "images/debian-bookworm"]);
+    let dir = case("after-scriptlets", s.dir.path());
+    let dest = format!("type=oci-dir,dest={}", s.path("oci").display());
+    let out =
+        s.ok(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "debian:bookworm", "--output", &dest]);
+    // z-lib is staged before a-app builds (after:), and each step runs once.
+    let z_stage = out.find("[z-lib:stage] run").expect("z-lib staged");
+    let a_build = out.find("[a-app:build] run").expect("a-app built");
+    assert!(z_stage < a_build, "{out}");
+    assert_eq!(out.matches("[z-lib:build] run").count(), 1, "{out}");
+    let root = s.path("rootfs");
+    unpack_oci_dir(&s.path("oci"), &root);
+    assert_eq!(prime_listing(&root), expected_prime(&dir));
+    assert_eq!(fs::read_to_string(root.join("VERSION")).unwrap(), "1.2.3-rc1 hello step=PRIME\n");
+    let manifest = oci_dir_manifest(&s.path("oci"));
+    assert_eq!(manifest["annotations"]["org.opencontainers.image.version"], "1.2.3-rc1");
+}
+
+/// `examples/hello-make`: build-packages installed with apt (host network),
+/// the make plugin, a Debian runtime base; loaded into Docker and run.
+#[test]
+fn hello_make_example_runs_in_docker() {
+    if !(in_ci() || std::env::var("STRATA_SLOW_TESTS").is_ok_and(|v| v == "1")) {
+        eprintln!("skipping: set STRATA_SLOW_TESTS=1 (or CI=true) to build the Debian base");
+        return;
+    }
+    if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") || !crate::support::require_docker() {
+        return;
+    }
+    let s = Strata::new();
+    s.ok(&["image", "build", "images/debian-bookworm"]);
+    let tag = format!("strata-it-hello-make:{}", std::process::id());
+    let out = s.ok(&["build", "examples/hello-make", "-t", &tag, "--output", "type=docker"]);
+    assert!(out.contains("[hello:build] run"), "{out}");
+    let run = crate::support::sh(&format!("docker run --rm '{tag}'"));
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag]).output();
+    assert_eq!(run, "hello from strata\n");
+    let labels = s.ok(&["image", "inspect", &tag]);
+    assert!(labels.contains("hello-make"), "{labels}");
+}
+
+#[test]
+fn override_pull_runs_over_the_fetched_source() {
+    if !require_runc() {
+        return;
+    }
+    let s = Strata::new();
+    s.busybox();
+    let dir = s.path("proj");
+    fs::create_dir_all(dir.join("files")).unwrap();
+    fs::write(dir.join("files/a.txt"), "a\n").unwrap();
+    fs::write(
+        dir.join("parts.yaml"),
+        "parts:\n  p:\n    plugin: dump\n    source: files\n    override-pull: |\n      craftctl default\n      echo extra > extra.txt\n",
+    )
+    .unwrap();
+    let dest = format!("type=oci-dir,dest={}", s.path("oci").display());
+    s.ok(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest", "--output", &dest]);
+    let root = s.path("rootfs");
+    unpack_oci_dir(&s.path("oci"), &root);
+    assert_eq!(fs::read_to_string(root.join("a.txt")).unwrap(), "a\n");
+    assert_eq!(fs::read_to_string(root.join("extra.txt")).unwrap(), "extra\n");
+    assert!(!dir.join("files/extra.txt").exists(), "the project's source is mounted read-only");
+}
+
+#[test]
+fn remote_sources_are_refused_clearly() {
+    if !require_runc() {
+        return;
+    }
+    let s = Strata::new();
+    s.busybox();
+    let dir = s.path("proj");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("parts.yaml"), "parts:\n  p:\n    plugin: dump\n    source: https://example.com/x.tar.gz\n")
+        .unwrap();
+    let err = s.fails(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest"]);
+    assert!(err.contains("part 'p': tar sources are not supported yet"), "{err}");
+}
