@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use strata::executor::containerd::ContainerdExecutor;
 use strata::executor::docker::DockerExecutor;
 use strata::executor::{Cancel, Executor, LogSink, RuncExecutor, StepSpec, Stream};
 use strata::image::{Image, Platform};
@@ -85,9 +86,6 @@ fn main() {
     report("runc executor", s, b);
     phases(&runc, &store, &step);
 
-    // Other backends: one more line each, e.g.
-    //   report("docker executor", measure_executor(&DockerExecutor::new()?, &store, &step), b);
-
     // Docker and Podman through their API sockets (the input image is loaded
     // once, in the warm-up; the layer is captured from the upper dir).
     for (what, exec) in [("docker executor", DockerExecutor::docker()), ("podman executor", DockerExecutor::podman())] {
@@ -95,6 +93,12 @@ fn main() {
             Ok(()) => report(what, measure_executor(&exec, &store, &step), b),
             Err(e) => println!("W7 step overhead: {what} skipped: {e}"),
         }
+    }
+
+    // containerd through its API (chain and init snapshots made in the warm-up).
+    match ContainerdExecutor::with_defaults().and_then(|e| e.ping().map(|()| e)) {
+        Ok(exec) => report("containerd executor", measure_executor(&exec, &store, &step), b),
+        Err(e) => println!("W7 step overhead: containerd executor skipped: {e}"),
     }
 }
 

@@ -527,38 +527,3 @@ fn prune_removes_unused_snapshots_in_its_namespace() {
     assert_eq!(sh(&format!("ctr -n {ns} snapshots ls")).lines().count(), 1, "only the header is left");
     let _ = Command::new("ctr").args(["namespaces", "rm", ns]).output();
 }
-
-/// W7's step overhead on this backend: a `true` step over busybox, warm
-/// (chain and init snapshots exist), run and captured; median of 5, beside
-/// the runc backend's. `cargo test --release --lib containerd::tests::w7 -- --ignored --nocapture`
-#[test]
-#[ignore = "a measurement, not a check"]
-fn w7_true_step_overhead() {
-    if !require_containerd() {
-        return;
-    }
-    let median = |exec: &dyn Executor| {
-        let s = step("w7", "true");
-        let mut s = s;
-        s.argv = vec!["true".into()];
-        drop(run(exec, &s).0.unwrap()); // warm: unpacked, init made
-        let mut times: Vec<Duration> = (0..5)
-            .map(|_| {
-                let t = Instant::now();
-                let (r, _) = run(exec, &s);
-                let layer = layer_of(r.unwrap().changes);
-                let d = t.elapsed();
-                assert!(store().has_blob(&layer.digest));
-                d
-            })
-            .collect();
-        times.sort();
-        (times[2], times)
-    };
-    let (ctr, all) = median(&executor());
-    eprintln!("containerd: true step median {ctr:?} of {all:?}");
-    if require("runc", "runc --version") {
-        let (runc, all) = median(&RuncExecutor::new());
-        eprintln!("runc:       true step median {runc:?} of {all:?}");
-    }
-}
