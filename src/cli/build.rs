@@ -15,9 +15,19 @@ pub struct BuildArgs {
     /// The project file, or a directory holding one. Default: the current directory.
     #[arg(value_name = "PROJECT_FILE|DIR", default_value = ".")]
     pub project: PathBuf,
-    /// Store the image under this name.
-    #[arg(short, long, value_name = "NAME")]
-    pub tag: Option<String>,
+    /// Store the image under this name (repeatable). With --push, each name
+    /// is also a registry reference to push to.
+    #[arg(short, long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// Push the image to every --tag after the build (only missing blobs go up).
+    #[arg(long, requires = "tags")]
+    pub push: bool,
+    /// Pull base and build-base from their registries even if the store has
+    /// them, reporting a tag that has moved (default: pull only missing ones).
+    #[arg(long)]
+    pub pull: bool,
+    #[command(flatten)]
+    pub registry: super::RegistryArgs,
     /// Also export the image (BuildKit's syntax: type=oci|oci-dir|docker,dest=PATH).
     #[arg(long, value_name = "type=TYPE,dest=PATH")]
     pub output: Option<String>,

@@ -70,9 +70,9 @@ pub enum LifecycleError {
     #[error("no project file in {}: expected one of {}", dir.display(), SPEC_FILE_NAMES.join(", "))]
     NoProjectFile { dir: PathBuf },
     #[error(
-        "image '{name}' is not in the store; build it with `strata image build images/<recipe>` or fetch it with `strata pull {name}`"
+        "image '{name}' is not in the store and pulling it failed ({pull_error}); build it with `strata image build images/<recipe>` or check the reference"
     )]
-    ImageNotFound { name: String },
+    ImageNotFound { name: String, pull_error: String },
     #[error(
         "part '{part}': {kind} sources are not supported yet (only local directories); use a local 'source:' for now"
     )]
@@ -97,6 +97,11 @@ pub struct BuildOptions {
     /// Overrides the project's `base` (`bare` or a store ref).
     pub base: Option<String>,
     pub compression: Compression,
+    /// Pull `base`/`build-base` from their registry even when the store has
+    /// them (reporting a tag that moved); by default only missing ones are.
+    pub pull: bool,
+    /// How to reach registries when pulling.
+    pub registry: crate::registry::RegistryOptions,
     /// Stops the build: the running step is killed and cleaned up, no
     /// further step starts.
     pub cancel: Cancel,
@@ -155,11 +160,37 @@ pub fn image_layers(image: &Image) -> Vec<LayerInfo> {
         .collect()
 }
 
-fn load_image(store: &Store, name: &str) -> crate::Result<Image> {
-    let desc = store.resolve(name).map_err(|e| match e {
-        crate::store::StoreError::RefNotFound { .. } => LifecycleError::ImageNotFound { name: name.to_string() }.into(),
-        e => crate::Error::from(e),
-    })?;
+/// Loads a base image by name: from the store, pulling it from its registry
+/// first when the store lacks it (or always, with `--pull`). Registry
+/// references take every form users type (`debian:bookworm` is Docker Hub's,
+/// `host:5000/ns/img:tag@sha256:...` is pinned); a tag that moved since the
+/// last pull is reported.
+fn load_image(store: &Store, name: &str, opts: &BuildOptions, out: &mut dyn Write) -> crate::Result<Image> {
+    let local = store.resolve(name);
+    let missing = matches!(local, Err(crate::store::StoreError::RefNotFound { .. }));
+    if missing || opts.pull {
+        let pulled = crate::registry::parse_reference(name).and_then(|r| {
+            let po = crate::registry::PullOptions {
+                registry: opts.registry.clone(),
+                local_name: Some(name.to_owned()),
+                ..Default::default()
+            };
+            crate::registry::pull(store, &r, Some(&Platform::host()), &po)
+        });
+        match pulled {
+            Ok(rep) => {
+                if let Some(m) = &rep.tag_moved {
+                    writeln!(out, "note: {m}").ok();
+                }
+                writeln!(out, "[pull] {name} {}", rep.descriptor.digest()).ok();
+            }
+            Err(e) if missing => {
+                return Err(LifecycleError::ImageNotFound { name: name.to_owned(), pull_error: e.to_string() }.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let desc = store.resolve(name)?;
     Ok(Image::load(store, &desc, &Platform::host())?)
 }
 
@@ -215,10 +246,10 @@ pub fn build(
     }
     let epoch = crate::image::source_date_epoch(project.source_date_epoch)?;
     project.source_date_epoch = Some(epoch);
-    let build_base_image = load_image(store, &project.build_base)?;
+    let build_base_image = load_image(store, &project.build_base, opts, out)?;
     let base_image = match &project.base {
         Base::Bare => None,
-        Base::Image(name) => Some((name.clone(), load_image(store, name)?)),
+        Base::Image(name) => Some((name.clone(), load_image(store, name, opts, out)?)),
     };
     let tmp = store.tmp_dir();
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;

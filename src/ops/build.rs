@@ -22,14 +22,16 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         build_base: args.build_base.clone(),
         base: args.base.clone(),
         compression: args.compression,
+        pull: args.pull,
+        registry: super::registry::registry_options(&args.registry),
         cancel,
     };
     let built = lifecycle::build(store, &executor, &args.project, &opts, out)?;
-    let name = match &args.tag {
-        Some(t) => {
-            store.set_ref(t, &built.manifest)?;
-            crate::store::normalize_ref(t)?
-        }
+    for t in &args.tags {
+        store.set_ref(t, &built.manifest)?;
+    }
+    let name = match args.tags.first() {
+        Some(t) => crate::store::normalize_ref(t)?,
         None => {
             let n = format!("{}:{}", built.name, built.version.as_deref().unwrap_or("latest"));
             crate::store::normalize_ref(&n).unwrap_or_else(|_| "strata-build:latest".into())
@@ -39,11 +41,21 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         let report = export::export(store, &built.manifest, &name, target)?;
         writeln!(out, "{report}").ok();
     }
-    if let Some(t) = &args.tag {
-        writeln!(out, "{t} {}", built.manifest.digest()).ok();
-    } else {
-        writeln!(out, "{}", built.manifest.digest()).ok();
+    if args.push {
+        let dests = args.tags.iter().map(|t| crate::registry::parse_reference(t)).collect::<Result<Vec<_>, _>>()?;
+        let opts = crate::registry::PushOptions {
+            registry: super::registry::registry_options(&args.registry),
+            ..Default::default()
+        };
+        let rep = crate::registry::push(store, &built.manifest, &dests, &opts)?;
+        for p in &rep.pushed {
+            writeln!(out, "pushed {p}").ok();
+        }
     }
+    match args.tags.first() {
+        Some(t) => writeln!(out, "{t} {}", built.manifest.digest()).ok(),
+        None => writeln!(out, "{}", built.manifest.digest()).ok(),
+    };
     Ok(built.manifest)
 }
 

@@ -7,7 +7,8 @@ use crate::image::Platform;
 use crate::registry::{self, AuthConfig, Credentials, PullOptions, PushOptions, RegistryOptions};
 use crate::store::Store;
 
-fn registry_options(a: &RegistryArgs) -> RegistryOptions {
+/// Registry options from the command line over the environment's.
+pub(crate) fn registry_options(a: &RegistryArgs) -> RegistryOptions {
     let mut o = RegistryOptions::from_env();
     o.insecure_registries.extend(a.insecure_registries.iter().cloned());
     if let Some(f) = &a.authfile {

@@ -257,3 +257,29 @@ fn remote_sources_are_refused_clearly() {
     let err = s.fails(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest"]);
     assert!(err.contains("part 'p': tar sources are not supported yet"), "{err}");
 }
+
+/// `build-base:` may name a registry image: a store that lacks it pulls it
+/// (pinned by digest here); `--push` publishes the result to every `-t`.
+#[test]
+fn a_registry_build_base_is_pulled_and_the_image_pushed() {
+    if !require_runc() || !require("the .ci/setup registry", "curl -sf http://127.0.0.1:5000/v2/") {
+        return;
+    }
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let base = format!("127.0.0.1:5000/strata-it/build-base-{n}:1");
+    let publisher = Strata::new();
+    let base_digest = publisher.busybox();
+    publisher.ok(&["push", "busybox", &base]);
+
+    let s = Strata::new(); // an empty store: the build base must come from the registry
+    let dir = case("dump-filesets", s.dir.path());
+    let pinned = format!("{base}@{base_digest}");
+    let dest = format!("127.0.0.1:5000/strata-it/built-{n}:1");
+    let out = s.ok(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", &pinned, "-t", &dest, "--push"]);
+    assert!(out.contains(&format!("[pull] {pinned} {base_digest}")), "the build base was pulled: {out}");
+    let digest = last_digest(&out);
+    assert!(out.contains(&format!("pushed {dest}@{digest}")), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&crate::support::sh(&format!("skopeo inspect --tls-verify=false docker://{dest}"))).unwrap();
+    assert_eq!(v["Digest"], digest.as_str());
+}
