@@ -59,25 +59,20 @@ fn main() {
     let w4 = data.join("w4");
     ensure_tree(&w4, 200 << 20, 10_000, 0x5eed_0004);
     let w4_bytes = tree_bytes(&w4);
-    println!(
-        "W4 tree: {} files, {:.0} MiB at {}",
-        count_files(&w4),
-        w4_bytes as f64 / 1048576.0,
-        w4.display()
-    );
+    println!("W4 tree: {} files, {:.0} MiB at {}", count_files(&w4), w4_bytes as f64 / 1048576.0, w4.display());
 
     let gz = compare(
         "W4 gzip",
         || pack(&w4, Compression::Gzip),
         "tar|gzip -6",
-        &format!("tar -cf - {} | gzip -6 > /dev/null", q(&w4)),
+        &format!("tar -C {} -cf - . | gzip -6 > /dev/null", q(&w4)),
         0.66,
     );
     let zs = compare(
         "W4 zstd",
         || pack(&w4, Compression::Zstd),
         "tar|zstd -3 -T2",
-        &format!("tar -cf - {} | zstd -q -3 -T2 > /dev/null", q(&w4)),
+        &format!("tar -C {} -cf - . | zstd -q -3 -T2 > /dev/null", q(&w4)),
         1.25,
     );
     // GNU tar skips reading files when writing to /dev/null itself: pipe it.
@@ -85,18 +80,15 @@ fn main() {
         "W4 none",
         || pack(&w4, Compression::None),
         "tar -c",
-        &format!("tar -cf - {} | cat > /dev/null", q(&w4)),
+        &format!("tar -C {} -cf - . | cat > /dev/null", q(&w4)),
         f64::NAN,
     );
     println!(
         "W4 sizes: strata gzip {} MiB (gzip -6: {} MiB), strata zstd {} MiB (zstd -3: {} MiB)",
         mib(packed_size(&w4, Compression::Gzip)),
-        mib(shell_size(&format!("tar -cf - {} | gzip -6", q(&w4)))),
+        mib(shell_size(&format!("tar -C {} -cf - . | gzip -6", q(&w4)))),
         mib(packed_size(&w4, Compression::Zstd)),
-        mib(shell_size(&format!(
-            "tar -cf - {} | zstd -q -3 -T2",
-            q(&w4)
-        ))),
+        mib(shell_size(&format!("tar -C {} -cf - . | zstd -q -3 -T2", q(&w4)))),
     );
 
     if std::env::var("STRATA_BENCH_GZIP_SWEEP").is_ok() {
@@ -109,11 +101,8 @@ fn main() {
         let gb = tree_bytes(&w8) as f64 / (1u64 << 30) as f64;
         // What just reading the tree costs here (it may not fit the page cache).
         let t = Instant::now();
-        shell(&format!("tar -cf - {} | cat > /dev/null", q(&w8)));
-        println!(
-            "W8 read baseline (tar -c | cat): {:.2} s/GiB",
-            t.elapsed().as_secs_f64() / gb
-        );
+        shell(&format!("tar -C {} -cf - . | cat > /dev/null", q(&w8)));
+        println!("W8 read baseline (tar -c | cat): {:.2} s/GiB", t.elapsed().as_secs_f64() / gb);
         for (compression, w4_time) in [(Compression::Zstd, zs), (Compression::Gzip, gz)] {
             let (elapsed, max_rss_kib) = run_child(&w8, compression);
             println!(
@@ -129,12 +118,8 @@ fn main() {
     }
 }
 
-
 fn opts(compression: Compression) -> WriteOptions {
-    WriteOptions {
-        ids: IdMode::AsFound,
-        ..WriteOptions::new(compression, EPOCH)
-    }
+    WriteOptions { ids: IdMode::AsFound, ..WriteOptions::new(compression, EPOCH) }
 }
 
 fn pack(root: &Path, compression: Compression) {
@@ -142,9 +127,7 @@ fn pack(root: &Path, compression: Compression) {
 }
 
 fn packed_size(root: &Path, compression: Compression) -> u64 {
-    write_layer(root, &opts(compression), io::sink())
-        .unwrap()
-        .size
+    write_layer(root, &opts(compression), io::sink()).unwrap().size
 }
 
 fn q(p: &Path) -> String {
@@ -152,18 +135,12 @@ fn q(p: &Path) -> String {
 }
 
 fn shell(cmd: &str) {
-    let st = Command::new("sh")
-        .args(["-c", &format!("set -e; {cmd}")])
-        .status()
-        .unwrap();
+    let st = Command::new("sh").args(["-c", &format!("set -e; {cmd}")]).status().unwrap();
     assert!(st.success(), "{cmd} failed");
 }
 
 fn shell_size(cmd: &str) -> u64 {
-    let out = Command::new("sh")
-        .args(["-c", &format!("{cmd} | wc -c")])
-        .output()
-        .unwrap();
+    let out = Command::new("sh").args(["-c", &format!("{cmd} | wc -c")]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
@@ -182,13 +159,7 @@ fn cpu_seconds() -> (f64, f64) {
 /// Runs strata and the peer alternately (one warm-up each, then [`RUNS`]
 /// rounds, so background load hits both alike) and prints the medians of
 /// wall time and of CPU time. Returns strata's median wall time.
-fn compare(
-    what: &str,
-    mut strata: impl FnMut(),
-    peer: &str,
-    peer_cmd: &str,
-    goal: f64,
-) -> Duration {
+fn compare(what: &str, mut strata: impl FnMut(), peer: &str, peer_cmd: &str, goal: f64) -> Duration {
     if std::env::var("STRATA_BENCH_ONLY").is_ok_and(|only| !what.contains(&only)) {
         return Duration::ZERO;
     }
@@ -211,17 +182,8 @@ fn compare(
         v.sort_by(f64::total_cmp);
         v[RUNS / 2]
     };
-    let (sw, sc, pw, pc) = (
-        med(&mut s_wall),
-        med(&mut s_cpu),
-        med(&mut p_wall),
-        med(&mut p_cpu),
-    );
-    let goal = if goal.is_nan() {
-        String::new()
-    } else {
-        format!(" (goal ≤ {goal})")
-    };
+    let (sw, sc, pw, pc) = (med(&mut s_wall), med(&mut s_cpu), med(&mut p_wall), med(&mut p_cpu));
+    let goal = if goal.is_nan() { String::new() } else { format!(" (goal ≤ {goal})") };
     println!(
         "{what}: strata {sw:.3} s, {peer} {pw:.3} s, ratio {:.2}{goal}; cpu strata {sc:.2} s, peer {pc:.2} s, ratio {:.2}",
         sw / pw,
@@ -238,33 +200,19 @@ fn mib(bytes: u64) -> String {
 fn run_child(root: &Path, compression: Compression) -> (Duration, u64) {
     let start = Instant::now();
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--pack-child",
-            root.to_str().unwrap(),
-            &format!("{compression:?}").to_lowercase(),
-        ])
+        .args(["--pack-child", root.to_str().unwrap(), &format!("{compression:?}").to_lowercase()])
         .output()
         .unwrap();
     let elapsed = start.elapsed();
-    assert!(
-        out.status.success(),
-        "W8 child failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        elapsed,
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap(),
-    )
+    assert!(out.status.success(), "W8 child failed: {}", String::from_utf8_lossy(&out.stderr));
+    (elapsed, String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
 }
 
 /// Time and size of each gzip level over W4's tar stream (zlib-rs, as strata uses it).
 fn gzip_sweep(root: &Path) {
     let mut tar = Vec::new();
     write_layer(root, &opts(Compression::None), &mut tar).unwrap();
-    println!(
-        "gzip levels over W4's {} MiB tar stream (zlib-rs, one thread):",
-        mib(tar.len() as u64)
-    );
+    println!("gzip levels over W4's {} MiB tar stream (zlib-rs, one thread):", mib(tar.len() as u64));
     for level in 1..=9 {
         let t = Instant::now();
         let mut e = flate2::write::GzEncoder::new(CountingSink(0), flate2::Compression::new(level));
@@ -272,19 +220,11 @@ fn gzip_sweep(root: &Path) {
             e.write_all(chunk).unwrap();
         }
         let size = e.finish().unwrap().0;
-        println!(
-            "  level {level}: {:.3} s, {} MiB",
-            t.elapsed().as_secs_f64(),
-            mib(size)
-        );
+        println!("  level {level}: {:.3} s, {} MiB", t.elapsed().as_secs_f64(), mib(size));
     }
     let t = Instant::now();
-    let size = shell_size(&format!("tar -cf - {} | gzip -6", q(root)));
-    println!(
-        "  gzip -6 (with tar): {:.3} s, {} MiB",
-        t.elapsed().as_secs_f64(),
-        mib(size)
-    );
+    let size = shell_size(&format!("tar -C {} -cf - . | gzip -6", q(root)));
+    println!("  gzip -6 (with tar): {:.3} s, {} MiB", t.elapsed().as_secs_f64(), mib(size));
 }
 
 struct CountingSink(u64);

@@ -29,7 +29,13 @@ fn main() {
         return; // test runners probing targets: do nothing
     }
     for tool in ["docker-registry", "skopeo"] {
-        if Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| !o.status.success()).unwrap_or(true) {
+        if Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
             eprintln!("W5 needs {tool} (run .ci/setup)");
             std::process::exit(1);
         }
@@ -43,7 +49,8 @@ fn main() {
     let store_dir = work.path().join("store");
     let store = Store::open(&store_dir).unwrap();
     let mut w = store.blob_writer().unwrap();
-    let opts = WriteOptions { prefix: Some("root/parts/w4/install".into()), ..WriteOptions::new(Compression::Gzip, EPOCH) };
+    let opts =
+        WriteOptions { prefix: Some("root/parts/w4/install".into()), ..WriteOptions::new(Compression::Gzip, EPOCH) };
     let written = write_tree(&w4, &opts, &mut w).unwrap();
     let (diff_id, uncompressed) = (written.diff_id.clone(), written.uncompressed_size);
     let (digest, size) = w.commit(None).unwrap();
@@ -62,7 +69,11 @@ fn main() {
     drop(store);
 
     let push = |port: u16| {
-        run(Command::new(&strata).arg("--store").arg(&store_dir).args(["push", "w5:latest", &format!("127.0.0.1:{port}/w5/img:1")]))
+        run(Command::new(&strata).arg("--store").arg(&store_dir).args([
+            "push",
+            "w5:latest",
+            &format!("127.0.0.1:{port}/w5/img:1"),
+        ]))
     };
     let skopeo = |port: u16| {
         run(Command::new("skopeo").args([
@@ -93,7 +104,12 @@ fn main() {
     }
     line("W5 first push", median(&mut first), median(&mut peer_first), "goal ≤ 1.0");
     let a = median(&mut again);
-    line("W5 unchanged re-push", a, median(&mut peer_again), &format!("goal ≤ 0.1 s: {}", if a <= 0.1 { "met" } else { "not met" }));
+    line(
+        "W5 unchanged re-push",
+        a,
+        median(&mut peer_again),
+        &format!("goal ≤ 0.1 s: {}", if a <= 0.1 { "met" } else { "not met" }),
+    );
 }
 
 fn line(what: &str, ours: f64, peer: f64, goal: &str) {

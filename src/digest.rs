@@ -108,10 +108,7 @@ mod tests {
 
     #[test]
     fn empty_input_has_the_well_known_sha256() {
-        assert_eq!(
-            sha256(b"").to_string(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(sha256(b"").to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]

@@ -725,5 +725,4 @@ env = { PATH = "/bin", A = "x=y" }
         assert_eq!(fs::read(&one).unwrap(), fs::read(&two).unwrap());
         assert!(cache.join(format!("{}.tar", r.cache_key().unwrap())).is_file());
     }
-
 }

@@ -16,7 +16,6 @@ pub fn bench_dir() -> PathBuf {
     target.join("bench-data")
 }
 
-
 /// A seeded xorshift generator: the same tree on every machine.
 struct Rng(u64);
 
@@ -33,12 +32,11 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "the", "of", "and", "to", "in", "is", "fn", "let", "mut", "return", "if", "else", "for",
-    "while", "struct", "impl", "pub", "use", "self", "match", "Some", "None", "Ok", "Err", "value",
-    "error", "result", "buffer", "layer", "image", "config", "string", "length", "index", "count",
-    "static", "const", "int", "char", "void", "include", "define", "unsigned", "size_t", "printf",
-    "malloc", "free", "sizeof", "NULL", "true", "false", "class", "def", "import", "from",
-    "lambda", "yield", "async", "await", "{", "}", "(", ");", "=", "==", "->",
+    "the", "of", "and", "to", "in", "is", "fn", "let", "mut", "return", "if", "else", "for", "while", "struct", "impl",
+    "pub", "use", "self", "match", "Some", "None", "Ok", "Err", "value", "error", "result", "buffer", "layer", "image",
+    "config", "string", "length", "index", "count", "static", "const", "int", "char", "void", "include", "define",
+    "unsigned", "size_t", "printf", "malloc", "free", "sizeof", "NULL", "true", "false", "class", "def", "import",
+    "from", "lambda", "yield", "async", "await", "{", "}", "(", ");", "=", "==", "->",
 ];
 
 /// Source-code-like text: words with a skewed distribution, indented lines.
@@ -118,11 +116,7 @@ pub fn ensure_tree(root: &Path, total: u64, small: usize, seed: u64) {
         } else {
             text(&mut rng, size, &mut buf)
         }
-        fs::write(
-            dir.join(format!("f{i:06}.{}", ["c", "rs", "py", "h", "o"][i % 5])),
-            &buf,
-        )
-        .unwrap();
+        fs::write(dir.join(format!("f{i:06}.{}", ["c", "rs", "py", "h", "o"][i % 5])), &buf).unwrap();
         written += size as u64;
         i += 1;
         if written >= small_budget && i >= small {
@@ -157,9 +151,5 @@ pub fn tree_bytes(root: &Path) -> u64 {
 }
 
 pub fn count_files(root: &Path) -> usize {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .count()
+    walkdir::WalkDir::new(root).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file()).count()
 }

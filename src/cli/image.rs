@@ -18,7 +18,9 @@ pub enum ImageSubcommand {
     ///
     /// The image is stored under the recipe's `name` (or --tag), ready to be
     /// used as `base:` or `build-base:` in a spec.
-    #[command(after_help = "Example:\n  strata image build images/busybox\n  strata image build images/debian-bookworm --tag debian:bookworm")]
+    #[command(
+        after_help = "Example:\n  strata image build images/busybox\n  strata image build images/debian-bookworm --tag debian:bookworm"
+    )]
     Build {
         /// A recipe directory (holding recipe.toml) or a recipe file.
         recipe: PathBuf,

@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand};
 
 pub use build::BuildArgs;
 pub use image::{ImageCommand, ImageSubcommand};
-pub use registry::{ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
+pub use registry::{
+    ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs,
+};
 pub use store::{StoreCommand, StoreSubcommand};
 
 /// strata builds OCI images from craft-parts, spk and Guix specs,

@@ -37,7 +37,9 @@ pub struct PullArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  strata push busybox 127.0.0.1:5000/tools/busybox:1 127.0.0.1:5000/tools/busybox:latest")]
+#[command(
+    after_help = "Example:\n  strata push busybox 127.0.0.1:5000/tools/busybox:1 127.0.0.1:5000/tools/busybox:latest"
+)]
 pub struct PushArgs {
     /// The image name in the store.
     pub image: String,
@@ -97,7 +99,9 @@ pub struct ArtifactFiles {
 #[derive(Debug, clap::Subcommand)]
 pub enum ArtifactSubcommand {
     /// Push files as an OCI artifact to a registry tag.
-    #[command(after_help = "Example:\n  strata artifact push 127.0.0.1:5000/app/prime:1 --type application/vnd.strata.prime.v1+tar prime.tar")]
+    #[command(
+        after_help = "Example:\n  strata artifact push 127.0.0.1:5000/app/prime:1 --type application/vnd.strata.prime.v1+tar prime.tar"
+    )]
     Push {
         /// Where the artifact goes: HOST/REPO:TAG.
         destination: String,
@@ -108,7 +112,9 @@ pub enum ArtifactSubcommand {
     },
     /// Attach files as an artifact to an image already in a registry
     /// (referrers API, or the referrers tag schema where the registry lacks it).
-    #[command(after_help = "Example:\n  strata artifact attach 127.0.0.1:5000/app:1 --type application/spdx+json sbom.json")]
+    #[command(
+        after_help = "Example:\n  strata artifact attach 127.0.0.1:5000/app:1 --type application/spdx+json sbom.json"
+    )]
     Attach {
         /// The image the artifact is about: HOST/REPO:TAG or @DIGEST.
         subject: String,

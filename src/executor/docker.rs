@@ -173,12 +173,10 @@ impl DockerExecutor {
     /// Checks that the daemon answers.
     pub fn check(&self) -> Result<(), ExecError> {
         let s = self.session()?;
-        s.block_on(s.docker.ping())
-            .map(drop)
-            .map_err(|e| ExecError::Unavailable {
-                backend: s.backend,
-                reason: s.ep.api_error("answer a ping", &e).to_string(),
-            })
+        s.block_on(s.docker.ping()).map(drop).map_err(|e| ExecError::Unavailable {
+            backend: s.backend,
+            reason: s.ep.api_error("answer a ping", &e).to_string(),
+        })
     }
 
     /// The executor's connection, made on first use (a failed attempt is
@@ -210,11 +208,7 @@ impl DockerExecutor {
             None => running,
         };
         let filters = HashMap::from([("label".to_owned(), vec![STEP_LABEL.to_owned()])]);
-        let opts = ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        };
+        let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
         let containers = s
             .block_on(parsed(|| s.docker.list_containers(Some(opts.clone()))))
             .map_err(|e| s.api_error("", "list step containers", &e))?;
@@ -233,24 +227,16 @@ impl DockerExecutor {
         }
         for label in [CAPTURE_IMAGE_LABEL, STEP_IMAGE_LABEL] {
             let filters = HashMap::from([("label".to_owned(), vec![format!("{label}=1")])]);
-            let opts = ListImagesOptions {
-                filters: Some(filters),
-                ..Default::default()
-            };
-            let images = s
-                .block_on(s.docker.list_images(Some(opts)))
-                .map_err(|e| s.api_error("", "list step images", &e))?;
+            let opts = ListImagesOptions { filters: Some(filters), ..Default::default() };
+            let images =
+                s.block_on(s.docker.list_images(Some(opts))).map_err(|e| s.api_error("", "list step images", &e))?;
             for img in images {
                 if live(Some(&img.labels), false) {
                     report.in_use += 1;
                     continue;
                 }
                 // Not forced: an image a container still uses stays (409).
-                let opts = RemoveImageOptions {
-                    force: false,
-                    noprune: false,
-                    ..Default::default()
-                };
+                let opts = RemoveImageOptions { force: false, noprune: false, ..Default::default() };
                 match s.block_on(s.docker.remove_image(&img.id, Some(opts), None)) {
                     Ok(_) => report.images += 1,
                     Err(e) if is_not_found(&e) => {}
@@ -272,9 +258,8 @@ impl DockerExecutor {
                 if !self.endpoint.address.starts_with("unix://") {
                     return Err(format!("{} is not a local socket", self.endpoint.address));
                 }
-                let info = s
-                    .block_on(s.docker.info())
-                    .map_err(|e| format!("cannot ask the daemon for its info: {e}"))?;
+                let info =
+                    s.block_on(s.docker.info()).map_err(|e| format!("cannot ask the daemon for its info: {e}"))?;
                 let driver = info.driver.unwrap_or_default();
                 if driver != "overlay2" && driver != "overlay" {
                     return Err(format!("the storage driver is {driver:?}, not overlay2"));
@@ -315,20 +300,13 @@ impl DockerExecutor {
         if self.capture != CaptureMode::DiffTar {
             match self.local_upper_dir(s, &container.id, step) {
                 Ok(path) => {
-                    let io = |e| ExecError::Io {
-                        step: step.to_owned(),
-                        path: path.clone(),
-                        source: e,
-                    };
+                    let io = |e| ExecError::Io { step: step.to_owned(), path: path.clone(), source: e };
                     let fixed_away = match &users {
                         Some(u) => fix_users_in_upper(u, &path, step)?,
                         None => Vec::new(),
                     };
                     runtime.scrub_upper_dir(&path, &fixed_away).map_err(io)?;
-                    return Ok(Changes::UpperDir {
-                        path,
-                        guard: Box::new(container),
-                    });
+                    return Ok(Changes::UpperDir { path, guard: Box::new(container) });
                 }
                 Err(why) if self.capture == CaptureMode::UpperDir => {
                     return Err(ExecError::Backend {
@@ -340,15 +318,7 @@ impl DockerExecutor {
                 Err(_) => {}
             }
         }
-        let file = diff::diff_tar(
-            s,
-            store,
-            &container.id,
-            spec.layers.len(),
-            &runtime,
-            users.as_ref(),
-            step,
-        )?;
+        let file = diff::diff_tar(s, store, &container.id, spec.layers.len(), &runtime, users.as_ref(), step)?;
         drop(container);
         Ok(Changes::DiffTar { file })
     }
@@ -362,11 +332,7 @@ impl DockerExecutor {
         if gd.name != "overlay2" && gd.name != "overlay" {
             return Err(format!("the container's driver is {:?}", gd.name));
         }
-        let upper = gd
-            .data
-            .get("UpperDir")
-            .map(PathBuf::from)
-            .ok_or("GraphDriver.Data has no UpperDir")?;
+        let upper = gd.data.get("UpperDir").map(PathBuf::from).ok_or("GraphDriver.Data has no UpperDir")?;
         if !upper.is_dir() {
             return Err(format!("{} is not a directory here", upper.display()));
         }
@@ -394,10 +360,7 @@ impl Executor for DockerExecutor {
         // The checks runc makes (absolute cwd, KEY=value env, numeric user,
         // absolute mount paths), so a step is refused alike everywhere; a
         // bridge network, which runc lacks, is ours to give.
-        spec::validate(&StepSpec {
-            network: Network::None,
-            ..spec.clone()
-        })?;
+        spec::validate(&StepSpec { network: Network::None, ..spec.clone() })?;
         let s = self.session()?;
         let img = image::describe(store, &spec.layers, s.backend, step)?;
         image::ensure(&s, store, &img, step)?;
@@ -435,11 +398,7 @@ impl Executor for DockerExecutor {
             }
         };
         let changes = self.capture(&s, store, container, spec)?;
-        Ok(Execution {
-            exit_code,
-            changes,
-            log: sink.path().to_owned(),
-        })
+        Ok(Execution { exit_code, changes, log: sink.path().to_owned() })
     }
 }
 
@@ -448,11 +407,7 @@ fn fix_users_in_upper(users: &PodmanUsers, upper: &std::path::Path, step: &str) 
     let mut removed = Vec::new();
     for f in ["etc/passwd", "etc/group"] {
         let full = upper.join(f);
-        let io = |e| ExecError::Io {
-            step: step.to_owned(),
-            path: full.clone(),
-            source: e,
-        };
+        let io = |e| ExecError::Io { step: step.to_owned(), path: full.clone(), source: e };
         match std::fs::symlink_metadata(&full) {
             Ok(m) if m.is_file() => {}
             _ => continue,
@@ -486,12 +441,7 @@ async fn drive(
     sink: &mut dyn LogSink,
     cancel: &Cancel,
 ) -> Result<End, bollard::errors::Error> {
-    let attach = AttachContainerOptions {
-        stream: true,
-        stdout: true,
-        stderr: true,
-        ..Default::default()
-    };
+    let attach = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
     let started = async {
         let attached = docker.attach_container(id, Some(attach)).await?;
         drop(attached.input);
@@ -524,9 +474,7 @@ async fn drive(
     let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
     // "not-running" answers at once for a container that has already
     // exited, so waiting after the start cannot miss a quick step.
-    let wait = WaitContainerOptions {
-        condition: "not-running".into(),
-    };
+    let wait = WaitContainerOptions { condition: "not-running".into() };
     let mut wait = docker.wait_container(id, Some(wait));
     let mut tick = tokio::time::interval(CANCEL_POLL);
     let timeout = async {
@@ -602,10 +550,7 @@ fn error_message(e: &bollard::errors::Error) -> String {
 /// 127 when it is missing, 126 when it cannot be run.
 fn exec_failure_code(message: &str) -> Option<i32> {
     let (_, why) = message.split_once("exec: ")?;
-    if ["not found", "no such file or directory"]
-        .iter()
-        .any(|m| why.contains(m))
-    {
+    if ["not found", "no such file or directory"].iter().any(|m| why.contains(m)) {
         Some(127)
     } else if why.contains("permission denied") {
         Some(126)
@@ -651,10 +596,7 @@ async fn exited(docker: &Docker, id: &str) -> Result<Option<i32>, bollard::error
 /// The exit code from `inspect`, for a wait stream that ended without one.
 async fn exit_code_of(docker: &Docker, id: &str) -> Result<i32, bollard::errors::Error> {
     let info = inspect(docker, id).await?;
-    Ok(info
-        .state
-        .and_then(|s| s.exit_code)
-        .map_or(-1, |c| i32::try_from(c).unwrap_or(i32::MAX)))
+    Ok(info.state.and_then(|s| s.exit_code).map_or(-1, |c| i32::try_from(c).unwrap_or(i32::MAX)))
 }
 
 /// A connection to the daemon: a client, and the runtime it runs on — a
@@ -676,10 +618,7 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     fn open(ep: &DaemonEndpoint, backend: &'static str) -> Result<Session, ExecError> {
-        let unavailable = |e: DaemonError| ExecError::Unavailable {
-            backend,
-            reason: e.to_string(),
-        };
+        let unavailable = |e: DaemonError| ExecError::Unavailable { backend, reason: e.to_string() };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("strata-docker")
@@ -687,12 +626,7 @@ impl Session {
             .build()
             .map_err(|e| unavailable(DaemonError::Runtime(e)))?;
         let docker = rt.block_on(ep.connect()).map_err(unavailable)?;
-        Ok(Session {
-            rt,
-            docker,
-            ep: ep.clone(),
-            backend,
-        })
+        Ok(Session { rt, docker, ep: ep.clone(), backend })
     }
 
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -714,11 +648,7 @@ impl Session {
     }
 
     fn remove_container(&self, id: &str) -> Result<(), bollard::errors::Error> {
-        let opts = RemoveContainerOptions {
-            force: true,
-            v: true,
-            link: false,
-        };
+        let opts = RemoveContainerOptions { force: true, v: true, link: false };
         self.block_on(self.docker.remove_container(id, Some(opts)))
     }
 }
@@ -739,15 +669,9 @@ impl std::fmt::Debug for ContainerGuard {
 
 impl ContainerGuard {
     fn create(s: &Arc<Session>, spec: &StepSpec, image: &str) -> Result<ContainerGuard, bollard::errors::Error> {
-        let opts = CreateContainerOptions {
-            name: Some(body::container_name(&spec.name)),
-            ..Default::default()
-        };
+        let opts = CreateContainerOptions { name: Some(body::container_name(&spec.name)), ..Default::default() };
         let created = s.block_on(s.docker.create_container(Some(opts), body::container_body(spec, image)))?;
-        Ok(ContainerGuard {
-            session: Some(s.clone()),
-            id: created.id,
-        })
+        Ok(ContainerGuard { session: Some(s.clone()), id: created.id })
     }
 }
 
@@ -794,14 +718,8 @@ mod tests {
 
     #[test]
     fn names_follow_the_daemon_kind() {
-        assert_eq!(
-            DockerExecutor::new(DaemonKind::Docker, Some("/x.sock")).name(),
-            "docker"
-        );
-        assert_eq!(
-            DockerExecutor::new(DaemonKind::Podman, Some("/x.sock")).name(),
-            "podman"
-        );
+        assert_eq!(DockerExecutor::new(DaemonKind::Docker, Some("/x.sock")).name(), "docker");
+        assert_eq!(DockerExecutor::new(DaemonKind::Podman, Some("/x.sock")).name(), "podman");
         assert_eq!(DockerExecutor::podman().endpoint().kind, DaemonKind::Podman);
     }
 
@@ -831,9 +749,7 @@ mod tests {
         let spec = StepSpec::new("t:build", Vec::new(), vec!["true".into()]);
         let cancel = Cancel::new();
         cancel.cancel();
-        let e = ex
-            .run(&store, &spec, &mut NullSink(dir.path().join("log")), &cancel)
-            .unwrap_err();
+        let e = ex.run(&store, &spec, &mut NullSink(dir.path().join("log")), &cancel).unwrap_err();
         assert!(matches!(e, ExecError::Cancelled { .. }), "{e}");
     }
 

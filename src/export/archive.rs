@@ -31,19 +31,14 @@ pub struct ArchiveEntries {
 
 impl ArchiveEntries {
     pub fn new(mtime: i64) -> Self {
-        ArchiveEntries {
-            entries: BTreeMap::new(),
-            mtime: mtime.max(0) as u64,
-        }
+        ArchiveEntries { entries: BTreeMap::new(), mtime: mtime.max(0) as u64 }
     }
 
     fn add_parents(&mut self, path: &str) {
         let mut end = 0;
         while let Some(i) = path[end..].find('/') {
             end += i + 1;
-            self.entries
-                .entry(path[..end].to_owned())
-                .or_insert(Content::Dir);
+            self.entries.entry(path[..end].to_owned()).or_insert(Content::Dir);
         }
     }
 
@@ -63,10 +58,7 @@ impl ArchiveEntries {
     /// Writes the archive to `out`; returns `out` and the byte count.
     pub fn write<W: Write>(self, store: &Store, out: W) -> Result<(W, u64), ExportError> {
         let mut tar = tar::Builder::new(HashingWriter::new(out));
-        let io_err = |path: &str, e: io::Error| ExportError::Io {
-            path: path.into(),
-            source: e,
-        };
+        let io_err = |path: &str, e: io::Error| ExportError::Io { path: path.into(), source: e };
         for (path, content) in self.entries {
             let mut h = tar::Header::new_ustar();
             h.set_mtime(self.mtime);
@@ -92,13 +84,7 @@ impl ArchiveEntries {
                 Content::Blob(d) => {
                     let f = store.open_blob(&d)?;
                     let blob_path = store.blob_path(&d);
-                    let size = f
-                        .metadata()
-                        .map_err(|e| ExportError::Io {
-                            path: blob_path.clone(),
-                            source: e,
-                        })?
-                        .len();
+                    let size = f.metadata().map_err(|e| ExportError::Io { path: blob_path.clone(), source: e })?.len();
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_mode(0o644);
                     h.set_size(size);
@@ -110,11 +96,7 @@ impl ArchiveEntries {
                     tar.append(&h, &mut r).map_err(|e| io_err(&path, e))?;
                     let (_, found, n) = r.finish();
                     if n != size {
-                        return Err(ExportError::WrongSize {
-                            digest: d,
-                            expected: size,
-                            found: n,
-                        });
+                        return Err(ExportError::WrongSize { digest: d, expected: size, found: n });
                     }
                     if found != d {
                         return Err(ExportError::CorruptBlob { expected: d, found });
@@ -130,18 +112,12 @@ impl ArchiveEntries {
     /// Writes the archive to `dest` atomically: a temp file beside it, then
     /// a rename, so `dest` is either the old file or the complete new one.
     pub fn write_file(self, store: &Store, dest: &Path) -> Result<u64, ExportError> {
-        let io_err = |e: io::Error| ExportError::Io {
-            path: dest.to_owned(),
-            source: e,
-        };
+        let io_err = |e: io::Error| ExportError::Io { path: dest.to_owned(), source: e };
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => std::path::PathBuf::from("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".strata-export-")
-            .tempfile_in(&dir)
-            .map_err(io_err)?;
+        let tmp = tempfile::Builder::new().prefix(".strata-export-").tempfile_in(&dir).map_err(io_err)?;
         let (buf, n) = self.write(store, io::BufWriter::with_capacity(256 * 1024, tmp))?;
         let tmp = buf.into_inner().map_err(|e| io_err(e.into_error()))?;
         tmp.as_file().sync_all().map_err(io_err)?;

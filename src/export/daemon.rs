@@ -36,33 +36,15 @@ const PING_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Error)]
 pub enum DaemonError {
     #[error("cannot reach the {kind} daemon at {address}: {reason}; {hint}")]
-    Unreachable {
-        kind: DaemonKind,
-        address: String,
-        reason: String,
-        hint: String,
-    },
-    #[error(
-        "unsupported {kind} daemon address '{address}': use unix:///path/to.sock or tcp://host:port"
-    )]
+    Unreachable { kind: DaemonKind, address: String, reason: String, hint: String },
+    #[error("unsupported {kind} daemon address '{address}': use unix:///path/to.sock or tcp://host:port")]
     BadAddress { kind: DaemonKind, address: String },
     #[error("the {kind} daemon at {address} failed to {op}: {message}")]
-    Api {
-        kind: DaemonKind,
-        address: String,
-        op: String,
-        message: String,
-    },
+    Api { kind: DaemonKind, address: String, op: String, message: String },
     #[error(
         "the {kind} daemon at {address} reports image ID {found} for {name}, expected {expected} (the config digest)"
     )]
-    IdMismatch {
-        kind: DaemonKind,
-        address: String,
-        name: String,
-        expected: Digest,
-        found: String,
-    },
+    IdMismatch { kind: DaemonKind, address: String, name: String, expected: Digest, found: String },
     #[error("cannot start the async runtime for the daemon client: {0}")]
     Runtime(io::Error),
 }
@@ -84,26 +66,20 @@ impl DaemonEndpoint {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let address = match (host, kind) {
             (Some(h), _) => h.to_owned(),
-            (None, DaemonKind::Docker) => {
-                env("DOCKER_HOST").unwrap_or_else(|| "unix:///var/run/docker.sock".into())
-            }
-            (None, DaemonKind::Podman) => {
-                env("CONTAINER_HOST").unwrap_or_else(podman_default_socket)
-            }
+            (None, DaemonKind::Docker) => env("DOCKER_HOST").unwrap_or_else(|| "unix:///var/run/docker.sock".into()),
+            (None, DaemonKind::Podman) => env("CONTAINER_HOST").unwrap_or_else(podman_default_socket),
         };
-        let address = if address.starts_with('/') {
-            format!("unix://{address}")
-        } else {
-            address
-        };
+        let address = if address.starts_with('/') { format!("unix://{address}") } else { address };
         DaemonEndpoint { kind, address }
     }
 
     fn hint(&self) -> String {
         match self.kind {
-            DaemonKind::Docker => "is dockerd running? start it with `sudo systemctl start docker` (or `sudo dockerd &`), \
+            DaemonKind::Docker => {
+                "is dockerd running? start it with `sudo systemctl start docker` (or `sudo dockerd &`), \
                  or point DOCKER_HOST (or host=) at its socket"
-                .into(),
+                    .into()
+            }
             DaemonKind::Podman => {
                 let path = self.address.strip_prefix("unix://").unwrap_or("/run/podman/podman.sock");
                 format!(
@@ -125,12 +101,7 @@ impl DaemonEndpoint {
     }
 
     pub(crate) fn api_error(&self, op: &str, e: &bollard::errors::Error) -> DaemonError {
-        DaemonError::Api {
-            kind: self.kind,
-            address: self.address.clone(),
-            op: op.into(),
-            message: error_chain(e),
-        }
+        DaemonError::Api { kind: self.kind, address: self.address.clone(), op: op.into(), message: error_chain(e) }
     }
 
     /// Connects, checks the daemon answers, and agrees on an API version
@@ -142,17 +113,11 @@ impl DaemonEndpoint {
         } else if self.address.starts_with("tcp://") || self.address.starts_with("http://") {
             Docker::connect_with_http(&self.address, timeout, bollard::API_DEFAULT_VERSION)
         } else {
-            return Err(DaemonError::BadAddress {
-                kind: self.kind,
-                address: self.address.clone(),
-            });
+            return Err(DaemonError::BadAddress { kind: self.kind, address: self.address.clone() });
         };
         let docker = docker.map_err(|e| self.unreachable(&e))?;
         docker.ping().await.map_err(|e| self.unreachable(&e))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
+        let docker = docker.negotiate_version().await.map_err(|e| self.unreachable(&e))?;
         Ok(docker.with_timeout(REQUEST_TIMEOUT))
     }
 }
@@ -163,10 +128,7 @@ fn podman_default_socket() -> String {
     if uid == 0 {
         return "unix:///run/podman/podman.sock".into();
     }
-    match std::env::var("XDG_RUNTIME_DIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-    {
+    match std::env::var("XDG_RUNTIME_DIR").ok().filter(|d| !d.is_empty()) {
         Some(dir) => format!("unix://{dir}/podman/podman.sock"),
         None => format!("unix:///run/user/{uid}/podman/podman.sock"),
     }
@@ -190,10 +152,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// A runtime for one blocking daemon operation.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, DaemonError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(DaemonError::Runtime)
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)
 }
 
 /// The image ID without its `sha256:` prefix (Podman's compat API has sent
@@ -217,45 +176,31 @@ pub fn load(
 
     let da = docker_archive::build(store, desc, name)?;
     let tmp_dir = store.tmp_dir();
-    let io_err = |e: io::Error| ExportError::Io {
-        path: tmp_dir.clone(),
-        source: e,
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix("docker-load-")
-        .tempfile_in(&tmp_dir)
-        .map_err(io_err)?;
-    let (buf, bytes) = da
-        .entries
-        .write(store, io::BufWriter::with_capacity(256 * 1024, tmp))?;
+    let io_err = |e: io::Error| ExportError::Io { path: tmp_dir.clone(), source: e };
+    let tmp = tempfile::Builder::new().prefix("docker-load-").tempfile_in(&tmp_dir).map_err(io_err)?;
+    let (buf, bytes) = da.entries.write(store, io::BufWriter::with_capacity(256 * 1024, tmp))?;
     let tmp = buf.into_inner().map_err(|e| io_err(e.into_error()))?;
     let mut file = tmp.reopen().map_err(io_err)?;
     file.rewind().map_err(io_err)?;
 
     let lookup = name.repo_tag().unwrap_or_else(|| da.config.to_string());
     let id = rt.block_on(async {
-        let body =
-            futures_util::stream::try_unfold(tokio::fs::File::from_std(file), |mut f| async move {
-                let mut buf = vec![0u8; 1 << 20];
-                let n = f.read(&mut buf).await?;
-                if n == 0 {
-                    return Ok(None);
-                }
-                buf.truncate(n);
-                Ok::<_, io::Error>(Some((Bytes::from(buf), f)))
-            });
-        let opts = bollard::query_parameters::ImportImageOptions {
-            quiet: true,
-            platform: None,
-        };
+        let body = futures_util::stream::try_unfold(tokio::fs::File::from_std(file), |mut f| async move {
+            let mut buf = vec![0u8; 1 << 20];
+            let n = f.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.truncate(n);
+            Ok::<_, io::Error>(Some((Bytes::from(buf), f)))
+        });
+        let opts = bollard::query_parameters::ImportImageOptions { quiet: true, platform: None };
         let mut progress = docker.import_image(opts, bollard::body_try_stream(body), None);
         while let Some(item) = progress.next().await {
             item.map_err(|e| ep.api_error("load the image", &e))?;
         }
-        let inspect = docker
-            .inspect_image(&lookup)
-            .await
-            .map_err(|e| ep.api_error(&format!("inspect {lookup}"), &e))?;
+        let inspect =
+            docker.inspect_image(&lookup).await.map_err(|e| ep.api_error(&format!("inspect {lookup}"), &e))?;
         Ok::<_, DaemonError>(inspect.id.unwrap_or_default())
     })?;
     drop(tmp);
@@ -272,10 +217,7 @@ pub fn load(
         .into());
     }
     Ok(ExportReport {
-        target: ExportTarget::Daemon {
-            kind,
-            host: Some(ep.address),
-        },
+        target: ExportTarget::Daemon { kind, host: Some(ep.address) },
         digest: da.manifest,
         config: Some(da.config),
         blobs: da.blobs,
@@ -302,16 +244,9 @@ mod tests {
         let sock = dir.path().join("nobody.sock");
         for kind in [DaemonKind::Docker, DaemonKind::Podman] {
             let ep = DaemonEndpoint::resolve(kind, Some(sock.to_str().unwrap()));
-            let e = runtime()
-                .unwrap()
-                .block_on(ep.connect())
-                .unwrap_err()
-                .to_string();
+            let e = runtime().unwrap().block_on(ep.connect()).unwrap_err().to_string();
             assert!(e.contains(&format!("unix://{}", sock.display())), "{e}");
-            assert!(
-                e.contains(&format!("cannot reach the {kind} daemon")),
-                "{e}"
-            );
+            assert!(e.contains(&format!("cannot reach the {kind} daemon")), "{e}");
             assert!(e.contains("systemctl"), "{e}");
         }
     }
@@ -319,14 +254,7 @@ mod tests {
     #[test]
     fn ssh_addresses_are_refused_clearly() {
         let ep = DaemonEndpoint::resolve(DaemonKind::Docker, Some("ssh://me@host"));
-        let e = runtime()
-            .unwrap()
-            .block_on(ep.connect())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("unsupported docker daemon address 'ssh://me@host'"),
-            "{e}"
-        );
+        let e = runtime().unwrap().block_on(ep.connect()).unwrap_err().to_string();
+        assert!(e.contains("unsupported docker daemon address 'ssh://me@host'"), "{e}");
     }
 }

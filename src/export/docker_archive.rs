@@ -40,36 +40,22 @@ pub struct DockerArchive {
     pub blobs: usize,
 }
 
-pub fn build(
-    store: &Store,
-    desc: &Descriptor,
-    name: &ImageName,
-) -> Result<DockerArchive, ExportError> {
+pub fn build(store: &Store, desc: &Descriptor, name: &ImageName) -> Result<DockerArchive, ExportError> {
     let img = Image::load(store, desc, &Platform::host())?;
     for l in img.manifest.layers() {
         if !store.has_blob(l.digest()) && layout::may_be_absent(l) {
-            return Err(ExportError::ForeignLayer {
-                digest: l.digest().clone(),
-            });
+            return Err(ExportError::ForeignLayer { digest: l.digest().clone() });
         }
     }
     let blobs = layout::closure(store, &img.descriptor)?;
     let config = img.manifest.config().digest().clone();
     let mut a = ArchiveEntries::new(layout::created_epoch(store, &img.descriptor));
     a.bytes("oci-layout", OCI_LAYOUT.to_vec());
-    a.bytes(
-        "index.json",
-        layout::index_json(vec![layout::index_entry(&img.descriptor, name)])?,
-    );
+    a.bytes("index.json", layout::index_json(vec![layout::index_entry(&img.descriptor, name)])?);
     for d in blobs.values() {
         a.blob(d.digest());
     }
-    let layers: Vec<String> = img
-        .manifest
-        .layers()
-        .iter()
-        .map(|l| blob_path(l.digest()))
-        .collect();
+    let layers: Vec<String> = img.manifest.layers().iter().map(|l| blob_path(l.digest())).collect();
     let repo_tags: Vec<String> = name.repo_tag().into_iter().collect();
     let manifest_json = json!([{
         "Config": blob_path(&config),
@@ -83,20 +69,10 @@ pub fn build(
         let repos = json!({ name.familiar_repo(): { tag: top.digest().digest() } });
         a.bytes("repositories", crate::json::to_vec(&repos)?);
     }
-    Ok(DockerArchive {
-        entries: a,
-        manifest: img.digest().clone(),
-        config,
-        blobs: blobs.len(),
-    })
+    Ok(DockerArchive { entries: a, manifest: img.digest().clone(), config, blobs: blobs.len() })
 }
 
-pub fn write(
-    store: &Store,
-    desc: &Descriptor,
-    name: &ImageName,
-    dest: &Path,
-) -> Result<ExportReport, ExportError> {
+pub fn write(store: &Store, desc: &Descriptor, name: &ImageName, dest: &Path) -> Result<ExportReport, ExportError> {
     let da = build(store, desc, name)?;
     let bytes = da.entries.write_file(store, dest)?;
     Ok(ExportReport {

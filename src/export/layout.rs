@@ -28,10 +28,7 @@ pub fn may_be_absent(d: &Descriptor) -> bool {
 
 /// Every blob `root` reaches (itself included), keyed by digest string so
 /// the order is fixed. Fails on a blob that is missing or has the wrong size.
-pub fn closure(
-    store: &Store,
-    root: &Descriptor,
-) -> Result<BTreeMap<String, Descriptor>, ExportError> {
+pub fn closure(store: &Store, root: &Descriptor) -> Result<BTreeMap<String, Descriptor>, ExportError> {
     let mut out = BTreeMap::new();
     let mut seen = HashSet::new();
     let mut stack = vec![(root.clone(), "the exported image".to_owned())];
@@ -44,17 +41,10 @@ pub fn closure(
             if may_be_absent(&d) {
                 continue;
             }
-            return Err(ExportError::MissingBlob {
-                digest: d.digest().clone(),
-                needed_by,
-            });
+            return Err(ExportError::MissingBlob { digest: d.digest().clone(), needed_by });
         };
         if meta.len() != d.size() {
-            return Err(ExportError::WrongSize {
-                digest: d.digest().clone(),
-                expected: d.size(),
-                found: meta.len(),
-            });
+            return Err(ExportError::WrongSize { digest: d.digest().clone(), expected: d.size(), found: meta.len() });
         }
         for kid in store::children(store, &d)? {
             stack.push((kid, d.digest().to_string()));
@@ -112,14 +102,8 @@ mod tests {
     #[test]
     fn created_times_parse_to_epoch_seconds() {
         assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            super::parse_rfc3339("2023-11-14T22:13:20Z"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(
-            super::parse_rfc3339("2023-11-14T22:13:20.123456789Z"),
-            Some(1_700_000_000)
-        );
+        assert_eq!(super::parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(super::parse_rfc3339("2023-11-14T22:13:20.123456789Z"), Some(1_700_000_000));
         assert_eq!(super::parse_rfc3339("yesterday"), None);
     }
 }

@@ -82,9 +82,7 @@ pub fn export(
         ExportTarget::OciArchive(p) => oci_archive::write(store, desc, &name, p),
         ExportTarget::OciDir(p) => oci_dir::write(store, desc, &name, p),
         ExportTarget::DockerArchive(p) => docker_archive::write(store, desc, &name, p),
-        ExportTarget::Daemon { kind, host } => {
-            daemon::load(store, desc, &name, *kind, host.as_deref())
-        }
+        ExportTarget::Daemon { kind, host } => daemon::load(store, desc, &name, *kind, host.as_deref()),
     }
 }
 

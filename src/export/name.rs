@@ -27,14 +27,9 @@ impl ImageName {
     /// Parses `busybox`, `busybox:1.36`, `ghcr.io/o/r:tag`, `localhost:5000/x`,
     /// `name@sha256:…`; a name with neither tag nor digest gets `:latest`.
     pub fn parse(input: &str) -> Result<ImageName, ExportError> {
-        let bad = |reason: &str| ExportError::BadName {
-            name: input.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let normalized = crate::store::normalize_ref(input).map_err(|e| ExportError::BadName {
-            name: input.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let bad = |reason: &str| ExportError::BadName { name: input.to_owned(), reason: reason.to_owned() };
+        let normalized = crate::store::normalize_ref(input)
+            .map_err(|e| ExportError::BadName { name: input.to_owned(), reason: e.to_string() })?;
         let (rest, digest) = match normalized.split_once('@') {
             Some((r, d)) => {
                 let ok = d.split_once(':').is_some_and(|(alg, hex)| {
@@ -49,47 +44,29 @@ impl ImageName {
         };
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
         let (repo, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (
-                &rest[..last_slash + i],
-                Some(rest[last_slash + i + 1..].to_owned()),
-            ),
+            Some(i) => (&rest[..last_slash + i], Some(rest[last_slash + i + 1..].to_owned())),
             None => (rest, None),
         };
         if let Some(t) = &tag {
             let ok = t.len() <= 128
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
                 && !t.starts_with(['.', '-']);
             if !ok {
-                return Err(bad(
-                    "a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
-                ));
+                return Err(bad("a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"));
             }
         }
         let comps: Vec<&str> = repo.split('/').collect();
         let first = comps[0];
         let has_domain = comps.len() > 1
-            && (first.contains(['.', ':'])
-                || first == "localhost"
-                || first.bytes().any(|b| b.is_ascii_uppercase()));
-        let (domain, path_comps) = if has_domain {
-            (first.to_owned(), &comps[1..])
-        } else {
-            (DOCKER_HUB.to_owned(), &comps[..])
-        };
-        if has_domain
-            && !domain
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
-        {
-            return Err(bad(
-                "the registry host may hold only letters, digits, '.', '-' and a ':port'",
-            ));
+            && (first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()));
+        let (domain, path_comps) =
+            if has_domain { (first.to_owned(), &comps[1..]) } else { (DOCKER_HUB.to_owned(), &comps[..]) };
+        if has_domain && !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)) {
+            return Err(bad("the registry host may hold only letters, digits, '.', '-' and a ':port'"));
         }
         for c in path_comps {
             let ok = !c.is_empty()
-                && c.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                 && c.as_bytes()[0].is_ascii_alphanumeric()
                 && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric();
             if !ok {
@@ -102,12 +79,7 @@ impl ImageName {
         if domain == DOCKER_HUB && path_comps.len() == 1 {
             path = format!("library/{path}");
         }
-        Ok(ImageName {
-            domain,
-            path,
-            tag,
-            digest,
-        })
+        Ok(ImageName { domain, path, tag, digest })
     }
 
     /// The full repository, `docker.io/library/busybox`.
@@ -118,11 +90,7 @@ impl ImageName {
     /// The repository as `docker images` shows it, `busybox`.
     pub fn familiar_repo(&self) -> String {
         if self.domain == DOCKER_HUB {
-            self.path
-                .strip_prefix("library/")
-                .filter(|p| !p.contains('/'))
-                .unwrap_or(&self.path)
-                .to_owned()
+            self.path.strip_prefix("library/").filter(|p| !p.contains('/')).unwrap_or(&self.path).to_owned()
         } else {
             self.full_repo()
         }
@@ -149,9 +117,7 @@ impl ImageName {
     /// `busybox:latest`: the `RepoTags` entry, or `None` for a name without a
     /// tag (Docker loads such an image untagged).
     pub fn repo_tag(&self) -> Option<String> {
-        self.tag
-            .as_ref()
-            .map(|t| format!("{}:{t}", self.familiar_repo()))
+        self.tag.as_ref().map(|t| format!("{}:{t}", self.familiar_repo()))
     }
 }
 
@@ -182,10 +148,7 @@ mod tests {
         assert_eq!(n.full(), "localhost:5000/x/y:latest");
         assert_eq!(n.repo_tag().as_deref(), Some("localhost:5000/x/y:latest"));
         let n = ImageName::parse("ghcr.io/o/r:v2").unwrap();
-        assert_eq!(
-            (n.domain.as_str(), n.path.as_str(), n.tag.as_deref()),
-            ("ghcr.io", "o/r", Some("v2"))
-        );
+        assert_eq!((n.domain.as_str(), n.path.as_str(), n.tag.as_deref()), ("ghcr.io", "o/r", Some("v2")));
     }
 
     #[test]

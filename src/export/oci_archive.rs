@@ -12,30 +12,18 @@ use super::{ExportError, ExportReport, ExportTarget};
 use crate::store::Store;
 
 /// The entries of an OCI layout holding `desc` under `name`, and how many blobs.
-pub fn entries(
-    store: &Store,
-    desc: &Descriptor,
-    name: &ImageName,
-) -> Result<(ArchiveEntries, usize), ExportError> {
+pub fn entries(store: &Store, desc: &Descriptor, name: &ImageName) -> Result<(ArchiveEntries, usize), ExportError> {
     let blobs = layout::closure(store, desc)?;
     let mut a = ArchiveEntries::new(layout::created_epoch(store, desc));
     a.bytes("oci-layout", OCI_LAYOUT.to_vec());
-    a.bytes(
-        "index.json",
-        layout::index_json(vec![layout::index_entry(desc, name)])?,
-    );
+    a.bytes("index.json", layout::index_json(vec![layout::index_entry(desc, name)])?);
     for d in blobs.values() {
         a.blob(d.digest());
     }
     Ok((a, blobs.len()))
 }
 
-pub fn write(
-    store: &Store,
-    desc: &Descriptor,
-    name: &ImageName,
-    dest: &Path,
-) -> Result<ExportReport, ExportError> {
+pub fn write(store: &Store, desc: &Descriptor, name: &ImageName, dest: &Path) -> Result<ExportReport, ExportError> {
     let (a, blobs) = entries(store, desc, name)?;
     let bytes = a.write_file(store, dest)?;
     Ok(ExportReport {

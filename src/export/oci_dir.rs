@@ -20,16 +20,8 @@ use super::{ExportError, ExportReport, ExportTarget};
 use crate::digest::HashingWriter;
 use crate::store::Store;
 
-pub fn write(
-    store: &Store,
-    desc: &Descriptor,
-    name: &ImageName,
-    dir: &Path,
-) -> Result<ExportReport, ExportError> {
-    let io_err = |path: &Path, e: io::Error| ExportError::Io {
-        path: path.to_owned(),
-        source: e,
-    };
+pub fn write(store: &Store, desc: &Descriptor, name: &ImageName, dir: &Path) -> Result<ExportReport, ExportError> {
+    let io_err = |path: &Path, e: io::Error| ExportError::Io { path: path.to_owned(), source: e };
     let blobs = layout::closure(store, desc)?;
     prepare(dir)?;
     let lock = File::open(dir).map_err(|e| io_err(dir, e))?;
@@ -61,26 +53,14 @@ pub fn write(
 /// Creates the layout if `dir` is new or empty; refuses a directory that
 /// holds something else.
 fn prepare(dir: &Path) -> Result<(), ExportError> {
-    let io_err = |path: &Path, e: io::Error| ExportError::Io {
-        path: path.to_owned(),
-        source: e,
-    };
+    let io_err = |path: &Path, e: io::Error| ExportError::Io { path: path.to_owned(), source: e };
     let layout_file = dir.join("oci-layout");
     if dir.exists() {
         if !dir.is_dir() {
-            return Err(ExportError::NotALayout {
-                path: dir.to_owned(),
-            });
+            return Err(ExportError::NotALayout { path: dir.to_owned() });
         }
-        if !layout_file.exists()
-            && fs::read_dir(dir)
-                .map_err(|e| io_err(dir, e))?
-                .next()
-                .is_some()
-        {
-            return Err(ExportError::NotALayout {
-                path: dir.to_owned(),
-            });
+        if !layout_file.exists() && fs::read_dir(dir).map_err(|e| io_err(dir, e))?.next().is_some() {
+            return Err(ExportError::NotALayout { path: dir.to_owned() });
         }
     }
     fs::create_dir_all(dir.join("blobs/sha256")).map_err(|e| io_err(dir, e))?;
@@ -94,10 +74,7 @@ fn prepare(dir: &Path) -> Result<(), ExportError> {
 /// bytes written.
 fn copy_blob(store: &Store, d: &Digest, dir: &Path) -> Result<u64, ExportError> {
     let dest = dir.join(blob_path(d));
-    let io_err = |e: io::Error| ExportError::Io {
-        path: dest.clone(),
-        source: e,
-    };
+    let io_err = |e: io::Error| ExportError::Io { path: dest.clone(), source: e };
     if dest.is_file() {
         let mut r = crate::digest::HashingReader::new(File::open(&dest).map_err(io_err)?);
         io::copy(&mut r, &mut io::sink()).map_err(io_err)?;
@@ -108,22 +85,13 @@ fn copy_blob(store: &Store, d: &Digest, dir: &Path) -> Result<u64, ExportError> 
     }
     let parent = dest.parent().expect("blob paths have a parent");
     fs::create_dir_all(parent).map_err(io_err)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".strata-blob-")
-        .tempfile_in(parent)
-        .map_err(io_err)?;
+    let tmp = tempfile::Builder::new().prefix(".strata-blob-").tempfile_in(parent).map_err(io_err)?;
     let mut w = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp));
     let src = store.blob_path(d);
-    io::copy(&mut store.open_blob(d)?, &mut w).map_err(|e| ExportError::Io {
-        path: src,
-        source: e,
-    })?;
+    io::copy(&mut store.open_blob(d)?, &mut w).map_err(|e| ExportError::Io { path: src, source: e })?;
     let (buf, found, n) = w.finish();
     if &found != d {
-        return Err(ExportError::CorruptBlob {
-            expected: d.clone(),
-            found,
-        });
+        return Err(ExportError::CorruptBlob { expected: d.clone(), found });
     }
     let tmp = buf.into_inner().map_err(|e| io_err(e.into_error()))?;
     tmp.as_file().sync_all().map_err(io_err)?;
@@ -138,19 +106,13 @@ fn merge_index(old: Option<&[u8]>, entry: Value, dir: &Path) -> Result<Vec<u8>, 
     let Some(old) = old else {
         return layout::index_json(vec![entry]);
     };
-    let bad = |reason: String| ExportError::BadLayout {
-        path: dir.join("index.json"),
-        reason,
-    };
+    let bad = |reason: String| ExportError::BadLayout { path: dir.join("index.json"), reason };
     let mut index: Value = serde_json::from_slice(old).map_err(|e| bad(e.to_string()))?;
     let manifests = index
         .get_mut("manifests")
         .and_then(Value::as_array_mut)
         .ok_or_else(|| bad("it has no \"manifests\" array".into()))?;
-    let tag_of = |v: &Value| {
-        v.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")))
-            .cloned()
-    };
+    let tag_of = |v: &Value| v.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1"))).cloned();
     let ours = tag_of(&entry);
     let same = |v: &Value| ours.is_some() && tag_of(v) == ours;
     match manifests.iter().position(same) {
@@ -171,14 +133,8 @@ fn merge_index(old: Option<&[u8]>, entry: Value, dir: &Path) -> Result<Vec<u8>, 
 }
 
 fn write_atomic(dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let io_err = |e: io::Error| ExportError::Io {
-        path: dest.to_owned(),
-        source: e,
-    };
-    let mut t = tempfile::Builder::new()
-        .prefix(".strata-")
-        .tempfile_in(dir)
-        .map_err(io_err)?;
+    let io_err = |e: io::Error| ExportError::Io { path: dest.to_owned(), source: e };
+    let mut t = tempfile::Builder::new().prefix(".strata-").tempfile_in(dir).map_err(io_err)?;
     t.write_all(bytes).map_err(io_err)?;
     t.as_file().sync_all().map_err(io_err)?;
     set_mode(t.as_file(), 0o644).map_err(io_err)?;
@@ -203,12 +159,7 @@ mod tests {
         let old = layout::index_json(vec![e("a", "1"), e("b", "2")]).unwrap();
         let new = merge_index(Some(&old), e("a", "3"), Path::new("x")).unwrap();
         let v: Value = serde_json::from_slice(&new).unwrap();
-        let digests: Vec<_> = v["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["digest"].clone())
-            .collect();
+        let digests: Vec<_> = v["manifests"].as_array().unwrap().iter().map(|m| m["digest"].clone()).collect();
         assert_eq!(digests, [json!("3"), json!("2")]);
         let new = merge_index(Some(&new), e("c", "4"), Path::new("x")).unwrap();
         let v: Value = serde_json::from_slice(&new).unwrap();

@@ -38,10 +38,7 @@ pub enum ExportTarget {
     /// `manifest.json` and `repositories` for older loaders.
     DockerArchive(PathBuf),
     /// `docker load` into a running daemon through its API socket.
-    Daemon {
-        kind: DaemonKind,
-        host: Option<String>,
-    },
+    Daemon { kind: DaemonKind, host: Option<String> },
 }
 
 impl fmt::Display for ExportTarget {
@@ -52,22 +49,12 @@ impl fmt::Display for ExportTarget {
             ExportTarget::DockerArchive(p) => write!(f, "docker-archive:{}", p.display()),
             // Without a host, skopeo's spelling; with one, BuildKit's (the
             // only syntax that can say it). Either parses back.
-            ExportTarget::Daemon {
-                kind: DaemonKind::Docker,
-                host: None,
-            } => f.write_str("docker-daemon:"),
-            ExportTarget::Daemon {
-                kind: DaemonKind::Podman,
-                host: None,
-            } => f.write_str("podman:"),
-            ExportTarget::Daemon {
-                kind: DaemonKind::Docker,
-                host: Some(h),
-            } => write!(f, "type=docker-daemon,host={h}"),
-            ExportTarget::Daemon {
-                kind: DaemonKind::Podman,
-                host: Some(h),
-            } => write!(f, "type=podman,host={h}"),
+            ExportTarget::Daemon { kind: DaemonKind::Docker, host: None } => f.write_str("docker-daemon:"),
+            ExportTarget::Daemon { kind: DaemonKind::Podman, host: None } => f.write_str("podman:"),
+            ExportTarget::Daemon { kind: DaemonKind::Docker, host: Some(h) } => {
+                write!(f, "type=docker-daemon,host={h}")
+            }
+            ExportTarget::Daemon { kind: DaemonKind::Podman, host: Some(h) } => write!(f, "type=podman,host={h}"),
         }
     }
 }
@@ -76,10 +63,7 @@ const EXAMPLES: &str = "expected oci-archive:PATH, oci:PATH, docker-archive:PATH
      or BuildKit's type=oci|oci-dir|docker,dest=PATH, type=docker, type=docker-daemon, type=podman";
 
 fn bad(input: &str, reason: impl Into<String>) -> ExportError {
-    ExportError::BadTarget {
-        input: input.to_owned(),
-        reason: reason.into(),
-    }
+    ExportError::BadTarget { input: input.to_owned(), reason: reason.into() }
 }
 
 impl FromStr for ExportTarget {
@@ -100,10 +84,7 @@ fn parse_skopeo(s: &str) -> Result<ExportTarget, ExportError> {
     let (transport, rest) = s.split_once(':').unwrap_or((s, ""));
     let path = |rest: &str| -> Result<PathBuf, ExportError> {
         if rest.is_empty() {
-            return Err(bad(
-                s,
-                format!("{transport}: needs a path, e.g. {transport}:image.tar"),
-            ));
+            return Err(bad(s, format!("{transport}: needs a path, e.g. {transport}:image.tar")));
         }
         // skopeo splits `PATH:REF` at the first colon; here the name being
         // exported gives the tag, so a second field would be silently ignored.
@@ -135,10 +116,7 @@ fn parse_skopeo(s: &str) -> Result<ExportTarget, ExportError> {
         "docker-archive" => Ok(ExportTarget::DockerArchive(path(rest)?)),
         "docker-daemon" | "docker" => daemon(DaemonKind::Docker),
         "podman" => daemon(DaemonKind::Podman),
-        "docker-registry" | "registry" => Err(bad(
-            s,
-            "pushing to a registry is `strata push`, not an export",
-        )),
+        "docker-registry" | "registry" => Err(bad(s, "pushing to a registry is `strata push`, not an export")),
         _ if !s.contains(':') => Err(bad(s, format!("no transport given; {EXAMPLES}"))),
         other => Err(bad(s, format!("unknown transport '{other}'; {EXAMPLES}"))),
     }
@@ -149,26 +127,16 @@ fn parse_buildkit(s: &str) -> Result<ExportTarget, ExportError> {
     let mut dest = None;
     let mut host = None;
     for field in s.split(',') {
-        let (k, v) = field.split_once('=').ok_or_else(|| {
-            bad(
-                s,
-                format!("'{field}' is not key=value; fields are type=, dest= and host="),
-            )
-        })?;
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| bad(s, format!("'{field}' is not key=value; fields are type=, dest= and host=")))?;
         let slot = match k.trim() {
             "type" => &mut typ,
             "dest" => &mut dest,
             "host" => &mut host,
             other => {
-                let hint = if other == "name" {
-                    "; the image name comes from the image being exported"
-                } else {
-                    ""
-                };
-                return Err(bad(
-                    s,
-                    format!("unknown key '{other}' (accepted: type, dest, host){hint}"),
-                ));
+                let hint = if other == "name" { "; the image name comes from the image being exported" } else { "" };
+                return Err(bad(s, format!("unknown key '{other}' (accepted: type, dest, host){hint}")));
             }
         };
         if slot.is_some() {
@@ -180,10 +148,8 @@ fn parse_buildkit(s: &str) -> Result<ExportTarget, ExportError> {
         *slot = Some(v.to_owned());
     }
     let typ = typ.expect("the input starts with type=");
-    let need_dest = |dest: Option<String>| {
-        dest.map(PathBuf::from)
-            .ok_or_else(|| bad(s, format!("type={typ} needs dest=PATH")))
-    };
+    let need_dest =
+        |dest: Option<String>| dest.map(PathBuf::from).ok_or_else(|| bad(s, format!("type={typ} needs dest=PATH")));
     let no = |what: &str, v: &Option<String>| match v {
         Some(_) => Err(bad(s, format!("type={typ} takes no {what}="))),
         None => Ok(()),
@@ -203,28 +169,17 @@ fn parse_buildkit(s: &str) -> Result<ExportTarget, ExportError> {
         }
         "docker" | "docker-daemon" => {
             no("dest", &dest)?;
-            Ok(ExportTarget::Daemon {
-                kind: DaemonKind::Docker,
-                host,
-            })
+            Ok(ExportTarget::Daemon { kind: DaemonKind::Docker, host })
         }
         "podman" => {
             no("dest", &dest)?;
-            Ok(ExportTarget::Daemon {
-                kind: DaemonKind::Podman,
-                host,
-            })
+            Ok(ExportTarget::Daemon { kind: DaemonKind::Podman, host })
         }
         "local" | "tar" => Err(bad(
             s,
-            format!(
-                "type={typ} writes a root filesystem, not an image; use type=oci-dir,dest=PATH for an OCI layout"
-            ),
+            format!("type={typ} writes a root filesystem, not an image; use type=oci-dir,dest=PATH for an OCI layout"),
         )),
-        "image" | "registry" => Err(bad(
-            s,
-            "pushing to a registry is `strata push`, not an export",
-        )),
+        "image" | "registry" => Err(bad(s, "pushing to a registry is `strata push`, not an export")),
         other => Err(bad(s, format!("unknown type '{other}'; {EXAMPLES}"))),
     }
 }
@@ -239,68 +194,26 @@ mod tests {
 
     #[test]
     fn skopeo_syntax() {
-        assert_eq!(
-            ok("oci-archive:out.tar"),
-            ExportTarget::OciArchive("out.tar".into())
-        );
-        assert_eq!(
-            ok("oci:/tmp/layout"),
-            ExportTarget::OciDir("/tmp/layout".into())
-        );
-        assert_eq!(
-            ok("docker-archive:img.tar"),
-            ExportTarget::DockerArchive("img.tar".into())
-        );
-        let docker = ExportTarget::Daemon {
-            kind: DaemonKind::Docker,
-            host: None,
-        };
+        assert_eq!(ok("oci-archive:out.tar"), ExportTarget::OciArchive("out.tar".into()));
+        assert_eq!(ok("oci:/tmp/layout"), ExportTarget::OciDir("/tmp/layout".into()));
+        assert_eq!(ok("docker-archive:img.tar"), ExportTarget::DockerArchive("img.tar".into()));
+        let docker = ExportTarget::Daemon { kind: DaemonKind::Docker, host: None };
         assert_eq!(ok("docker-daemon:"), docker);
         assert_eq!(ok("docker:"), docker);
-        assert_eq!(
-            ok("podman:"),
-            ExportTarget::Daemon {
-                kind: DaemonKind::Podman,
-                host: None
-            }
-        );
+        assert_eq!(ok("podman:"), ExportTarget::Daemon { kind: DaemonKind::Podman, host: None });
     }
 
     #[test]
     fn buildkit_syntax() {
-        assert_eq!(
-            ok("type=oci,dest=out.tar"),
-            ExportTarget::OciArchive("out.tar".into())
-        );
-        assert_eq!(
-            ok("type=oci-dir,dest=layout"),
-            ExportTarget::OciDir("layout".into())
-        );
-        assert_eq!(
-            ok("type=docker,dest=img.tar"),
-            ExportTarget::DockerArchive("img.tar".into())
-        );
-        assert_eq!(
-            ok("type=docker"),
-            ExportTarget::Daemon {
-                kind: DaemonKind::Docker,
-                host: None
-            }
-        );
+        assert_eq!(ok("type=oci,dest=out.tar"), ExportTarget::OciArchive("out.tar".into()));
+        assert_eq!(ok("type=oci-dir,dest=layout"), ExportTarget::OciDir("layout".into()));
+        assert_eq!(ok("type=docker,dest=img.tar"), ExportTarget::DockerArchive("img.tar".into()));
+        assert_eq!(ok("type=docker"), ExportTarget::Daemon { kind: DaemonKind::Docker, host: None });
         assert_eq!(
             ok("type=docker-daemon,host=unix:///run/d.sock"),
-            ExportTarget::Daemon {
-                kind: DaemonKind::Docker,
-                host: Some("unix:///run/d.sock".into())
-            }
+            ExportTarget::Daemon { kind: DaemonKind::Docker, host: Some("unix:///run/d.sock".into()) }
         );
-        assert_eq!(
-            ok("type=podman"),
-            ExportTarget::Daemon {
-                kind: DaemonKind::Podman,
-                host: None
-            }
-        );
+        assert_eq!(ok("type=podman"), ExportTarget::Daemon { kind: DaemonKind::Podman, host: None });
     }
 
     #[test]
@@ -338,10 +251,7 @@ mod tests {
         ] {
             let e = input.parse::<ExportTarget>().unwrap_err().to_string();
             assert!(e.contains(says), "{input:?}: {e}");
-            assert!(
-                e.contains(&format!("'{input}'")),
-                "the message names the input: {e}"
-            );
+            assert!(e.contains(&format!("'{input}'")), "the message names the input: {e}");
         }
     }
 }

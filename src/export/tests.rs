@@ -35,11 +35,7 @@ pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Stores a layer holding `files`, compressed as asked.
-pub(crate) fn put_layer(
-    store: &Store,
-    files: &[(&str, &[u8])],
-    compression: Compression,
-) -> NewLayer {
+pub(crate) fn put_layer(store: &Store, files: &[(&str, &[u8])], compression: Compression) -> NewLayer {
     let tar = layer_tar(files);
     let diff_id = sha256(&tar);
     let blob = match compression {
@@ -49,12 +45,7 @@ pub(crate) fn put_layer(
     };
     let d = store.put_bytes(compression.media_type(), &blob).unwrap();
     NewLayer {
-        info: LayerInfo {
-            digest: d.digest().clone(),
-            diff_id,
-            size: d.size(),
-            compression,
-        },
+        info: LayerInfo { digest: d.digest().clone(), diff_id, size: d.size(), compression },
         created_by: "test".into(),
         comment: None,
     }
@@ -62,10 +53,7 @@ pub(crate) fn put_layer(
 
 /// A two-layer image created at `epoch`.
 pub(crate) fn tiny_image(store: &Store, epoch: i64, compression: Compression) -> Descriptor {
-    let settings = ImageSettings {
-        cmd: Some(vec!["/hello".into()]),
-        ..Default::default()
-    };
+    let settings = ImageSettings { cmd: Some(vec!["/hello".into()]), ..Default::default() };
     ImageBuilder::scratch(epoch)
         .layer(put_layer(store, &[("hello", b"hello\n")], compression))
         .layer(put_layer(store, &[("etc/motd", b"strata\n")], compression))
@@ -124,13 +112,7 @@ fn oci_archive_round_trip_keeps_the_manifest_digest() {
     let desc = tiny_image(&s, EPOCH, Compression::Gzip);
     let out = tempfile::tempdir().unwrap();
     let path = out.path().join("img.tar");
-    let r = export(
-        &s,
-        &desc,
-        "busybox",
-        &ExportTarget::OciArchive(path.clone()),
-    )
-    .unwrap();
+    let r = export(&s, &desc, "busybox", &ExportTarget::OciArchive(path.clone())).unwrap();
     assert_eq!(&r.digest, desc.digest());
     assert_eq!(r.blobs, 4, "manifest, config and two layers: {r:?}");
 
@@ -138,26 +120,12 @@ fn oci_archive_round_trip_keeps_the_manifest_digest() {
     let index: ImageIndex = serde_json::from_slice(&read_entry(&bytes, "index.json")).unwrap();
     let ann = index.manifests()[0].annotations().clone().unwrap();
     assert_eq!(ann["org.opencontainers.image.ref.name"], "latest");
-    assert_eq!(
-        ann["io.containerd.image.name"],
-        "docker.io/library/busybox:latest"
-    );
-    assert_eq!(
-        read_entry(&bytes, "oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#
-    );
+    assert_eq!(ann["io.containerd.image.name"], "docker.io/library/busybox:latest");
+    assert_eq!(read_entry(&bytes, "oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#);
 
-    for reference in [
-        None,
-        Some("latest"),
-        Some("busybox"),
-        Some("docker.io/library/busybox:latest"),
-    ] {
+    for reference in [None, Some("latest"), Some("busybox"), Some("docker.io/library/busybox:latest")] {
         let (_d2, s2) = new_store();
-        let src = ImportSource::OciArchive {
-            path: path.clone(),
-            reference: reference.map(Into::into),
-        };
+        let src = ImportSource::OciArchive { path: path.clone(), reference: reference.map(Into::into) };
         let got = import(&s2, &src, &ImportOptions::default()).unwrap();
         assert_eq!(got.digest(), desc.digest(), "{reference:?}");
         s2.set_ref("busybox", &got).unwrap();
@@ -170,18 +138,9 @@ fn archives_are_deterministic_and_normalized() {
     let (_d, s) = new_store();
     let (_d2, s2) = new_store();
     let desc = tiny_image(&s, EPOCH, Compression::Gzip);
-    assert_eq!(
-        tiny_image(&s2, EPOCH, Compression::Gzip).digest(),
-        desc.digest()
-    );
+    assert_eq!(tiny_image(&s2, EPOCH, Compression::Gzip).digest(), desc.digest());
     let out = tempfile::tempdir().unwrap();
-    for (i, mk) in [
-        ExportTarget::OciArchive as fn(_) -> _,
-        ExportTarget::DockerArchive,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, mk) in [ExportTarget::OciArchive as fn(_) -> _, ExportTarget::DockerArchive].into_iter().enumerate() {
         let a = out.path().join(format!("{i}-a.tar"));
         let b = out.path().join(format!("{i}-b.tar"));
         export(&s, &desc, "busybox:latest", &mk(a.clone())).unwrap();
@@ -219,8 +178,7 @@ fn oci_dir_round_trip_and_other_images_stay() {
     // Re-exporting a tag replaces its entry; it does not add one.
     export(&s, &a, "app:2", &ExportTarget::OciDir(dir.clone())).unwrap();
     export(&s, &b, "app:2", &ExportTarget::OciDir(dir.clone())).unwrap();
-    let index: ImageIndex =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let index: ImageIndex = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     let tags: Vec<_> = index
         .manifests()
         .iter()
@@ -230,24 +188,11 @@ fn oci_dir_round_trip_and_other_images_stay() {
 
     for (tag, want) in [("1", &a), ("2", &b)] {
         let (_d2, s2) = new_store();
-        let src = ImportSource::OciDir {
-            path: dir.clone(),
-            reference: Some(tag.into()),
-        };
-        assert_eq!(
-            import(&s2, &src, &ImportOptions::default())
-                .unwrap()
-                .digest(),
-            want.digest()
-        );
+        let src = ImportSource::OciDir { path: dir.clone(), reference: Some(tag.into()) };
+        assert_eq!(import(&s2, &src, &ImportOptions::default()).unwrap().digest(), want.digest());
     }
-    let src = ImportSource::OciDir {
-        path: dir.clone(),
-        reference: None,
-    };
-    let e = import(&new_store().1, &src, &ImportOptions::default())
-        .unwrap_err()
-        .to_string();
+    let src = ImportSource::OciDir { path: dir.clone(), reference: None };
+    let e = import(&new_store().1, &src, &ImportOptions::default()).unwrap_err().to_string();
     assert!(e.contains("holds 2 images") && e.contains("oci:"), "{e}");
 }
 
@@ -257,18 +202,13 @@ fn an_oci_dir_holding_something_else_is_refused() {
     let a = tiny_image(&s, EPOCH, Compression::Gzip);
     let out = tempfile::tempdir().unwrap();
     std::fs::write(out.path().join("precious.txt"), b"x").unwrap();
-    let e = export(&s, &a, "app", &ExportTarget::OciDir(out.path().to_owned()))
-        .unwrap_err()
-        .to_string();
+    let e = export(&s, &a, "app", &ExportTarget::OciDir(out.path().to_owned())).unwrap_err().to_string();
     assert!(e.contains("not an OCI image layout"), "{e}");
 }
 
 fn diff_ids(s: &Store, d: &Descriptor) -> (Digest, Vec<String>) {
     let img = Image::load(s, d, &Platform::host()).unwrap();
-    (
-        img.manifest.config().digest().clone(),
-        img.config.rootfs().diff_ids().clone(),
-    )
+    (img.manifest.config().digest().clone(), img.config.rootfs().diff_ids().clone())
 }
 
 #[test]
@@ -278,63 +218,37 @@ fn docker_archive_round_trip_keeps_manifest_config_and_diff_ids() {
         let desc = tiny_image(&s, EPOCH, compression);
         let out = tempfile::tempdir().unwrap();
         let path = out.path().join("docker.tar");
-        let r = export(
-            &s,
-            &desc,
-            "busybox:1.36",
-            &ExportTarget::DockerArchive(path.clone()),
-        )
-        .unwrap();
+        let r = export(&s, &desc, "busybox:1.36", &ExportTarget::DockerArchive(path.clone())).unwrap();
         let (config, ids) = diff_ids(&s, &desc);
         assert_eq!(r.config.as_ref(), Some(&config));
 
         let bytes = std::fs::read(&path).unwrap();
-        let m: serde_json::Value =
-            serde_json::from_slice(&read_entry(&bytes, "manifest.json")).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&read_entry(&bytes, "manifest.json")).unwrap();
         assert_eq!(m[0]["Config"], format!("blobs/sha256/{}", config.digest()));
         assert_eq!(m[0]["RepoTags"], serde_json::json!(["busybox:1.36"]));
         assert_eq!(m[0]["Layers"].as_array().unwrap().len(), 2);
-        let repos: serde_json::Value =
-            serde_json::from_slice(&read_entry(&bytes, "repositories")).unwrap();
+        let repos: serde_json::Value = serde_json::from_slice(&read_entry(&bytes, "repositories")).unwrap();
         assert!(repos["busybox"]["1.36"].is_string());
 
         let (_d2, s2) = new_store();
-        let src = ImportSource::DockerArchive {
-            path: path.clone(),
-            reference: Some("busybox:1.36".into()),
-        };
+        let src = ImportSource::DockerArchive { path: path.clone(), reference: Some("busybox:1.36".into()) };
         let got = import(&s2, &src, &ImportOptions::default()).unwrap();
-        assert_eq!(
-            got.digest(),
-            desc.digest(),
-            "the OCI part keeps the manifest"
-        );
+        assert_eq!(got.digest(), desc.digest(), "the OCI part keeps the manifest");
         assert_eq!(diff_ids(&s2, &got), (config.clone(), ids.clone()));
 
         // An older loader sees only manifest.json: config and diff_ids survive.
         let legacy = out.path().join("legacy.tar");
         std::fs::write(&legacy, without(&bytes, &["index.json", "oci-layout"])).unwrap();
         let (_d3, s3) = new_store();
-        let src = ImportSource::DockerArchive {
-            path: legacy,
-            reference: None,
-        };
+        let src = ImportSource::DockerArchive { path: legacy, reference: None };
         let got = import(&s3, &src, &ImportOptions::default()).unwrap();
         assert_eq!(diff_ids(&s3, &got), (config, ids));
         let img = Image::load(&s3, &got, &Platform::host()).unwrap();
         let orig = Image::load(&s, &desc, &Platform::host()).unwrap();
         let layers = |i: &Image| {
-            i.manifest
-                .layers()
-                .iter()
-                .map(|l| (l.digest().clone(), l.media_type().clone()))
-                .collect::<Vec<_>>()
+            i.manifest.layers().iter().map(|l| (l.digest().clone(), l.media_type().clone())).collect::<Vec<_>>()
         };
-        assert_eq!(
-            layers(&img),
-            layers(&orig),
-            "layer bytes and media types are kept"
-        );
+        assert_eq!(layers(&img), layers(&orig), "layer bytes and media types are kept");
         s3.set_ref("x", &got).unwrap();
         assert!(s3.fsck().unwrap().is_clean());
     }
@@ -362,11 +276,7 @@ pub(crate) fn without(bytes: &[u8], drop: &[&str]) -> Vec<u8> {
 fn a_multi_platform_index_goes_whole_into_oci_and_host_only_into_docker() {
     let (_d, s) = new_store();
     let host = tiny_image(&s, EPOCH, Compression::Gzip);
-    let other_platform = Platform {
-        os: "linux".into(),
-        architecture: "s390x".into(),
-        variant: None,
-    };
+    let other_platform = Platform { os: "linux".into(), architecture: "s390x".into(), variant: None };
     let other = ImageBuilder::scratch(EPOCH)
         .platform(other_platform)
         .layer(put_layer(&s, &[("other", b"s390x")], Compression::Gzip))
@@ -381,43 +291,18 @@ fn a_multi_platform_index_goes_whole_into_oci_and_host_only_into_docker() {
 
     let oci = out.path().join("oci.tar");
     let r = export(&s, &idx, "multi", &ExportTarget::OciArchive(oci.clone())).unwrap();
-    assert_eq!(
-        r.blobs,
-        1 + 2 * 2 + 3,
-        "index, two manifests and configs, three layers"
-    );
+    assert_eq!(r.blobs, 1 + 2 * 2 + 3, "index, two manifests and configs, three layers");
     let (_d2, s2) = new_store();
-    let got = import(
-        &s2,
-        &ImportSource::OciArchive {
-            path: oci,
-            reference: None,
-        },
-        &ImportOptions::default(),
-    )
-    .unwrap();
+    let got = import(&s2, &ImportSource::OciArchive { path: oci, reference: None }, &ImportOptions::default()).unwrap();
     assert_eq!(got.digest(), idx.digest());
     assert_eq!(got.media_type(), &MediaType::ImageIndex);
 
     let docker = out.path().join("docker.tar");
-    let r = export(
-        &s,
-        &idx,
-        "multi",
-        &ExportTarget::DockerArchive(docker.clone()),
-    )
-    .unwrap();
+    let r = export(&s, &idx, "multi", &ExportTarget::DockerArchive(docker.clone())).unwrap();
     assert_eq!(&r.digest, host.digest());
     let (_d3, s3) = new_store();
-    let got = import(
-        &s3,
-        &ImportSource::DockerArchive {
-            path: docker,
-            reference: None,
-        },
-        &ImportOptions::default(),
-    )
-    .unwrap();
+    let got =
+        import(&s3, &ImportSource::DockerArchive { path: docker, reference: None }, &ImportOptions::default()).unwrap();
     assert_eq!(got.digest(), host.digest());
 }
 
@@ -430,17 +315,8 @@ fn exporting_an_image_with_a_missing_blob_names_it() {
     std::fs::remove_file(s.blob_path(&layer)).unwrap();
     let out = tempfile::tempdir().unwrap();
     let path = out.path().join("x.tar");
-    let e = export(&s, &desc, "x", &ExportTarget::OciArchive(path.clone()))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains(&layer.to_string()) && e.contains("not in the store"),
-        "{e}"
-    );
+    let e = export(&s, &desc, "x", &ExportTarget::OciArchive(path.clone())).unwrap_err().to_string();
+    assert!(e.contains(&layer.to_string()) && e.contains("not in the store"), "{e}");
     assert!(!path.exists(), "no partial archive is left");
-    assert_eq!(
-        std::fs::read_dir(out.path()).unwrap().count(),
-        0,
-        "no temp file is left"
-    );
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "no temp file is left");
 }

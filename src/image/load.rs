@@ -36,11 +36,15 @@ impl Image {
         let mut desc = desc.clone();
         if is_index(desc.media_type()) {
             let bytes = store.read_blob(desc.digest())?;
-            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| invalid(desc.digest(), "image index", e))?;
+            let index: ImageIndex =
+                serde_json::from_slice(&bytes).map_err(|e| invalid(desc.digest(), "image index", e))?;
             desc = pick_platform(desc.digest(), &index, platform)?;
         }
         if !is_manifest(desc.media_type()) {
-            return Err(ImageError::NotAnImage { digest: desc.digest().clone(), media_type: desc.media_type().to_string() });
+            return Err(ImageError::NotAnImage {
+                digest: desc.digest().clone(),
+                media_type: desc.media_type().to_string(),
+            });
         }
         let bytes = store.read_blob(desc.digest())?;
         let manifest: ImageManifest =
@@ -82,16 +86,18 @@ impl Image {
 }
 
 fn pick_platform(digest: &Digest, index: &ImageIndex, want: &Platform) -> Result<Descriptor, ImageError> {
-    let images: Vec<&Descriptor> = index.manifests().iter().filter(|d| is_manifest(d.media_type()) || is_index(d.media_type())).collect();
+    let images: Vec<&Descriptor> =
+        index.manifests().iter().filter(|d| is_manifest(d.media_type()) || is_index(d.media_type())).collect();
     if let Some(d) = images.iter().find(|d| d.platform().as_ref().is_some_and(|p| want.matches(p))) {
         return Ok((*d).clone());
     }
     // An index of one manifest without platform information (what
     // `skopeo copy` into an OCI layout writes) is that image.
     if let [only] = images[..]
-        && only.platform().is_none() {
-            return Ok(only.clone());
-        }
+        && only.platform().is_none()
+    {
+        return Ok(only.clone());
+    }
     let available = images
         .iter()
         .filter_map(|d| d.platform().as_ref().map(|p| format!("{}/{}", p.os(), p.architecture())))

@@ -19,9 +19,7 @@
 use std::io;
 use std::path::Path;
 
-use oci_spec::image::{
-    Descriptor, Digest, ImageConfiguration, ImageManifestBuilder, MediaType, PlatformBuilder,
-};
+use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageManifestBuilder, MediaType, PlatformBuilder};
 use serde::Deserialize;
 
 use super::spool::{self, Flavor, Spooled};
@@ -55,12 +53,11 @@ pub fn import(
         file: "manifest.json".into(),
         what: "a docker archive (`docker save` output; archives from Docker < 1.10 are not supported)",
     })?;
-    let items: Vec<ManifestItem> =
-        serde_json::from_slice(bytes).map_err(|e| ImportError::BadFile {
-            path: path.to_owned(),
-            file: "manifest.json".into(),
-            reason: e.to_string(),
-        })?;
+    let items: Vec<ManifestItem> = serde_json::from_slice(bytes).map_err(|e| ImportError::BadFile {
+        path: path.to_owned(),
+        file: "manifest.json".into(),
+        reason: e.to_string(),
+    })?;
     let item = select(&items, reference, path)?;
     let (config, config_size) = spooled.resolve(path, &item.config, "manifest.json")?;
 
@@ -88,18 +85,10 @@ fn select<'a>(
             .iter()
             .map(|i| {
                 let t = tags(i);
-                if t.is_empty() {
-                    format!("untagged {}", i.config)
-                } else {
-                    t.join(" ")
-                }
+                if t.is_empty() { format!("untagged {}", i.config) } else { t.join(" ") }
             })
             .collect();
-        if v.is_empty() {
-            "nothing".to_owned()
-        } else {
-            v.join(", ")
-        }
+        if v.is_empty() { "nothing".to_owned() } else { v.join(", ") }
     };
     let matching: Vec<&ManifestItem> = match reference {
         None => items.iter().collect(),
@@ -107,16 +96,11 @@ fn select<'a>(
             let full = |s: &str| ImageName::parse(s).ok().map(|n| n.full());
             let wanted = full(r);
             let id = r.strip_prefix("sha256:").unwrap_or(r);
-            let is_id = id.len() >= 12
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            let is_id = id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
             items
                 .iter()
                 .filter(|i| {
-                    tags(i)
-                        .iter()
-                        .any(|t| t == r || (wanted.is_some() && full(t) == wanted))
+                    tags(i).iter().any(|t| t == r || (wanted.is_some() && full(t) == wanted))
                         || (is_id && config_hex(&i.config).is_some_and(|h| h.starts_with(id)))
                 })
                 .collect()
@@ -136,10 +120,7 @@ fn select<'a>(
             example: format!(
                 "docker-archive:{}:{}",
                 path.display(),
-                matching
-                    .iter()
-                    .find_map(|i| tags(i).into_iter().next())
-                    .unwrap_or_else(|| "NAME:TAG".into())
+                matching.iter().find_map(|i| tags(i).into_iter().next()).unwrap_or_else(|| "NAME:TAG".into())
             ),
         }),
     }
@@ -196,12 +177,9 @@ fn synthesize(
     config: Digest,
     config_size: u64,
 ) -> Result<Descriptor, ImportError> {
-    let cfg: ImageConfiguration =
-        serde_json::from_slice(&store.read_blob(&config)?).map_err(|e| ImportError::BadFile {
-            path: path.to_owned(),
-            file: item.config.clone(),
-            reason: e.to_string(),
-        })?;
+    let cfg: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config)?).map_err(|e| {
+        ImportError::BadFile { path: path.to_owned(), file: item.config.clone(), reason: e.to_string() }
+    })?;
     let diff_ids = cfg.rootfs().diff_ids();
     if diff_ids.len() != item.layers.len() {
         return Err(ImportError::BadFile {
@@ -250,12 +228,8 @@ fn synthesize(
 /// A stored layer blob's compression and the digest of its uncompressed tar.
 fn diff_id(store: &Store, digest: &Digest) -> Result<(Compression, Digest), ImportError> {
     let blob_path = store.blob_path(digest);
-    let io_err = |e: io::Error| ImportError::Io {
-        path: blob_path.clone(),
-        source: e,
-    };
-    let (compression, tar) =
-        crate::layer::decompress(io::BufReader::new(store.open_blob(digest)?)).map_err(io_err)?;
+    let io_err = |e: io::Error| ImportError::Io { path: blob_path.clone(), source: e };
+    let (compression, tar) = crate::layer::decompress(io::BufReader::new(store.open_blob(digest)?)).map_err(io_err)?;
     if compression == Compression::None {
         return Ok((compression, digest.clone()));
     }

@@ -13,81 +13,29 @@ pub enum ImportError {
     #[error("no name for the image imported from '{source_ref}': give one with --tag NAME")]
     NoName { source_ref: String },
     #[error("import i/o on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a readable tar archive: {source}")]
-    BadTar {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    BadTar { path: PathBuf, source: std::io::Error },
     #[error("{path} is truncated: entry {entry} has {found} of its {expected} bytes")]
-    Truncated {
-        path: PathBuf,
-        entry: String,
-        expected: u64,
-        found: u64,
-    },
+    Truncated { path: PathBuf, entry: String, expected: u64, found: u64 },
     #[error("blob {expected} in {path} is corrupt: its content hashes to {found}")]
-    CorruptBlob {
-        path: PathBuf,
-        expected: Digest,
-        found: Digest,
-    },
+    CorruptBlob { path: PathBuf, expected: Digest, found: Digest },
     #[error("blob {digest} in {path} has {found} bytes, its descriptor says {expected}")]
-    WrongSize {
-        path: PathBuf,
-        digest: Digest,
-        expected: u64,
-        found: u64,
-    },
-    #[error(
-        "{path} lacks blob {digest} (needed by {needed_by}); the archive is incomplete or truncated"
-    )]
-    MissingBlob {
-        path: PathBuf,
-        digest: Digest,
-        needed_by: String,
-    },
+    WrongSize { path: PathBuf, digest: Digest, expected: u64, found: u64 },
+    #[error("{path} lacks blob {digest} (needed by {needed_by}); the archive is incomplete or truncated")]
+    MissingBlob { path: PathBuf, digest: Digest, needed_by: String },
     #[error("{path} lacks {entry}, named in {needed_by}; the archive is incomplete or truncated")]
-    MissingEntry {
-        path: PathBuf,
-        entry: String,
-        needed_by: String,
-    },
+    MissingEntry { path: PathBuf, entry: String, needed_by: String },
     #[error("{path} has no {file}, so it is not {what}")]
-    MissingFile {
-        path: PathBuf,
-        file: String,
-        what: &'static str,
-    },
+    MissingFile { path: PathBuf, file: String, what: &'static str },
     #[error("{path}: {file} is invalid: {reason}")]
-    BadFile {
-        path: PathBuf,
-        file: String,
-        reason: String,
-    },
+    BadFile { path: PathBuf, file: String, reason: String },
     #[error("{path} has no image named '{reference}' (it has: {available})")]
-    NoSuchImage {
-        path: PathBuf,
-        reference: String,
-        available: String,
-    },
+    NoSuchImage { path: PathBuf, reference: String, available: String },
     #[error("{path} holds {count} images ({available}); name one, e.g. {example}")]
-    Ambiguous {
-        path: PathBuf,
-        count: usize,
-        available: String,
-        example: String,
-    },
+    Ambiguous { path: PathBuf, count: usize, available: String, example: String },
     #[error("{path}: layer {layer} has diff_id {found}, but the image config says {expected}")]
-    DiffIdMismatch {
-        path: PathBuf,
-        layer: String,
-        expected: String,
-        found: Digest,
-    },
+    DiffIdMismatch { path: PathBuf, layer: String, expected: String, found: Digest },
     #[error("{path}: unsupported digest {digest} (strata verifies sha256 only)")]
     UnsupportedDigest { path: PathBuf, digest: String },
     #[error(transparent)]
@@ -95,10 +43,7 @@ pub enum ImportError {
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
     #[error("cannot import root filesystem tarball {path}: {source}")]
-    Rootfs {
-        path: PathBuf,
-        source: crate::layer::LayerError,
-    },
+    Rootfs { path: PathBuf, source: crate::layer::LayerError },
     /// Boxed, as in [`ExportError`](crate::export::ExportError).
     #[error(transparent)]
     Daemon(Box<crate::export::DaemonError>),

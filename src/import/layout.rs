@@ -45,11 +45,7 @@ fn describe(d: &Descriptor) -> String {
     annotation(d, REF_NAME)
         .or_else(|| annotation(d, CONTAINERD_NAME))
         .map(str::to_owned)
-        .or_else(|| {
-            d.platform()
-                .as_ref()
-                .map(|p| format!("{}/{}", p.os(), p.architecture()))
-        })
+        .or_else(|| d.platform().as_ref().map(|p| format!("{}/{}", p.os(), p.architecture())))
         .unwrap_or_else(|| d.digest().to_string())
 }
 
@@ -67,11 +63,7 @@ pub fn select(
     let available = || {
         let mut v: Vec<String> = all.iter().map(describe).collect();
         v.dedup();
-        if v.is_empty() {
-            "nothing".to_owned()
-        } else {
-            v.join(", ")
-        }
+        if v.is_empty() { "nothing".to_owned() } else { v.join(", ") }
     };
     let candidates: Vec<&Descriptor> = match reference {
         Some(r) => all.iter().filter(|d| names_match(d, r)).collect(),
@@ -86,12 +78,7 @@ pub fn select(
             });
         }
         [one] => one,
-        _ if candidates
-            .iter()
-            .all(|d| d.digest() == candidates[0].digest()) =>
-        {
-            candidates[0]
-        }
+        _ if candidates.iter().all(|d| d.digest() == candidates[0].digest()) => candidates[0],
         _ => {
             let by_platform: Vec<&Descriptor> = candidates
                 .iter()
@@ -102,10 +89,7 @@ pub fn select(
                 [one] => one,
                 _ => {
                     let names = available();
-                    let first = candidates
-                        .iter()
-                        .find_map(|d| annotation(d, REF_NAME))
-                        .unwrap_or("REF");
+                    let first = candidates.iter().find_map(|d| annotation(d, REF_NAME)).unwrap_or("REF");
                     return Err(ImportError::Ambiguous {
                         path: path.to_owned(),
                         count: candidates.len(),
@@ -116,11 +100,7 @@ pub fn select(
             }
         }
     };
-    let mut d = Descriptor::new(
-        chosen.media_type().clone(),
-        chosen.size(),
-        chosen.digest().clone(),
-    );
+    let mut d = Descriptor::new(chosen.media_type().clone(), chosen.size(), chosen.digest().clone());
     d.set_platform(chosen.platform().clone());
     Ok(d)
 }
@@ -129,12 +109,7 @@ pub fn select(
 /// already spooled are checked for presence and size; others are copied
 /// from `layout_dir` (an OCI layout directory), if given, with
 /// [`Store::put_verified`]. Errors name `path` (the archive or directory).
-pub fn ingest(
-    store: &Store,
-    root: &Descriptor,
-    path: &Path,
-    layout_dir: Option<&Path>,
-) -> Result<(), ImportError> {
+pub fn ingest(store: &Store, root: &Descriptor, path: &Path, layout_dir: Option<&Path>) -> Result<(), ImportError> {
     let mut seen = HashSet::new();
     let mut stack = vec![(root.clone(), "index.json".to_owned())];
     while let Some((d, needed_by)) = stack.pop() {
@@ -142,32 +117,18 @@ pub fn ingest(
             continue;
         }
         if !crate::digest::is_supported(d.digest()) {
-            return Err(ImportError::UnsupportedDigest {
-                path: path.to_owned(),
-                digest: d.digest().to_string(),
-            });
+            return Err(ImportError::UnsupportedDigest { path: path.to_owned(), digest: d.digest().to_string() });
         }
         if !store.has_blob(d.digest()) {
             let src = layout_dir
-                .map(|dir| {
-                    dir.join("blobs")
-                        .join(d.digest().algorithm().as_ref())
-                        .join(d.digest().digest())
-                })
+                .map(|dir| dir.join("blobs").join(d.digest().algorithm().as_ref()).join(d.digest().digest()))
                 .filter(|p| p.is_file());
             match src {
                 Some(src) => {
-                    let f = File::open(&src).map_err(|e| ImportError::Io {
-                        path: src.clone(),
-                        source: e,
-                    })?;
+                    let f = File::open(&src).map_err(|e| ImportError::Io { path: src.clone(), source: e })?;
                     store.put_verified(f, d.digest()).map_err(|e| match e {
                         StoreError::DigestMismatch { expected, found } => {
-                            ImportError::CorruptBlob {
-                                path: src.clone(),
-                                expected,
-                                found,
-                            }
+                            ImportError::CorruptBlob { path: src.clone(), expected, found }
                         }
                         e => e.into(),
                     })?;
@@ -183,10 +144,7 @@ pub fn ingest(
             }
         }
         let found = std::fs::metadata(store.blob_path(d.digest()))
-            .map_err(|e| ImportError::Io {
-                path: store.blob_path(d.digest()),
-                source: e,
-            })?
+            .map_err(|e| ImportError::Io { path: store.blob_path(d.digest()), source: e })?
             .len();
         if found != d.size() {
             return Err(ImportError::WrongSize {

@@ -70,24 +70,14 @@ impl Default for ImportOptions {
 
 /// Imports `src` into `store`; returns the descriptor of the imported
 /// manifest (or index). The caller names it with [`Store::set_ref`].
-pub fn import(
-    store: &Store,
-    src: &ImportSource,
-    opts: &ImportOptions,
-) -> Result<Descriptor, ImportError> {
+pub fn import(store: &Store, src: &ImportSource, opts: &ImportOptions) -> Result<Descriptor, ImportError> {
     match src {
-        ImportSource::OciArchive { path, reference } => {
-            oci_archive::import(store, path, reference.as_deref(), opts)
-        }
-        ImportSource::OciDir { path, reference } => {
-            oci_dir::import(store, path, reference.as_deref(), opts)
-        }
+        ImportSource::OciArchive { path, reference } => oci_archive::import(store, path, reference.as_deref(), opts),
+        ImportSource::OciDir { path, reference } => oci_dir::import(store, path, reference.as_deref(), opts),
         ImportSource::DockerArchive { path, reference } => {
             docker_archive::import(store, path, reference.as_deref(), opts)
         }
-        ImportSource::DockerDaemon { image, host } => {
-            daemon::import(store, image, host.as_deref(), opts)
-        }
+        ImportSource::DockerDaemon { image, host } => daemon::import(store, image, host.as_deref(), opts),
         ImportSource::RootfsTar { path } => rootfs::import(store, path, opts),
     }
 }

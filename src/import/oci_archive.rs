@@ -19,14 +19,11 @@ pub fn import(
     opts: &ImportOptions,
 ) -> Result<Descriptor, ImportError> {
     let spooled = spool::spool(store, path, Flavor::Oci)?;
-    let index = spooled
-        .metadata
-        .get("index.json")
-        .ok_or_else(|| ImportError::MissingFile {
-            path: path.to_owned(),
-            file: "index.json".into(),
-            what: "an OCI archive (or it is truncated)",
-        })?;
+    let index = spooled.metadata.get("index.json").ok_or_else(|| ImportError::MissingFile {
+        path: path.to_owned(),
+        file: "index.json".into(),
+        what: "an OCI archive (or it is truncated)",
+    })?;
     let index = layout::parse_index(index, path)?;
     let desc = layout::select(&index, reference, &opts.platform, path, "oci-archive")?;
     layout::ingest(store, &desc, path, None)?;

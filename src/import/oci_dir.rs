@@ -16,15 +16,10 @@ pub fn import(
 ) -> Result<Descriptor, ImportError> {
     let index_path = dir.join("index.json");
     let bytes = std::fs::read(&index_path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ImportError::MissingFile {
-            path: dir.to_owned(),
-            file: "index.json".into(),
-            what: "an OCI image layout",
-        },
-        _ => ImportError::Io {
-            path: index_path.clone(),
-            source: e,
-        },
+        std::io::ErrorKind::NotFound => {
+            ImportError::MissingFile { path: dir.to_owned(), file: "index.json".into(), what: "an OCI image layout" }
+        }
+        _ => ImportError::Io { path: index_path.clone(), source: e },
     })?;
     let index = layout::parse_index(&bytes, dir)?;
     let desc = layout::select(&index, reference, &opts.platform, dir, "oci")?;

@@ -22,33 +22,17 @@ use crate::store::Store;
 const CREATED_BY: &str = "strata image import rootfs";
 
 pub fn import(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Descriptor, ImportError> {
-    let f = File::open(path).map_err(|e| ImportError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
+    let f = File::open(path).map_err(|e| ImportError::Io { path: path.to_owned(), source: e })?;
     let input = LayerInput::unsorted(BufReader::with_capacity(1 << 20, f));
     let out = OutputOptions::new(opts.compression, opts.source_date_epoch);
-    let written = layer::squash(vec![input], &out, store.blob_writer()?).map_err(|e| {
-        ImportError::Rootfs {
-            path: path.to_owned(),
-            source: e,
-        }
-    })?;
+    let written = layer::squash(vec![input], &out, store.blob_writer()?)
+        .map_err(|e| ImportError::Rootfs { path: path.to_owned(), source: e })?;
     let (digest, size) = written.out.commit(None)?;
-    let info = LayerInfo {
-        digest,
-        diff_id: written.diff_id,
-        size,
-        compression: opts.compression,
-    };
+    let info = LayerInfo { digest, diff_id: written.diff_id, size, compression: opts.compression };
     let desc = ImageBuilder::scratch(opts.source_date_epoch)
         .platform(opts.platform.clone())
         .settings(opts.settings.clone())
-        .layer(NewLayer {
-            info,
-            created_by: CREATED_BY.into(),
-            comment: None,
-        })
+        .layer(NewLayer { info, created_by: CREATED_BY.into(), comment: None })
         .build(store)?;
     Ok(desc)
 }

@@ -14,21 +14,12 @@ use super::ImportError;
 pub enum ImportSource {
     /// A tar of an OCI image layout; `reference` picks an image by its
     /// `org.opencontainers.image.ref.name` (or `io.containerd.image.name`).
-    OciArchive {
-        path: PathBuf,
-        reference: Option<String>,
-    },
+    OciArchive { path: PathBuf, reference: Option<String> },
     /// An OCI image layout directory.
-    OciDir {
-        path: PathBuf,
-        reference: Option<String>,
-    },
+    OciDir { path: PathBuf, reference: Option<String> },
     /// `docker save` output (legacy or Docker ≥ 25); `reference` picks an
     /// image by one of its `RepoTags`.
-    DockerArchive {
-        path: PathBuf,
-        reference: Option<String>,
-    },
+    DockerArchive { path: PathBuf, reference: Option<String> },
     /// An image in a running Docker (or Podman) daemon, through `docker save`.
     DockerDaemon { image: String, host: Option<String> },
     /// A root filesystem tarball, made into a one-layer image.
@@ -59,13 +50,9 @@ impl fmt::Display for ImportSource {
             }
         };
         match self {
-            ImportSource::OciArchive { path, reference } => {
-                with_ref(f, "oci-archive", path, reference)
-            }
+            ImportSource::OciArchive { path, reference } => with_ref(f, "oci-archive", path, reference),
             ImportSource::OciDir { path, reference } => with_ref(f, "oci", path, reference),
-            ImportSource::DockerArchive { path, reference } => {
-                with_ref(f, "docker-archive", path, reference)
-            }
+            ImportSource::DockerArchive { path, reference } => with_ref(f, "docker-archive", path, reference),
             ImportSource::DockerDaemon { image, .. } => write!(f, "docker-daemon:{image}"),
             ImportSource::RootfsTar { path } => write!(f, "rootfs:{}", path.display()),
         }
@@ -79,16 +66,9 @@ impl FromStr for ImportSource {
     type Err = ImportError;
 
     fn from_str(s: &str) -> Result<Self, ImportError> {
-        let bad = |reason: String| ImportError::BadSource {
-            input: s.to_owned(),
-            reason,
-        };
+        let bad = |reason: String| ImportError::BadSource { input: s.to_owned(), reason };
         let Some((transport, rest)) = s.split_once(':') else {
-            let reason = if s.trim().is_empty() {
-                "it is empty".to_owned()
-            } else {
-                "no transport given".to_owned()
-            };
+            let reason = if s.trim().is_empty() { "it is empty".to_owned() } else { "no transport given".to_owned() };
             return Err(bad(format!("{reason}; {EXAMPLES}")));
         };
         let path_ref = |rest: &str| -> Result<(PathBuf, Option<String>), ImportError> {
@@ -97,23 +77,17 @@ impl FromStr for ImportSource {
                 None => (rest, None),
             };
             if path.is_empty() {
-                return Err(bad(format!(
-                    "{transport}: needs a path, e.g. {transport}:image.tar"
-                )));
+                return Err(bad(format!("{transport}: needs a path, e.g. {transport}:image.tar")));
             }
             if reference == Some("") {
-                return Err(bad(
-                    "the reference after the path is empty; drop the trailing ':'".into(),
-                ));
+                return Err(bad("the reference after the path is empty; drop the trailing ':'".into()));
             }
             Ok((PathBuf::from(path), reference.map(str::to_owned)))
         };
         match transport {
             "oci-archive" => path_ref(rest).map(|(path, reference)| ImportSource::OciArchive { path, reference }),
             "oci" => path_ref(rest).map(|(path, reference)| ImportSource::OciDir { path, reference }),
-            "docker-archive" => {
-                path_ref(rest).map(|(path, reference)| ImportSource::DockerArchive { path, reference })
-            }
+            "docker-archive" => path_ref(rest).map(|(path, reference)| ImportSource::DockerArchive { path, reference }),
             "docker-daemon" => {
                 if rest.is_empty() {
                     return Err(bad("docker-daemon: needs an image, e.g. docker-daemon:busybox:latest".into()));
@@ -127,7 +101,8 @@ impl FromStr for ImportSource {
                 Ok(ImportSource::RootfsTar { path: PathBuf::from(rest) })
             }
             "docker" => Err(bad(
-                "pulling from a registry is `strata pull`; for an image in the local daemon use docker-daemon:IMAGE".into(),
+                "pulling from a registry is `strata pull`; for an image in the local daemon use docker-daemon:IMAGE"
+                    .into(),
             )),
             other => Err(bad(format!("unknown transport '{other}'; {EXAMPLES}"))),
         }
@@ -144,70 +119,34 @@ mod tests {
 
     #[test]
     fn skopeo_transports() {
-        assert_eq!(
-            ok("oci-archive:img.tar"),
-            ImportSource::OciArchive {
-                path: "img.tar".into(),
-                reference: None
-            }
-        );
+        assert_eq!(ok("oci-archive:img.tar"), ImportSource::OciArchive { path: "img.tar".into(), reference: None });
         assert_eq!(
             ok("oci-archive:/x/img.tar:latest"),
-            ImportSource::OciArchive {
-                path: "/x/img.tar".into(),
-                reference: Some("latest".into())
-            }
+            ImportSource::OciArchive { path: "/x/img.tar".into(), reference: Some("latest".into()) }
         );
-        assert_eq!(
-            ok("oci:layout:v1"),
-            ImportSource::OciDir {
-                path: "layout".into(),
-                reference: Some("v1".into())
-            }
-        );
+        assert_eq!(ok("oci:layout:v1"), ImportSource::OciDir { path: "layout".into(), reference: Some("v1".into()) });
         assert_eq!(
             ok("docker-archive:save.tar:busybox:latest"),
-            ImportSource::DockerArchive {
-                path: "save.tar".into(),
-                reference: Some("busybox:latest".into())
-            }
+            ImportSource::DockerArchive { path: "save.tar".into(), reference: Some("busybox:latest".into()) }
         );
         assert_eq!(
             ok("docker-daemon:busybox:1.36"),
-            ImportSource::DockerDaemon {
-                image: "busybox:1.36".into(),
-                host: None
-            }
+            ImportSource::DockerDaemon { image: "busybox:1.36".into(), host: None }
         );
-        assert_eq!(
-            ok("rootfs:root.tar.gz"),
-            ImportSource::RootfsTar {
-                path: "root.tar.gz".into()
-            }
-        );
+        assert_eq!(ok("rootfs:root.tar.gz"), ImportSource::RootfsTar { path: "root.tar.gz".into() });
     }
 
     #[test]
     fn display_round_trips() {
-        for s in [
-            "oci-archive:a.tar:v1",
-            "oci:d",
-            "docker-archive:b.tar:x:y",
-            "docker-daemon:busybox",
-            "rootfs:r.tar",
-        ] {
+        for s in ["oci-archive:a.tar:v1", "oci:d", "docker-archive:b.tar:x:y", "docker-daemon:busybox", "rootfs:r.tar"]
+        {
             assert_eq!(ok(s).to_string(), s);
         }
     }
 
     #[test]
     fn default_names() {
-        assert_eq!(
-            ok("docker-archive:b.tar:busybox:1")
-                .default_name()
-                .as_deref(),
-            Some("busybox:1")
-        );
+        assert_eq!(ok("docker-archive:b.tar:busybox:1").default_name().as_deref(), Some("busybox:1"));
         assert_eq!(ok("oci:d").default_name(), None);
         assert_eq!(ok("rootfs:r.tar").default_name(), None);
     }
@@ -227,10 +166,7 @@ mod tests {
         ] {
             let e = input.parse::<ImportSource>().unwrap_err().to_string();
             assert!(e.contains(says), "{input:?}: {e}");
-            assert!(
-                e.contains(&format!("'{input}'")),
-                "the message names the input: {e}"
-            );
+            assert!(e.contains(&format!("'{input}'")), "the message names the input: {e}");
         }
     }
 }

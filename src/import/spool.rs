@@ -48,12 +48,7 @@ pub struct Spooled {
 impl Spooled {
     /// The blob at `entry`, following symlinks the way `docker load` does
     /// (targets relative to the link's directory).
-    pub fn resolve(
-        &self,
-        archive: &Path,
-        entry: &str,
-        needed_by: &str,
-    ) -> Result<(Digest, u64), ImportError> {
+    pub fn resolve(&self, archive: &Path, entry: &str, needed_by: &str) -> Result<(Digest, u64), ImportError> {
         let mut path = normalize(entry);
         for _ in 0..16 {
             if let Some(b) = self.blobs.get(&path) {
@@ -63,11 +58,7 @@ impl Spooled {
                 break;
             };
             let dir = path.rfind('/').map_or("", |i| &path[..i + 1]);
-            path = normalize(&if target.starts_with('/') {
-                target.clone()
-            } else {
-                format!("{dir}{target}")
-            });
+            path = normalize(&if target.starts_with('/') { target.clone() } else { format!("{dir}{target}") });
         }
         Err(ImportError::MissingEntry {
             path: archive.to_owned(),
@@ -105,41 +96,26 @@ fn blob_name(path: &str) -> Option<Result<Digest, String>> {
 fn is_metadata(flavor: Flavor, path: &str) -> bool {
     match flavor {
         Flavor::Oci => matches!(path, "index.json" | "oci-layout"),
-        Flavor::Docker => matches!(
-            path,
-            "index.json" | "oci-layout" | "manifest.json" | "repositories"
-        ),
+        Flavor::Docker => matches!(path, "index.json" | "oci-layout" | "manifest.json" | "repositories"),
     }
 }
 
 /// Legacy per-layer v1 metadata (`<id>/json`, `<id>/VERSION`): not needed.
 fn is_legacy_v1(path: &str) -> bool {
-    path.rsplit_once('/')
-        .is_some_and(|(_, name)| name == "json" || name == "VERSION")
+    path.rsplit_once('/').is_some_and(|(_, name)| name == "json" || name == "VERSION")
 }
 
 /// Opens an archive, undoing gzip or zstd compression if present.
 pub fn open_archive(path: &Path) -> Result<Box<dyn Read>, ImportError> {
-    let f = File::open(path).map_err(|e| ImportError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
-    let (_, r) =
-        crate::layer::decompress(io::BufReader::with_capacity(1 << 20, f)).map_err(|e| {
-            ImportError::BadTar {
-                path: path.to_owned(),
-                source: e,
-            }
-        })?;
+    let f = File::open(path).map_err(|e| ImportError::Io { path: path.to_owned(), source: e })?;
+    let (_, r) = crate::layer::decompress(io::BufReader::with_capacity(1 << 20, f))
+        .map_err(|e| ImportError::BadTar { path: path.to_owned(), source: e })?;
     Ok(r)
 }
 
 /// Streams the archive at `path` into `store`.
 pub fn spool(store: &Store, path: &Path, flavor: Flavor) -> Result<Spooled, ImportError> {
-    let bad_tar = |e: io::Error| ImportError::BadTar {
-        path: path.to_owned(),
-        source: e,
-    };
+    let bad_tar = |e: io::Error| ImportError::BadTar { path: path.to_owned(), source: e };
     let mut archive = tar::Archive::new(open_archive(path)?);
     let mut out = Spooled::default();
     for entry in archive.entries().map_err(bad_tar)? {
@@ -149,8 +125,7 @@ pub fn spool(store: &Store, path: &Path, flavor: Flavor) -> Result<Spooled, Impo
         let kind = entry.header().entry_type();
         if kind.is_symlink() {
             if let Some(t) = entry.link_name_bytes() {
-                out.links
-                    .insert(name, String::from_utf8_lossy(&t).into_owned());
+                out.links.insert(name, String::from_utf8_lossy(&t).into_owned());
             }
             continue;
         }
@@ -197,11 +172,9 @@ pub fn spool(store: &Store, path: &Path, flavor: Flavor) -> Result<Spooled, Impo
         io::copy(&mut entry, &mut w).map_err(bad_tar)?;
         check_length(path, &raw, size, w.count())?;
         let blob = w.commit(expected.as_ref()).map_err(|e| match e {
-            StoreError::DigestMismatch { expected, found } => ImportError::CorruptBlob {
-                path: path.to_owned(),
-                expected,
-                found,
-            },
+            StoreError::DigestMismatch { expected, found } => {
+                ImportError::CorruptBlob { path: path.to_owned(), expected, found }
+            }
             e => e.into(),
         })?;
         out.blobs.insert(name, blob);
@@ -210,21 +183,13 @@ pub fn spool(store: &Store, path: &Path, flavor: Flavor) -> Result<Spooled, Impo
 }
 
 fn drain(path: &Path, raw: &str, entry: &mut impl Read, size: u64) -> Result<(), ImportError> {
-    let n = io::copy(entry, &mut io::sink()).map_err(|e| ImportError::BadTar {
-        path: path.to_owned(),
-        source: e,
-    })?;
+    let n = io::copy(entry, &mut io::sink()).map_err(|e| ImportError::BadTar { path: path.to_owned(), source: e })?;
     check_length(path, raw, size, n)
 }
 
 fn check_length(path: &Path, entry: &str, expected: u64, found: u64) -> Result<(), ImportError> {
     if found != expected {
-        return Err(ImportError::Truncated {
-            path: PathBuf::from(path),
-            entry: entry.to_owned(),
-            expected,
-            found,
-        });
+        return Err(ImportError::Truncated { path: PathBuf::from(path), entry: entry.to_owned(), expected, found });
     }
     Ok(())
 }
@@ -243,10 +208,7 @@ mod tests {
     #[test]
     fn blob_names_parse() {
         let hex = "a".repeat(64);
-        assert!(matches!(
-            blob_name(&format!("blobs/sha256/{hex}")),
-            Some(Ok(_))
-        ));
+        assert!(matches!(blob_name(&format!("blobs/sha256/{hex}")), Some(Ok(_))));
         assert!(matches!(blob_name("blobs/sha256/xyz"), Some(Err(_))));
         assert!(blob_name("index.json").is_none());
         assert!(blob_name("blobs/sha256/a/b").is_none());

@@ -27,13 +27,7 @@ fn assert_untouched(s: &Store) {
     assert!(s.refs().unwrap().is_empty());
     let report = s.fsck().unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
-    assert_eq!(
-        std::fs::read_dir(s.root().join("strata/tmp"))
-            .unwrap()
-            .count(),
-        0,
-        "no temp files left"
-    );
+    assert_eq!(std::fs::read_dir(s.root().join("strata/tmp")).unwrap().count(), 0, "no temp files left");
 }
 
 /// Flips one byte in the middle of the tar entry `name`.
@@ -61,24 +55,11 @@ fn a_corrupted_blob_in_an_oci_archive_is_refused_by_digest() {
     std::fs::write(&path, &bytes).unwrap();
 
     let (_d2, s2) = new_store();
-    let e = import(
-        &s2,
-        &ImportSource::OciArchive {
-            path: path.clone(),
-            reference: None,
-        },
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&e, ImportError::CorruptBlob { expected, .. } if *expected == layer),
-        "{e:?}"
-    );
+    let e = import(&s2, &ImportSource::OciArchive { path: path.clone(), reference: None }, &ImportOptions::default())
+        .unwrap_err();
+    assert!(matches!(&e, ImportError::CorruptBlob { expected, .. } if *expected == layer), "{e:?}");
     let msg = e.to_string();
-    assert!(
-        msg.contains(&layer.to_string()) && msg.contains("corrupt") && msg.contains("img.tar"),
-        "{msg}"
-    );
+    assert!(msg.contains(&layer.to_string()) && msg.contains("corrupt") && msg.contains("img.tar"), "{msg}");
     assert!(!s2.has_blob(&layer));
     assert!(!s2.has_blob(desc.digest()));
     assert_untouched(&s2);
@@ -100,15 +81,7 @@ fn a_corrupted_blob_in_an_oci_dir_is_refused_by_digest() {
     std::fs::write(&blob, bytes).unwrap();
 
     let (_d2, s2) = new_store();
-    let e = import(
-        &s2,
-        &ImportSource::OciDir {
-            path: dir,
-            reference: None,
-        },
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
+    let e = import(&s2, &ImportSource::OciDir { path: dir, reference: None }, &ImportOptions::default()).unwrap_err();
     assert!(e.to_string().contains(&layer.to_string()), "{e}");
     assert!(!s2.has_blob(&layer));
     assert_untouched(&s2);
@@ -122,23 +95,12 @@ fn a_truncated_archive_is_refused() {
     let bytes = std::fs::read(&path).unwrap();
     let cut = out.path().join("cut.tar");
     // Cuts inside an entry, on a block boundary and inside a header.
-    for len in [
-        bytes.len() / 2,
-        bytes.len() / 2 / 512 * 512,
-        bytes.len() / 3 / 512 * 512 + 100,
-        1000,
-    ] {
+    for len in [bytes.len() / 2, bytes.len() / 2 / 512 * 512, bytes.len() / 3 / 512 * 512 + 100, 1000] {
         std::fs::write(&cut, &bytes[..len]).unwrap();
         let (_d2, s2) = new_store();
-        let e = import(
-            &s2,
-            &ImportSource::OciArchive {
-                path: cut.clone(),
-                reference: None,
-            },
-            &ImportOptions::default(),
-        )
-        .unwrap_err();
+        let e =
+            import(&s2, &ImportSource::OciArchive { path: cut.clone(), reference: None }, &ImportOptions::default())
+                .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("cut.tar"), "{len}: {msg}");
         assert!(
@@ -157,28 +119,13 @@ fn a_truncated_archive_is_refused() {
     let gz = gzip(&bytes);
     std::fs::write(&cut, &gz[..gz.len() * 2 / 3]).unwrap();
     let (_d2, s2) = new_store();
-    let e = import(
-        &s2,
-        &ImportSource::OciArchive {
-            path: cut.clone(),
-            reference: None,
-        },
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
+    let e = import(&s2, &ImportSource::OciArchive { path: cut.clone(), reference: None }, &ImportOptions::default())
+        .unwrap_err();
     assert!(e.to_string().contains("cut.tar"), "{e}");
     assert_untouched(&s2);
     // ... and whole, it imports.
     std::fs::write(&cut, &gz).unwrap();
-    import(
-        &s2,
-        &ImportSource::OciArchive {
-            path: cut,
-            reference: None,
-        },
-        &ImportOptions::default(),
-    )
-    .unwrap();
+    import(&s2, &ImportSource::OciArchive { path: cut, reference: None }, &ImportOptions::default()).unwrap();
 }
 
 #[test]
@@ -188,25 +135,11 @@ fn an_archive_without_a_blob_names_the_missing_digest() {
     let (path, desc) = oci_archive_of(&s, out.path());
     let img = Image::load(&s, &desc, &Platform::host()).unwrap();
     let config = img.manifest.config().digest().clone();
-    let bytes = without(
-        &std::fs::read(&path).unwrap(),
-        &[&format!("blobs/sha256/{}", config.digest())],
-    );
+    let bytes = without(&std::fs::read(&path).unwrap(), &[&format!("blobs/sha256/{}", config.digest())]);
     std::fs::write(&path, bytes).unwrap();
     let (_d2, s2) = new_store();
-    let e = import(
-        &s2,
-        &ImportSource::OciArchive {
-            path,
-            reference: None,
-        },
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&e, ImportError::MissingBlob { digest, .. } if *digest == config),
-        "{e:?}"
-    );
+    let e = import(&s2, &ImportSource::OciArchive { path, reference: None }, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(&e, ImportError::MissingBlob { digest, .. } if *digest == config), "{e:?}");
     assert!(e.to_string().contains(&config.to_string()), "{e}");
     assert_untouched(&s2);
 }
@@ -216,26 +149,13 @@ fn unknown_references_list_what_is_there() {
     let out = tempfile::tempdir().unwrap();
     let (_d, s) = new_store();
     let (path, _) = oci_archive_of(&s, out.path());
-    let src = ImportSource::OciArchive {
-        path,
-        reference: Some("nope".into()),
-    };
-    let e = import(&new_store().1, &src, &ImportOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("no image named 'nope'") && e.contains("(it has: 1)"),
-        "{e}"
-    );
+    let src = ImportSource::OciArchive { path, reference: Some("nope".into()) };
+    let e = import(&new_store().1, &src, &ImportOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("no image named 'nope'") && e.contains("(it has: 1)"), "{e}");
     let not_a_tar = out.path().join("notes.txt");
     std::fs::write(&not_a_tar, b"hello, this is not a tar archive at all").unwrap();
-    let src = ImportSource::OciArchive {
-        path: not_a_tar,
-        reference: None,
-    };
-    let e = import(&new_store().1, &src, &ImportOptions::default())
-        .unwrap_err()
-        .to_string();
+    let src = ImportSource::OciArchive { path: not_a_tar, reference: None };
+    let e = import(&new_store().1, &src, &ImportOptions::default()).unwrap_err().to_string();
     assert!(e.contains("notes.txt"), "{e}");
 }
 
@@ -275,42 +195,21 @@ fn a_legacy_docker_archive_keeps_config_digest_and_layer_bytes() {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Symlink);
     h.set_size(0);
-    b.append_link(&mut h, "333/layer.tar", "../111/layer.tar")
-        .unwrap();
+    b.append_link(&mut h, "333/layer.tar", "../111/layer.tar").unwrap();
     let bytes = b.into_inner().unwrap();
     let out = tempfile::tempdir().unwrap();
     let path = out.path().join("legacy.tar");
     std::fs::write(&path, &bytes).unwrap();
 
-    for reference in [
-        None,
-        Some("me/app:1"),
-        Some("docker.io/me/app:latest"),
-        Some(&cfg_hex[..12]),
-    ] {
+    for reference in [None, Some("me/app:1"), Some("docker.io/me/app:latest"), Some(&cfg_hex[..12])] {
         let (_d, s) = new_store();
-        let src = ImportSource::DockerArchive {
-            path: path.clone(),
-            reference: reference.map(Into::into),
-        };
+        let src = ImportSource::DockerArchive { path: path.clone(), reference: reference.map(Into::into) };
         let desc = import(&s, &src, &ImportOptions::default()).unwrap();
         let img = Image::load(&s, &desc, &Platform::host()).unwrap();
-        assert_eq!(
-            img.manifest.config().digest().digest(),
-            cfg_hex,
-            "the image ID survives"
-        );
-        assert_eq!(
-            s.read_blob(img.manifest.config().digest()).unwrap(),
-            config,
-            "config bytes kept"
-        );
-        let layers: Vec<_> = img
-            .manifest
-            .layers()
-            .iter()
-            .map(|l| (l.media_type().clone(), l.digest().clone()))
-            .collect();
+        assert_eq!(img.manifest.config().digest().digest(), cfg_hex, "the image ID survives");
+        assert_eq!(s.read_blob(img.manifest.config().digest()).unwrap(), config, "config bytes kept");
+        let layers: Vec<_> =
+            img.manifest.layers().iter().map(|l| (l.media_type().clone(), l.digest().clone())).collect();
         assert_eq!(
             layers,
             [
@@ -322,17 +221,9 @@ fn a_legacy_docker_archive_keeps_config_digest_and_layer_bytes() {
         s.set_ref("app", &desc).unwrap();
         assert!(s.fsck().unwrap().is_clean());
     }
-    let src = ImportSource::DockerArchive {
-        path: path.clone(),
-        reference: Some("other:1".into()),
-    };
-    let e = import(&new_store().1, &src, &ImportOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("no image named 'other:1'") && e.contains("me/app:1 me/app:latest"),
-        "{e}"
-    );
+    let src = ImportSource::DockerArchive { path: path.clone(), reference: Some("other:1".into()) };
+    let e = import(&new_store().1, &src, &ImportOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("no image named 'other:1'") && e.contains("me/app:1 me/app:latest"), "{e}");
 }
 
 #[test]
@@ -358,15 +249,7 @@ fn a_docker_archive_layer_that_does_not_match_its_diff_id_is_refused() {
     let path = out.path().join("bad.tar");
     std::fs::write(&path, b.into_inner().unwrap()).unwrap();
     let (_d, s) = new_store();
-    let e = import(
-        &s,
-        &ImportSource::DockerArchive {
-            path,
-            reference: None,
-        },
-        &ImportOptions::default(),
-    )
-    .unwrap_err();
+    let e = import(&s, &ImportSource::DockerArchive { path, reference: None }, &ImportOptions::default()).unwrap_err();
     assert!(matches!(e, ImportError::DiffIdMismatch { .. }), "{e:?}");
     assert!(e.to_string().contains("l/layer.tar"), "{e}");
     assert_untouched(&s);
@@ -407,28 +290,11 @@ fn a_rootfs_tarball_imports_to_the_same_digest_anywhere() {
     let out = tempfile::tempdir().unwrap();
     let a = out.path().join("a.tar");
     let b = out.path().join("sub-b.tar.gz");
-    std::fs::write(
-        &a,
-        rootfs_tar(&["./", "etc/", "etc/os-release", "bin/", "bin/sh"]),
-    )
-    .unwrap();
-    std::fs::write(
-        &b,
-        gzip(&rootfs_tar(&[
-            "bin/",
-            "bin/sh",
-            "./",
-            "etc/",
-            "etc/os-release",
-        ])),
-    )
-    .unwrap();
+    std::fs::write(&a, rootfs_tar(&["./", "etc/", "etc/os-release", "bin/", "bin/sh"])).unwrap();
+    std::fs::write(&b, gzip(&rootfs_tar(&["bin/", "bin/sh", "./", "etc/", "etc/os-release"]))).unwrap();
     let opts = ImportOptions {
         source_date_epoch: 1_700_000_000,
-        settings: crate::image::ImageSettings {
-            cmd: Some(vec!["/bin/sh".into()]),
-            ..Default::default()
-        },
+        settings: crate::image::ImageSettings { cmd: Some(vec!["/bin/sh".into()]), ..Default::default() },
         ..Default::default()
     };
     let digests: Vec<_> = [&a, &b, &a]
@@ -438,30 +304,15 @@ fn a_rootfs_tarball_imports_to_the_same_digest_anywhere() {
             let desc = import(&s, &ImportSource::RootfsTar { path: (*p).clone() }, &opts).unwrap();
             let img = Image::load(&s, &desc, &Platform::host()).unwrap();
             assert_eq!(img.manifest.layers().len(), 1);
-            assert_eq!(
-                img.manifest.layers()[0].media_type(),
-                &MediaType::ImageLayerGzip
-            );
-            assert_eq!(
-                img.config.created().as_deref(),
-                Some("2023-11-14T22:13:20Z")
-            );
+            assert_eq!(img.manifest.layers()[0].media_type(), &MediaType::ImageLayerGzip);
+            assert_eq!(img.config.created().as_deref(), Some("2023-11-14T22:13:20Z"));
             desc.digest().clone()
         })
         .collect();
-    assert_eq!(
-        digests[0], digests[1],
-        "entry order and compression of the tarball do not matter"
-    );
+    assert_eq!(digests[0], digests[1], "entry order and compression of the tarball do not matter");
     assert_eq!(digests[0], digests[2]);
 
     let missing = out.path().join("missing.tar");
-    let e = import(
-        &new_store().1,
-        &ImportSource::RootfsTar { path: missing },
-        &opts,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = import(&new_store().1, &ImportSource::RootfsTar { path: missing }, &opts).unwrap_err().to_string();
     assert!(e.contains("missing.tar"), "{e}");
 }

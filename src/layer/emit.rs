@@ -51,10 +51,7 @@ use flate2::GzBuilder;
 use oci_spec::image::Digest;
 
 use super::order::{self, parent, path_is_within};
-use super::{
-    Compression, EntryKind, GZIP_LEVEL, IdMode, LayerError, OutputOptions, Written, ZSTD_LEVEL,
-    ZSTD_WORKERS,
-};
+use super::{Compression, EntryKind, GZIP_LEVEL, IdMode, LayerError, OutputOptions, Written, ZSTD_LEVEL, ZSTD_WORKERS};
 use crate::digest::HashingWriter;
 
 /// Largest value of an 8-byte octal field (mode, uid, gid, devmajor, devminor).
@@ -132,11 +129,7 @@ impl Meta {
     /// The directory the entry's tar name sits in: its parent, except for an
     /// opaque marker, which sits in the directory it marks.
     pub fn container(&self) -> &[u8] {
-        if self.kind == Kind::Opaque {
-            &self.path
-        } else {
-            parent(&self.path)
-        }
+        if self.kind == Kind::Opaque { &self.path } else { parent(&self.path) }
     }
 
     /// Bytes of content that follow the header.
@@ -205,10 +198,7 @@ impl<W: Write> Encoder<W> {
             // Header pinned: mtime 0, no file name, no comment, OS byte 255
             // ("unknown"); XFL follows from the level.
             Compression::Gzip => Encoder::Gzip(
-                GzBuilder::new()
-                    .mtime(0)
-                    .operating_system(255)
-                    .write(out, flate2::Compression::new(GZIP_LEVEL)),
+                GzBuilder::new().mtime(0).operating_system(255).write(out, flate2::Compression::new(GZIP_LEVEL)),
             ),
             Compression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
@@ -276,10 +266,7 @@ pub(crate) struct Blocks<W: Write> {
 
 impl<W: Write> Blocks<W> {
     pub fn new(inner: W) -> Self {
-        Blocks {
-            inner,
-            buf: Vec::with_capacity(FEED_BLOCK),
-        }
+        Blocks { inner, buf: Vec::with_capacity(FEED_BLOCK) }
     }
 
     pub fn into_inner(mut self) -> io::Result<W> {
@@ -317,20 +304,13 @@ impl<W: Write> Write for Blocks<W> {
 pub(crate) type Compressor<W> = Blocks<Encoder<W>>;
 
 /// Starts the compressing end of the pipeline for `out`.
-pub(crate) fn compressor<W: Write>(
-    out: W,
-    compression: Compression,
-) -> Result<Compressor<W>, LayerError> {
-    Ok(Blocks::new(
-        Encoder::new(out, compression).map_err(LayerError::WriteStream)?,
-    ))
+pub(crate) fn compressor<W: Write>(out: W, compression: Compression) -> Result<Compressor<W>, LayerError> {
+    Ok(Blocks::new(Encoder::new(out, compression).map_err(LayerError::WriteStream)?))
 }
 
 /// Ends the compressed stream and returns the caller's writer.
 pub(crate) fn finish_compressor<W: Write>(c: Compressor<W>) -> Result<W, LayerError> {
-    c.into_inner()
-        .and_then(Encoder::finish)
-        .map_err(LayerError::WriteStream)
+    c.into_inner().and_then(Encoder::finish).map_err(LayerError::WriteStream)
 }
 
 /// Writes normalised entries, in order, as a PAX tar stream into `S`: the
@@ -358,11 +338,7 @@ impl<W: Write> Emitter<Compressor<W>> {
     pub fn finish(self) -> Result<Written<W>, LayerError> {
         let (c, diff_id, uncompressed_size) = self.finish_tar()?;
         let out = finish_compressor(c)?;
-        Ok(Written {
-            out,
-            diff_id,
-            uncompressed_size,
-        })
+        Ok(Written { out, diff_id, uncompressed_size })
     }
 }
 
@@ -387,12 +363,7 @@ impl<S: Write> Emitter<S> {
 
     /// Writes one entry, after any missing parent directories. `data` must
     /// yield exactly `meta.data_size()` bytes.
-    pub fn emit(
-        &mut self,
-        meta: &Meta,
-        data: &mut dyn Read,
-        origin: Origin,
-    ) -> Result<(), LayerError> {
+    pub fn emit(&mut self, meta: &Meta, data: &mut dyn Read, origin: Origin) -> Result<(), LayerError> {
         self.open_parents(meta.container(), &meta.path)?;
         let key = meta.key();
         if let Some(last) = &self.last_key
@@ -428,10 +399,7 @@ impl<S: Write> Emitter<S> {
         let start = self.open_dirs.last().map_or(0, |top| top.len() + 1);
         let mut end = start;
         while end <= dir.len() {
-            end = dir[end..]
-                .iter()
-                .position(|&c| c == b'/')
-                .map_or(dir.len(), |i| end + i);
+            end = dir[end..].iter().position(|&c| c == b'/').map_or(dir.len(), |i| end + i);
             let missing = &dir[..end];
             if self.last_key.is_some() && self.last_path == missing {
                 return Err(LayerError::ParentNotADirectory {
@@ -454,21 +422,12 @@ impl<S: Write> Emitter<S> {
         Ok(())
     }
 
-    fn write_entry(
-        &mut self,
-        meta: &Meta,
-        data: &mut dyn Read,
-        origin: Origin,
-    ) -> Result<(), LayerError> {
+    fn write_entry(&mut self, meta: &Meta, data: &mut dyn Read, origin: Origin) -> Result<(), LayerError> {
         let name = meta.tar_name();
         let display = || String::from_utf8_lossy(&name).into_owned();
         let marker = matches!(meta.kind, Kind::Whiteout | Kind::Opaque);
         let epoch = self.opts.source_date_epoch.max(0) as u64;
-        let mtime = if marker {
-            epoch
-        } else {
-            (meta.mtime.max(0) as u64).min(epoch)
-        };
+        let mtime = if marker { epoch } else { (meta.mtime.max(0) as u64).min(epoch) };
         let (uid, gid) = match (marker, self.opts.ids) {
             (true, _) | (_, IdMode::Root) => (0, 0),
             (false, IdMode::AsFound) => (meta.uid, meta.gid),
@@ -480,22 +439,12 @@ impl<S: Write> Emitter<S> {
         let mut h = tar::Header::new_ustar();
         put_bytes(&mut h.as_old_mut().name, &name, "path", &mut pax);
         h.set_mode(mode);
-        put_num(&mut h, uid, MAX_OCTAL_8, "uid", &mut pax, |h, v| {
-            h.set_uid(v)
-        });
-        put_num(&mut h, gid, MAX_OCTAL_8, "gid", &mut pax, |h, v| {
-            h.set_gid(v)
-        });
-        put_num(&mut h, size, MAX_OCTAL_12, "size", &mut pax, |h, v| {
-            h.set_size(v)
-        });
-        put_num(&mut h, mtime, MAX_OCTAL_12, "mtime", &mut pax, |h, v| {
-            h.set_mtime(v)
-        });
+        put_num(&mut h, uid, MAX_OCTAL_8, "uid", &mut pax, |h, v| h.set_uid(v));
+        put_num(&mut h, gid, MAX_OCTAL_8, "gid", &mut pax, |h, v| h.set_gid(v));
+        put_num(&mut h, size, MAX_OCTAL_12, "size", &mut pax, |h, v| h.set_size(v));
+        put_num(&mut h, mtime, MAX_OCTAL_12, "mtime", &mut pax, |h, v| h.set_mtime(v));
         let (ty, link, dev) = match &meta.kind {
-            Kind::File { .. } | Kind::Whiteout | Kind::Opaque => {
-                (tar::EntryType::Regular, None, (0, 0))
-            }
+            Kind::File { .. } | Kind::Whiteout | Kind::Opaque => (tar::EntryType::Regular, None, (0, 0)),
             Kind::Dir => (tar::EntryType::Directory, None, (0, 0)),
             Kind::Symlink { target } => (tar::EntryType::Symlink, Some(target), (0, 0)),
             Kind::HardLink { target } => (tar::EntryType::Link, Some(target), (0, 0)),
@@ -508,10 +457,7 @@ impl<S: Write> Emitter<S> {
             put_bytes(&mut h.as_old_mut().linkname, link, "linkpath", &mut pax);
         }
         if u64::from(dev.0) > MAX_OCTAL_8 || u64::from(dev.1) > MAX_OCTAL_8 {
-            return Err(LayerError::Unrepresentable {
-                path: display(),
-                what: "device number",
-            });
+            return Err(LayerError::Unrepresentable { path: display(), what: "device number" });
         }
         {
             let ustar = h.as_ustar_mut().expect("a new_ustar header is ustar");
@@ -557,25 +503,13 @@ impl<S: Write> Emitter<S> {
         Ok(())
     }
 
-    fn copy_data(
-        &mut self,
-        data: &mut dyn Read,
-        size: u64,
-        origin: Origin,
-        name: &[u8],
-    ) -> Result<(), LayerError> {
+    fn copy_data(&mut self, data: &mut dyn Read, size: u64, origin: Origin, name: &[u8]) -> Result<(), LayerError> {
         let read_err = |e: io::Error| match origin {
-            Origin::Tree(p) => LayerError::ReadTree {
-                path: p.to_path_buf(),
-                source: e,
-            },
+            Origin::Tree(p) => LayerError::ReadTree { path: p.to_path_buf(), source: e },
             Origin::Stream => LayerError::Malformed(e),
         };
         let short = || match origin {
-            Origin::Tree(p) => LayerError::FileChanged {
-                path: p.to_path_buf(),
-                expected: size,
-            },
+            Origin::Tree(p) => LayerError::FileChanged { path: p.to_path_buf(), expected: size },
             Origin::Stream => LayerError::Malformed(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!("content of {:?} ends early", String::from_utf8_lossy(name)),
@@ -593,29 +527,18 @@ impl<S: Write> Emitter<S> {
                     Err(e) => return Err(read_err(e)),
                 }
             }
-            self.tar
-                .get_mut()
-                .write_all(&self.buf[..want])
-                .map_err(LayerError::WriteStream)?;
+            self.tar.get_mut().write_all(&self.buf[..want]).map_err(LayerError::WriteStream)?;
             left -= want as u64;
         }
         let pad = (512 - size % 512) % 512;
-        self.tar
-            .get_mut()
-            .write_all(&[0u8; 512][..pad as usize])
-            .map_err(LayerError::WriteStream)?;
+        self.tar.get_mut().write_all(&[0u8; 512][..pad as usize]).map_err(LayerError::WriteStream)?;
         Ok(())
     }
 }
 
 /// Puts `value` in a fixed-size name field, or a truncated copy there and the
 /// whole value in a PAX record when it does not fit.
-fn put_bytes(
-    field: &mut [u8],
-    value: &[u8],
-    key: &'static str,
-    pax: &mut Vec<(&'static str, Vec<u8>)>,
-) {
+fn put_bytes(field: &mut [u8], value: &[u8], key: &'static str, pax: &mut Vec<(&'static str, Vec<u8>)>) {
     field.fill(0);
     if value.len() <= field.len() {
         field[..value.len()].copy_from_slice(value);
@@ -678,16 +601,11 @@ mod tests {
         // 8 bytes of key/value/separators + 2 digits would be 10 = 2 digits: "10 ...".
         let r = pax_records(&[("path", b"abcdefghi"[..].to_vec())]);
         let s = String::from_utf8(r).unwrap();
-        assert_eq!(
-            s.len(),
-            s.split(' ').next().unwrap().parse::<usize>().unwrap()
-        );
+        assert_eq!(s.len(), s.split(' ').next().unwrap().parse::<usize>().unwrap());
         for n in 80..120 {
             let r = pax_records(&[("linkpath", vec![b'x'; n])]);
-            let len: usize = std::str::from_utf8(&r[..r.iter().position(|&c| c == b' ').unwrap()])
-                .unwrap()
-                .parse()
-                .unwrap();
+            let len: usize =
+                std::str::from_utf8(&r[..r.iter().position(|&c| c == b' ').unwrap()]).unwrap().parse().unwrap();
             assert_eq!(len, r.len(), "value of {n} bytes");
         }
     }
@@ -700,28 +618,14 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                if i % 64 < 48 {
-                    b"the quick brown fox jumps over the lazy dog "[i % 44]
-                } else {
-                    x as u8
-                }
+                if i % 64 < 48 { b"the quick brown fox jumps over the lazy dog "[i % 44] } else { x as u8 }
             })
             .collect()
     }
 
-    fn compress(
-        data: &[u8],
-        c: Compression,
-        level: Option<u32>,
-        chunk: usize,
-        blocks: bool,
-    ) -> Vec<u8> {
+    fn compress(data: &[u8], c: Compression, level: Option<u32>, chunk: usize, blocks: bool) -> Vec<u8> {
         let enc = match level {
-            Some(l) => Encoder::Gzip(
-                GzBuilder::new()
-                    .mtime(0)
-                    .write(Vec::new(), flate2::Compression::new(l)),
-            ),
+            Some(l) => Encoder::Gzip(GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::new(l))),
             None => Encoder::new(Vec::new(), c).unwrap(),
         };
         if blocks {
@@ -758,10 +662,7 @@ mod tests {
         for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
             let reference = compress(&data, c, None, data.len(), true);
             for chunk in [1000, 512, 4093, FEED_BLOCK, FEED_BLOCK + 1, 1 << 20] {
-                assert!(
-                    compress(&data, c, None, chunk, true) == reference,
-                    "{c:?} written in pieces of {chunk}"
-                );
+                assert!(compress(&data, c, None, chunk, true) == reference, "{c:?} written in pieces of {chunk}");
             }
         }
     }
@@ -779,11 +680,7 @@ mod tests {
             e.finish().unwrap()
         };
         let one = with(1);
-        assert_eq!(
-            one,
-            compress(&data, Compression::Zstd, None, data.len(), true),
-            "strata pins 1 worker"
-        );
+        assert_eq!(one, compress(&data, Compression::Zstd, None, data.len(), true), "strata pins 1 worker");
         assert!(with(2) == one && with(3) == one);
         assert!(with(0) != one);
     }
@@ -797,9 +694,7 @@ mod tests {
         let target = "t/".repeat(70);
         let meta = Meta {
             path: b"link".to_vec(),
-            kind: Kind::Symlink {
-                target: target.clone().into_bytes(),
-            },
+            kind: Kind::Symlink { target: target.clone().into_bytes() },
             mode: 0o777,
             uid: 5_000_000,
             gid: 70,
@@ -811,8 +706,7 @@ mod tests {
         let pax = tar::Header::from_byte_slice(&tar[..512]);
         assert_eq!(pax.entry_type(), tar::EntryType::XHeader);
         assert_eq!(pax.path_bytes().as_ref(), b"PaxHeaders.0/link");
-        let records =
-            String::from_utf8_lossy(&tar[512..512 + pax.size().unwrap() as usize]).into_owned();
+        let records = String::from_utf8_lossy(&tar[512..512 + pax.size().unwrap() as usize]).into_owned();
         assert_eq!(records, format!("154 linkpath={target}\n15 uid=5000000\n"));
 
         let mut archive = tar::Archive::new(&tar[..]);

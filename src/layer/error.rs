@@ -26,9 +26,7 @@ pub enum LayerError {
     FileChanged { path: PathBuf, expected: u64 },
 
     /// A name starting with `.wh.` would be read back as a whiteout.
-    #[error(
-        "{path}: names starting with '.wh.' are reserved for whiteouts and cannot be stored in a layer"
-    )]
+    #[error("{path}: names starting with '.wh.' are reserved for whiteouts and cannot be stored in a layer")]
     ReservedName { path: PathBuf },
 
     /// The overlay upper dir uses a feature whose meaning depends on the
@@ -59,32 +57,16 @@ pub enum LayerError {
     ParentComponent { entry: String },
 
     /// An entry that would be written through a symlink leading out of the target.
-    #[error(
-        "layer entry {entry:?} would be written through symlink {link} which leads outside {target}"
-    )]
-    SymlinkEscape {
-        entry: String,
-        link: PathBuf,
-        target: PathBuf,
-    },
+    #[error("layer entry {entry:?} would be written through symlink {link} which leads outside {target}")]
+    SymlinkEscape { entry: String, link: PathBuf, target: PathBuf },
 
     /// A hard link whose target leaves the layer's root.
     #[error("layer entry {entry:?} is a hard link to {link_target:?} which is outside {target}")]
-    HardLinkEscape {
-        entry: String,
-        link_target: String,
-        target: PathBuf,
-    },
+    HardLinkEscape { entry: String, link_target: String, target: PathBuf },
 
     /// A hard link whose target does not exist (or is a directory).
-    #[error(
-        "layer entry {entry:?} is a hard link to {link_target:?} which does not exist in {target}"
-    )]
-    HardLinkMissing {
-        entry: String,
-        link_target: String,
-        target: PathBuf,
-    },
+    #[error("layer entry {entry:?} is a hard link to {link_target:?} which does not exist in {target}")]
+    HardLinkMissing { entry: String, link_target: String, target: PathBuf },
 
     /// A parent of an entry exists and is not a directory.
     #[error("layer entry {entry:?}: {path} is not a directory")]
@@ -100,21 +82,13 @@ pub enum LayerError {
 
     /// Unpacking one entry into the target failed.
     #[error("cannot unpack layer entry {entry:?} into {target}: {source}")]
-    Unpack {
-        entry: String,
-        target: PathBuf,
-        source: io::Error,
-    },
+    Unpack { entry: String, target: PathBuf, source: io::Error },
 
     /// An input declared to be in strata's order is not.
     #[error(
         "layer {layer}: entry {entry:?} comes after {previous:?}, which is not strata's order; pass the layer as InputOrder::Unsorted"
     )]
-    OutOfOrder {
-        layer: usize,
-        entry: String,
-        previous: String,
-    },
+    OutOfOrder { layer: usize, entry: String, previous: String },
 
     /// An entry sits under a path that the merged layer has as a non-directory.
     #[error("layer entry {entry:?} is under {parent:?}, which is not a directory in the result")]

@@ -57,10 +57,7 @@ fn run<W: Write>(
     // has been written yet.
     let mut pending: Vec<(Meta, bool)> = Vec::new();
     while let Some(meta) = source.next_entry()? {
-        while pending
-            .last()
-            .is_some_and(|(dir, _)| !path_is_within(meta.container(), &dir.path))
-        {
+        while pending.last().is_some_and(|(dir, _)| !path_is_within(meta.container(), &dir.path)) {
             pending.pop();
         }
         let selected = keep(entry_path(&meta.path), meta.entry_kind());
@@ -80,10 +77,7 @@ fn run<W: Write>(
 }
 
 /// Writes the enclosing directories not written yet, outermost first.
-fn write_pending<W: Write>(
-    pending: &mut [(Meta, bool)],
-    emitter: &mut Emitter<W>,
-) -> Result<(), LayerError> {
+fn write_pending<W: Write>(pending: &mut [(Meta, bool)], emitter: &mut Emitter<W>) -> Result<(), LayerError> {
     for (dir, written) in pending.iter_mut().filter(|(_, w)| !*w) {
         emitter.emit(dir, &mut io::empty(), Origin::Stream)?;
         *written = true;
@@ -102,24 +96,16 @@ mod tests {
     const EPOCH: i64 = 1_700_000_000;
 
     fn out_opts(c: Compression) -> OutputOptions {
-        OutputOptions {
-            ids: IdMode::Root,
-            ..OutputOptions::new(c, EPOCH)
-        }
+        OutputOptions { ids: IdMode::Root, ..OutputOptions::new(c, EPOCH) }
     }
 
     fn layer(root: &Path) -> Vec<u8> {
-        let o = WriteOptions {
-            ids: IdMode::Root,
-            ..WriteOptions::new(Compression::Zstd, EPOCH)
-        };
+        let o = WriteOptions { ids: IdMode::Root, ..WriteOptions::new(Compression::Zstd, EPOCH) };
         write_tree(root, &o, Vec::new()).unwrap().out
     }
 
     fn run_filter(input: LayerInput<&[u8]>, keep: &dyn Fn(&Path, EntryKind) -> bool) -> Vec<u8> {
-        filter(input, keep, &out_opts(Compression::None), Vec::new())
-            .unwrap()
-            .out
+        filter(input, keep, &out_opts(Compression::None), Vec::new()).unwrap().out
     }
 
     fn tree(root: &Path) {
@@ -142,13 +128,8 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         tree(src.path());
         let input = layer(src.path());
-        let out = filter(
-            LayerInput::sorted(&input[..]),
-            &|_, _| true,
-            &out_opts(Compression::Zstd),
-            Vec::new(),
-        )
-        .unwrap();
+        let out =
+            filter(LayerInput::sorted(&input[..]), &|_, _| true, &out_opts(Compression::Zstd), Vec::new()).unwrap();
         assert!(out.out == input);
     }
 
@@ -175,10 +156,7 @@ mod tests {
         );
         // The predicate sees logical paths, no trailing slash, and kinds.
         assert!(seen.borrow().contains(&"usr/bin Dir".to_string()));
-        assert!(
-            seen.borrow()
-                .contains(&"usr/bin/git-upload-pack HardLink".to_string())
-        );
+        assert!(seen.borrow().contains(&"usr/bin/git-upload-pack HardLink".to_string()));
     }
 
     #[test]
@@ -187,9 +165,7 @@ mod tests {
         tree(src.path());
         let input = layer(src.path());
         // `git` is dropped; the two links to it are kept.
-        let out = run_filter(LayerInput::sorted(&input[..]), &|p, _| {
-            p.to_str().unwrap().contains("pack")
-        });
+        let out = run_filter(LayerInput::sorted(&input[..]), &|p, _| p.to_str().unwrap().contains("pack"));
         assert_eq!(
             listing(&out),
             [
@@ -219,16 +195,7 @@ mod tests {
             seen.borrow_mut().push(format!("{} {k:?}", p.display()));
             matches!(k, EntryKind::Whiteout | EntryKind::Opaque)
         });
-        assert_eq!(
-            names(&out),
-            [
-                "etc/",
-                "etc/.wh.motd",
-                "var/",
-                "var/log/",
-                "var/log/.wh..wh..opq"
-            ]
-        );
+        assert_eq!(names(&out), ["etc/", "etc/.wh.motd", "var/", "var/log/", "var/log/.wh..wh..opq"]);
         assert!(seen.borrow().contains(&"etc/motd Whiteout".to_string()));
         assert!(seen.borrow().contains(&"var/log Opaque".to_string()));
     }
@@ -246,27 +213,16 @@ mod tests {
             Raw::dir("./a/"),
             Raw::file("./a/y", b"y"),
         ]);
-        let err = filter(
-            LayerInput::sorted(&input[..]),
-            &|_, _| true,
-            &out_opts(Compression::None),
-            Vec::new(),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, LayerError::OutOfOrder { layer: 0, .. }),
-            "{err}"
-        );
+        let err =
+            filter(LayerInput::sorted(&input[..]), &|_, _| true, &out_opts(Compression::None), Vec::new()).unwrap_err();
+        assert!(matches!(err, LayerError::OutOfOrder { layer: 0, .. }), "{err}");
         assert!(err.to_string().contains("InputOrder::Unsorted"), "{err}");
 
         let out = run_filter(LayerInput::unsorted(&input[..]), &|_, _| true);
         let l = listing(&out);
         assert_eq!(names(&out), ["a/", "a/y", "a-link", "b/", "b/x"]);
         // The content moved to the first path in the new order.
-        assert!(
-            l[2].starts_with("a-link 0 644") && l[2].ends_with("\"x\""),
-            "{l:?}"
-        );
+        assert!(l[2].starts_with("a-link 0 644") && l[2].ends_with("\"x\""), "{l:?}");
         assert_eq!(l[4], "b/x 1 644 0:0 1000 0 -> a-link");
     }
 }

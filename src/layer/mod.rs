@@ -94,11 +94,7 @@ pub struct OutputOptions {
 
 impl OutputOptions {
     pub fn new(compression: Compression, source_date_epoch: i64) -> Self {
-        OutputOptions {
-            compression,
-            source_date_epoch,
-            ids: IdMode::AsFound,
-        }
+        OutputOptions { compression, source_date_epoch, ids: IdMode::AsFound }
     }
 }
 
@@ -137,9 +133,7 @@ pub(crate) fn entry_path(bytes: &[u8]) -> &Path {
 }
 
 /// How a layer's tar stream is compressed.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     None,
@@ -161,20 +155,12 @@ impl Compression {
     /// The compression a layer media type announces (OCI and Docker names).
     pub fn from_media_type(mt: &MediaType) -> Option<Compression> {
         match mt {
-            MediaType::ImageLayer | MediaType::ImageLayerNonDistributable => {
-                Some(Compression::None)
-            }
-            MediaType::ImageLayerGzip | MediaType::ImageLayerNonDistributableGzip => {
-                Some(Compression::Gzip)
-            }
-            MediaType::ImageLayerZstd | MediaType::ImageLayerNonDistributableZstd => {
-                Some(Compression::Zstd)
-            }
+            MediaType::ImageLayer | MediaType::ImageLayerNonDistributable => Some(Compression::None),
+            MediaType::ImageLayerGzip | MediaType::ImageLayerNonDistributableGzip => Some(Compression::Gzip),
+            MediaType::ImageLayerZstd | MediaType::ImageLayerNonDistributableZstd => Some(Compression::Zstd),
             MediaType::Other(s) => match s.as_str() {
                 "application/vnd.docker.image.rootfs.diff.tar.gzip"
-                | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
-                    Some(Compression::Gzip)
-                }
+                | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
                 "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
                 _ => None,
             },
@@ -201,9 +187,7 @@ impl std::str::FromStr for Compression {
             "none" | "uncompressed" => Ok(Compression::None),
             "gzip" | "gz" => Ok(Compression::Gzip),
             "zstd" | "zst" => Ok(Compression::Zstd),
-            other => Err(format!(
-                "unknown compression '{other}' (expected none, gzip or zstd)"
-            )),
+            other => Err(format!("unknown compression '{other}' (expected none, gzip or zstd)")),
         }
     }
 }

@@ -57,10 +57,7 @@ pub fn compare_paths(a: &[u8], b: &[u8]) -> Ordering {
 /// for an opaque marker the key of its directory followed by `0` (an empty
 /// last component, which sorts before every real name).
 pub(crate) fn sort_key(path: &[u8], opaque: bool) -> Vec<u8> {
-    let mut key: Vec<u8> = path
-        .iter()
-        .map(|&c| if c == b'/' { 0 } else { c })
-        .collect();
+    let mut key: Vec<u8> = path.iter().map(|&c| if c == b'/' { 0 } else { c }).collect();
     if opaque {
         key.push(0);
     }
@@ -79,9 +76,7 @@ pub(crate) fn key_is_under(key: &[u8], dir: &[u8]) -> bool {
 /// Whether `path` is `dir` or lies below it (logical paths, `/`-separated;
 /// the root is the empty path).
 pub(crate) fn path_is_within(path: &[u8], dir: &[u8]) -> bool {
-    dir.is_empty()
-        || path == dir
-        || (path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/')
+    dir.is_empty() || path == dir || (path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/')
 }
 
 /// The parent of a logical path (`""` for top-level entries).
@@ -143,31 +138,19 @@ pub(crate) fn parse_entry_name(raw: &[u8]) -> Result<EntryName, LayerError> {
     if last == OPAQUE_MARKER {
         let dir_len = path.len() - last.len();
         path.truncate(dir_len.saturating_sub(1));
-        return Ok(EntryName::Entry {
-            path,
-            class: Class::Opaque,
-        });
+        return Ok(EntryName::Entry { path, class: Class::Opaque });
     }
     let first = path.split(|&c| c == b'/').next().unwrap_or_default();
-    if first.starts_with(AUFS_META_PREFIX)
-        || last.starts_with(AUFS_META_PREFIX)
-        || last == WHITEOUT_PREFIX
-    {
+    if first.starts_with(AUFS_META_PREFIX) || last.starts_with(AUFS_META_PREFIX) || last == WHITEOUT_PREFIX {
         return Ok(EntryName::Ignored);
     }
     if let Some(name) = last.strip_prefix(WHITEOUT_PREFIX) {
         let name = name.to_vec();
         path.truncate(path.len() - last.len());
         path.extend_from_slice(&name);
-        return Ok(EntryName::Entry {
-            path,
-            class: Class::Whiteout,
-        });
+        return Ok(EntryName::Entry { path, class: Class::Whiteout });
     }
-    Ok(EntryName::Entry {
-        path,
-        class: Class::Plain,
-    })
+    Ok(EntryName::Entry { path, class: Class::Plain })
 }
 
 #[cfg(test)]
@@ -183,10 +166,7 @@ mod tests {
     fn subtrees_stay_contiguous_which_plain_byte_order_does_not_give() {
         let paths = vec!["a-c", "a/b", "a", "a.d", "a/b/c", "b", "a0"];
         // strata's order: the whole subtree of `a` before its sibling `a-c`.
-        assert_eq!(
-            sorted(paths.clone()),
-            ["a", "a/b", "a/b/c", "a-c", "a.d", "a0", "b"]
-        );
+        assert_eq!(sorted(paths.clone()), ["a", "a/b", "a/b/c", "a-c", "a.d", "a0", "b"]);
         // Plain byte order of the full paths interleaves it ('-' and '.' < '/').
         let mut bytewise = paths;
         bytewise.sort();
@@ -206,52 +186,22 @@ mod tests {
             assert!(opaque_a < sort_key(child.as_bytes(), false), "{child}");
         }
         assert!(opaque_a < sort_key(b"a-c", false));
-        assert!(key_is_under(
-            &sort_key(b"a/b/c", false),
-            &sort_key(b"a", false)
-        ));
-        assert!(!key_is_under(
-            &sort_key(b"a-c", false),
-            &sort_key(b"a", false)
-        ));
+        assert!(key_is_under(&sort_key(b"a/b/c", false), &sort_key(b"a", false)));
+        assert!(!key_is_under(&sort_key(b"a-c", false), &sort_key(b"a", false)));
         assert!(key_is_under(&sort_key(b"x", false), b""));
     }
 
     #[test]
     fn entry_names_are_normalised_and_classified() {
-        let entry = |p: &str, c| EntryName::Entry {
-            path: p.as_bytes().to_vec(),
-            class: c,
-        };
-        assert_eq!(
-            parse_entry_name(b"./usr//bin/").unwrap(),
-            entry("usr/bin", Class::Plain)
-        );
+        let entry = |p: &str, c| EntryName::Entry { path: p.as_bytes().to_vec(), class: c };
+        assert_eq!(parse_entry_name(b"./usr//bin/").unwrap(), entry("usr/bin", Class::Plain));
         assert_eq!(parse_entry_name(b"./").unwrap(), EntryName::Root);
-        assert_eq!(
-            parse_entry_name(b"etc/.wh.passwd").unwrap(),
-            entry("etc/passwd", Class::Whiteout)
-        );
-        assert_eq!(
-            parse_entry_name(b".wh.etc").unwrap(),
-            entry("etc", Class::Whiteout)
-        );
-        assert_eq!(
-            parse_entry_name(b"var/.wh..wh..opq").unwrap(),
-            entry("var", Class::Opaque)
-        );
-        assert_eq!(
-            parse_entry_name(b".wh..wh..opq").unwrap(),
-            entry("", Class::Opaque)
-        );
-        assert_eq!(
-            parse_entry_name(b".wh..wh.plnk/1.2").unwrap(),
-            EntryName::Ignored
-        );
-        assert_eq!(
-            parse_entry_name(b"x/.wh..wh.aufs").unwrap(),
-            EntryName::Ignored
-        );
+        assert_eq!(parse_entry_name(b"etc/.wh.passwd").unwrap(), entry("etc/passwd", Class::Whiteout));
+        assert_eq!(parse_entry_name(b".wh.etc").unwrap(), entry("etc", Class::Whiteout));
+        assert_eq!(parse_entry_name(b"var/.wh..wh..opq").unwrap(), entry("var", Class::Opaque));
+        assert_eq!(parse_entry_name(b".wh..wh..opq").unwrap(), entry("", Class::Opaque));
+        assert_eq!(parse_entry_name(b".wh..wh.plnk/1.2").unwrap(), EntryName::Ignored);
+        assert_eq!(parse_entry_name(b"x/.wh..wh.aufs").unwrap(), EntryName::Ignored);
     }
 
     #[test]

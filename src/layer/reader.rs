@@ -92,10 +92,7 @@ pub struct UnpackOptions {
 
 impl Default for UnpackOptions {
     fn default() -> Self {
-        UnpackOptions {
-            whiteouts: WhiteoutMode::Apply,
-            same_owner: is_root(),
-        }
+        UnpackOptions { whiteouts: WhiteoutMode::Apply, same_owner: is_root() }
     }
 }
 
@@ -124,23 +121,14 @@ pub struct UnpackStats {
 
 /// Unpacks a layer stream (gzip, zstd or plain tar) into `target`, an
 /// existing directory.
-pub fn unpack<R: Read>(
-    blob: R,
-    target: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackStats, LayerError> {
+pub fn unpack<R: Read>(blob: R, target: &Path, opts: &UnpackOptions) -> Result<UnpackStats, LayerError> {
     let root = fs::canonicalize(target).map_err(|source| LayerError::Unpack {
         entry: ".".into(),
         target: target.to_path_buf(),
         source,
     })?;
-    if !fs::symlink_metadata(&root)
-        .map(|m| m.is_dir())
-        .unwrap_or(false)
-    {
-        return Err(LayerError::RootNotADirectory {
-            path: target.to_path_buf(),
-        });
+    if !fs::symlink_metadata(&root).map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(LayerError::RootNotADirectory { path: target.to_path_buf() });
     }
     let (compression, stream) = decompress(blob).map_err(LayerError::Malformed)?;
     let mut u = Unpacker {
@@ -231,38 +219,22 @@ fn os(bytes: &[u8]) -> &OsStr {
 
 impl Unpacker {
     fn abs(&self, real: &[u8]) -> PathBuf {
-        if real.is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(os(real))
-        }
+        if real.is_empty() { self.root.clone() } else { self.root.join(os(real)) }
     }
 
     fn io_err(&self, meta: &Meta) -> impl Fn(io::Error) -> LayerError + '_ {
         let entry = meta.display();
-        move |source| LayerError::Unpack {
-            entry: entry.clone(),
-            target: self.root.clone(),
-            source,
-        }
+        move |source| LayerError::Unpack { entry: entry.clone(), target: self.root.clone(), source }
     }
 
     /// Resolves a logical directory path to a real one (every component a
     /// directory, no symlinks), following symlinks only inside the root.
     /// Missing directories are created when `create`; otherwise `None`.
-    fn resolve_dir(
-        &mut self,
-        logical: &[u8],
-        create: bool,
-        meta: &Meta,
-    ) -> Result<Option<Vec<u8>>, LayerError> {
+    fn resolve_dir(&mut self, logical: &[u8], create: bool, meta: &Meta) -> Result<Option<Vec<u8>>, LayerError> {
         let entry = || meta.display();
         let mut real: Vec<Vec<u8>> = Vec::new();
-        let mut todo: VecDeque<Vec<u8>> = logical
-            .split(|&c| c == b'/')
-            .filter(|c| !c.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect();
+        let mut todo: VecDeque<Vec<u8>> =
+            logical.split(|&c| c == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect();
         let mut hops = 0;
         let mut via: Option<PathBuf> = None;
         while let Some(comp) = todo.pop_front() {
@@ -302,17 +274,11 @@ impl Unpacker {
                 Ok(md) if md.file_type().is_symlink() => {
                     hops += 1;
                     if hops > 40 {
-                        return Err(LayerError::SymlinkLoop {
-                            entry: entry(),
-                            target: self.root.clone(),
-                        });
+                        return Err(LayerError::SymlinkLoop { entry: entry(), target: self.root.clone() });
                     }
                     let link = fs::read_link(&abs).map_err(self.io_err(meta))?;
-                    let escape = || LayerError::SymlinkEscape {
-                        entry: entry(),
-                        link: abs.clone(),
-                        target: self.root.clone(),
-                    };
+                    let escape =
+                        || LayerError::SymlinkEscape { entry: entry(), link: abs.clone(), target: self.root.clone() };
                     let rest: &Path = if link.is_absolute() {
                         // Only an absolute link into the root itself stays inside.
                         let rest = link.strip_prefix(&self.root).map_err(|_| escape())?;
@@ -321,22 +287,15 @@ impl Unpacker {
                     } else {
                         &link
                     };
-                    let comps: Vec<Vec<u8>> = rest
-                        .as_os_str()
-                        .as_bytes()
-                        .split(|&c| c == b'/')
-                        .map(<[u8]>::to_vec)
-                        .collect();
+                    let comps: Vec<Vec<u8>> =
+                        rest.as_os_str().as_bytes().split(|&c| c == b'/').map(<[u8]>::to_vec).collect();
                     for c in comps.into_iter().rev() {
                         todo.push_front(c);
                     }
                     via = Some(abs);
                 }
                 Ok(_) => {
-                    return Err(LayerError::NotADirectory {
-                        entry: entry(),
-                        path: abs,
-                    });
+                    return Err(LayerError::NotADirectory { entry: entry(), path: abs });
                 }
             }
         }
@@ -350,12 +309,8 @@ impl Unpacker {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(self.io_err(meta)(e)),
             Ok(md) if md.is_dir() && keep_dir => Ok(true),
-            Ok(md) if md.is_dir() => fs::remove_dir_all(abs)
-                .map(|_| false)
-                .map_err(self.io_err(meta)),
-            Ok(_) => fs::remove_file(abs)
-                .map(|_| false)
-                .map_err(self.io_err(meta)),
+            Ok(md) if md.is_dir() => fs::remove_dir_all(abs).map(|_| false).map_err(self.io_err(meta)),
+            Ok(_) => fs::remove_file(abs).map(|_| false).map_err(self.io_err(meta)),
         }
     }
 
@@ -365,8 +320,7 @@ impl Unpacker {
             return self.opaque(meta);
         }
         let (parent, name) = split_last(&meta.path);
-        let create_parents =
-            meta.kind != Kind::Whiteout || self.opts.whiteouts == WhiteoutMode::Overlay;
+        let create_parents = meta.kind != Kind::Whiteout || self.opts.whiteouts == WhiteoutMode::Overlay;
         let Some(parent_real) = self.resolve_dir(parent, create_parents, meta)? else {
             // A whiteout for something whose parent does not exist: nothing to hide.
             self.stats.whiteouts += 1;
@@ -428,12 +382,8 @@ impl Unpacker {
             Kind::CharDevice { .. } | Kind::BlockDevice { .. } | Kind::Fifo => {
                 self.make_room(&abs, false, meta)?;
                 let (ty, dev) = match meta.kind {
-                    Kind::CharDevice { major, minor } => {
-                        (libc::S_IFCHR, libc::makedev(major, minor))
-                    }
-                    Kind::BlockDevice { major, minor } => {
-                        (libc::S_IFBLK, libc::makedev(major, minor))
-                    }
+                    Kind::CharDevice { major, minor } => (libc::S_IFCHR, libc::makedev(major, minor)),
+                    Kind::BlockDevice { major, minor } => (libc::S_IFBLK, libc::makedev(major, minor)),
                     _ => (libc::S_IFIFO, 0),
                 };
                 match mknod(&abs, ty | (meta.mode & 0o7777), dev) {
@@ -452,13 +402,7 @@ impl Unpacker {
         Ok(())
     }
 
-    fn file(
-        &mut self,
-        meta: &Meta,
-        abs: &Path,
-        size: u64,
-        data: &mut dyn Read,
-    ) -> Result<(), LayerError> {
+    fn file(&mut self, meta: &Meta, abs: &Path, size: u64, data: &mut dyn Read) -> Result<(), LayerError> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -474,26 +418,20 @@ impl Unpacker {
             )));
         }
         if self.opts.same_owner {
-            std::os::unix::fs::fchown(&f, Some(meta.uid as u32), Some(meta.gid as u32))
-                .map_err(self.io_err(meta))?;
+            std::os::unix::fs::fchown(&f, Some(meta.uid as u32), Some(meta.gid as u32)).map_err(self.io_err(meta))?;
         }
-        f.set_permissions(Permissions::from_mode(meta.mode & 0o7777))
-            .map_err(self.io_err(meta))?;
+        f.set_permissions(Permissions::from_mode(meta.mode & 0o7777)).map_err(self.io_err(meta))?;
         if let Some(cap) = &meta.capability {
             match f.set_xattr("security.capability", cap) {
                 Ok(()) => {}
-                Err(e)
-                    if !self.root_user
-                        && matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOTSUP)) =>
-                {
+                Err(e) if !self.root_user && matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOTSUP)) => {
                     self.stats.skipped += 1;
                 }
                 Err(e) => return Err(self.io_err(meta)(e)),
             }
         }
         let t = time(meta.mtime);
-        f.set_times(FileTimes::new().set_modified(t).set_accessed(t))
-            .map_err(self.io_err(meta))?;
+        f.set_times(FileTimes::new().set_modified(t).set_accessed(t)).map_err(self.io_err(meta))?;
         self.stats.files += 1;
         self.stats.bytes += n;
         Ok(())
@@ -502,13 +440,11 @@ impl Unpacker {
     /// Owner, mode (not for symlinks) and times of a node just created at `abs`.
     fn finish_node(&self, meta: &Meta, abs: &Path, chmod: bool) -> Result<(), LayerError> {
         if self.opts.same_owner {
-            std::os::unix::fs::lchown(abs, Some(meta.uid as u32), Some(meta.gid as u32))
-                .map_err(self.io_err(meta))?;
+            std::os::unix::fs::lchown(abs, Some(meta.uid as u32), Some(meta.gid as u32)).map_err(self.io_err(meta))?;
         }
         if chmod {
             // `abs` was just created as a device or fifo by us: not a symlink.
-            fs::set_permissions(abs, Permissions::from_mode(meta.mode & 0o7777))
-                .map_err(self.io_err(meta))?;
+            fs::set_permissions(abs, Permissions::from_mode(meta.mode & 0o7777)).map_err(self.io_err(meta))?;
         }
         lutimes(abs, meta.mtime).map_err(self.io_err(meta))
     }
@@ -577,24 +513,17 @@ impl Unpacker {
     /// descriptors opened without following symlinks.
     fn finish_dirs(&mut self) -> Result<(), LayerError> {
         for d in self.dirs.iter().rev() {
-            let err = |source| LayerError::Unpack {
-                entry: d.entry.clone(),
-                target: self.root.clone(),
-                source,
-            };
+            let err = |source| LayerError::Unpack { entry: d.entry.clone(), target: self.root.clone(), source };
             // Gone (a later whiteout) or replaced by a non-directory: nothing to do.
             let Some(dir) = open_dir_nofollow(&self.root, &d.real).map_err(err)? else {
                 continue;
             };
             if self.opts.same_owner {
-                std::os::unix::fs::fchown(&dir, Some(d.uid as u32), Some(d.gid as u32))
-                    .map_err(err)?;
+                std::os::unix::fs::fchown(&dir, Some(d.uid as u32), Some(d.gid as u32)).map_err(err)?;
             }
-            dir.set_permissions(Permissions::from_mode(d.mode & 0o7777))
-                .map_err(err)?;
+            dir.set_permissions(Permissions::from_mode(d.mode & 0o7777)).map_err(err)?;
             let t = time(d.mtime);
-            dir.set_times(FileTimes::new().set_modified(t).set_accessed(t))
-                .map_err(err)?;
+            dir.set_times(FileTimes::new().set_modified(t).set_accessed(t)).map_err(err)?;
         }
         Ok(())
     }
@@ -609,42 +538,23 @@ fn time(mtime: i64) -> SystemTime {
 }
 
 fn cstr(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    CString::new(p.as_os_str().as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 fn mknod(p: &Path, mode: libc::mode_t, dev: libc::dev_t) -> io::Result<()> {
     let c = cstr(p)?;
     // SAFETY: `c` is a valid NUL-terminated path.
-    if unsafe { libc::mknod(c.as_ptr(), mode, dev) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    if unsafe { libc::mknod(c.as_ptr(), mode, dev) } == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// Sets atime and mtime of `p` without following a symlink at `p`.
 fn lutimes(p: &Path, mtime: i64) -> io::Result<()> {
     let c = cstr(p)?;
-    let ts = libc::timespec {
-        tv_sec: mtime as libc::time_t,
-        tv_nsec: 0,
-    };
+    let ts = libc::timespec { tv_sec: mtime as libc::time_t, tv_nsec: 0 };
     let times = [ts, ts];
     // SAFETY: valid path and a two-element timespec array, as utimensat requires.
-    let r = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// Opens `root/real` as a directory, refusing to follow a symlink at any
@@ -687,10 +597,7 @@ mod tests {
     const EPOCH: i64 = 1_700_000_000;
 
     fn opts(c: Compression) -> WriteOptions {
-        WriteOptions {
-            ids: IdMode::Root,
-            ..WriteOptions::new(c, EPOCH)
-        }
+        WriteOptions { ids: IdMode::Root, ..WriteOptions::new(c, EPOCH) }
     }
 
     fn write(root: &Path, c: Compression) -> Vec<u8> {
@@ -721,20 +628,9 @@ mod tests {
             let dst = tempfile::tempdir().unwrap();
             let stats = unpack(&layer[..], dst.path(), &UnpackOptions::default()).unwrap();
             assert_eq!(stats.compression, c);
-            assert_eq!(
-                stats.diff_id,
-                write_tree(src.path(), &opts(Compression::None), Vec::new())
-                    .unwrap()
-                    .diff_id
-            );
-            assert_eq!(
-                (stats.files, stats.dirs, stats.symlinks, stats.hard_links),
-                (3, 4, 2, 1)
-            );
-            assert!(
-                write(dst.path(), c) == layer,
-                "{c:?}: the unpacked tree packs to the same bytes"
-            );
+            assert_eq!(stats.diff_id, write_tree(src.path(), &opts(Compression::None), Vec::new()).unwrap().diff_id);
+            assert_eq!((stats.files, stats.dirs, stats.symlinks, stats.hard_links), (3, 4, 2, 1));
+            assert!(write(dst.path(), c) == layer, "{c:?}: the unpacked tree packs to the same bytes");
         }
     }
 
@@ -743,30 +639,14 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         sample_tree(src.path());
         let dst = tempfile::tempdir().unwrap();
-        unpack(
-            &write(src.path(), Compression::Zstd)[..],
-            dst.path(),
-            &UnpackOptions::default(),
-        )
-        .unwrap();
+        unpack(&write(src.path(), Compression::Zstd)[..], dst.path(), &UnpackOptions::default()).unwrap();
         let md = |p: &str| fs::symlink_metadata(dst.path().join(p)).unwrap();
         assert_eq!(md("bin/tool").mode() & 0o7777, 0o4755, "setuid survives");
         assert_eq!(md("tmp").mode() & 0o7777, 0o1777, "sticky dir");
-        assert_eq!(
-            md("ro").mode() & 0o7777,
-            0o555,
-            "read-only dir, filled before its mode was set"
-        );
+        assert_eq!(md("ro").mode() & 0o7777, 0o555, "read-only dir, filled before its mode was set");
         assert_eq!(md("etc").mode() & 0o7777, 0o750);
-        assert_eq!(
-            md("bin/tool").ino(),
-            md("bin/tool-alias").ino(),
-            "hard link"
-        );
-        assert_eq!(
-            fs::read_link(dst.path().join("etc/abs.link")).unwrap(),
-            Path::new("/etc/passwd")
-        );
+        assert_eq!(md("bin/tool").ino(), md("bin/tool-alias").ino(), "hard link");
+        assert_eq!(fs::read_link(dst.path().join("etc/abs.link")).unwrap(), Path::new("/etc/passwd"));
         for p in ["bin", "bin/tool", "etc/conf.link", "ro", "tmp"] {
             assert_eq!(md(p).mtime(), 1_650_000_000, "{p}");
         }
@@ -779,13 +659,7 @@ mod tests {
         let target = root.path().join("target");
         fs::create_dir(&target).unwrap();
         let err = unpack(&raw_tar(entries)[..], &target, &UnpackOptions::default()).unwrap_err();
-        assert_eq!(
-            tree_paths(root.path())
-                .iter()
-                .filter(|p| !p.starts_with("target"))
-                .count(),
-            0
-        );
+        assert_eq!(tree_paths(root.path()).iter().filter(|p| !p.starts_with("target")).count(), 0);
         err
     }
 
@@ -812,11 +686,7 @@ mod tests {
         assert!(!Path::new("/etc/x").exists());
 
         // The same with a relative link climbing out.
-        let err = refused(&[
-            Raw::dir("d/"),
-            Raw::symlink("d/up", "../.."),
-            Raw::file("d/up/evil", b"x"),
-        ]);
+        let err = refused(&[Raw::dir("d/"), Raw::symlink("d/up", "../.."), Raw::file("d/up/evil", b"x")]);
         assert!(matches!(err, LayerError::SymlinkEscape { .. }), "{err}");
         assert!(err.to_string().contains("d/up/evil"), "{err}");
     }
@@ -825,19 +695,13 @@ mod tests {
     fn hard_links_out_of_the_layer_are_refused() {
         let err = refused(&[Raw::hardlink("passwd", "../../outside")]);
         assert!(matches!(err, LayerError::HardLinkEscape { .. }), "{err}");
-        assert!(
-            err.to_string().contains("\"passwd\"") && err.to_string().contains("../../outside"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("\"passwd\"") && err.to_string().contains("../../outside"), "{err}");
 
         let err = refused(&[Raw::hardlink("shadow", "/etc/shadow")]);
         assert!(matches!(err, LayerError::HardLinkEscape { .. }), "{err}");
 
         // Through a symlinked parent that leaves the target.
-        let err = refused(&[
-            Raw::symlink("etc", "/etc"),
-            Raw::hardlink("stolen", "etc/hostname"),
-        ]);
+        let err = refused(&[Raw::symlink("etc", "/etc"), Raw::hardlink("stolen", "etc/hostname")]);
         assert!(matches!(err, LayerError::SymlinkEscape { .. }), "{err}");
         assert!(err.to_string().contains("\"stolen\""), "{err}");
     }
@@ -849,10 +713,7 @@ mod tests {
         fs::write(&secret, b"keep").unwrap();
         let dst = tempfile::tempdir().unwrap();
         let secret_s = secret.to_str().unwrap().to_owned();
-        let abs_inside = format!(
-            "{}/usr/lib",
-            fs::canonicalize(dst.path()).unwrap().display()
-        );
+        let abs_inside = format!("{}/usr/lib", fs::canonicalize(dst.path()).unwrap().display());
         let layer = raw_tar(&[
             Raw::dir("usr/lib/"),
             Raw::symlink("lib", "usr/lib"),
@@ -867,18 +728,10 @@ mod tests {
             Raw::hardlink("h", "s"),
         ]);
         unpack(&layer[..], dst.path(), &UnpackOptions::default()).unwrap();
-        assert_eq!(
-            fs::read(dst.path().join("usr/lib/libc.so")).unwrap(),
-            b"elf"
-        );
+        assert_eq!(fs::read(dst.path().join("usr/lib/libc.so")).unwrap(), b"elf");
         assert_eq!(fs::read(dst.path().join("usr/lib/ld.so")).unwrap(), b"ld");
         assert_eq!(fs::read(dst.path().join("f")).unwrap(), b"new");
-        assert!(
-            fs::symlink_metadata(dst.path().join("h"))
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
+        assert!(fs::symlink_metadata(dst.path().join("h")).unwrap().file_type().is_symlink());
         assert_eq!(fs::read(&secret).unwrap(), b"keep");
     }
 
@@ -893,11 +746,7 @@ mod tests {
         let stats = unpack(&layer[..], dst.path(), &UnpackOptions::default()).unwrap();
         assert_eq!(stats.entries, 2, "the root entry is not an entry");
         assert_eq!(tree_paths(dst.path()), ["a/", "a/b/", "a/b/c.txt"]);
-        assert_eq!(
-            fs::metadata(dst.path()).unwrap().mode(),
-            before,
-            "the target's own mode is untouched"
-        );
+        assert_eq!(fs::metadata(dst.path()).unwrap().mode(), before, "the target's own mode is untouched");
     }
 
     fn lower(root: &Path) {
@@ -932,15 +781,7 @@ mod tests {
         assert_eq!(stats.whiteouts, 5);
         assert_eq!(
             tree_paths(dst.path()),
-            [
-                "etc/",
-                "etc/group",
-                "new",
-                "var/",
-                "var/cache/",
-                "var/cache/+new",
-                "var/cache/zz"
-            ]
+            ["etc/", "etc/group", "new", "var/", "var/cache/", "var/cache/+new", "var/cache/zz"]
         );
     }
 
@@ -956,22 +797,12 @@ mod tests {
             Raw::dir("var/"),
             Raw::file("var/.wh..wh..opq", b""),
         ]);
-        let o = UnpackOptions {
-            whiteouts: WhiteoutMode::Overlay,
-            ..Default::default()
-        };
+        let o = UnpackOptions { whiteouts: WhiteoutMode::Overlay, ..Default::default() };
         unpack(&layer[..], dst.path(), &o).unwrap();
         let md = fs::symlink_metadata(dst.path().join("etc/passwd")).unwrap();
-        assert!(std::os::unix::fs::FileTypeExt::is_char_device(
-            &md.file_type()
-        ));
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(&md.file_type()));
         assert_eq!(md.rdev(), 0);
-        assert_eq!(
-            xattr::get(dst.path().join("var"), "trusted.overlay.opaque")
-                .unwrap()
-                .as_deref(),
-            Some(&b"y"[..])
-        );
+        assert_eq!(xattr::get(dst.path().join("var"), "trusted.overlay.opaque").unwrap().as_deref(), Some(&b"y"[..]));
         assert_eq!(tree_paths(dst.path()), ["etc/", "etc/passwd", "var/"]);
     }
 
@@ -981,31 +812,18 @@ mod tests {
             return;
         }
         let src = tempfile::tempdir().unwrap();
-        Tree(src.path())
-            .file("ping", b"\x7fELF", 0o4711)
-            .dir("home", 0o700);
+        Tree(src.path()).file("ping", b"\x7fELF", 0o4711).dir("home", 0o700);
         std::os::unix::fs::chown(src.path().join("ping"), Some(1000), Some(1001)).unwrap();
         fs::set_permissions(src.path().join("ping"), fs::Permissions::from_mode(0o4711)).unwrap();
-        let cap = [
-            0x01, 0, 0, 0x02, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
+        let cap = [0x01, 0, 0, 0x02, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         xattr::set(src.path().join("ping"), "security.capability", &cap).unwrap();
         let o = WriteOptions::new(Compression::None, EPOCH);
         let layer = write_tree(src.path(), &o, Vec::new()).unwrap().out;
         let dst = tempfile::tempdir().unwrap();
         unpack(&layer[..], dst.path(), &UnpackOptions::default()).unwrap();
         let md = fs::metadata(dst.path().join("ping")).unwrap();
-        assert_eq!(
-            (md.uid(), md.gid(), md.mode() & 0o7777),
-            (1000, 1001, 0o4711),
-            "setuid survives chown"
-        );
-        assert_eq!(
-            xattr::get(dst.path().join("ping"), "security.capability")
-                .unwrap()
-                .as_deref(),
-            Some(&cap[..])
-        );
+        assert_eq!((md.uid(), md.gid(), md.mode() & 0o7777), (1000, 1001, 0o4711), "setuid survives chown");
+        assert_eq!(xattr::get(dst.path().join("ping"), "security.capability").unwrap().as_deref(), Some(&cap[..]));
         assert_eq!(write_tree(dst.path(), &o, Vec::new()).unwrap().out, layer);
     }
 }

@@ -54,18 +54,12 @@ pub struct LayerInput<R> {
 impl<R: Read> LayerInput<R> {
     /// A layer strata wrote.
     pub fn sorted(reader: R) -> Self {
-        LayerInput {
-            reader,
-            order: InputOrder::Sorted,
-        }
+        LayerInput { reader, order: InputOrder::Sorted }
     }
 
     /// A layer from anywhere else.
     pub fn unsorted(reader: R) -> Self {
-        LayerInput {
-            reader,
-            order: InputOrder::Unsorted,
-        }
+        LayerInput { reader, order: InputOrder::Unsorted }
     }
 }
 
@@ -113,10 +107,7 @@ pub(crate) fn meta_from_tar<R: Read>(
     };
     let h = entry.header();
     let malformed = |e: io::Error| {
-        LayerError::Malformed(io::Error::new(
-            e.kind(),
-            format!("entry {:?}: {e}", String::from_utf8_lossy(&raw)),
-        ))
+        LayerError::Malformed(io::Error::new(e.kind(), format!("entry {:?}: {e}", String::from_utf8_lossy(&raw))))
     };
     let mode = h.mode().map_err(malformed)? & 0o7777;
     let uid = h.uid().map_err(malformed)?;
@@ -135,22 +126,13 @@ pub(crate) fn meta_from_tar<R: Read>(
                 Kind::File { size: entry.size() }
             }
             tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink {
-                target: entry
-                    .link_name_bytes()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default(),
-            },
+            tar::EntryType::Symlink => {
+                Kind::Symlink { target: entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default() }
+            }
             tar::EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default();
+                let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
                 match parse_entry_name(&target) {
-                    Ok(EntryName::Entry {
-                        path,
-                        class: Class::Plain,
-                    }) => Kind::HardLink { target: path },
+                    Ok(EntryName::Entry { path, class: Class::Plain }) => Kind::HardLink { target: path },
                     _ => {
                         return Err(LayerError::HardLinkEscape {
                             entry: display(),
@@ -170,10 +152,7 @@ pub(crate) fn meta_from_tar<R: Read>(
             }
             tar::EntryType::Fifo => Kind::Fifo,
             other => {
-                return Err(LayerError::UnsupportedEntry {
-                    entry: display(),
-                    kind: other.as_byte() as char,
-                });
+                return Err(LayerError::UnsupportedEntry { entry: display(), kind: other.as_byte() as char });
             }
         },
     };
@@ -182,9 +161,7 @@ pub(crate) fn meta_from_tar<R: Read>(
         for ext in exts {
             let ext = ext.map_err(LayerError::Malformed)?;
             match ext.key_bytes() {
-                b"SCHILY.xattr.security.capability" => {
-                    capability = Some(ext.value_bytes().to_vec())
-                }
+                b"SCHILY.xattr.security.capability" => capability = Some(ext.value_bytes().to_vec()),
                 b"mtime" => {
                     // PAX times may be fractional or negative: keep whole seconds.
                     let v = String::from_utf8_lossy(ext.value_bytes());
@@ -199,15 +176,7 @@ pub(crate) fn meta_from_tar<R: Read>(
     if !matches!(kind, Kind::File { .. }) {
         capability = None;
     }
-    Ok(Some(Meta {
-        path,
-        kind,
-        mode,
-        uid,
-        gid,
-        mtime,
-        capability,
-    }))
+    Ok(Some(Meta { path, kind, mode, uid, gid, mtime, capability }))
 }
 
 /// One input layer, yielding entries in strata's order.
@@ -337,21 +306,14 @@ impl SpooledSource {
         }
         let mut items: Vec<(Meta, u64)> = deduped.into_iter().map(|(_, m, o)| (m, o)).collect();
         renumber_hard_links(&mut items);
-        Ok(SpooledSource {
-            items: items.into_iter(),
-            file: spool.take(0),
-        })
+        Ok(SpooledSource { items: items.into_iter(), file: spool.take(0) })
     }
 }
 
 /// Rewrites hard links so that in the sorted order each inode's content sits
 /// at its first path and every other path links to that one.
 fn renumber_hard_links(items: &mut [(Meta, u64)]) {
-    let index: HashMap<Vec<u8>, usize> = items
-        .iter()
-        .enumerate()
-        .map(|(i, (m, _))| (m.path.clone(), i))
-        .collect();
+    let index: HashMap<Vec<u8>, usize> = items.iter().enumerate().map(|(i, (m, _))| (m.path.clone(), i)).collect();
     // Group link entries by the file they finally point at.
     let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
     for i in 0..items.len() {
@@ -366,44 +328,26 @@ fn renumber_hard_links(items: &mut [(Meta, u64)]) {
             }
         }
         if target != i
-            && !matches!(
-                items[target].0.kind,
-                Kind::HardLink { .. } | Kind::Dir | Kind::Whiteout | Kind::Opaque
-            )
+            && !matches!(items[target].0.kind, Kind::HardLink { .. } | Kind::Dir | Kind::Whiteout | Kind::Opaque)
         {
             groups.entry(target).or_default().push(i);
         }
     }
     for (target, links) in groups {
-        let first = links
-            .iter()
-            .copied()
-            .chain([target])
-            .min()
-            .expect("non-empty");
+        let first = links.iter().copied().chain([target]).min().expect("non-empty");
         if first == target {
             for i in links {
-                items[i].0.kind = Kind::HardLink {
-                    target: items[target].0.path.clone(),
-                };
+                items[i].0.kind = Kind::HardLink { target: items[target].0.path.clone() };
             }
             continue;
         }
         // The content moves to the first path; the original becomes a link.
         let (content, offset) = (items[target].0.clone(), items[target].1);
         let first_path = items[first].0.path.clone();
-        items[first] = (
-            Meta {
-                path: first_path.clone(),
-                ..content
-            },
-            offset,
-        );
+        items[first] = (Meta { path: first_path.clone(), ..content }, offset);
         for i in links.into_iter().chain([target]) {
             if i != first {
-                items[i].0.kind = Kind::HardLink {
-                    target: first_path.clone(),
-                };
+                items[i].0.kind = Kind::HardLink { target: first_path.clone() };
                 items[i].0.capability = None;
             }
         }
@@ -416,10 +360,7 @@ impl Source for SpooledSource {
             self.file.set_limit(0);
             return Ok(None);
         };
-        self.file
-            .get_mut()
-            .seek(SeekFrom::Start(offset))
-            .map_err(LayerError::Spool)?;
+        self.file.get_mut().seek(SeekFrom::Start(offset)).map_err(LayerError::Spool)?;
         self.file.set_limit(meta.data_size());
         Ok(Some(meta))
     }
@@ -452,12 +393,7 @@ pub(crate) enum LinkFix {
 
 impl DropStore {
     /// Records an entry that is not emitted (with its content if a file).
-    pub fn drop_entry(
-        &mut self,
-        layer: usize,
-        meta: &Meta,
-        data: &mut dyn Read,
-    ) -> Result<(), LayerError> {
+    pub fn drop_entry(&mut self, layer: usize, meta: &Meta, data: &mut dyn Read) -> Result<(), LayerError> {
         if matches!(meta.kind, Kind::Dir | Kind::Whiteout | Kind::Opaque) {
             return Ok(());
         }
@@ -469,8 +405,7 @@ impl DropStore {
                 self.file = Some(tempfile::tempfile().map_err(LayerError::Spool)?);
             }
             let file = self.file.as_mut().expect("just created");
-            file.seek(SeekFrom::Start(offset))
-                .map_err(LayerError::Spool)?;
+            file.seek(SeekFrom::Start(offset)).map_err(LayerError::Spool)?;
             let n = io::copy(&mut data.take(size), file).map_err(LayerError::Malformed)?;
             if n != size {
                 return Err(LayerError::Malformed(io::Error::new(
@@ -480,8 +415,7 @@ impl DropStore {
             }
             self.len += size;
         }
-        self.dropped
-            .insert((layer, meta.path.clone()), (meta.clone(), offset));
+        self.dropped.insert((layer, meta.path.clone()), (meta.clone(), offset));
         Ok(())
     }
 
@@ -504,10 +438,7 @@ impl DropStore {
                 Some((meta, offset)) => match &meta.kind {
                     Kind::HardLink { target: next } => target = next,
                     _ => {
-                        let file = Meta {
-                            path: link.path.clone(),
-                            ..meta.clone()
-                        };
+                        let file = Meta { path: link.path.clone(), ..meta.clone() };
                         return LinkFix::Materialise(file, *offset, target.clone());
                     }
                 },
@@ -527,8 +458,7 @@ impl DropStore {
             Some(f) => f,
             None => return Ok(Box::new(io::empty()) as Box<dyn Read>),
         };
-        file.seek(SeekFrom::Start(offset))
-            .map_err(LayerError::Spool)?;
+        file.seek(SeekFrom::Start(offset)).map_err(LayerError::Spool)?;
         Ok(Box::new(file.take(size)) as Box<dyn Read>)
     }
 }
@@ -546,10 +476,7 @@ pub(crate) fn emit_kept<W: Write>(
     match drops.fix_link(layer, meta) {
         LinkFix::Keep => emitter.emit(meta, data, Origin::Stream),
         LinkFix::Relink(path) => {
-            let relinked = Meta {
-                kind: Kind::HardLink { target: path },
-                ..meta.clone()
-            };
+            let relinked = Meta { kind: Kind::HardLink { target: path }, ..meta.clone() };
             emitter.emit(&relinked, &mut io::empty(), Origin::Stream)
         }
         LinkFix::Materialise(file, offset, last) => {

@@ -41,8 +41,7 @@ struct Cut {
 
 impl Cut {
     fn hides(&self, key: &[u8], layer: usize) -> bool {
-        layer < self.layer
-            && (key_is_under(key, &self.key) || (self.inclusive && key == self.key.as_slice()))
+        layer < self.layer && (key_is_under(key, &self.key) || (self.inclusive && key == self.key.as_slice()))
     }
 
     fn covers(&self, key: &[u8]) -> bool {
@@ -93,14 +92,9 @@ fn merge<W: Write>(
         while cuts.last().is_some_and(|c| !c.covers(&key)) {
             cuts.pop();
         }
-        let group: Vec<usize> = (0..heads.len())
-            .filter(|&i| heads[i].as_ref().is_some_and(|(k, _)| *k == key))
-            .collect();
-        let live: Vec<usize> = group
-            .iter()
-            .copied()
-            .filter(|&i| !cuts.iter().any(|c| c.hides(&key, i)))
-            .collect();
+        let group: Vec<usize> =
+            (0..heads.len()).filter(|&i| heads[i].as_ref().is_some_and(|(k, _)| *k == key)).collect();
+        let live: Vec<usize> = group.iter().copied().filter(|&i| !cuts.iter().any(|c| c.hides(&key, i))).collect();
 
         // What the live entries at this path cut off below them.
         let mut new_cuts = Vec::new();
@@ -108,30 +102,16 @@ fn merge<W: Write>(
             let meta = &heads[i].as_ref().expect("in group").1;
             match meta.kind {
                 Kind::Dir => {}
-                Kind::Whiteout => new_cuts.push(Cut {
-                    key: key.clone(),
-                    layer: i,
-                    inclusive: true,
-                }),
-                Kind::Opaque => new_cuts.push(Cut {
-                    key: key[..key.len() - 1].to_vec(),
-                    layer: i,
-                    inclusive: false,
-                }),
-                _ => new_cuts.push(Cut {
-                    key: key.clone(),
-                    layer: i,
-                    inclusive: false,
-                }),
+                Kind::Whiteout => new_cuts.push(Cut { key: key.clone(), layer: i, inclusive: true }),
+                Kind::Opaque => new_cuts.push(Cut { key: key[..key.len() - 1].to_vec(), layer: i, inclusive: false }),
+                _ => new_cuts.push(Cut { key: key.clone(), layer: i, inclusive: false }),
             }
         }
 
-        let winner = live.last().copied().filter(|&i| {
-            !matches!(
-                heads[i].as_ref().expect("in group").1.kind,
-                Kind::Whiteout | Kind::Opaque
-            )
-        });
+        let winner = live
+            .last()
+            .copied()
+            .filter(|&i| !matches!(heads[i].as_ref().expect("in group").1.kind, Kind::Whiteout | Kind::Opaque));
         for &i in &group {
             let meta = heads[i].take().expect("in group").1;
             if Some(i) == winner {
@@ -157,17 +137,11 @@ mod tests {
     const EPOCH: i64 = 1_700_000_000;
 
     fn out_opts() -> OutputOptions {
-        OutputOptions {
-            ids: IdMode::Root,
-            ..OutputOptions::new(Compression::None, EPOCH)
-        }
+        OutputOptions { ids: IdMode::Root, ..OutputOptions::new(Compression::None, EPOCH) }
     }
 
     fn layer(root: &Path) -> Vec<u8> {
-        let o = WriteOptions {
-            ids: IdMode::Root,
-            ..WriteOptions::new(Compression::Gzip, EPOCH)
-        };
+        let o = WriteOptions { ids: IdMode::Root, ..WriteOptions::new(Compression::Gzip, EPOCH) };
         write_tree(root, &o, Vec::new()).unwrap().out
     }
 
@@ -175,20 +149,9 @@ mod tests {
     fn unpack_all_then_write(layers: &[Vec<u8>]) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         for l in layers {
-            unpack(
-                &l[..],
-                dir.path(),
-                &UnpackOptions {
-                    same_owner: false,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+            unpack(&l[..], dir.path(), &UnpackOptions { same_owner: false, ..Default::default() }).unwrap();
         }
-        let o = WriteOptions {
-            ids: IdMode::Root,
-            ..WriteOptions::new(Compression::None, EPOCH)
-        };
+        let o = WriteOptions { ids: IdMode::Root, ..WriteOptions::new(Compression::None, EPOCH) };
         write_tree(dir.path(), &o, Vec::new()).unwrap().out
     }
 
@@ -265,34 +228,18 @@ mod tests {
         // The top layer's directory header wins.
         assert!(l[0].starts_with("etc/ 5 755 0:0 1000 "), "{l:?}");
         // The link's target was replaced above it: the link keeps the old content.
-        assert!(
-            l[9].starts_with("tool-alias 0 755") && l[9].ends_with("\"tool v1\""),
-            "{l:?}"
-        );
+        assert!(l[9].starts_with("tool-alias 0 755") && l[9].ends_with("\"tool v1\""), "{l:?}");
         assert!(l[10].ends_with("\"tool v2\""), "{l:?}");
     }
 
     #[test]
     fn one_layer_squashes_to_itself_and_whiteouts_are_dropped() {
         let layers = scenario();
-        let o = OutputOptions {
-            compression: Compression::Gzip,
-            ..out_opts()
-        };
+        let o = OutputOptions { compression: Compression::Gzip, ..out_opts() };
         let one = squash(vec![LayerInput::sorted(&layers[0][..])], &o, Vec::new()).unwrap();
         assert!(one.out == layers[0]);
         let top = squash_sorted(&layers[2..]);
-        assert_eq!(
-            names(&top),
-            [
-                "etc/",
-                "opt/",
-                "opt/app/",
-                "opt/app/fresh",
-                "srv/",
-                "srv/again"
-            ]
-        );
+        assert_eq!(names(&top), ["etc/", "opt/", "opt/app/", "opt/app/fresh", "srv/", "srv/again"]);
     }
 
     #[test]
@@ -324,22 +271,12 @@ mod tests {
                             Path::new(std::str::from_utf8(&link).unwrap()),
                         )
                         .unwrap(),
-                    None => b
-                        .append_data(
-                            &mut h,
-                            Path::new(std::str::from_utf8(&path).unwrap()),
-                            &data[..],
-                        )
-                        .unwrap(),
+                    None => b.append_data(&mut h, Path::new(std::str::from_utf8(&path).unwrap()), &data[..]).unwrap(),
                 }
             }
             b.into_inner().unwrap()
         };
-        let mixed = [
-            reversed(&layers[0]),
-            layers[1].clone(),
-            reversed(&layers[2]),
-        ];
+        let mixed = [reversed(&layers[0]), layers[1].clone(), reversed(&layers[2])];
         let inputs = vec![
             LayerInput::unsorted(&mixed[0][..]),
             LayerInput::sorted(&mixed[1][..]),
@@ -348,15 +285,7 @@ mod tests {
         let out = squash(inputs, &out_opts(), Vec::new()).unwrap().out;
         assert!(out == squash_sorted(&layers));
 
-        let err = squash(
-            vec![LayerInput::sorted(&mixed[0][..])],
-            &out_opts(),
-            Vec::new(),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, LayerError::OutOfOrder { layer: 0, .. }),
-            "{err}"
-        );
+        let err = squash(vec![LayerInput::sorted(&mixed[0][..])], &out_opts(), Vec::new()).unwrap_err();
+        assert!(matches!(err, LayerError::OutOfOrder { layer: 0, .. }), "{err}");
     }
 }

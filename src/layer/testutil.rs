@@ -16,10 +16,7 @@ pub fn have_root(what: &str) -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{what} needs root, and CI=true forbids skipping"
-    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{what} needs root, and CI=true forbids skipping");
     eprintln!("skipping: {what} needs root");
     false
 }
@@ -57,19 +54,10 @@ impl Tree<'_> {
         for e in walkdir::WalkDir::new(self.0).contents_first(true) {
             let e = e.unwrap();
             let c = std::ffi::CString::new(e.path().as_os_str().as_encoded_bytes()).unwrap();
-            let ts = libc::timespec {
-                tv_sec: secs as libc::time_t,
-                tv_nsec: 0,
-            };
+            let ts = libc::timespec { tv_sec: secs as libc::time_t, tv_nsec: 0 };
             // SAFETY: valid path and timespec pair.
-            let r = unsafe {
-                libc::utimensat(
-                    libc::AT_FDCWD,
-                    c.as_ptr(),
-                    [ts, ts].as_ptr(),
-                    libc::AT_SYMLINK_NOFOLLOW,
-                )
-            };
+            let r =
+                unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [ts, ts].as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
             assert_eq!(r, 0);
         }
         let _ = UNIX_EPOCH + Duration::from_secs(secs);
@@ -109,10 +97,7 @@ pub fn listing(layer: &[u8]) -> Vec<String> {
         let mut data = Vec::new();
         e.read_to_end(&mut data).unwrap();
         if h.entry_type().is_file() && !data.is_empty() {
-            line += &format!(
-                " {:?}",
-                String::from_utf8_lossy(&data[..data.len().min(24)])
-            );
+            line += &format!(" {:?}", String::from_utf8_lossy(&data[..data.len().min(24)]));
         }
         out.push(line);
     }
@@ -121,10 +106,7 @@ pub fn listing(layer: &[u8]) -> Vec<String> {
 
 /// Just the entry names of a layer, in stream order.
 pub fn names(layer: &[u8]) -> Vec<String> {
-    listing(layer)
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().to_string())
-        .collect()
+    listing(layer).iter().map(|l| l.split(' ').next().unwrap().to_string()).collect()
 }
 
 /// A tar entry written byte for byte, for streams strata would never write.
@@ -138,40 +120,16 @@ pub struct Raw<'a> {
 
 impl<'a> Raw<'a> {
     pub fn file(name: &'a str, data: &'a [u8]) -> Self {
-        Raw {
-            name: name.as_bytes(),
-            ty: tar::EntryType::Regular,
-            link: b"",
-            data,
-            mode: 0o644,
-        }
+        Raw { name: name.as_bytes(), ty: tar::EntryType::Regular, link: b"", data, mode: 0o644 }
     }
     pub fn dir(name: &'a str) -> Self {
-        Raw {
-            name: name.as_bytes(),
-            ty: tar::EntryType::Directory,
-            link: b"",
-            data: b"",
-            mode: 0o755,
-        }
+        Raw { name: name.as_bytes(), ty: tar::EntryType::Directory, link: b"", data: b"", mode: 0o755 }
     }
     pub fn symlink(name: &'a str, target: &'a str) -> Self {
-        Raw {
-            name: name.as_bytes(),
-            ty: tar::EntryType::Symlink,
-            link: target.as_bytes(),
-            data: b"",
-            mode: 0o777,
-        }
+        Raw { name: name.as_bytes(), ty: tar::EntryType::Symlink, link: target.as_bytes(), data: b"", mode: 0o777 }
     }
     pub fn hardlink(name: &'a str, target: &'a str) -> Self {
-        Raw {
-            name: name.as_bytes(),
-            ty: tar::EntryType::Link,
-            link: target.as_bytes(),
-            data: b"",
-            mode: 0o644,
-        }
+        Raw { name: name.as_bytes(), ty: tar::EntryType::Link, link: target.as_bytes(), data: b"", mode: 0o644 }
     }
 }
 
@@ -204,17 +162,8 @@ pub fn tree_paths(root: &Path) -> Vec<String> {
         .into_iter()
         .map(|e| {
             let e = e.unwrap();
-            let rel = e
-                .path()
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if e.file_type().is_dir() {
-                rel + "/"
-            } else {
-                rel
-            }
+            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if e.file_type().is_dir() { rel + "/" } else { rel }
         })
         .collect();
     v.sort();

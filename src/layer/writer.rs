@@ -88,26 +88,16 @@ impl WriteOptions {
 
     /// The options that shape the stream itself.
     pub fn output(&self) -> OutputOptions {
-        OutputOptions {
-            compression: self.compression,
-            source_date_epoch: self.source_date_epoch,
-            ids: self.ids,
-        }
+        OutputOptions { compression: self.compression, source_date_epoch: self.source_date_epoch, ids: self.ids }
     }
 }
 
 /// Packs the tree at `root` as a layer stream into `out`. Returns `out`, the
 /// diff_id and the uncompressed size; the caller hashes the compressed bytes.
-pub fn write_tree<W: std::io::Write>(
-    root: &Path,
-    opts: &WriteOptions,
-    out: W,
-) -> Result<Written<W>, LayerError> {
+pub fn write_tree<W: std::io::Write>(root: &Path, opts: &WriteOptions, out: W) -> Result<Written<W>, LayerError> {
     let meta = fs::symlink_metadata(root).map_err(LayerError::read_tree(root))?;
     if !meta.is_dir() {
-        return Err(LayerError::RootNotADirectory {
-            path: root.to_path_buf(),
-        });
+        return Err(LayerError::RootNotADirectory { path: root.to_path_buf() });
     }
     let prefix = match &opts.prefix {
         Some(p) => normalise_prefix(p)?,
@@ -122,10 +112,7 @@ pub fn write_tree<W: std::io::Write>(
     let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH);
     let (produced, consumed) = std::thread::scope(|scope| {
         let producer = scope.spawn(move || {
-            let sink = ChannelWriter {
-                tx,
-                buf: Vec::with_capacity(PIPE_CHUNK),
-            };
+            let sink = ChannelWriter { tx, buf: Vec::with_capacity(PIPE_CHUNK) };
             let mut walker = Walker {
                 emitter: Emitter::with_sink(sink, &opts.output()),
                 overlay: opts.whiteouts == WhiteoutSource::Overlay,
@@ -144,20 +131,14 @@ pub fn write_tree<W: std::io::Write>(
                 break;
             }
         }
-        let produced = producer
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let produced = producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (produced, consumed)
     });
     // The writing side's error explains a producer that found the pipe closed.
     consumed?;
     let (diff_id, uncompressed_size) = produced?;
     let out = emit::finish_compressor(compressor)?;
-    Ok(Written {
-        out,
-        diff_id,
-        uncompressed_size,
-    })
+    Ok(Written { out, diff_id, uncompressed_size })
 }
 
 /// Tar stream chunks in flight between the two stages.
@@ -174,9 +155,7 @@ struct ChannelWriter {
 impl ChannelWriter {
     fn send(&mut self) -> io::Result<()> {
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
-        self.tx
-            .send(chunk)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the compressing side stopped"))
+        self.tx.send(chunk).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the compressing side stopped"))
     }
 
     fn close(mut self) -> io::Result<()> {
@@ -205,11 +184,7 @@ impl std::io::Write for ChannelWriter {
 /// [`write_tree`] for callers without a blob store: also hashes the
 /// compressed stream and returns the whole [`LayerInfo`]. Pass `&mut w` to
 /// keep using the writer afterwards.
-pub fn write_layer<W: std::io::Write>(
-    root: &Path,
-    opts: &WriteOptions,
-    out: W,
-) -> Result<LayerInfo, LayerError> {
+pub fn write_layer<W: std::io::Write>(root: &Path, opts: &WriteOptions, out: W) -> Result<LayerInfo, LayerError> {
     if opts.compression == Compression::None {
         // The blob is the tar stream: its digest is the diff_id; no need to hash it twice.
         let written = write_tree(root, opts, out)?;
@@ -222,12 +197,7 @@ pub fn write_layer<W: std::io::Write>(
     }
     let written = write_tree(root, opts, HashingWriter::new(out))?;
     let (_, digest, size) = written.out.finish();
-    Ok(LayerInfo {
-        digest,
-        diff_id: written.diff_id,
-        size,
-        compression: opts.compression,
-    })
+    Ok(LayerInfo { digest, diff_id: written.diff_id, size, compression: opts.compression })
 }
 
 fn normalise_prefix(p: &Path) -> Result<Vec<u8>, LayerError> {
@@ -235,13 +205,8 @@ fn normalise_prefix(p: &Path) -> Result<Vec<u8>, LayerError> {
     let raw = raw.strip_prefix(b"/").unwrap_or(raw);
     match super::order::parse_entry_name(raw)? {
         super::order::EntryName::Root => Ok(Vec::new()),
-        super::order::EntryName::Entry {
-            path,
-            class: super::order::Class::Plain,
-        } => Ok(path),
-        _ => Err(LayerError::ReservedName {
-            path: p.to_path_buf(),
-        }),
+        super::order::EntryName::Entry { path, class: super::order::Class::Plain } => Ok(path),
+        _ => Err(LayerError::ReservedName { path: p.to_path_buf() }),
     }
 }
 
@@ -305,9 +270,7 @@ impl<W: std::io::Write> Walker<W> {
     /// Emits one entry; returns whether it is a directory to descend into.
     fn visit(&mut self, abs: &Path, rel: &[u8], name: &[u8]) -> Result<bool, LayerError> {
         if name.starts_with(WHITEOUT_PREFIX) {
-            return Err(LayerError::ReservedName {
-                path: abs.to_path_buf(),
-            });
+            return Err(LayerError::ReservedName { path: abs.to_path_buf() });
         }
         let md = fs::symlink_metadata(abs).map_err(LayerError::read_tree(abs))?;
         let ft = md.file_type();
@@ -335,12 +298,9 @@ impl<W: std::io::Write> Walker<W> {
         if !ft.is_dir() && !whiteout && md.nlink() > 1 {
             let id = (md.dev(), md.ino());
             if let Some(first) = self.links.get(&id) {
-                meta.kind = Kind::HardLink {
-                    target: first.clone(),
-                };
+                meta.kind = Kind::HardLink { target: first.clone() };
                 meta.capability = None;
-                self.emitter
-                    .emit(&meta, &mut io::empty(), Origin::Tree(abs))?;
+                self.emitter.emit(&meta, &mut io::empty(), Origin::Tree(abs))?;
                 return Ok(false);
             }
             self.links.insert(id, rel.to_vec());
@@ -354,54 +314,33 @@ impl<W: std::io::Write> Walker<W> {
             Kind::Dir
         } else if ft.is_symlink() {
             let target = fs::read_link(abs).map_err(LayerError::read_tree(abs))?;
-            Kind::Symlink {
-                target: target.into_os_string().into_vec(),
-            }
+            Kind::Symlink { target: target.into_os_string().into_vec() }
         } else if ft.is_char_device() {
             let (major, minor) = dev_numbers(md.rdev());
-            if self.overlay && major == 0 && minor == 0 {
-                Kind::Whiteout
-            } else {
-                Kind::CharDevice { major, minor }
-            }
+            if self.overlay && major == 0 && minor == 0 { Kind::Whiteout } else { Kind::CharDevice { major, minor } }
         } else if ft.is_block_device() {
             let (major, minor) = dev_numbers(md.rdev());
             Kind::BlockDevice { major, minor }
         } else {
             Kind::Fifo
         };
-        self.emitter
-            .emit(&meta, &mut io::empty(), Origin::Tree(abs))?;
+        self.emitter.emit(&meta, &mut io::empty(), Origin::Tree(abs))?;
         if opaque {
-            let marker = Meta {
-                kind: Kind::Opaque,
-                capability: None,
-                ..meta
-            };
-            self.emitter
-                .emit(&marker, &mut io::empty(), Origin::Tree(abs))?;
+            let marker = Meta { kind: Kind::Opaque, capability: None, ..meta };
+            self.emitter.emit(&marker, &mut io::empty(), Origin::Tree(abs))?;
         }
         Ok(ft.is_dir())
     }
 
     /// Reads the xattrs that matter: `security.capability`, and in overlay
     /// mode the overlay's own (opaque is honoured, redirect and metacopy refused).
-    fn read_xattrs(
-        &self,
-        abs: &Path,
-        ft: &fs::FileType,
-        meta: &mut Meta,
-        opaque: &mut bool,
-    ) -> Result<(), LayerError> {
+    fn read_xattrs(&self, abs: &Path, ft: &fs::FileType, meta: &mut Meta, opaque: &mut bool) -> Result<(), LayerError> {
         let names = match xattr::list(abs) {
             Ok(names) => names,
             // Filesystems without xattr support have nothing to keep.
             Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(()),
             Err(e) => {
-                return Err(LayerError::ReadTree {
-                    path: abs.to_path_buf(),
-                    source: e,
-                });
+                return Err(LayerError::ReadTree { path: abs.to_path_buf(), source: e });
             }
         };
         for name in names {
@@ -409,9 +348,7 @@ impl<W: std::io::Write> Walker<W> {
             if n == b"security.capability" && ft.is_file() {
                 meta.capability = xattr::get(abs, &name).map_err(LayerError::read_tree(abs))?;
             } else if self.overlay
-                && let Some(what) = n
-                    .strip_prefix(b"trusted.overlay.")
-                    .or_else(|| n.strip_prefix(b"user.overlay."))
+                && let Some(what) = n.strip_prefix(b"trusted.overlay.").or_else(|| n.strip_prefix(b"user.overlay."))
             {
                 match what {
                     b"opaque" if ft.is_dir() => {
@@ -439,20 +376,14 @@ impl<W: std::io::Write> Walker<W> {
             .map_err(LayerError::read_tree(abs))?;
         let now = file.metadata().map_err(LayerError::read_tree(abs))?;
         if now.ino() != md.ino() || now.dev() != md.dev() {
-            return Err(LayerError::FileChanged {
-                path: abs.to_path_buf(),
-                expected: md.len(),
-            });
+            return Err(LayerError::FileChanged { path: abs.to_path_buf(), expected: md.len() });
         }
         self.emitter.emit(meta, &mut file, Origin::Tree(abs))?;
         // A file that grew while being read would make the layer describe a
         // state the tree never was in.
         let mut probe = [0u8; 1];
         if file.read(&mut probe).map_err(LayerError::read_tree(abs))? != 0 {
-            return Err(LayerError::FileChanged {
-                path: abs.to_path_buf(),
-                expected: md.len(),
-            });
+            return Err(LayerError::FileChanged { path: abs.to_path_buf(), expected: md.len() });
         }
         Ok(())
     }
@@ -472,10 +403,7 @@ mod tests {
     const EPOCH: i64 = 1_700_000_000;
 
     fn opts(compression: Compression) -> WriteOptions {
-        WriteOptions {
-            ids: IdMode::Root,
-            ..WriteOptions::new(compression, EPOCH)
-        }
+        WriteOptions { ids: IdMode::Root, ..WriteOptions::new(compression, EPOCH) }
     }
 
     fn layer(root: &Path, o: &WriteOptions) -> (Vec<u8>, LayerInfo) {
@@ -504,8 +432,7 @@ mod tests {
             .touch_all(EPOCH as u64 + 1000);
         // One entry older than SOURCE_DATE_EPOCH keeps its own mtime.
         let old = std::fs::File::open(root.join("etc/config")).unwrap();
-        old.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000))
-            .unwrap();
+        old.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000)).unwrap();
     }
 
     /// DESIGN.md §5: a dependency that silently changes the tar format or a
@@ -521,11 +448,7 @@ mod tests {
         assert_eq!(none.diff_id, none.digest);
         assert_eq!(gzip.diff_id, none.diff_id);
         assert_eq!(zstd.diff_id, none.diff_id);
-        let got = [
-            none.diff_id.to_string(),
-            gzip.digest.to_string(),
-            zstd.digest.to_string(),
-        ];
+        let got = [none.diff_id.to_string(), gzip.digest.to_string(), zstd.digest.to_string()];
         assert_eq!(
             got,
             [
@@ -552,10 +475,7 @@ mod tests {
             .file("a/b/c", b"", 0o644)
             .file("B", b"", 0o644);
         let (tar, _) = layer(dir.path(), &opts(Compression::None));
-        assert_eq!(
-            names(&tar),
-            ["B", "a/", "a/b/", "a/b/c", "a/z", "a-c", "a.d", "b/"]
-        );
+        assert_eq!(names(&tar), ["B", "a/", "a/b/", "a/b/c", "a/z", "a-c", "a.d", "b/"]);
     }
 
     #[test]
@@ -586,25 +506,14 @@ mod tests {
         let mut at = 0;
         while at + 512 <= tar.len() && tar[at..at + 512].iter().any(|&b| b != 0) {
             let h = tar::Header::from_byte_slice(&tar[at..at + 512]);
-            assert_eq!(
-                &h.as_bytes()[257..265],
-                b"ustar\x0000",
-                "ustar magic and version"
-            );
+            assert_eq!(&h.as_bytes()[257..265], b"ustar\x0000", "ustar magic and version");
             assert_eq!(h.username_bytes(), Some(&b""[..]));
             assert_eq!(h.groupname_bytes(), Some(&b""[..]));
             types.push(h.entry_type().as_byte() as char);
             at += 512 + (h.entry_size().unwrap() as usize).next_multiple_of(512);
         }
-        assert!(
-            !types.contains(&'L') && !types.contains(&'K'),
-            "no GNU long names: {types:?}"
-        );
-        assert_eq!(
-            types.iter().filter(|&&t| t == 'x').count(),
-            1,
-            "one PAX header, for the long name"
-        );
+        assert!(!types.contains(&'L') && !types.contains(&'K'), "no GNU long names: {types:?}");
+        assert_eq!(types.iter().filter(|&&t| t == 'x').count(), 1, "one PAX header, for the long name");
         // The stream ends with two zero blocks.
         assert_eq!(tar.len(), at + 1024);
     }
@@ -634,8 +543,7 @@ mod tests {
             .hardlink("bin/hello-again", "bin/hello")
             .touch_all(EPOCH as u64 + 999_999);
         let old = std::fs::File::open(b.path().join("etc/config")).unwrap();
-        old.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000))
-            .unwrap();
+        old.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000)).unwrap();
         for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
             let (bytes_a, info_a) = layer(a.path(), &opts(c));
             let (bytes_b, info_b) = layer(b.path(), &opts(c));
@@ -679,28 +587,19 @@ mod tests {
             Tree(dir.path()).file(&format!("f{i}"), &vec![i as u8; 100_000], 0o644);
         }
         let err = write_tree(dir.path(), &opts(Compression::None), Full(1_000_000)).unwrap_err();
-        assert!(
-            matches!(&err, LayerError::WriteStream(e) if e.kind() == io::ErrorKind::StorageFull),
-            "{err}"
-        );
+        assert!(matches!(&err, LayerError::WriteStream(e) if e.kind() == io::ErrorKind::StorageFull), "{err}");
     }
 
     #[test]
     fn a_prefix_lands_the_tree_below_root_owned_parents() {
         let dir = tempfile::tempdir().unwrap();
         Tree(dir.path()).file("main.c", b"int main;\n", 0o640);
-        let o = WriteOptions {
-            prefix: Some("/root/parts/a/src".into()),
-            ids: IdMode::AsFound,
-            ..opts(Compression::None)
-        };
+        let o =
+            WriteOptions { prefix: Some("/root/parts/a/src".into()), ids: IdMode::AsFound, ..opts(Compression::None) };
         let (tar, _) = layer(dir.path(), &o);
         let uid = fs::metadata(dir.path().join("main.c")).unwrap().uid();
         let gid = fs::metadata(dir.path().join("main.c")).unwrap().gid();
-        let mtime = fs::metadata(dir.path().join("main.c"))
-            .unwrap()
-            .mtime()
-            .min(EPOCH);
+        let mtime = fs::metadata(dir.path().join("main.c")).unwrap().mtime().min(EPOCH);
         assert_eq!(
             listing(&tar),
             [
@@ -718,9 +617,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         Tree(outside.path()).file("secret", b"do not pack", 0o644);
-        Tree(dir.path())
-            .symlink("escape", outside.path().to_str().unwrap())
-            .symlink("dangling", "nowhere");
+        Tree(dir.path()).symlink("escape", outside.path().to_str().unwrap()).symlink("dangling", "nowhere");
         let fifo = std::ffi::CString::new(dir.path().join("pipe").as_os_str().as_bytes()).unwrap();
         // SAFETY: valid path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o620) }, 0);
@@ -728,19 +625,14 @@ mod tests {
         let (tar, _) = layer(dir.path(), &opts(Compression::None));
         let l = listing(&tar);
         assert_eq!(names(&tar), ["dangling", "escape", "pipe"]);
-        assert!(
-            l[1].ends_with(&format!("-> {}", outside.path().display())),
-            "{l:?}"
-        );
+        assert!(l[1].ends_with(&format!("-> {}", outside.path().display())), "{l:?}");
         assert!(l[2].starts_with("pipe 6 620 "), "{l:?}");
     }
 
     #[test]
     fn whiteout_names_cannot_be_packed() {
         let dir = tempfile::tempdir().unwrap();
-        Tree(dir.path())
-            .dir("etc", 0o755)
-            .file("etc/.wh.passwd", b"", 0o644);
+        Tree(dir.path()).dir("etc", 0o755).file("etc/.wh.passwd", b"", 0o644);
         let err = write_tree(dir.path(), &opts(Compression::None), Vec::new()).unwrap_err();
         assert!(matches!(err, LayerError::ReservedName { .. }));
         assert!(err.to_string().contains("etc/.wh.passwd"), "{err}");
@@ -750,12 +642,7 @@ mod tests {
     fn the_root_must_be_a_real_directory() {
         let dir = tempfile::tempdir().unwrap();
         Tree(dir.path()).dir("real", 0o755).symlink("link", "real");
-        let err = write_tree(
-            &dir.path().join("link"),
-            &opts(Compression::None),
-            Vec::new(),
-        )
-        .unwrap_err();
+        let err = write_tree(&dir.path().join("link"), &opts(Compression::None), Vec::new()).unwrap_err();
         assert!(matches!(err, LayerError::RootNotADirectory { .. }), "{err}");
     }
 
@@ -765,21 +652,14 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        Tree(dir.path())
-            .file("ping", b"\x7fELF", 0o755)
-            .file("plain", b"", 0o644);
+        Tree(dir.path()).file("ping", b"\x7fELF", 0o755).file("plain", b"", 0o644);
         // cap_net_raw+ep, VFS_CAP_REVISION_2.
-        let cap = [
-            0x01, 0, 0, 0x02, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
+        let cap = [0x01, 0, 0, 0x02, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         xattr::set(dir.path().join("ping"), "security.capability", &cap).unwrap();
         xattr::set(dir.path().join("ping"), "user.comment", b"dropped").unwrap();
         let (tar, _) = layer(dir.path(), &opts(Compression::None));
         let l = listing(&tar);
-        assert!(
-            l[0].contains("SCHILY.xattr.security.capability=[01, 00, 00, 02, 00, 20,"),
-            "{l:?}"
-        );
+        assert!(l[0].contains("SCHILY.xattr.security.capability=[01, 00, 00, 02, 00, 20,"), "{l:?}");
         assert!(!l.iter().any(|e| e.contains("user.comment")));
         assert!(!l[1].contains("SCHILY"));
     }
@@ -797,22 +677,15 @@ mod tests {
             .dir("var/cache", 0o700)
             .file("var/cache/+x", b"", 0o644)
             .file("var/cache/.keep", b"", 0o644);
-        let node =
-            std::ffi::CString::new(dir.path().join("etc/old").as_os_str().as_bytes()).unwrap();
+        let node = std::ffi::CString::new(dir.path().join("etc/old").as_os_str().as_bytes()).unwrap();
         // SAFETY: valid path; a 0/0 char device is how overlayfs stores a whiteout.
-        assert_eq!(
-            unsafe { libc::mknod(node.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) },
-            0
-        );
+        assert_eq!(unsafe { libc::mknod(node.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) }, 0);
         // overlayfs shares one inode between whiteouts.
         fs::hard_link(dir.path().join("etc/old"), dir.path().join("etc/older")).unwrap();
         xattr::set(dir.path().join("var/cache"), "trusted.overlay.opaque", b"y").unwrap();
         xattr::set(dir.path().join("var"), "trusted.overlay.origin", b"ignored").unwrap();
         Tree(dir.path()).touch_all(EPOCH as u64 + 5);
-        let o = WriteOptions {
-            whiteouts: WhiteoutSource::Overlay,
-            ..opts(Compression::None)
-        };
+        let o = WriteOptions { whiteouts: WhiteoutSource::Overlay, ..opts(Compression::None) };
         let (tar, _) = layer(dir.path(), &o);
         assert_eq!(
             listing(&tar),
@@ -842,21 +715,10 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         Tree(dir.path()).dir("moved", 0o755);
-        xattr::set(
-            dir.path().join("moved"),
-            "trusted.overlay.redirect",
-            b"/orig",
-        )
-        .unwrap();
-        let o = WriteOptions {
-            whiteouts: WhiteoutSource::Overlay,
-            ..opts(Compression::None)
-        };
+        xattr::set(dir.path().join("moved"), "trusted.overlay.redirect", b"/orig").unwrap();
+        let o = WriteOptions { whiteouts: WhiteoutSource::Overlay, ..opts(Compression::None) };
         let err = write_tree(dir.path(), &o, Vec::new()).unwrap_err();
         assert!(matches!(err, LayerError::OverlayFeature { .. }), "{err}");
-        assert!(
-            err.to_string().contains("moved") && err.to_string().contains("redirect_dir=off"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("moved") && err.to_string().contains("redirect_dir=off"), "{err}");
     }
 }

@@ -129,15 +129,17 @@ fn summarize(store: &Store, desc: &Descriptor) -> (Vec<String>, u64) {
     while let Some(d) = stack.pop() {
         size += d.size();
         if let Some(p) = d.platform()
-            && (d.digest() != desc.digest() || stack.is_empty()) {
-                platforms.push(format!("{}/{}", p.os(), p.architecture()));
-            }
+            && (d.digest() != desc.digest() || stack.is_empty())
+        {
+            platforms.push(format!("{}/{}", p.os(), p.architecture()));
+        }
         stack.extend(crate::store::children(store, &d).unwrap_or_default());
     }
     if platforms.is_empty()
-        && let Ok(img) = Image::load(store, desc, &Platform::host()) {
-            platforms.push(format!("{}/{}", img.config.os(), img.config.architecture()));
-        }
+        && let Ok(img) = Image::load(store, desc, &Platform::host())
+    {
+        platforms.push(format!("{}/{}", img.config.os(), img.config.architecture()));
+    }
     platforms.sort();
     platforms.dedup();
     (platforms, size)

@@ -79,8 +79,12 @@ pub fn login(a: &crate::cli::LoginArgs, out: &mut dyn Write) -> crate::Result<()
 pub fn logout(a: &crate::cli::LogoutArgs, out: &mut dyn Write) -> crate::Result<()> {
     let reg = a.registry.as_deref().unwrap_or("docker.io");
     let removed = registry::logout(reg, &registry_options(&a.registry_opts))?;
-    writeln!(out, "{}", if removed { format!("removed credentials for {reg}") } else { format!("not logged in to {reg}") })
-        .ok();
+    writeln!(
+        out,
+        "{}",
+        if removed { format!("removed credentials for {reg}") } else { format!("not logged in to {reg}") }
+    )
+    .ok();
     Ok(())
 }
 
@@ -109,11 +113,7 @@ fn artifact_spec(f: &crate::cli::ArtifactFiles) -> crate::Result<registry::Artif
 }
 
 /// `strata artifact push|attach|ls`. `ls` needs no store.
-pub fn artifact(
-    store: Option<&Store>,
-    cmd: &crate::cli::ArtifactSubcommand,
-    out: &mut dyn Write,
-) -> crate::Result<()> {
+pub fn artifact(store: Option<&Store>, cmd: &crate::cli::ArtifactSubcommand, out: &mut dyn Write) -> crate::Result<()> {
     use crate::cli::ArtifactSubcommand as A;
     match cmd {
         A::Push { destination, files, registry: ra } => {

@@ -89,8 +89,8 @@ mod unpacked;
 pub use capture::{capture, normalize_diff_tar};
 pub use error::{DiffIdMismatch, SnapshotError};
 pub use mode::SnapshotMode;
-pub use rootfs::{MountPoint, Rootfs};
 pub(crate) use rootfs::mkdir_in_root;
+pub use rootfs::{MountPoint, Rootfs};
 pub use unpacked::{snapshot, snapshot_dir, snapshots_root};
 
 pub use crate::executor::Changes;

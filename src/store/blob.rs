@@ -52,9 +52,10 @@ impl BlobWriter {
             StoreError::Io { path: w.get_ref().path().to_owned(), source }
         })?;
         if let Some(expected) = expected
-            && expected != &digest {
-                return Err(StoreError::DigestMismatch { expected: expected.clone(), found: digest });
-            }
+            && expected != &digest
+        {
+            return Err(StoreError::DigestMismatch { expected: expected.clone(), found: digest });
+        }
         let dest = self.blobs.join(digest.digest());
         if dest.is_file() {
             return Ok((digest, size));

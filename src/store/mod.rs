@@ -152,7 +152,8 @@ impl Store {
     /// Stores `bytes` as a blob and returns its descriptor.
     pub fn put_bytes(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor, StoreError> {
         let mut w = self.blob_writer()?;
-        io::Write::write_all(&mut w, bytes).map_err(|e| StoreError::Io { path: w.temp_path().to_owned(), source: e })?;
+        io::Write::write_all(&mut w, bytes)
+            .map_err(|e| StoreError::Io { path: w.temp_path().to_owned(), source: e })?;
         let (digest, size) = w.commit(None)?;
         Ok(Descriptor::new(media_type, size, digest))
     }

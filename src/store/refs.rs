@@ -26,11 +26,7 @@ pub fn normalize_ref(name: &str) -> Result<String, StoreError> {
         return Err(bad("it must start and end with a letter or digit"));
     }
     let last = name.rsplit('/').next().unwrap_or(name);
-    if last.contains(':') || name.contains('@') {
-        Ok(name.to_owned())
-    } else {
-        Ok(format!("{name}:latest"))
-    }
+    if last.contains(':') || name.contains('@') { Ok(name.to_owned()) } else { Ok(format!("{name}:latest")) }
 }
 
 fn index_path(root: &Path) -> std::path::PathBuf {
@@ -59,22 +55,15 @@ fn name_of(d: &Descriptor) -> Option<&str> {
 }
 
 pub(super) fn list(root: &Path) -> Result<Vec<(String, Descriptor)>, StoreError> {
-    let mut out: Vec<_> = read_index(root)?
-        .manifests()
-        .iter()
-        .filter_map(|d| Some((name_of(d)?.to_owned(), d.clone())))
-        .collect();
+    let mut out: Vec<_> =
+        read_index(root)?.manifests().iter().filter_map(|d| Some((name_of(d)?.to_owned(), d.clone()))).collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
 pub(super) fn resolve(root: &Path, name: &str) -> Result<Descriptor, StoreError> {
     let name = normalize_ref(name)?;
-    list(root)?
-        .into_iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, d)| d)
-        .ok_or(StoreError::RefNotFound { name })
+    list(root)?.into_iter().find(|(n, _)| *n == name).map(|(_, d)| d).ok_or(StoreError::RefNotFound { name })
 }
 
 pub(super) fn set(root: &Path, name: &str, desc: &Descriptor) -> Result<(), StoreError> {

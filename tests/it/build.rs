@@ -280,6 +280,7 @@ fn a_registry_build_base_is_pulled_and_the_image_pushed() {
     let digest = last_digest(&out);
     assert!(out.contains(&format!("pushed {dest}@{digest}")), "{out}");
     let v: serde_json::Value =
-        serde_json::from_str(&crate::support::sh(&format!("skopeo inspect --tls-verify=false docker://{dest}"))).unwrap();
+        serde_json::from_str(&crate::support::sh(&format!("skopeo inspect --tls-verify=false docker://{dest}")))
+            .unwrap();
     assert_eq!(v["Digest"], digest.as_str());
 }

@@ -32,10 +32,7 @@ fn require_docker() -> bool {
 
 fn require_podman_socket() -> bool {
     require_root()
-        && support::require(
-            "Podman's API service",
-            &format!("curl -sf --unix-socket {PODMAN_SOCKET} http://d/_ping"),
-        )
+        && support::require("Podman's API service", &format!("curl -sf --unix-socket {PODMAN_SOCKET} http://d/_ping"))
 }
 
 /// A store holding the busybox base; its layers.
@@ -60,19 +57,11 @@ impl Base {
                 compression: Compression::from_media_type(d.media_type()).unwrap(),
             })
             .collect();
-        Base {
-            _strata: strata,
-            store,
-            layers,
-        }
+        Base { _strata: strata, store, layers }
     }
 
     fn step(&self, name: &str, script: &str) -> StepSpec {
-        StepSpec::new(
-            unique(name),
-            self.layers.clone(),
-            vec!["sh".into(), "-c".into(), script.into()],
-        )
+        StepSpec::new(unique(name), self.layers.clone(), vec!["sh".into(), "-c".into(), script.into()])
     }
 
     fn run(&self, ex: &dyn Executor, spec: &StepSpec, cancel: &Cancel) -> Result<Execution, ExecError> {
@@ -83,12 +72,8 @@ impl Base {
 
     /// Runs `spec` to a zero exit and captures its layer.
     fn layer(&self, ex: &dyn Executor, spec: &StepSpec) -> LayerInfo {
-        let exec = self
-            .run(ex, spec, &Cancel::new())
-            .unwrap_or_else(|e| panic!("{}: {e}", ex.name()));
-        let exec = exec
-            .success(&spec.name)
-            .unwrap_or_else(|e| panic!("{}: {e}", ex.name()));
+        let exec = self.run(ex, spec, &Cancel::new()).unwrap_or_else(|e| panic!("{}: {e}", ex.name()));
+        let exec = exec.success(&spec.name).unwrap_or_else(|e| panic!("{}: {e}", ex.name()));
         let opts = OutputOptions::new(Compression::Gzip, 1_700_000_000);
         strata::snapshot::capture(&self.store, exec.changes, &opts).unwrap()
     }
@@ -123,17 +108,10 @@ fn unique(name: &str) -> String {
 /// Containers (any state) carrying the step label of `step`.
 fn containers_of(kind: DaemonKind, host: Option<&str>, step: &str) -> usize {
     let ep = DaemonEndpoint::resolve(kind, host);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let docker = rt.block_on(connect(&ep));
     let filters = HashMap::from([("label".to_owned(), vec![format!("{STEP_LABEL}={step}")])]);
-    let opts = ListContainersOptions {
-        all: true,
-        filters: Some(filters),
-        ..Default::default()
-    };
+    let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
     rt.block_on(docker.list_containers(Some(opts))).unwrap().len()
 }
 
@@ -178,34 +156,21 @@ fn deleting_a_base_file_is_a_whiteout_and_mounts_leave_no_trace() {
     let base = Base::new();
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("in"), "from the host\n").unwrap();
-    let mut spec = base.step(
-        "whiteout",
-        "rm /etc/group && cat /root/project/in > /tmp/copied && echo x > /scratch/y",
-    );
+    let mut spec = base.step("whiteout", "rm /etc/group && cat /root/project/in > /tmp/copied && echo x > /scratch/y");
     spec.mounts = vec![
         strata::executor::Mount::Bind {
             source: src.path().to_owned(),
             destination: "/root/project".into(),
             read_only: true,
         },
-        strata::executor::Mount::Tmpfs {
-            destination: "/scratch".into(),
-            size_bytes: None,
-        },
+        strata::executor::Mount::Tmpfs { destination: "/scratch".into(), size_bytes: None },
     ];
     spec.cwd = "/root/project".into();
     let upper = base.layer(&docker().capture_mode(CaptureMode::UpperDir), &spec);
     let diff = base.layer(&docker().capture_mode(CaptureMode::DiffTar), &spec);
-    assert_eq!(
-        base.entries(&upper),
-        ["dir etc/", "file etc/.wh.group", "dir tmp/", "file tmp/copied"]
-    );
+    assert_eq!(base.entries(&upper), ["dir etc/", "file etc/.wh.group", "dir tmp/", "file tmp/copied"]);
     assert_eq!(upper, diff);
-    assert_eq!(
-        upper,
-        base.layer(&RuncExecutor::new(), &spec),
-        "docker's layer differs from runc's"
-    );
+    assert_eq!(upper, base.layer(&RuncExecutor::new(), &spec), "docker's layer differs from runc's");
 }
 
 #[test]
@@ -276,23 +241,13 @@ fn podman_gives_the_same_layers_as_docker() {
         return;
     }
     let base = Base::new();
-    let spec = base.step(
-        "podman",
-        "echo hello > /greeting && rm /etc/group && mkdir -p /var/lib/x",
-    );
+    let spec = base.step("podman", "echo hello > /greeting && rm /etc/group && mkdir -p /var/lib/x");
     let docker_layer = base.layer(&docker(), &spec);
     let upper = base.layer(&podman().capture_mode(CaptureMode::UpperDir), &spec);
     let diff = base.layer(&podman().capture_mode(CaptureMode::DiffTar), &spec);
     assert_eq!(
         base.entries(&upper),
-        [
-            "dir etc/",
-            "file etc/.wh.group",
-            "file greeting",
-            "dir var/",
-            "dir var/lib/",
-            "dir var/lib/x/"
-        ]
+        ["dir etc/", "file etc/.wh.group", "file greeting", "dir var/", "dir var/lib/", "dir var/lib/x/"]
     );
     assert_eq!(upper, diff, "podman: upper dir and diff tar differ");
     assert_eq!(upper, docker_layer, "podman's layer differs from docker's");
@@ -319,20 +274,12 @@ fn input_images_are_loaded_once_and_pruned() {
     support::sh(&format!("docker tag {id} strata-it/retagged:1 && docker rmi {tag}"));
     base.layer(&ex, &spec);
     let tags = support::sh(&format!("docker image inspect --format '{{{{.RepoTags}}}}' {id}"));
-    assert_eq!(
-        tags.trim(),
-        "[strata-it/retagged:1]",
-        "the input image was loaded again"
-    );
+    assert_eq!(tags.trim(), "[strata-it/retagged:1]", "the input image was loaded again");
     support::sh(&format!("docker tag {id} {tag} && docker rmi strata-it/retagged:1"));
 
     let report = ex.prune().unwrap();
     assert!(report.images >= 1, "{report:?}");
-    let gone = std::process::Command::new("docker")
-        .args(["image", "inspect"])
-        .arg(id.to_string())
-        .output()
-        .unwrap();
+    let gone = std::process::Command::new("docker").args(["image", "inspect"]).arg(id.to_string()).output().unwrap();
     assert!(!gone.status.success(), "prune left the step image {id}");
 }
 
@@ -344,10 +291,7 @@ fn a_daemon_that_is_not_running_is_named_with_how_to_start_it() {
     let ex = DockerExecutor::new(DaemonKind::Docker, Some(sock.to_str().unwrap()));
     let spec = StepSpec::new("nodaemon", Vec::new(), vec!["true".into()]);
     let mut sink = PrefixedLog::create(&dir.path().join("log"), "x", None).unwrap();
-    let e = ex
-        .run(&store, &spec, &mut sink, &Cancel::new())
-        .unwrap_err()
-        .to_string();
+    let e = ex.run(&store, &spec, &mut sink, &Cancel::new()).unwrap_err().to_string();
     assert!(e.contains(&sock.display().to_string()) && e.contains("dockerd"), "{e}");
 }
 
@@ -363,13 +307,7 @@ fn a_non_root_step_owns_its_new_cwd_and_podman_adds_no_users() {
     let runc = base.layer(&RuncExecutor::new(), &spec);
     assert_eq!(
         base.entries(&runc),
-        [
-            "dir home/",
-            "dir home/build/",
-            "dir home/build/x/",
-            "file home/build/x/out",
-            "file home/build/x/uid"
-        ]
+        ["dir home/", "dir home/build/", "dir home/build/x/", "file home/build/x/out", "file home/build/x/uid"]
     );
     for (name, ex) in [
         ("docker upper dir", docker().capture_mode(CaptureMode::UpperDir)),
@@ -391,10 +329,7 @@ fn a_non_root_step_owns_its_new_cwd_and_podman_adds_no_users() {
     let mut untouched = base.step("group-untouched", "echo hi > /hi");
     untouched.user = "0:1234".into();
     let expected_untouched = base.layer(&RuncExecutor::new(), &untouched);
-    for ex in [
-        podman().capture_mode(CaptureMode::UpperDir),
-        podman().capture_mode(CaptureMode::DiffTar),
-    ] {
+    for ex in [podman().capture_mode(CaptureMode::UpperDir), podman().capture_mode(CaptureMode::DiffTar)] {
         assert_eq!(base.layer(&ex, &group), expected);
         assert_eq!(base.layer(&ex, &untouched), expected_untouched);
     }
@@ -453,15 +388,8 @@ fn daemon_case(kind: DaemonKind, name: &str) {
         let out = run_case(&exec, &env, &case);
         eprintln!("{name}: {kind} ({mode:?}) took {:?}", out.elapsed);
         assert_clean(&env, &format!("{name} ({kind}, {mode:?})"));
-        assert_eq!(
-            containers_of(kind, host, &step),
-            0,
-            "{name} ({kind}, {mode:?}): containers left"
-        );
-        assert_eq!(
-            out.layer, runc,
-            "{name} ({kind}, {mode:?}): the layer is not the runc executor's"
-        );
+        assert_eq!(containers_of(kind, host, &step), 0, "{name} ({kind}, {mode:?}): containers left");
+        assert_eq!(out.layer, runc, "{name} ({kind}, {mode:?}): the layer is not the runc executor's");
     }
 }
 
@@ -510,10 +438,6 @@ daemon_cases!(
 fn every_case_has_a_docker_and_podman_test() {
     let src = include_str!("docker_executor.rs");
     for c in cases() {
-        assert!(
-            src.contains(&format!("    {},\n", c.name)),
-            "case {} is missing from daemon_cases!",
-            c.name
-        );
+        assert!(src.contains(&format!("    {},\n", c.name)), "case {} is missing from daemon_cases!", c.name);
     }
 }

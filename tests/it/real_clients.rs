@@ -41,8 +41,15 @@ fn skopeo_inspects_and_copies_every_export_format_with_digests_kept() {
     let cfg: serde_json::Value =
         serde_json::from_str(&sh(&format!("skopeo inspect --config docker-archive:{}", docker_tar.display()))).unwrap();
     let ours: serde_json::Value = serde_json::from_str(&s.ok(&["image", "inspect", "strata-test/skopeo:1"])).unwrap();
-    assert_eq!(cfg["rootfs"]["diff_ids"], serde_json::json!(ours["layers"].as_array().unwrap().iter().map(|l| l["diffId"].clone()).collect::<Vec<_>>()));
-    sh(&format!("skopeo copy --quiet docker-archive:{} oci:{}:from-docker", docker_tar.display(), s.path("copy2").display()));
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"],
+        serde_json::json!(ours["layers"].as_array().unwrap().iter().map(|l| l["diffId"].clone()).collect::<Vec<_>>())
+    );
+    sh(&format!(
+        "skopeo copy --quiet docker-archive:{} oci:{}:from-docker",
+        docker_tar.display(),
+        s.path("copy2").display()
+    ));
 }
 
 #[test]
@@ -74,7 +81,8 @@ fn docker_loads_and_runs_the_docker_archive() {
     let hello = sh("docker run --rm strata-test/docker-archive:1 echo hello from strata");
     assert_eq!(hello.trim(), "hello from strata");
     let id = sh("docker image inspect --format '{{.Id}}' strata-test/docker-archive:1");
-    let ours: serde_json::Value = serde_json::from_str(&s.ok(&["image", "inspect", "strata-test/docker-archive:1"])).unwrap();
+    let ours: serde_json::Value =
+        serde_json::from_str(&s.ok(&["image", "inspect", "strata-test/docker-archive:1"])).unwrap();
     assert_eq!(id.trim(), ours["configDigest"], "docker's image ID is our config digest");
     assert_eq!(ours["digest"], digest);
 }
@@ -118,7 +126,10 @@ fn podman_loads_docker_and_oci_archives() {
 
 #[test]
 fn podman_daemon_load_through_its_docker_api() {
-    if !require("podman's API socket", "test -S /run/podman/podman.sock && podman --url unix:///run/podman/podman.sock info") {
+    if !require(
+        "podman's API socket",
+        "test -S /run/podman/podman.sock && podman --url unix:///run/podman/podman.sock info",
+    ) {
         return;
     }
     let (s, _) = busybox_as("strata-test/podman-api:1");

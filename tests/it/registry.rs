@@ -8,7 +8,10 @@ const AUTH: &str = "127.0.0.1:5001";
 const TLS: &str = "127.0.0.1:5002";
 
 fn registry_up(addr: &str) -> bool {
-    require(&format!("the .ci/setup registry at {addr}"), &format!("curl -sk -o /dev/null https://{addr}/v2/ || curl -s -o /dev/null http://{addr}/v2/"))
+    require(
+        &format!("the .ci/setup registry at {addr}"),
+        &format!("curl -sk -o /dev/null https://{addr}/v2/ || curl -s -o /dev/null http://{addr}/v2/"),
+    )
 }
 
 /// A unique repository per test run, so reruns never see old pushes.

@@ -98,7 +98,12 @@ pub fn sh(cmd: &str) -> String {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("status: {}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// sha256 of a file, as `sha256:<hex>`.

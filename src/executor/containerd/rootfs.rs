@@ -178,7 +178,6 @@ fn overlay_data(options: &[String]) -> io::Result<(String, Vec<OwnedFd>)> {
 
 /// What the merged view has at a path.
 
-
 /// Creates the missing mount `points` in `root`, the mounted (writable)
 /// init snapshot over the image. Mirrors `snapshot::lower::build_init`: a
 /// point below a non-directory (a symlink, say) is left to the runtime; an
@@ -262,5 +261,3 @@ pub(crate) fn build_init(root: &Path, points: &[MountPoint]) -> io::Result<()> {
     }
     Ok(())
 }
-
-

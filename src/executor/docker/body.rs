@@ -32,9 +32,7 @@ pub(crate) fn owner() -> String {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
 }
 
 /// Whether `owner` (an [`OWNER_LABEL`] value) names a process alive on
@@ -59,21 +57,14 @@ pub(crate) fn container_body(spec: &StepSpec, image: &str) -> ContainerCreateBod
         .mounts
         .iter()
         .map(|m| match m {
-            Mount::Bind {
-                source,
-                destination,
-                read_only,
-            } => ApiMount {
+            Mount::Bind { source, destination, read_only } => ApiMount {
                 target: Some(destination.clone()),
                 source: Some(source.to_string_lossy().into_owned()),
                 typ: Some(MountType::BIND),
                 read_only: Some(*read_only),
                 ..Default::default()
             },
-            Mount::Tmpfs {
-                destination,
-                size_bytes,
-            } => ApiMount {
+            Mount::Tmpfs { destination, size_bytes } => ApiMount {
                 target: Some(destination.clone()),
                 typ: Some(MountType::TMPFS),
                 tmpfs_options: size_bytes.map(|s| MountTmpfsOptions {
@@ -97,10 +88,7 @@ pub(crate) fn container_body(spec: &StepSpec, image: &str) -> ContainerCreateBod
         stdin_once: Some(false),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
-        labels: Some(HashMap::from([
-            (STEP_LABEL.to_owned(), spec.name.clone()),
-            (OWNER_LABEL.to_owned(), owner()),
-        ])),
+        labels: Some(HashMap::from([(STEP_LABEL.to_owned(), spec.name.clone()), (OWNER_LABEL.to_owned(), owner())])),
         host_config: Some(HostConfig {
             network_mode: Some(network.to_owned()),
             mounts: Some(mounts),
@@ -131,21 +119,13 @@ pub(crate) fn container_name(step: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut clean: String = step
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
         .take(40)
         .collect();
     if clean.is_empty() {
         clean.push_str("step");
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("strata-{clean}-{}-{n}-{nanos:08x}", std::process::id())
 }
@@ -165,15 +145,8 @@ mod tests {
         spec.network = Network::Host;
         spec.timeout = Some(Duration::from_secs(5));
         spec.mounts = vec![
-            Mount::Bind {
-                source: "/src".into(),
-                destination: "/root/project".into(),
-                read_only: true,
-            },
-            Mount::Tmpfs {
-                destination: "/tmp".into(),
-                size_bytes: Some(1 << 20),
-            },
+            Mount::Bind { source: "/src".into(), destination: "/root/project".into(), read_only: true },
+            Mount::Tmpfs { destination: "/tmp".into(), size_bytes: Some(1 << 20) },
         ];
         let b = container_body(&spec, "sha256:abc");
         assert_eq!(b.image.as_deref(), Some("sha256:abc"));
@@ -213,11 +186,7 @@ mod tests {
         let b = container_name("hello:build/π");
         assert_ne!(a, b);
         assert!(a.starts_with("strata-hello-build--"), "{a}");
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')),
-            "{a}"
-        );
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')), "{a}");
         assert!(container_name("").starts_with("strata-step-"));
     }
 }

@@ -47,17 +47,8 @@ pub(crate) fn diff_tar(
 ) -> Result<NamedTempFile, ExecError> {
     let api = |op: &str, e: &bollard::errors::Error| session.api_error(step, op, e);
     let tmp_dir = store.tmp_dir();
-    let io_err = |e: io::Error| ExecError::Io {
-        step: step.to_owned(),
-        path: tmp_dir.clone(),
-        source: e,
-    };
-    let temp = |prefix: &str| {
-        tempfile::Builder::new()
-            .prefix(prefix)
-            .tempfile_in(&tmp_dir)
-            .map_err(io_err)
-    };
+    let io_err = |e: io::Error| ExecError::Io { step: step.to_owned(), path: tmp_dir.clone(), source: e };
+    let temp = |prefix: &str| tempfile::Builder::new().prefix(prefix).tempfile_in(&tmp_dir).map_err(io_err);
 
     let opts = CommitContainerOptions {
         container: Some(id.to_owned()),
@@ -73,18 +64,10 @@ pub(crate) fn diff_tar(
         ])),
         ..Default::default()
     };
-    let image = session
-        .block_on(session.docker.commit_container(opts, config))
-        .map_err(|e| api("commit", &e))?
-        .id;
-    let _image = ImageGuard {
-        session,
-        id: image.clone(),
-    };
+    let image = session.block_on(session.docker.commit_container(opts, config)).map_err(|e| api("commit", &e))?.id;
+    let _image = ImageGuard { session, id: image.clone() };
 
-    let inspect = session
-        .block_on(session.docker.inspect_image(&image))
-        .map_err(|e| api("inspect the commit", &e))?;
+    let inspect = session.block_on(session.docker.inspect_image(&image)).map_err(|e| api("inspect the commit", &e))?;
     let diff_ids = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
     if diff_ids.len() <= input_layers {
         // Nothing changed and the daemon added no layer: an empty tar.
@@ -128,14 +111,8 @@ struct ImageGuard<'a> {
 
 impl Drop for ImageGuard<'_> {
     fn drop(&mut self) {
-        let opts = RemoveImageOptions {
-            force: true,
-            noprune: false,
-            ..Default::default()
-        };
-        let removed = self
-            .session
-            .block_on(self.session.docker.remove_image(&self.id, Some(opts), None));
+        let opts = RemoveImageOptions { force: true, noprune: false, ..Default::default() };
+        let removed = self.session.block_on(self.session.docker.remove_image(&self.id, Some(opts), None));
         if let Err(e) = removed
             && !super::is_not_found(&e)
         {
@@ -167,9 +144,7 @@ fn top_layer(save: &mut File, diff_id: &Digest, out: NamedTempFile) -> io::Resul
         }
     }
     let read = |save: &mut File, path: &str| -> io::Result<Vec<u8>> {
-        let &(pos, size, _) = index
-            .get(path)
-            .ok_or_else(|| bad(format!("no {path} in the archive")))?;
+        let &(pos, size, _) = index.get(path).ok_or_else(|| bad(format!("no {path} in the archive")))?;
         save.seek(SeekFrom::Start(pos))?;
         let mut buf = Vec::new();
         save.take(size).read_to_end(&mut buf)?;
@@ -189,9 +164,7 @@ fn top_layer(save: &mut File, diff_id: &Digest, out: NamedTempFile) -> io::Resul
             _ => break,
         }
     }
-    let &(pos, size, _) = index
-        .get(&path)
-        .ok_or_else(|| bad(format!("no {path} in the archive")))?;
+    let &(pos, size, _) = index.get(&path).ok_or_else(|| bad(format!("no {path} in the archive")))?;
     save.seek(SeekFrom::Start(pos))?;
     let (_, mut tar) = crate::layer::decompress(save.take(size))?;
     let mut w = HashingWriter::new(io::BufWriter::new(out));
@@ -199,20 +172,14 @@ fn top_layer(save: &mut File, diff_id: &Digest, out: NamedTempFile) -> io::Resul
     let (buf, found, _) = w.finish();
     let out = buf.into_inner().map_err(|e| e.into_error())?;
     if &found != diff_id {
-        return Err(bad(format!(
-            "its top layer {path} hashes to {found}, the daemon says {diff_id}"
-        )));
+        return Err(bad(format!("its top layer {path} hashes to {found}, the daemon says {diff_id}")));
     }
     Ok(out)
 }
 
 /// `a/b/../c` relative to the directory of `from`.
 fn resolve(from: &str, target: &str) -> String {
-    let mut parts: Vec<&str> = if target.starts_with('/') {
-        Vec::new()
-    } else {
-        from.split('/').collect::<Vec<_>>()
-    };
+    let mut parts: Vec<&str> = if target.starts_with('/') { Vec::new() } else { from.split('/').collect::<Vec<_>>() };
     parts.pop();
     for p in target.split('/') {
         match p {
@@ -266,11 +233,7 @@ fn strip_runtime_entries(
                 opaque.insert(dir.to_owned());
                 None
             } else if let Some(hidden) = name.strip_prefix(WHITEOUT) {
-                let p = if dir.is_empty() {
-                    hidden.to_owned()
-                } else {
-                    format!("{dir}/{hidden}")
-                };
+                let p = if dir.is_empty() { hidden.to_owned() } else { format!("{dir}/{hidden}") };
                 Some((p, Seen::Whiteout))
             } else {
                 let kind = e.header().entry_type();
@@ -295,12 +258,7 @@ fn strip_runtime_entries(
                 }
                 (!path.is_empty()).then_some((path.clone(), seen))
             };
-            spans.push(Span {
-                start: end_of_last,
-                end,
-                key,
-                replace,
-            });
+            spans.push(Span { start: end_of_last, end, key, replace });
             end_of_last = end;
         }
     }
@@ -309,9 +267,7 @@ fn strip_runtime_entries(
             *o = opaque.contains(p.as_str());
         }
     }
-    let keys = spans
-        .iter()
-        .filter_map(|s| s.key.as_ref().map(|(p, seen)| (p.as_str(), seen)));
+    let keys = spans.iter().filter_map(|s| s.key.as_ref().map(|(p, seen)| (p.as_str(), seen)));
     let drop = runtime.runtime_entries(keys, &fixed_away);
     if drop.is_empty() && spans.iter().all(|s| s.replace.is_none()) {
         return Ok(tar);
@@ -319,10 +275,7 @@ fn strip_runtime_entries(
     let out = tempfile::Builder::new().prefix("docker-diff-").tempfile_in(tmp_dir)?;
     let mut w = io::BufWriter::new(out);
     let src = tar.as_file_mut();
-    for s in spans
-        .iter()
-        .filter(|s| !s.key.as_ref().is_some_and(|(p, _)| drop.contains(p)))
-    {
+    for s in spans.iter().filter(|s| !s.key.as_ref().is_some_and(|(p, _)| drop.contains(p))) {
         if let Some((header, data)) = &s.replace {
             w.write_all(header.as_bytes())?;
             w.write_all(data)?;
@@ -332,10 +285,7 @@ fn strip_runtime_entries(
         src.seek(SeekFrom::Start(s.start))?;
         let n = io::copy(&mut (&mut *src).take(s.end - s.start), &mut w)?;
         if n != s.end - s.start {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the diff tar is truncated",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the diff tar is truncated"));
         }
     }
     w.write_all(&[0u8; 1024])?;
@@ -379,10 +329,7 @@ mod tests {
     fn names(f: &mut NamedTempFile) -> Vec<String> {
         f.as_file_mut().rewind().unwrap();
         let mut ar = tar::Archive::new(f.as_file());
-        ar.entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-            .collect()
+        ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect()
     }
 
     #[test]
@@ -457,20 +404,8 @@ mod tests {
         let diff_id = crate::digest::sha256(&layer);
         let mut b = tar::Builder::new(Vec::new());
         entry(&mut b, "base.tar", tar::EntryType::Regular, b"not this one", None);
-        entry(
-            &mut b,
-            &format!("{}.tar", diff_id.digest()),
-            tar::EntryType::Regular,
-            &layer,
-            None,
-        );
-        entry(
-            &mut b,
-            "abc/layer.tar",
-            tar::EntryType::Symlink,
-            b"",
-            Some(&format!("../{}.tar", diff_id.digest())),
-        );
+        entry(&mut b, &format!("{}.tar", diff_id.digest()), tar::EntryType::Regular, &layer, None);
+        entry(&mut b, "abc/layer.tar", tar::EntryType::Symlink, b"", Some(&format!("../{}.tar", diff_id.digest())));
         let manifest = br#"[{"Config":"c.json","Layers":["base.tar","abc/layer.tar"]}]"#;
         entry(&mut b, "manifest.json", tar::EntryType::Regular, manifest, None);
         let dir = tempfile::tempdir().unwrap();

@@ -47,17 +47,11 @@ pub(crate) fn describe(
     backend: &'static str,
     step: &str,
 ) -> Result<StepImage, ExecError> {
-    let settings = ImageSettings {
-        labels: [(STEP_IMAGE_LABEL.to_owned(), "1".to_owned())].into(),
-        ..Default::default()
-    };
+    let settings =
+        ImageSettings { labels: [(STEP_IMAGE_LABEL.to_owned(), "1".to_owned())].into(), ..Default::default() };
     let mut b = ImageBuilder::scratch(0).settings(settings);
     for info in layers {
-        b = b.layer(NewLayer {
-            info: info.clone(),
-            created_by: "strata: step input".into(),
-            comment: None,
-        });
+        b = b.layer(NewLayer { info: info.clone(), created_by: "strata: step input".into(), comment: None });
     }
     let manifest = b.build(store).map_err(|e| ExecError::Backend {
         backend,
@@ -65,10 +59,7 @@ pub(crate) fn describe(
         message: format!("cannot describe the step's input image: {e}"),
     })?;
     let m: ImageManifest = store.read_json(manifest.digest())?;
-    Ok(StepImage {
-        id: m.config().digest().clone(),
-        manifest,
-    })
+    Ok(StepImage { id: m.config().digest().clone(), manifest })
 }
 
 /// Makes sure the daemon has `img`: asks for its ID, loads it on a miss.
@@ -79,15 +70,11 @@ pub(crate) fn ensure(session: &Session, store: &Store, img: &StepImage, step: &s
         Err(e) if super::is_not_found(&e) => {}
         Err(e) => return Err(session.api_error(step, "inspect the step image", &e)),
     }
-    let target = ExportTarget::Daemon {
-        kind: session.ep.kind,
-        host: Some(session.ep.address.clone()),
-    };
+    let target = ExportTarget::Daemon { kind: session.ep.kind, host: Some(session.ep.address.clone()) };
     export::export(store, &img.manifest, &img.tag(), &target).map_err(|e| match e {
-        ExportError::Daemon(d) if matches!(*d, DaemonError::Unreachable { .. }) => ExecError::Unavailable {
-            backend: session.backend,
-            reason: d.to_string(),
-        },
+        ExportError::Daemon(d) if matches!(*d, DaemonError::Unreachable { .. }) => {
+            ExecError::Unavailable { backend: session.backend, reason: d.to_string() }
+        }
         ExportError::Store(s) => ExecError::Store(s),
         e => ExecError::Backend {
             backend: session.backend,

@@ -56,15 +56,8 @@ use std::path::Path;
 use crate::executor::{Mount, StepSpec};
 
 /// Mount points every Docker/Podman container has (relative to the root).
-const RUNTIME_MOUNTS: [&str; 7] = [
-    "proc",
-    "sys",
-    "dev",
-    "etc/hosts",
-    "etc/hostname",
-    "etc/resolv.conf",
-    "run/.containerenv",
-];
+const RUNTIME_MOUNTS: [&str; 7] =
+    ["proc", "sys", "dev", "etc/hosts", "etc/hostname", "etc/resolv.conf", "run/.containerenv"];
 const DOCKERENV: &str = ".dockerenv";
 const MTAB: &str = "etc/mtab";
 const MTAB_TARGET: &[u8] = b"/proc/mounts";
@@ -211,10 +204,7 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 
 /// `/a//b/./c/` → `a/b/c`.
 pub(crate) fn normalise(path: &str) -> String {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    path.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/")
 }
 
 /// What an upper dir entry is, `None` if absent.
@@ -228,9 +218,7 @@ fn stat_upper(path: &Path) -> io::Result<Option<Seen>> {
     Ok(Some(if ft.is_file() {
         Seen::File(meta.len())
     } else if ft.is_dir() {
-        Seen::Dir {
-            opaque: is_opaque(path),
-        }
+        Seen::Dir { opaque: is_opaque(path) }
     } else if ft.is_symlink() {
         use std::os::unix::ffi::OsStrExt;
         Seen::Symlink(std::fs::read_link(path)?.as_os_str().as_bytes().to_vec())
@@ -255,20 +243,12 @@ mod tests {
 
     fn paths(mounts: &[&str]) -> RuntimePaths {
         let mut spec = StepSpec::new("t", Vec::new(), vec!["true".into()]);
-        spec.mounts = mounts
-            .iter()
-            .map(|d| Mount::Tmpfs {
-                destination: (*d).to_owned(),
-                size_bytes: None,
-            })
-            .collect();
+        spec.mounts = mounts.iter().map(|d| Mount::Tmpfs { destination: (*d).to_owned(), size_bytes: None }).collect();
         RuntimePaths::for_step(&spec)
     }
 
     fn dropped(rp: &RuntimePaths, entries: &[(&str, Seen)]) -> Vec<String> {
-        rp.runtime_entries(entries.iter().map(|(p, s)| (*p, s)), &[])
-            .into_iter()
-            .collect()
+        rp.runtime_entries(entries.iter().map(|(p, s)| (*p, s)), &[]).into_iter().collect()
     }
 
     const DIR: Seen = Seen::Dir { opaque: false };
@@ -286,27 +266,14 @@ mod tests {
         ];
         assert_eq!(
             dropped(&paths(&[]), &entries),
-            [
-                "etc",
-                "etc/hostname",
-                "etc/hosts",
-                "etc/mtab",
-                "run",
-                "run/.containerenv"
-            ]
+            ["etc", "etc/hostname", "etc/hosts", "etc/mtab", "run", "run/.containerenv"]
         );
     }
 
     #[test]
     fn the_steps_mount_points_and_their_made_parents_are_dropped() {
-        let entries = [
-            ("proc", DIR),
-            ("root", DIR),
-            ("root/project", DIR),
-            ("scratch", DIR),
-            ("work", DIR),
-            ("work/x", DIR),
-        ];
+        let entries =
+            [("proc", DIR), ("root", DIR), ("root/project", DIR), ("scratch", DIR), ("work", DIR), ("work/x", DIR)];
         let rp = paths(&["/root/project", "/scratch/"]);
         assert_eq!(dropped(&rp, &entries), ["proc", "root", "root/project", "scratch"]);
     }
@@ -322,18 +289,12 @@ mod tests {
             ("root/project", DIR),
             ("root/.profile", Seen::File(5)),
         ];
-        assert_eq!(
-            dropped(&paths(&["/root/project"]), &entries),
-            ["etc/hosts", "root/project"]
-        );
+        assert_eq!(dropped(&paths(&["/root/project"]), &entries), ["etc/hosts", "root/project"]);
     }
 
     #[test]
     fn an_opaque_directory_is_kept_even_when_emptied() {
-        let entries = [
-            ("run", Seen::Dir { opaque: true }),
-            ("run/.containerenv", Seen::File(0)),
-        ];
+        let entries = [("run", Seen::Dir { opaque: true }), ("run/.containerenv", Seen::File(0))];
         assert_eq!(dropped(&paths(&[]), &entries), ["run/.containerenv"]);
     }
 
@@ -361,10 +322,7 @@ mod tests {
     fn docker_env_marker_touched_or_deleted_is_dropped() {
         let rp = paths(&[]);
         assert_eq!(dropped(&rp, &[(".dockerenv", Seen::Whiteout)]), [".dockerenv"]);
-        assert_eq!(
-            dropped(&rp, &[(".dockerenv", Seen::File(0)), ("f", Seen::File(1))]),
-            [".dockerenv"]
-        );
+        assert_eq!(dropped(&rp, &[(".dockerenv", Seen::File(0)), ("f", Seen::File(1))]), [".dockerenv"]);
         assert!(dropped(&rp, &[(".dockerenv", Seen::File(4))]).is_empty());
     }
 
@@ -387,16 +345,7 @@ mod tests {
         removed.sort();
         assert_eq!(
             removed,
-            [
-                "etc/hostname",
-                "etc/hosts",
-                "etc/mtab",
-                "proc",
-                "root",
-                "root/project",
-                "run",
-                "run/.containerenv"
-            ]
+            ["etc/hostname", "etc/hosts", "etc/mtab", "proc", "root", "root/project", "run", "run/.containerenv"]
         );
         assert!(up.join("etc/motd").is_file());
         assert!(up.join("tmp/hosts").is_file());
@@ -406,20 +355,12 @@ mod tests {
 
         // A directory left empty by another fix goes too.
         std::fs::create_dir_all(up.join("var/lib")).unwrap();
-        assert_eq!(
-            rp.scrub_upper_dir(up, &["var/lib/gone".into()]).unwrap(),
-            ["var/lib", "var"]
-        );
+        assert_eq!(rp.scrub_upper_dir(up, &["var/lib/gone".into()]).unwrap(), ["var/lib", "var"]);
     }
 
     #[test]
     fn directories_emptied_by_other_fixes_are_dropped() {
-        let entries = [
-            ("etc", DIR),
-            ("etc/passwd", Seen::File(82)),
-            ("tmp", DIR),
-            ("tmp/x", Seen::File(1)),
-        ];
+        let entries = [("etc", DIR), ("etc/passwd", Seen::File(82)), ("tmp", DIR), ("tmp/x", Seen::File(1))];
         let got: Vec<String> = paths(&[])
             .runtime_entries(entries.iter().map(|(p, s)| (*p, s)), &["etc/passwd".into()])
             .into_iter()

@@ -108,16 +108,8 @@ pub(crate) fn base_file(
     step: &str,
 ) -> Result<Option<Vec<u8>>, ExecError> {
     let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let whiteout = if dir.is_empty() {
-        format!(".wh.{name}")
-    } else {
-        format!("{dir}/.wh.{name}")
-    };
-    let opaque = if dir.is_empty() {
-        ".wh..wh..opq".to_owned()
-    } else {
-        format!("{dir}/.wh..wh..opq")
-    };
+    let whiteout = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
+    let opaque = if dir.is_empty() { ".wh..wh..opq".to_owned() } else { format!("{dir}/.wh..wh..opq") };
     // A whiteout of any parent hides the file too.
     let parent_whiteouts: Vec<String> = std::iter::successors(Some(dir), |d| d.rsplit_once('/').map(|(p, _)| p))
         .filter(|d| !d.is_empty())
@@ -212,10 +204,7 @@ mod tests {
             u.fix("etc/passwd", edited).unwrap(),
             Fix::Replace(b"root:x:0:0:root:/root:/bin/sh\nme:x:8:8::/:/bin/sh\n".to_vec())
         );
-        assert_eq!(
-            u.fix("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n").unwrap(),
-            Fix::Keep
-        );
+        assert_eq!(u.fix("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n").unwrap(), Fix::Keep);
         assert_eq!(u.fix("etc/shadow", podman).unwrap(), Fix::Keep);
     }
 
@@ -226,15 +215,10 @@ mod tests {
         let bottom = layer(&store, &[("etc/group", b"old\n"), ("etc/passwd", b"p\n")]);
         let top = layer(&store, &[("etc/group", b"new\n"), ("etc/.wh.passwd", b"")]);
         let layers = [bottom.clone(), top];
-        assert_eq!(
-            base_file(&store, &layers, "etc/group", "t").unwrap().as_deref(),
-            Some(&b"new\n"[..])
-        );
+        assert_eq!(base_file(&store, &layers, "etc/group", "t").unwrap().as_deref(), Some(&b"new\n"[..]));
         assert_eq!(base_file(&store, &layers, "etc/passwd", "t").unwrap(), None);
         assert_eq!(
-            base_file(&store, std::slice::from_ref(&bottom), "etc/passwd", "t")
-                .unwrap()
-                .as_deref(),
+            base_file(&store, std::slice::from_ref(&bottom), "etc/passwd", "t").unwrap().as_deref(),
             Some(&b"p\n"[..])
         );
         let gone = layer(&store, &[(".wh.etc", b"")]);

@@ -47,12 +47,9 @@ pub(crate) fn prepare(s: &Session, id: &str, spec: &StepSpec) -> Result<(), Exec
     // the container: those directories are its only changes so far. Podman
     // creates it only when starting: a stat finds it missing.
     let created: Vec<String> = match s.block_on(s.docker.container_changes(id)) {
-        Ok(changes) => changes
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.kind == ChangeType::_1)
-            .map(|c| c.path)
-            .collect(),
+        Ok(changes) => {
+            changes.unwrap_or_default().into_iter().filter(|c| c.kind == ChangeType::_1).map(|c| c.path).collect()
+        }
         Err(e) => return Err(s.api_error(&spec.name, "list the container's changes", &e)),
     };
     let mut first_missing = None;
@@ -79,22 +76,14 @@ pub(crate) fn prepare(s: &Session, id: &str, spec: &StepSpec) -> Result<(), Exec
         step: spec.name.clone(),
         message: format!("cannot build the working directory's tar: {e}"),
     })?;
-    let opts = UploadToContainerOptions {
-        path: "/".into(),
-        ..Default::default()
-    };
-    s.block_on(
-        s.docker
-            .upload_to_container(id, Some(opts), bollard::body_full(tar.into())),
-    )
-    .map_err(|e| s.api_error(&spec.name, &format!("create the working directory {}", spec.cwd), &e))
+    let opts = UploadToContainerOptions { path: "/".into(), ..Default::default() };
+    s.block_on(s.docker.upload_to_container(id, Some(opts), bollard::body_full(tar.into())))
+        .map_err(|e| s.api_error(&spec.name, &format!("create the working directory {}", spec.cwd), &e))
 }
 
 /// A tar of the directories `comps[..first]`, `comps[..first + 1]`, … `comps`.
 fn dirs_tar(comps: &[&str], first: usize, uid: u32, gid: u32) -> std::io::Result<Vec<u8>> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut b = tar::Builder::new(Vec::new());
     for i in first..=comps.len() {
         let mut h = tar::Header::new_gnu();
@@ -123,20 +112,9 @@ mod tests {
             .map(|e| {
                 let e = e.unwrap();
                 let h = e.header();
-                (
-                    e.path().unwrap().display().to_string(),
-                    h.uid().unwrap(),
-                    h.gid().unwrap(),
-                    h.mode().unwrap(),
-                )
+                (e.path().unwrap().display().to_string(), h.uid().unwrap(), h.gid().unwrap(), h.mode().unwrap())
             })
             .collect();
-        assert_eq!(
-            got,
-            [
-                ("root/parts/".into(), 1000, 100, 0o755),
-                ("root/parts/a/".into(), 1000, 100, 0o755)
-            ]
-        );
+        assert_eq!(got, [("root/parts/".into(), 1000, 100, 0o755), ("root/parts/a/".into(), 1000, 100, 0o755)]);
     }
 }
