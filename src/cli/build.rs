@@ -6,6 +6,15 @@ use clap::Args;
 
 use crate::layer::Compression;
 
+/// The executors `strata build --executor` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    Runc,
+    Docker,
+    Podman,
+    Containerd,
+}
+
 /// Build an image from a project file (rockcraft.yaml, strata.yaml, parts.yaml).
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -37,6 +46,10 @@ pub struct BuildArgs {
     /// The runtime base, instead of the project's `base` (`bare` or a store ref).
     #[arg(long, value_name = "IMAGE")]
     pub base: Option<String>,
+    /// What runs the steps: runc (default, no daemon), docker, podman or
+    /// containerd. Every executor gives the same layers.
+    #[arg(long, default_value = "runc", value_name = "runc|docker|podman|containerd")]
+    pub executor: ExecutorKind,
     /// Layer compression.
     #[arg(long, default_value = "gzip", value_name = "none|gzip|zstd")]
     pub compression: Compression,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-pub use build::BuildArgs;
+pub use build::{BuildArgs, ExecutorKind};
 pub use image::{ImageCommand, ImageSubcommand};
 pub use registry::{
     ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs,

@@ -6,7 +6,10 @@ use std::io::Write;
 use oci_spec::image::Descriptor;
 
 use crate::cli::BuildArgs;
-use crate::executor::{Cancel, RuncExecutor};
+use crate::cli::ExecutorKind;
+use crate::executor::containerd::ContainerdExecutor;
+use crate::executor::docker::DockerExecutor;
+use crate::executor::{Cancel, Executor, RuncExecutor};
 use crate::export::{self, ExportTarget};
 use crate::lifecycle::{self, BuildOptions};
 use crate::store::Store;
@@ -16,8 +19,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
     let cancel = Cancel::new();
     cancel_on_ctrl_c(&cancel);
-    let executor = RuncExecutor::new();
-    executor.check()?;
+    let executor = executor(args.executor)?;
     let opts = BuildOptions {
         build_base: args.build_base.clone(),
         base: args.base.clone(),
@@ -26,7 +28,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         registry: super::registry::registry_options(&args.registry),
         cancel,
     };
-    let built = lifecycle::build(store, &executor, &args.project, &opts, out)?;
+    let built = lifecycle::build(store, executor.as_ref(), &args.project, &opts, out)?;
     for t in &args.tags {
         store.set_ref(t, &built.manifest)?;
     }
@@ -57,6 +59,27 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         None => writeln!(out, "{}", built.manifest.digest()).ok(),
     };
     Ok(built.manifest)
+}
+
+/// The executor the user chose, checked to be reachable before any step runs.
+fn executor(kind: ExecutorKind) -> crate::Result<Box<dyn Executor>> {
+    Ok(match kind {
+        ExecutorKind::Runc => {
+            let e = RuncExecutor::new();
+            e.check()?;
+            Box::new(e)
+        }
+        ExecutorKind::Docker | ExecutorKind::Podman => {
+            let e = if kind == ExecutorKind::Docker { DockerExecutor::docker() } else { DockerExecutor::podman() };
+            e.check()?;
+            Box::new(e)
+        }
+        ExecutorKind::Containerd => {
+            let e = ContainerdExecutor::with_defaults()?;
+            e.ping()?;
+            Box::new(e)
+        }
+    })
 }
 
 /// Ctrl-C cancels the build: the running step's container, mounts and temp

@@ -284,3 +284,40 @@ fn a_registry_build_base_is_pulled_and_the_image_pushed() {
             .unwrap();
     assert_eq!(v["Digest"], digest.as_str());
 }
+
+/// DESIGN.md §7 at the level of a whole build: the dump-filesets case built
+/// with runc, containerd, Docker and Podman gives one image digest.
+#[test]
+fn every_executor_builds_the_same_image() {
+    if !require_runc() || !require_docker_and_friends() {
+        return;
+    }
+    let digests: Vec<(String, String)> = ["runc", "containerd", "docker", "podman"]
+        .into_iter()
+        .map(|executor| {
+            let s = Strata::new();
+            s.busybox();
+            let dir = case("dump-filesets", s.dir.path());
+            let out = s.ok(&[
+                "build",
+                dir.to_str().unwrap(),
+                "--base",
+                "bare",
+                "--build-base",
+                "busybox:latest",
+                "--executor",
+                executor,
+            ]);
+            (executor.to_owned(), last_digest(&out))
+        })
+        .collect();
+    for (executor, digest) in &digests[1..] {
+        assert_eq!(digest, &digests[0].1, "{executor} and runc built different images: {digests:?}");
+    }
+}
+
+fn require_docker_and_friends() -> bool {
+    crate::support::require_docker()
+        && require("containerd", "test -S /run/containerd/containerd.sock")
+        && require("podman's API socket", "test -S /run/podman/podman.sock")
+}
