@@ -110,7 +110,7 @@ pub const INIT_LABEL: &str = "io.strata.init";
 use self::fifo::{Event, Fifos};
 use self::rootfs::LocalMount;
 use self::rpc::{Conn, RpcError, gone_ok};
-use super::{Cancel, Changes, ExecError, Execution, Executor, LogSink, StepSpec, Stream, spec};
+use super::{Cancel, Changes, ExecError, Execution, Executor, LogSink, StepSpec, Stream, exec_failure_code, spec};
 use crate::snapshot::MountPoint;
 use crate::store::Store;
 
@@ -725,21 +725,6 @@ impl Executor for ContainerdExecutor {
         // 9. the changes (10: their guard releases the rest)
         let changes = self.capture(store, step, held, &mounts, parent.as_deref())?;
         Ok(Execution { exit_code, changes, log: sink.path().to_owned() })
-    }
-}
-
-/// Docker's exit code for a command the runtime could not execute, if that
-/// is what containerd's error says (the runc backend's rule).
-fn exec_failure_code(msg: &str) -> Option<i32> {
-    if !msg.contains("exec:") && !msg.contains("exec failed") {
-        return None;
-    }
-    if msg.contains("permission denied") || msg.contains("is a directory") {
-        Some(126)
-    } else if msg.contains("not found") || msg.contains("no such file or directory") {
-        Some(127)
-    } else {
-        None
     }
 }
 

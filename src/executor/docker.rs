@@ -69,7 +69,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{Cancel, Changes, ExecError, Execution, Executor, LogSink, Network, StepSpec, Stream, spec};
+use super::{
+    Cancel, Changes, ExecError, Execution, Executor, LogSink, Network, StepSpec, Stream, exec_failure_code, spec,
+};
 use crate::export::{DaemonEndpoint, DaemonError, DaemonKind};
 use crate::layer::LayerInfo;
 use crate::store::Store;
@@ -542,20 +544,6 @@ fn error_message(e: &bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         e => e.to_string(),
-    }
-}
-
-/// The exit code a shell gives a command the runtime could not execute,
-/// from the runtime's message (`exec: "x": ...`), as moby classifies it:
-/// 127 when it is missing, 126 when it cannot be run.
-fn exec_failure_code(message: &str) -> Option<i32> {
-    let (_, why) = message.split_once("exec: ")?;
-    if ["not found", "no such file or directory"].iter().any(|m| why.contains(m)) {
-        Some(127)
-    } else if why.contains("permission denied") {
-        Some(126)
-    } else {
-        None
     }
 }
 

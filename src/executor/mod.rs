@@ -187,3 +187,20 @@ impl StepFailed {
         }
     }
 }
+
+/// The exit code a shell gives a command the runtime could not execute, read
+/// from the runtime's message (`exec: "x": ...`, `exec failed`), as Docker
+/// classifies it: 127 when it is missing, 126 when it cannot be run; `None`
+/// for any other failure. Shared by every backend so they agree.
+pub(crate) fn exec_failure_code(msg: &str) -> Option<i32> {
+    if !msg.contains("exec:") && !msg.contains("exec failed") {
+        return None;
+    }
+    if msg.contains("permission denied") || msg.contains("is a directory") {
+        Some(126)
+    } else if msg.contains("not found") || msg.contains("no such file or directory") {
+        Some(127)
+    } else {
+        None
+    }
+}

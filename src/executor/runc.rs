@@ -39,7 +39,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{Cancel, Changes, ExecError, Execution, Executor, LogSink, StepSpec, Stream, spec};
+use super::{Cancel, Changes, ExecError, Execution, Executor, LogSink, StepSpec, Stream, exec_failure_code, spec};
 use crate::snapshot::{MountPoint, Rootfs, SnapshotError, SnapshotMode};
 use crate::store::Store;
 
@@ -259,21 +259,6 @@ fn runc_error(log: &Path) -> Option<String> {
     text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find_map(|v| {
         (v["level"] == "error" || v["level"] == "fatal").then(|| v["msg"].as_str().unwrap_or_default().to_owned())
     })
-}
-
-/// Docker's exit code for a command runc could not execute, if that is
-/// what `msg` says.
-fn exec_failure_code(msg: &str) -> Option<i32> {
-    if !msg.contains("exec:") && !msg.contains("exec failed") {
-        return None;
-    }
-    if msg.contains("permission denied") || msg.contains("is a directory") {
-        Some(126)
-    } else if msg.contains("not found") || msg.contains("no such file or directory") {
-        Some(127)
-    } else {
-        None
-    }
 }
 
 impl Executor for RuncExecutor {

@@ -39,7 +39,7 @@ pub mod squash;
 pub mod writer;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use error::LayerError;
 pub use filter::filter;

@@ -128,12 +128,13 @@ fn summarize(store: &Store, desc: &Descriptor) -> (Vec<String>, u64) {
     let mut stack = vec![desc.clone()];
     while let Some(d) = stack.pop() {
         size += d.size();
-        if let Some(p) = d.platform()
-            && (d.digest() != desc.digest() || stack.is_empty())
-        {
-            platforms.push(format!("{}/{}", p.os(), p.architecture()));
-        }
-        stack.extend(crate::store::children(store, &d).unwrap_or_default());
+        let children = crate::store::children(store, &d).unwrap_or_default();
+        // An index names its manifests' platforms; a manifest's children
+        // (config, layers) have none, so a single image falls through below.
+        platforms.extend(
+            children.iter().filter_map(|c| c.platform().as_ref()).map(|p| format!("{}/{}", p.os(), p.architecture())),
+        );
+        stack.extend(children);
     }
     if platforms.is_empty()
         && let Ok(img) = Image::load(store, desc, &Platform::host())

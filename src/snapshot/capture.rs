@@ -69,11 +69,6 @@ mod tests {
 
     const EPOCH: i64 = 1_700_000_000;
 
-    fn root_user() -> bool {
-        // SAFETY: no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
-
     /// An upper dir as overlayfs leaves it: new files, a hard link, a
     /// whiteout, an opaque directory, a symlink, a setuid file.
     fn upper_dir(dir: &Path) {
@@ -156,8 +151,7 @@ mod tests {
 
     #[test]
     fn an_upper_dir_and_its_diff_tar_give_the_same_layer() {
-        if !root_user() {
-            eprintln!("skipping: needs root (mknod, trusted.* xattrs)");
+        if !crate::layer::testutil::have_root("mknod and trusted.* xattrs") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -394,11 +394,6 @@ impl Differ<'_> {
 mod tests {
     use super::*;
 
-    fn root_user() -> bool {
-        // SAFETY: no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
-
     /// `path kind mode [target]` for every entry under `dir`, sorted.
     fn listing(dir: &Path) -> Vec<String> {
         let mut out: Vec<String> = walkdir::WalkDir::new(dir)
@@ -426,8 +421,7 @@ mod tests {
 
     #[test]
     fn the_diff_is_what_overlayfs_would_have_in_its_upper_dir() {
-        if !root_user() {
-            eprintln!("skipping: needs root (mknod, trusted.* xattrs)");
+        if !crate::layer::testutil::have_root("mknod and trusted.* xattrs") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -484,8 +478,7 @@ mod tests {
 
     #[test]
     fn layers_stack_with_whiteouts_and_opaque_dirs() {
-        if !root_user() {
-            eprintln!("skipping: needs root (mknod, trusted.* xattrs)");
+        if !crate::layer::testutil::have_root("mknod and trusted.* xattrs") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -392,9 +392,7 @@ mod tests {
 
     #[test]
     fn deep_stacks_mount_past_the_page_limit_or_fall_back_to_copy() {
-        // SAFETY: no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipping: needs root (mount)");
+        if !crate::layer::testutil::have_root("mounting overlays") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -416,9 +414,7 @@ mod tests {
 
     #[test]
     fn fuse_overlayfs_markers_become_kernel_whiteouts() {
-        // SAFETY: no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipping: needs root (mknod, trusted.* xattrs)");
+        if !crate::layer::testutil::have_root("mknod and trusted.* xattrs") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -31,8 +31,7 @@ fn an_image_exported_twice_gives_identical_archives() {
 /// STRATA_SLOW_TESTS=1.
 #[test]
 fn debian_bookworm_minbase_is_bit_identical_across_builds() {
-    if !(in_ci() || std::env::var("STRATA_SLOW_TESTS").is_ok_and(|v| v == "1")) {
-        eprintln!("skipping: set STRATA_SLOW_TESTS=1 (or CI=true) to run two mmdebstrap builds");
+    if !crate::support::slow_tests("run two mmdebstrap builds") {
         return;
     }
     if !require("mmdebstrap", "mmdebstrap --version") {

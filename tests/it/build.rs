@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use strata::layer::{UnpackOptions, unpack};
 
-use crate::support::{Strata, in_ci, last_digest, repo, require};
+use crate::support::{Strata, last_digest, repo, require};
 
 fn require_runc() -> bool {
     require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
@@ -64,6 +64,14 @@ fn expected_prime(case_dir: &Path) -> Vec<String> {
         .collect();
     lines.sort();
     lines
+}
+
+/// A project dir `proj` beside the store holding `parts.yaml` = `spec`.
+fn project(s: &Strata, spec: &str) -> PathBuf {
+    let dir = s.path("proj");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("parts.yaml"), spec).unwrap();
+    dir
 }
 
 fn last_digest_of_line(line: &str) -> &str {
@@ -135,13 +143,10 @@ fn a_failing_override_build_names_part_step_exit_code_and_log() {
     }
     let s = Strata::new();
     s.busybox();
-    let dir = s.path("proj");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(
-        dir.join("parts.yaml"),
+    let dir = project(
+        &s,
         "parts:\n  broken:\n    plugin: nil\n    override-build: |\n      echo about to fail\n      exit 3\n",
-    )
-    .unwrap();
+    );
     let err = s.fails(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest"]);
     assert!(err.contains("step broken:build failed with exit code 3"), "{err}");
     assert!(err.contains("about to fail"), "the log tail is shown: {err}");
@@ -153,9 +158,7 @@ fn a_failing_override_build_names_part_step_exit_code_and_log() {
 #[test]
 fn a_missing_base_image_says_how_to_get_it() {
     let s = Strata::new();
-    let dir = s.path("proj");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("parts.yaml"), "parts:\n  p:\n    plugin: nil\n").unwrap();
+    let dir = project(&s, "parts:\n  p:\n    plugin: nil\n");
     let err =
         s.cmd().args(["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "nope:1"]).output().unwrap();
     let err = String::from_utf8_lossy(&err.stderr);
@@ -170,8 +173,7 @@ fn a_missing_base_image_says_how_to_get_it() {
 /// under CI or with STRATA_SLOW_TESTS=1 (STRATA_ROOTFS_CACHE helps).
 #[test]
 fn after_scriptlets_runs_overrides_and_sets_the_version() {
-    if !(in_ci() || std::env::var("STRATA_SLOW_TESTS").is_ok_and(|v| v == "1")) {
-        eprintln!("skipping: set STRATA_SLOW_TESTS=1 (or CI=true) to build the Debian base");
+    if !crate::support::slow_tests("build the Debian base") {
         return;
     }
     if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") {
@@ -200,8 +202,7 @@ fn after_scriptlets_runs_overrides_and_sets_the_version() {
 /// the make plugin, a Debian runtime base; loaded into Docker and run.
 #[test]
 fn hello_make_example_runs_in_docker() {
-    if !(in_ci() || std::env::var("STRATA_SLOW_TESTS").is_ok_and(|v| v == "1")) {
-        eprintln!("skipping: set STRATA_SLOW_TESTS=1 (or CI=true) to build the Debian base");
+    if !crate::support::slow_tests("build the Debian base") {
         return;
     }
     if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") || !crate::support::require_docker() {
@@ -250,10 +251,7 @@ fn remote_sources_are_refused_clearly() {
     }
     let s = Strata::new();
     s.busybox();
-    let dir = s.path("proj");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("parts.yaml"), "parts:\n  p:\n    plugin: dump\n    source: https://example.com/x.tar.gz\n")
-        .unwrap();
+    let dir = project(&s, "parts:\n  p:\n    plugin: dump\n    source: https://example.com/x.tar.gz\n");
     let err = s.fails(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest"]);
     assert!(err.contains("part 'p': tar sources are not supported yet"), "{err}");
 }

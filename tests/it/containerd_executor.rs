@@ -14,7 +14,7 @@ use std::process::Command;
 use strata::executor::RuncExecutor;
 use strata::executor::containerd::{ContainerdConfig, ContainerdExecutor};
 
-use crate::executor::{Env, assert_clean, case, cases, run_case};
+use crate::executor::{Env, assert_clean, case, run_case};
 use crate::support::require;
 
 /// Chain and init snapshots stay here between runs (the executor's cache).
@@ -79,30 +79,4 @@ macro_rules! containerd_cases {
     };
 }
 
-containerd_cases!(
-    empty_step,
-    create_and_modify,
-    delete_from_lower,
-    replace_dir_and_file,
-    opaque_dir,
-    symlinks,
-    hard_links,
-    setuid_setgid_and_owners,
-    file_capability_survives_copy_up,
-    large_file,
-    process_settings,
-    mounts_leave_no_trace,
-    host_network_leaves_no_trace,
-    failing_command,
-    command_not_found,
-    timeout,
-    cancellation,
-);
-
-#[test]
-fn every_case_has_a_containerd_test() {
-    let src = include_str!("containerd_executor.rs");
-    for c in cases() {
-        assert!(src.contains(&format!("    {},\n", c.name)), "case {} is missing from containerd_cases!", c.name);
-    }
-}
+crate::executor::for_each_case!(containerd_cases);

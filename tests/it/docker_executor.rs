@@ -17,7 +17,7 @@ use strata::image::{Image, Platform};
 use strata::layer::{Compression, LayerInfo, OutputOptions};
 use strata::store::Store;
 
-use crate::executor::{Env, assert_clean, case, cases, run_case};
+use crate::executor::{Env, assert_clean, case, run_case};
 use crate::support::{self, Strata};
 
 const PODMAN_SOCKET: &str = "/run/podman/podman.sock";
@@ -414,30 +414,4 @@ macro_rules! daemon_cases {
     };
 }
 
-daemon_cases!(
-    empty_step,
-    create_and_modify,
-    delete_from_lower,
-    replace_dir_and_file,
-    opaque_dir,
-    symlinks,
-    hard_links,
-    setuid_setgid_and_owners,
-    file_capability_survives_copy_up,
-    large_file,
-    process_settings,
-    mounts_leave_no_trace,
-    host_network_leaves_no_trace,
-    failing_command,
-    command_not_found,
-    timeout,
-    cancellation,
-);
-
-#[test]
-fn every_case_has_a_docker_and_podman_test() {
-    let src = include_str!("docker_executor.rs");
-    for c in cases() {
-        assert!(src.contains(&format!("    {},\n", c.name)), "case {} is missing from daemon_cases!", c.name);
-    }
-}
+crate::executor::for_each_case!(daemon_cases);

@@ -25,6 +25,17 @@ pub fn require(what: &str, check: &str) -> bool {
     ok
 }
 
+/// Whether slow tests (minutes: mmdebstrap, Debian build steps) run: always
+/// under CI, else only with `STRATA_SLOW_TESTS=1`; says why when they don't.
+#[must_use]
+pub fn slow_tests(what: &str) -> bool {
+    let on = in_ci() || std::env::var("STRATA_SLOW_TESTS").is_ok_and(|v| v == "1");
+    if !on {
+        eprintln!("skipping: set STRATA_SLOW_TESTS=1 (or CI=true) to {what}");
+    }
+    on
+}
+
 pub fn require_docker() -> bool {
     require("a running Docker daemon", "docker info")
 }
