@@ -74,10 +74,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
-            StoreSubcommand::Gc { dry_run } => ops::store::gc(&store, dry_run, out)?,
+            StoreSubcommand::Gc { dry_run, keep_storage } => ops::store::gc(&store, dry_run, keep_storage, out)?,
             StoreSubcommand::Path => unreachable!("handled above"),
         },
         Command::Build(a) => {
+            ops::build::build(&store, &a, out)?;
+        }
+        Command::Plan(mut a) => {
+            a.dry_run = true;
             ops::build::build(&store, &a, out)?;
         }
         Command::Pull(a) => ops::registry::pull(&store, &a, out)?,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::layer::Compression;
+use crate::progress::ProgressMode;
 
 /// The executors `strata build --executor` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,4 +54,18 @@ pub struct BuildArgs {
     /// Layer compression.
     #[arg(long, default_value = "gzip", value_name = "none|gzip|zstd")]
     pub compression: Compression,
+    /// Run every step, ignoring the step cache (results still go into it).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run this part's steps even when cached: PART, or PART:STEP for one
+    /// step (repeatable, or comma-separated).
+    #[arg(long, value_name = "PART[:STEP]", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+    /// Print the plan (each step cached or why it would run) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How to show progress: auto (tty on a terminal, else plain), tty,
+    /// plain, or json (one event per line, for CI systems).
+    #[arg(long, default_value = "auto", value_name = "auto|tty|plain|json")]
+    pub progress: ProgressMode,
 }

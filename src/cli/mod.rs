@@ -35,6 +35,9 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from a project (craft-parts YAML) with the runc executor.
     Build(BuildArgs),
+    /// Show what `strata build` would do: each step cached, or why it would
+    /// run (what changed, old → new). Runs nothing. Takes build's options.
+    Plan(BuildArgs),
     /// Build, import, export, list, inspect and remove images in the store.
     Image(ImageCommand),
     /// Check and clean the store.

@@ -12,23 +12,37 @@ use crate::executor::docker::DockerExecutor;
 use crate::executor::{Cancel, Executor, RuncExecutor};
 use crate::export::{self, ExportTarget};
 use crate::lifecycle::{self, BuildOptions};
+use crate::progress;
 use crate::store::Store;
 
-pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Result<Descriptor> {
+/// Builds (or with `--dry-run`, plans) the project; returns the image, if built.
+pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Result<Option<Descriptor>> {
     // Parse --output before spending minutes on the build.
     let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
     let cancel = Cancel::new();
-    cancel_on_ctrl_c(&cancel);
-    let executor = executor(args.executor)?;
     let opts = BuildOptions {
         build_base: args.build_base.clone(),
         base: args.base.clone(),
         compression: args.compression,
         pull: args.pull,
         registry: super::registry::registry_options(&args.registry),
-        cancel,
+        cancel: cancel.clone(),
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
     };
-    let built = lifecycle::build(store, executor.as_ref(), &args.project, &opts, out)?;
+    if args.dry_run {
+        lifecycle::plan(store, &args.project, &opts, progress::renderer(args.progress, out).as_mut())?;
+        return Ok(None);
+    }
+    cancel_on_ctrl_c(&cancel);
+    let executor = executor(args.executor)?;
+    let built = lifecycle::build(
+        store,
+        executor.as_ref(),
+        &args.project,
+        &opts,
+        progress::renderer(args.progress, out).as_mut(),
+    )?;
     for t in &args.tags {
         store.set_ref(t, &built.manifest)?;
     }
@@ -58,7 +72,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         Some(t) => writeln!(out, "{t} {}", built.manifest.digest()).ok(),
         None => writeln!(out, "{}", built.manifest.digest()).ok(),
     };
-    Ok(built.manifest)
+    Ok(Some(built.manifest))
 }
 
 /// The executor the user chose, checked to be reachable before any step runs.

@@ -113,7 +113,7 @@ fn dump_filesets_primes_what_craft_parts_primes() {
     assert_eq!(s.digest_of("dump:test"), digest);
     // Every intermediate layer is a blob in the store.
     let layers: Vec<&str> = stdout.lines().filter(|l| l.contains("] layer ")).map(last_digest_of_line).collect();
-    assert_eq!(layers.len(), 5, "pull, build, install, stage, prime:\n{stdout}");
+    assert_eq!(layers.len(), 6, "pull, build, install, stage, prime, pack:\n{stdout}");
     for l in layers {
         assert!(s.store().join("blobs/sha256").join(l.trim_start_matches("sha256:")).is_file(), "{l}");
     }
@@ -274,7 +274,7 @@ fn a_registry_build_base_is_pulled_and_the_image_pushed() {
     let pinned = format!("{base}@{base_digest}");
     let dest = format!("127.0.0.1:5000/strata-it/built-{n}:1");
     let out = s.ok(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", &pinned, "-t", &dest, "--push"]);
-    assert!(out.contains(&format!("[pull] {pinned} {base_digest}")), "the build base was pulled: {out}");
+    assert!(out.contains(&format!("note: pulled {pinned} {base_digest}")), "the build base was pulled: {out}");
     let digest = last_digest(&out);
     assert!(out.contains(&format!("pushed {dest}@{digest}")), "{out}");
     let v: serde_json::Value =
