@@ -486,8 +486,12 @@ impl<'a> Lifecycle<'a> {
             self.step_event(vertex, StepStatus::Failed { error: e.to_string() });
             return Err(e);
         }
-        for (role, l) in self.layers[first_new..].iter().cloned().collect::<Vec<_>>() {
-            self.progress.event(&Event::Layer { vertex: vertex.into(), role, digest: l.digest.to_string() });
+        let made: Vec<Event> = self.layers[first_new..]
+            .iter()
+            .map(|(role, l)| Event::Layer { vertex: vertex.into(), role: role.clone(), digest: l.digest.to_string() })
+            .collect();
+        for e in &made {
+            self.progress.event(e);
         }
         let rec = self.record(vertex, part, step);
         self.cache.put(&key, &rec)?;
