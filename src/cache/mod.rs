@@ -19,9 +19,11 @@
 //! - `key`: what goes into a key, step by step (the table).
 //! - `explain`: [`MissReason`], old → new.
 //! - `stat`: local source trees by content, cheaply.
+//! - `remote`: the cache exported to and imported from a registry.
 
 mod explain;
 mod key;
+pub mod remote;
 mod stat;
 
 use std::collections::HashSet;

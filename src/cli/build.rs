@@ -61,6 +61,14 @@ pub struct BuildArgs {
     /// step (repeatable, or comma-separated).
     #[arg(long, value_name = "PART[:STEP]", value_delimiter = ',')]
     pub no_cache_filter: Vec<String>,
+    /// Import cached steps from a registry: registry://HOST/REPO[:TAG] (tag
+    /// `cache` by default) or type=registry,ref=HOST/REPO[:TAG]. Repeatable.
+    #[arg(long, value_name = "registry://HOST/REPO")]
+    pub cache_from: Vec<String>,
+    /// After the build, export every step it ran or reused (with their
+    /// layers) to a registry cache, in the same syntax as --cache-from.
+    #[arg(long, value_name = "registry://HOST/REPO")]
+    pub cache_to: Option<String>,
     /// Print the plan (each step cached or why it would run) and run nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -50,7 +50,8 @@ use strata_frontend_craft::scripts::{ProjectVars, apt_install, build_packages, s
 use strata_frontend_craft::tree::Tree;
 use strata_frontend_craft::{BuildInfo, CraftFrontend, SPEC_FILE_NAMES};
 
-use crate::cache::{MissReason, Record, StepCache, Vars};
+use crate::cache::remote::{RemoteCache, parse_cache_ref};
+use crate::cache::{Key, MissReason, Record, StepCache, Vars};
 use crate::executor::{Cancel, Executor, Mount, Network, PrefixedLog, StepSpec};
 use crate::image::{Image, ImageBuilder, ImageSettings, NewLayer, Platform};
 use crate::layer::{self, Compression, IdMode, LayerInfo, LayerInput, OutputOptions, WriteOptions};
@@ -116,6 +117,9 @@ pub struct BuildOptions {
     /// Run these parts' steps (`PART`, or `PART:STEP` for one step) even
     /// when cached.
     pub no_cache_filter: Vec<String>,
+    /// Registry caches to import step results from, in order
+    /// (`registry://HOST/REPO[:TAG]`).
+    pub cache_from: Vec<String>,
 }
 
 /// What a build produced.
@@ -131,6 +135,8 @@ pub struct Built {
     pub ran: Vec<String>,
     /// The steps taken from the cache.
     pub cached: Vec<String>,
+    /// Every cache record this build used or made (what `--cache-to` exports).
+    pub records: Vec<(Key, Record)>,
 }
 
 /// Finds the project file: `path` itself, or a known spec name inside it.
@@ -265,6 +271,9 @@ pub struct Lifecycle<'a> {
     cached: Vec<String>,
     /// The image, once packed or found in the cache.
     packed: Option<Descriptor>,
+    /// `--cache-from` registries.
+    remotes: Vec<RemoteCache>,
+    records: Vec<(Key, Record)>,
 }
 
 /// Builds the project at `path` into an image in `store`.
@@ -343,6 +352,18 @@ impl<'a> Lifecycle<'a> {
         let file = find_project_file(path)?;
         let project_id = std::fs::canonicalize(&file).unwrap_or(file).to_string_lossy().into_owned();
         let order = strata_frontend_craft::order::order(&project).map_err(LifecycleError::from)?;
+        let mut remotes = Vec::new();
+        for r in &opts.cache_from {
+            let reference = parse_cache_ref(r)?;
+            match RemoteCache::open(store, reference, opts.registry.clone()) {
+                Ok(c) => {
+                    progress.event(&Event::Note { message: format!("cache {r}: {} step(s)", c.len()) });
+                    remotes.push(c);
+                }
+                // An unreachable cache makes a slower build, not a failed one.
+                Err(e) => progress.event(&Event::Note { message: format!("cache {r} not used: {e}") }),
+            }
+        }
         Ok(Lifecycle {
             store,
             executor,
@@ -371,6 +392,8 @@ impl<'a> Lifecycle<'a> {
             ran: Vec::new(),
             cached: Vec::new(),
             packed: None,
+            remotes,
+            records: Vec::new(),
             project,
         })
     }
@@ -462,9 +485,10 @@ impl<'a> Lifecycle<'a> {
         let key = inputs.key();
         let forced = self.forced(part, step);
         if forced.is_none()
-            && let Some(rec) = self.cache.get(&key)
+            && let Some(rec) = self.lookup(&key)
         {
             self.apply(vertex, part, &rec);
+            self.records.push((key, rec));
             self.cache.remember(&self.project_id, vertex, &inputs);
             self.cached.push(vertex.to_string());
             self.step_event(vertex, StepStatus::Cached);
@@ -495,10 +519,38 @@ impl<'a> Lifecycle<'a> {
         }
         let rec = self.record(vertex, part, step);
         self.cache.put(&key, &rec)?;
+        self.records.push((key, rec));
         self.cache.remember(&self.project_id, vertex, &inputs);
         self.ran.push(vertex.to_string());
         self.step_event(vertex, StepStatus::Done { seconds: started.elapsed().as_secs_f64() });
         Ok(())
+    }
+
+    /// The local record of `key`, or one a `--cache-from` registry has
+    /// (fetched into the store first). A registry that fails is a miss.
+    fn lookup(&mut self, key: &Key) -> Option<Record> {
+        if let Some(rec) = self.cache.get(key) {
+            return Some(rec);
+        }
+        let mut notes = Vec::new();
+        let mut found = None;
+        for remote in &self.remotes {
+            match remote.fetch(self.store, key) {
+                Ok(Some(rec)) => {
+                    if let Err(e) = self.cache.put(key, &rec) {
+                        notes.push(format!("cannot record a step fetched from the cache: {e}"));
+                    }
+                    found = Some(rec);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => notes.push(format!("cache lookup failed, running the step: {e}")),
+            }
+        }
+        for message in notes {
+            self.progress.event(&Event::Note { message });
+        }
+        found.and_then(|_| self.cache.get(key))
     }
 
     fn mark_unknown(&mut self, vertex: &str, part: &str) {
@@ -985,7 +1037,15 @@ impl<'a> Lifecycle<'a> {
             cached_steps: self.cached.len(),
             run_steps: self.ran.len(),
         });
-        Ok(Built { manifest, name, version, layers: self.layers, ran: self.ran, cached: self.cached })
+        Ok(Built {
+            manifest,
+            name,
+            version,
+            layers: self.layers,
+            ran: self.ran,
+            cached: self.cached,
+            records: self.records,
+        })
     }
 
     fn pack_image(&mut self) -> crate::Result<Descriptor> {

@@ -19,6 +19,7 @@ use crate::store::Store;
 pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Result<Option<Descriptor>> {
     // Parse --output before spending minutes on the build.
     let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
+    let cache_to = args.cache_to.as_deref().map(crate::cache::remote::parse_cache_ref).transpose()?;
     let cancel = Cancel::new();
     let opts = BuildOptions {
         build_base: args.build_base.clone(),
@@ -29,6 +30,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         cancel: cancel.clone(),
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
+        cache_from: args.cache_from.clone(),
     };
     if args.dry_run {
         lifecycle::plan(store, &args.project, &opts, progress::renderer(args.progress, out).as_mut())?;
@@ -45,6 +47,13 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     )?;
     for t in &args.tags {
         store.set_ref(t, &built.manifest)?;
+    }
+    if let Some(r) = &cache_to {
+        let reg = super::registry::registry_options(&args.registry);
+        let started = std::time::Instant::now();
+        crate::cache::remote::export(store, r, &built.records, &reg)?;
+        let n = built.records.len();
+        writeln!(out, "exported {n} cached step(s) to {r} in {:.1}s", started.elapsed().as_secs_f64()).ok();
     }
     let name = match args.tags.first() {
         Some(t) => crate::store::normalize_ref(t)?,

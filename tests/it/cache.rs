@@ -318,3 +318,36 @@ fn two_builds_at_once_on_one_store_both_succeed() {
     assert!(fsck.status.success(), "{}", text(&fsck));
     assert_eq!(p.build(&[]).ran(), Vec::<&str>::new());
 }
+
+#[test]
+fn a_fresh_store_with_a_warm_registry_cache_runs_no_step() {
+    if !require_runc() || !require("the .ci/setup registry", "curl -sf http://127.0.0.1:5000/v2/") {
+        return;
+    }
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let cache = format!("registry://127.0.0.1:5000/strata-it/cache-{n}");
+    let warm = Project::new();
+    let first = warm.build(&["--cache-to", &cache]);
+    assert!(first.0.contains(&format!("exported {ALL_STEPS} cached step(s)")), "{}", first.0);
+
+    // Another machine: an empty store (the same busybox base, built from
+    // its recipe) and a copy of the project somewhere else.
+    let fresh = Project::new();
+    let b = fresh.build(&["--cache-from", &cache]);
+    assert_eq!(b.ran(), Vec::<&str>::new(), "{}", b.0);
+    assert_eq!(b.digest(), first.digest());
+    let fsck = fresh.s.cmd().args(["store", "fsck"]).output().unwrap();
+    assert!(fsck.status.success(), "fetched blobs are whole: {}", text(&fsck));
+
+    // A miss does not end the lookups: only the edited part runs.
+    let third = Project::new();
+    third.edit("doc/README", "other docs\n");
+    let b = third.build(&["--cache-from", &cache]);
+    assert_eq!(b.ran(), ["doc:pull", "doc:build", "doc:stage", "doc:prime", "pack"], "{}", b.0);
+
+    // An unreachable cache is a note, not a failure.
+    let fourth = Project::new();
+    let b = fourth.build(&["--cache-from", "registry://127.0.0.1:9/nowhere"]);
+    assert!(b.0.contains("note: cache registry://127.0.0.1:9/nowhere not used"), "{}", b.0);
+    assert_eq!(b.ran().len(), ALL_STEPS);
+}
