@@ -80,6 +80,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(a) => {
             ops::build::build(&store, &a, out)?;
         }
+        Command::Step { step, args } => ops::build::step(&store, &step, &args, out)?,
+        Command::Overlay(a) => ops::build::step(&store, "overlay", &a, out)?,
+        Command::Stage(a) => ops::build::step(&store, "stage", &a, out)?,
+        Command::Prime(a) => ops::build::step(&store, "prime", &a, out)?,
+        Command::Clean(a) => ops::build::clean(&store, &a, out)?,
         Command::Plan(mut a) => {
             a.dry_run = true;
             ops::build::build(&store, &a, out)?;

@@ -20,7 +20,7 @@
 //! | `build` | the build base's layers; the build-packages layer; the part's pull layer; the stage layers of the parts it is `after:` (transitively); every file and the argv of the step's run dir — plugin commands, `build-environment`, `override-build`, the `CRAFT_*` environment, the project variables going in; `organize` | stage layers of parts it is not `after:`; `stage`, `prime` filesets |
 //! | `stage` | the part's install layer; `stage`; `permissions`; for `override-stage`: the run dir's files, the build base's layers | other parts' stage layers (conflicts between parts are checked on every run that restages, not cached) |
 //! | `prime` | the install layer; the part's own stage layer; `prime` (and `stage`, which the default prime inherits); `permissions`; for `override-prime`: the run dir's files, the build base's layers | other parts' layers |
-//! | `pack` | the base image's manifest digest (or `bare`); every part's prime layer in order; image settings, name, title, version after the lifecycle; the platform | the build base (it is not in the image) |
+//! | `pack` | the base image's manifest digest (or `bare`); every part's prime layer in order; image settings, name, title, version after the lifecycle; the platform; the project's git origin and commit (annotations) | the build base (it is not in the image) |
 //!
 //! A step's record also restores the project variables it left (`craftctl
 //! set`), so steps after a hit see what they would have seen after a run.

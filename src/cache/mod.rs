@@ -151,6 +151,14 @@ impl<'s> StepCache<'s> {
         }
     }
 
+    /// Forgets the last build of `vertex`: its record and its inputs.
+    /// Returns whether there was a record to remove.
+    pub fn forget(&self, project: &str, vertex: &str) -> bool {
+        let Some(last) = self.last_inputs(project, vertex) else { return false };
+        let _ = fs::remove_file(self.vertex_path(project, vertex));
+        fs::remove_file(self.record_path(&last.key())).is_ok()
+    }
+
     /// Every record with its key, in no particular order.
     pub fn records(&self) -> Vec<(Key, Record)> {
         let Ok(rd) = fs::read_dir(steps_dir(self.store)) else { return Vec::new() };

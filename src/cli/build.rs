@@ -20,7 +20,8 @@ pub enum ExecutorKind {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     strata build examples/hello-make -t hello:latest\n  \
-    strata build parts.yaml --base bare --build-base busybox:latest --output type=oci-dir,dest=out")]
+    strata build parts.yaml --base bare --build-base busybox:latest --output type=oci-dir,dest=out\n  \
+    strata build . --cache-to registry://127.0.0.1:5000/team/app")]
 pub struct BuildArgs {
     /// The project file, or a directory holding one. Default: the current directory.
     #[arg(value_name = "PROJECT_FILE|DIR", default_value = ".")]
@@ -32,15 +33,56 @@ pub struct BuildArgs {
     /// Push the image to every --tag after the build (only missing blobs go up).
     #[arg(long, requires = "tags")]
     pub push: bool,
+    /// Also export the image (BuildKit's syntax: type=oci|oci-dir|docker,dest=PATH).
+    #[arg(long, value_name = "type=TYPE,dest=PATH")]
+    pub output: Option<String>,
+    /// After the build, export every step it ran or reused (with their
+    /// layers) to a registry cache, in the same syntax as --cache-from.
+    #[arg(long, value_name = "registry://HOST/REPO")]
+    pub cache_to: Option<String>,
+    /// Print the plan (each step cached or why it would run) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub lc: LifecycleArgs,
+}
+
+/// `strata step STEP [PART...]` and its shortcuts `strata overlay|stage|prime`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    strata stage --project examples/multi-part lib\n  \
+    strata step build --project . app")]
+pub struct StepArgs {
+    /// Run these parts (and what they need) up to the step; default: every part.
+    #[arg(value_name = "PART")]
+    pub parts: Vec<String>,
+    /// The project file, or a directory holding one.
+    #[arg(long, short = 'p', value_name = "PROJECT_FILE|DIR", default_value = ".")]
+    pub project: PathBuf,
+    #[command(flatten)]
+    pub lc: LifecycleArgs,
+}
+
+/// `strata clean [PART...]`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Forget these parts' cached steps; default: every part's, and the image's.
+    #[arg(value_name = "PART")]
+    pub parts: Vec<String>,
+    /// The project file, or a directory holding one.
+    #[arg(long, short = 'p', value_name = "PROJECT_FILE|DIR", default_value = ".")]
+    pub project: PathBuf,
+}
+
+/// What every command that runs the lifecycle takes.
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
     /// Pull base and build-base from their registries even if the store has
     /// them, reporting a tag that has moved (default: pull only missing ones).
     #[arg(long)]
     pub pull: bool,
     #[command(flatten)]
     pub registry: super::RegistryArgs,
-    /// Also export the image (BuildKit's syntax: type=oci|oci-dir|docker,dest=PATH).
-    #[arg(long, value_name = "type=TYPE,dest=PATH")]
-    pub output: Option<String>,
     /// The image the steps run in, instead of the project's `build-base` (a store ref).
     #[arg(long, value_name = "IMAGE")]
     pub build_base: Option<String>,
@@ -65,13 +107,6 @@ pub struct BuildArgs {
     /// `cache` by default) or type=registry,ref=HOST/REPO[:TAG]. Repeatable.
     #[arg(long, value_name = "registry://HOST/REPO")]
     pub cache_from: Vec<String>,
-    /// After the build, export every step it ran or reused (with their
-    /// layers) to a registry cache, in the same syntax as --cache-from.
-    #[arg(long, value_name = "registry://HOST/REPO")]
-    pub cache_to: Option<String>,
-    /// Print the plan (each step cached or why it would run) and run nothing.
-    #[arg(long)]
-    pub dry_run: bool,
     /// How to show progress: auto (tty on a terminal, else plain), tty,
     /// plain, or json (one event per line, for CI systems).
     #[arg(long, default_value = "auto", value_name = "auto|tty|plain|json")]

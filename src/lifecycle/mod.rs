@@ -33,6 +33,7 @@
 
 mod hostfs;
 mod keys;
+pub mod vcs;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -86,6 +87,8 @@ pub enum LifecycleError {
     UnsupportedSource { part: String, kind: &'static str },
     #[error("part '{part}': source '{}' is not a directory", path.display())]
     SourceNotADirectory { part: String, path: PathBuf },
+    #[error("no part '{part}' in the project (its parts: {})", known.join(", "))]
+    UnknownPart { part: String, known: Vec<String> },
     #[error("part '{part}': {what} is not supported yet")]
     Unsupported { part: String, what: String },
     #[error("{}: {source}", path.display())]
@@ -299,6 +302,51 @@ pub fn plan(store: &Store, path: &Path, opts: &BuildOptions, progress: &mut dyn 
     lc.plan_pack()
 }
 
+/// `strata step STEP [PART...]`: runs (or takes from the cache) the
+/// lifecycle up to `target` for `parts` (every part if empty) and what they
+/// need, as `strata build` would; packs nothing.
+pub fn run_steps(
+    store: &Store,
+    executor: &dyn Executor,
+    path: &Path,
+    opts: &BuildOptions,
+    target: Step,
+    parts: &[String],
+    progress: &mut dyn Progress,
+) -> crate::Result<()> {
+    let mut lc = Lifecycle::new(store, Some(executor), path, opts, progress)?;
+    lc.check_parts(parts)?;
+    let names: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let actions = strata_frontend_craft::sequencer::Sequencer::new(&lc.project)
+        .map_err(LifecycleError::from)?
+        .plan(target, &names);
+    lc.run_actions(&actions, 0)
+}
+
+/// `strata clean [PART...]`: forgets the cached steps of `parts` (all parts
+/// and the image if empty) as last built from this project, so the next
+/// build runs them. Blobs stay until `strata store gc`. Returns how many
+/// records were removed.
+pub fn clean(store: &Store, path: &Path, parts: &[String]) -> crate::Result<usize> {
+    let project = load_project(path)?;
+    let known: Vec<String> = project.parts.keys().cloned().collect();
+    if let Some(p) = parts.iter().find(|p| !project.parts.contains_key(*p)) {
+        return Err(LifecycleError::UnknownPart { part: p.clone(), known }.into());
+    }
+    let file = find_project_file(path)?;
+    let project_id = std::fs::canonicalize(&file).unwrap_or(file).to_string_lossy().into_owned();
+    let chosen = if parts.is_empty() { known } else { parts.to_vec() };
+    let mut vertices: Vec<String> = chosen
+        .iter()
+        .flat_map(|p| ["pull", "build-packages", "build", "stage", "prime"].map(|s| format!("{p}:{s}")))
+        .collect();
+    if parts.is_empty() {
+        vertices.push("pack".into());
+    }
+    let cache = StepCache::new(store);
+    Ok(vertices.iter().filter(|v| cache.forget(&project_id, v)).count())
+}
+
 fn has_bash(store: &Store, layers: &[LayerInfo]) -> crate::Result<bool> {
     for l in layers.iter().rev() {
         let dir = crate::snapshot::snapshot(store, l)?;
@@ -406,9 +454,24 @@ impl<'a> Lifecycle<'a> {
     fn run_all(&mut self) -> crate::Result<()> {
         let actions =
             strata_frontend_craft::sequencer::plan(&self.project, Step::Prime).map_err(LifecycleError::from)?;
-        let steps = actions.iter().filter(|a| a.kind != ActionKind::Skip).count() + 1;
+        self.run_actions(&actions, 1)
+    }
+
+    fn check_parts(&self, parts: &[String]) -> crate::Result<()> {
+        match parts.iter().find(|p| !self.project.parts.contains_key(*p)) {
+            Some(p) => {
+                let known = self.project.parts.keys().cloned().collect();
+                Err(LifecycleError::UnknownPart { part: p.clone(), known }.into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `actions`; `more` steps (pack) follow them.
+    fn run_actions(&mut self, actions: &[Action], more: usize) -> crate::Result<()> {
+        let steps = actions.iter().filter(|a| a.kind != ActionKind::Skip).count() + more;
         self.progress.event(&Event::Plan { steps });
-        for action in &actions {
+        for action in actions {
             if self.cancel.is_cancelled() {
                 let step = format!("{}:{}", action.part, action.step.name());
                 return Err(crate::executor::ExecError::Cancelled { step }.into());
@@ -1073,6 +1136,12 @@ impl<'a> Lifecycle<'a> {
             .annotation("org.opencontainers.image.title", title);
         if let Some(v) = &version {
             builder = builder.annotation("org.opencontainers.image.version", v.clone());
+        }
+        if let Some(git) = vcs::git_info(&self.project.project_dir) {
+            if let Some(src) = git.source {
+                builder = builder.annotation("org.opencontainers.image.source", src);
+            }
+            builder = builder.annotation("org.opencontainers.image.revision", git.revision);
         }
         Ok(builder.build(self.store)?)
     }

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use oci_spec::image::Descriptor;
 
-use crate::cli::BuildArgs;
 use crate::cli::ExecutorKind;
+use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, StepArgs};
 use crate::executor::containerd::ContainerdExecutor;
 use crate::executor::docker::DockerExecutor;
 use crate::executor::{Cancel, Executor, RuncExecutor};
@@ -14,42 +14,48 @@ use crate::export::{self, ExportTarget};
 use crate::lifecycle::{self, BuildOptions};
 use crate::progress;
 use crate::store::Store;
+use strata_frontend_api::Step;
+
+/// The lifecycle options the user chose.
+fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
+    BuildOptions {
+        build_base: lc.build_base.clone(),
+        base: lc.base.clone(),
+        compression: lc.compression,
+        pull: lc.pull,
+        registry: super::registry::registry_options(&lc.registry),
+        cancel: cancel.clone(),
+        no_cache: lc.no_cache,
+        no_cache_filter: lc.no_cache_filter.clone(),
+        cache_from: lc.cache_from.clone(),
+    }
+}
 
 /// Builds (or with `--dry-run`, plans) the project; returns the image, if built.
 pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Result<Option<Descriptor>> {
-    // Parse --output before spending minutes on the build.
+    // Parse --output and --cache-to before spending minutes on the build.
     let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
     let cache_to = args.cache_to.as_deref().map(crate::cache::remote::parse_cache_ref).transpose()?;
     let cancel = Cancel::new();
-    let opts = BuildOptions {
-        build_base: args.build_base.clone(),
-        base: args.base.clone(),
-        compression: args.compression,
-        pull: args.pull,
-        registry: super::registry::registry_options(&args.registry),
-        cancel: cancel.clone(),
-        no_cache: args.no_cache,
-        no_cache_filter: args.no_cache_filter.clone(),
-        cache_from: args.cache_from.clone(),
-    };
+    let opts = options(&args.lc, &cancel);
     if args.dry_run {
-        lifecycle::plan(store, &args.project, &opts, progress::renderer(args.progress, out).as_mut())?;
+        lifecycle::plan(store, &args.project, &opts, progress::renderer(args.lc.progress, out).as_mut())?;
         return Ok(None);
     }
     cancel_on_ctrl_c(&cancel);
-    let executor = executor(args.executor)?;
+    let executor = executor(args.lc.executor)?;
     let built = lifecycle::build(
         store,
         executor.as_ref(),
         &args.project,
         &opts,
-        progress::renderer(args.progress, out).as_mut(),
+        progress::renderer(args.lc.progress, out).as_mut(),
     )?;
     for t in &args.tags {
         store.set_ref(t, &built.manifest)?;
     }
     if let Some(r) = &cache_to {
-        let reg = super::registry::registry_options(&args.registry);
+        let reg = super::registry::registry_options(&args.lc.registry);
         let started = std::time::Instant::now();
         crate::cache::remote::export(store, r, &built.records, &reg)?;
         let n = built.records.len();
@@ -69,7 +75,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     if args.push {
         let dests = args.tags.iter().map(|t| crate::registry::parse_reference(t)).collect::<Result<Vec<_>, _>>()?;
         let opts = crate::registry::PushOptions {
-            registry: super::registry::registry_options(&args.registry),
+            registry: super::registry::registry_options(&args.lc.registry),
             ..Default::default()
         };
         let rep = crate::registry::push(store, &built.manifest, &dests, &opts)?;
@@ -82,6 +88,24 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         None => writeln!(out, "{}", built.manifest.digest()).ok(),
     };
     Ok(Some(built.manifest))
+}
+
+/// `strata step STEP [PART...]`: the lifecycle up to `step` for `parts`.
+pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> crate::Result<()> {
+    let step: Step = step.parse().expect("clap checked the step name");
+    let cancel = Cancel::new();
+    let opts = options(&args.lc, &cancel);
+    cancel_on_ctrl_c(&cancel);
+    let executor = executor(args.lc.executor)?;
+    let mut progress = progress::renderer(args.lc.progress, out);
+    lifecycle::run_steps(store, executor.as_ref(), &args.project, &opts, step, &args.parts, progress.as_mut())
+}
+
+/// `strata clean [PART...]`.
+pub fn clean(store: &Store, args: &CleanArgs, out: &mut dyn Write) -> crate::Result<()> {
+    let n = lifecycle::clean(store, &args.project, &args.parts)?;
+    writeln!(out, "forgot {n} cached step(s)").ok();
+    Ok(())
 }
 
 /// The executor the user chose, checked to be reachable before any step runs.

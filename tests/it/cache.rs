@@ -351,3 +351,29 @@ fn a_fresh_store_with_a_warm_registry_cache_runs_no_step() {
     assert!(b.0.contains("note: cache registry://127.0.0.1:9/nowhere not used"), "{}", b.0);
     assert_eq!(b.ran().len(), ALL_STEPS);
 }
+
+#[test]
+fn step_commands_run_up_to_a_step_and_clean_forgets_parts() {
+    if !require_runc() {
+        return;
+    }
+    let p = Project::new();
+    let dir = p.dir.to_str().unwrap();
+    let staged = Build(p.s.ok(&["stage", "--project", dir, "lib", "--progress", "plain"]));
+    assert_eq!(staged.ran(), ["lib:pull", "lib:build", "lib:stage"], "{}", staged.0);
+    let built = Build(p.s.ok(&["step", "build", "--project", dir, "app", "--progress", "plain"]));
+    assert_eq!(built.ran(), ["app:pull", "app:build"], "lib's steps are reused: {}", built.0);
+    assert!(built.cached().contains(&"lib:stage"), "{}", built.0);
+
+    let all = p.build(&[]);
+    assert!(all.cached().contains(&"lib:stage") && all.cached().contains(&"app:build"), "{}", all.0);
+    assert!(all.ran().contains(&"doc:pull"), "{}", all.0);
+
+    assert_eq!(p.s.ok(&["clean", "--project", dir, "doc"]).trim(), "forgot 4 cached step(s)");
+    let again = p.build(&[]);
+    assert_eq!(again.ran(), ["doc:pull", "doc:build", "doc:stage", "doc:prime"], "{}", again.0);
+    assert_eq!(again.digest(), all.digest(), "the same inputs give the same image");
+
+    let err = p.s.fails(&["stage", "--project", dir, "nope"]);
+    assert!(err.contains("no part 'nope' in the project (its parts: app, doc, lib)"), "{err}");
+}
