@@ -85,6 +85,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stage(a) => ops::build::step(&store, "stage", &a, out)?,
         Command::Prime(a) => ops::build::step(&store, "prime", &a, out)?,
         Command::Clean(a) => ops::build::clean(&store, &a, out)?,
+        Command::Shell(a) => {
+            let code = ops::build::shell(&store, &a, out)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
         Command::Plan(mut a) => {
             a.dry_run = true;
             ops::build::build(&store, &a, out)?;

@@ -111,4 +111,30 @@ pub struct LifecycleArgs {
     /// plain, or json (one event per line, for CI systems).
     #[arg(long, default_value = "auto", value_name = "auto|tty|plain|json")]
     pub progress: ProgressMode,
+    /// When a step fails, open a shell over its inputs (with its scripts
+    /// and environment) before giving up (runc executor).
+    #[arg(long)]
+    pub shell_on_fail: bool,
+}
+
+/// `strata shell --part P --step S [-- CMD...]`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    strata shell --part hello --step build\n  \
+    strata shell -p examples/hello-make --part hello --step prime -- ls /root/prime")]
+pub struct ShellArgs {
+    /// The part whose state to enter.
+    #[arg(long)]
+    pub part: String,
+    /// After which step: pull, overlay, build, stage or prime.
+    #[arg(long, default_value = "build", value_parser = ["pull", "overlay", "build", "stage", "prime"])]
+    pub step: String,
+    /// The project file, or a directory holding one.
+    #[arg(long, short = 'p', value_name = "PROJECT_FILE|DIR", default_value = ".")]
+    pub project: PathBuf,
+    /// The command to run instead of an interactive shell.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub lc: LifecycleArgs,
 }

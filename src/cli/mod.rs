@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-pub use build::{BuildArgs, CleanArgs, ExecutorKind, LifecycleArgs, StepArgs};
+pub use build::{BuildArgs, CleanArgs, ExecutorKind, LifecycleArgs, ShellArgs, StepArgs};
 pub use image::{ImageCommand, ImageSubcommand};
 pub use registry::{
     ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs,
@@ -55,6 +55,8 @@ pub enum Command {
     Prime(StepArgs),
     /// Forget parts' cached steps, so the next build runs them again.
     Clean(CleanArgs),
+    /// Open a shell (or run a command) in a part's state after a step.
+    Shell(ShellArgs),
     /// Build, import, export, list, inspect and remove images in the store.
     Image(ImageCommand),
     /// Check and clean the store.

@@ -33,6 +33,7 @@
 
 mod hostfs;
 mod keys;
+mod shell;
 pub mod vcs;
 
 use std::collections::{BTreeMap, HashSet};
@@ -60,6 +61,7 @@ use crate::progress::{Event, Progress, StepStatus};
 use crate::store::Store;
 
 pub use hostfs::{Sources, materialize, read_tree};
+pub use shell::shell;
 
 /// What the lifecycle itself can get wrong (step failures are
 /// [`crate::executor::StepFailed`]).
@@ -123,6 +125,8 @@ pub struct BuildOptions {
     /// Registry caches to import step results from, in order
     /// (`registry://HOST/REPO[:TAG]`).
     pub cache_from: Vec<String>,
+    /// Open a shell over a failed step's inputs before giving up.
+    pub shell_on_fail: bool,
 }
 
 /// What a build produced.
@@ -265,6 +269,7 @@ pub struct Lifecycle<'a> {
     cancel: Cancel,
     no_cache: bool,
     no_cache_filter: Vec<String>,
+    shell_on_fail: bool,
     /// Planning: vertices that would run, so their outputs are unknown.
     unknown: HashSet<String>,
     /// Planning: a step that may set project variables would run.
@@ -434,6 +439,7 @@ impl<'a> Lifecycle<'a> {
             cancel: opts.cancel.clone(),
             no_cache: opts.no_cache,
             no_cache_filter: opts.no_cache_filter.clone(),
+            shell_on_fail: opts.shell_on_fail,
             unknown: HashSet::new(),
             vars_unknown: false,
             step_index: 0,
@@ -822,7 +828,15 @@ impl<'a> Lifecycle<'a> {
         let echo: Box<dyn Write + Send> = Box::new(std::io::stderr());
         let mut log = PrefixedLog::for_step(self.store, label, Some(echo))
             .map_err(io_err(&crate::executor::log::step_log_path(self.store, label)))?;
-        let execution = executor.run(self.store, &spec, &mut log, &self.cancel)?.success(label)?;
+        let execution = match executor.run(self.store, &spec, &mut log, &self.cancel)?.success(label) {
+            Ok(e) => e,
+            Err(failed) => {
+                if self.shell_on_fail {
+                    self.shell_after_failure(&spec);
+                }
+                return Err(failed.into());
+            }
+        };
         let layer = crate::snapshot::capture(self.store, execution.changes, &self.output_opts())?;
         if let Some(d) = run_dir {
             self.read_back_vars(d)?;

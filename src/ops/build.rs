@@ -6,7 +6,7 @@ use std::io::Write;
 use oci_spec::image::Descriptor;
 
 use crate::cli::ExecutorKind;
-use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, StepArgs};
+use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs};
 use crate::executor::containerd::ContainerdExecutor;
 use crate::executor::docker::DockerExecutor;
 use crate::executor::{Cancel, Executor, RuncExecutor};
@@ -28,6 +28,7 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
         no_cache: lc.no_cache,
         no_cache_filter: lc.no_cache_filter.clone(),
         cache_from: lc.cache_from.clone(),
+        shell_on_fail: lc.shell_on_fail,
     }
 }
 
@@ -99,6 +100,19 @@ pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> 
     let executor = executor(args.lc.executor)?;
     let mut progress = progress::renderer(args.lc.progress, out);
     lifecycle::run_steps(store, executor.as_ref(), &args.project, &opts, step, &args.parts, progress.as_mut())
+}
+
+/// `strata shell`: returns the exit code of the shell or command.
+pub fn shell(store: &Store, args: &ShellArgs, out: &mut dyn Write) -> crate::Result<i32> {
+    let step: Step = args.step.parse().expect("clap checked the step name");
+    let cancel = Cancel::new();
+    let opts = options(&args.lc, &cancel);
+    let executor = executor(args.lc.executor)?;
+    // Progress goes to stderr: stdout belongs to the command.
+    let mut err = std::io::stderr();
+    let _ = out;
+    let mut progress = progress::renderer(args.lc.progress, &mut err);
+    lifecycle::shell(store, executor.as_ref(), &args.project, &opts, &args.part, step, &args.command, progress.as_mut())
 }
 
 /// `strata clean [PART...]`.

@@ -377,3 +377,54 @@ fn step_commands_run_up_to_a_step_and_clean_forgets_parts() {
     let err = p.s.fails(&["stage", "--project", dir, "nope"]);
     assert!(err.contains("no part 'nope' in the project (its parts: app, doc, lib)"), "{err}");
 }
+
+#[test]
+fn a_shell_opens_in_a_parts_state_after_a_step() {
+    if !require_runc() {
+        return;
+    }
+    let p = Project::new();
+    let dir = p.dir.to_str().unwrap();
+    let shell = |step: &str, cmd: &[&str]| {
+        let mut args = vec!["shell", "-p", dir, "--part", "app", "--step", step, "--progress", "plain", "--"];
+        args.extend_from_slice(cmd);
+        p.s.cmd().args(&args).stdin(Stdio::null()).output().unwrap()
+    };
+    let out = shell("build", &["cat", "/root/parts/app/install/bin/app"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "echo app\n", "the build's install tree is there");
+    let out = shell("build", &["sh", "-c", "echo $CRAFT_PART_NAME; test -e /root/stage/include/lib.h; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "the command's exit code: {}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "app\n", "with the step's environment");
+}
+
+#[test]
+fn shell_on_fail_opens_a_shell_over_the_failed_steps_inputs() {
+    if !require_runc() {
+        return;
+    }
+    let p = Project::new();
+    p.edit("parts.yaml", &PROJECT.replace("if [ -e $CRAFT_PROJECT_DIR/slow ]; then sleep 60; fi", "exit 7"));
+    let mut child =
+        p.s.cmd()
+            .args(["build", p.dir.to_str().unwrap(), "--progress", "plain", "--shell-on-fail"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    // What a user would type into the shell.
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo in-shell $CRAFT_PART_NAME; ls /run/strata/craftctl | grep -c build\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the build still fails");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("note: app:build failed: opening a shell"), "{stdout}");
+    assert!(stdout.contains("in-shell app"), "the shell ran with the step's environment: {stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exit code 7"), "{}", text(&out));
+}
