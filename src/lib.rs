@@ -46,6 +46,7 @@ pub mod ops;
 pub mod recipe;
 pub mod registry;
 pub mod snapshot;
+pub mod sources;
 pub mod store;
 
 pub use error::{Error, Result};
