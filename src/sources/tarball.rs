@@ -161,12 +161,15 @@ fn skipped(ty: tar::EntryType) -> bool {
     ty.is_pax_global_extensions() || ty.is_pax_local_extensions() || ty.is_gnu_longname() || ty.is_gnu_longlink()
 }
 
+/// How an archive module renames entries (name components in, out).
+pub type Rename<'f> = dyn for<'a> Fn(Vec<&'a [u8]>) -> Vec<&'a [u8]> + 'f;
+
 /// Writes one tar entry into the sink, renamed by `rename`, its mode or-ed
 /// with `add_mode`. Shared with the deb reader.
 pub fn add_entry<R: Read, W: io::Write>(
     sink: &mut Sink<W>,
     entry: &mut tar::Entry<'_, R>,
-    rename: &dyn Fn(Vec<&[u8]>) -> Vec<&[u8]>,
+    rename: &Rename<'_>,
     add_mode: u32,
 ) -> Result<(), SourceError> {
     let archive = sink.archive().to_path_buf();
