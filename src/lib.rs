@@ -16,6 +16,7 @@
 //! | running a step in a container: runc, Docker/Podman, containerd | [`executor`] | [`executor::Executor`], [`executor::RuncExecutor`] |
 //! | snapshots: unpacked layers, a step's root filesystem, capturing its changes | [`snapshot`] | [`snapshot::Rootfs`], [`snapshot::capture`] |
 //! | the lifecycle: pull, build, stage, prime, pack a craft project (`strata build`) | [`lifecycle`] | [`lifecycle::build`] |
+//! | part sources: local dirs, tar/zip/deb/file (downloaded, checksummed, cached), git | [`sources`] | [`sources::fetch`] |
 //! | one entry function per user operation | [`ops`] | [`ops::image`], [`ops::store`] |
 //! | command-line parsing (no logic) | [`cli`] | [`cli::Cli`] |
 //! | the crate error | [`error`] | [`Error`] |
