@@ -56,10 +56,6 @@ impl Downloads {
         Downloads { root: store.root().join("strata/downloads"), tmp: store.tmp_dir() }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn blob_path(&self, sha256: &Digest) -> PathBuf {
         self.root.join("sha256").join(sha256.digest())
     }

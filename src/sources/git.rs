@@ -53,7 +53,7 @@ pub fn url_of(location: &str, project_dir: &Path) -> String {
     if has_scheme(location) {
         return location.to_owned();
     }
-    let path = project_dir.join(location);
+    let path = super::host_path(location, project_dir);
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     format!("file://{}", path.display())
 }
@@ -228,6 +228,7 @@ mod tests {
         assert_eq!(url_of("git@example.com:me/r.git", proj), "git@example.com:me/r.git");
         assert_eq!(url_of("git+ssh://example.com/r", proj), "git+ssh://example.com/r");
         assert_eq!(url_of("vendor/lib", proj), "file:///nonexistent/proj/vendor/lib");
+        assert_eq!(url_of("/root/project/vendor/lib", proj), "file:///nonexistent/proj/vendor/lib");
     }
 
     #[test]

@@ -43,6 +43,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use strata_frontend_api::{Source, SourceKind};
+use strata_frontend_craft::dirs::PROJECT_DIR;
 
 pub use cache::{Downloads, Obtained};
 pub use checksum::{Algorithm, Checksum, Sums};
@@ -85,7 +86,7 @@ pub fn fetch(req: &FetchRequest<'_>, progress: &mut dyn FnMut(String)) -> Result
     let s = req.source;
     match s.kind {
         SourceKind::Local => {
-            let dir = req.project_dir.join(&s.location);
+            let dir = host_path(&s.location, req.project_dir);
             if !dir.is_dir() {
                 return Err(SourceError::NotADirectory { part: req.part.into(), path: dir });
             }
@@ -148,7 +149,7 @@ fn obtain(
         progress(format!("{location} {how} ({} bytes, {})", got.sums.size, got.sums.sha256));
         return Ok(got);
     }
-    let path = req.project_dir.join(location);
+    let path = host_path(location, req.project_dir);
     if !path.is_file() {
         return Err(SourceError::NotFound { part: part.into(), path });
     }
@@ -157,6 +158,16 @@ fn obtain(
         c.verify(part, location, &sums)?;
     }
     Ok(Obtained { path, sums, cached: false })
+}
+
+/// Where a location that is not a URL is on the host: relative to the
+/// project directory, or below the project's path in the build container
+/// (`$CRAFT_PROJECT_DIR`, which the frontend expands to `/root/project`).
+pub fn host_path(location: &str, project_dir: &Path) -> PathBuf {
+    match Path::new(location).strip_prefix(PROJECT_DIR) {
+        Ok(rest) => project_dir.join(rest),
+        Err(_) => project_dir.join(location),
+    }
 }
 
 /// The scheme of a location, as Python's `urlparse` finds it (craft-parts'

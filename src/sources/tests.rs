@@ -99,6 +99,9 @@ fn a_local_source_is_the_project_directory_itself() {
     env.write("web/index.html", b"hi");
     let (f, _) = env.fetch(&source(SourceKind::Local, "web")).unwrap();
     assert_eq!(f, Fetched { dir: env.project.join("web"), identity: None });
+    // `$CRAFT_PROJECT_DIR/web`, as the frontend expands it for the container.
+    let (f, _) = env.fetch(&source(SourceKind::Local, "/root/project/web")).unwrap();
+    assert_eq!(f.dir, env.project.join("web"));
     let err = env.fetch(&source(SourceKind::Local, "missing")).unwrap_err();
     assert!(
         err.to_string().starts_with("part 'p': source '") && err.to_string().ends_with("missing' is not a directory")
@@ -117,7 +120,7 @@ fn tarballs_in_every_compression_are_extracted_without_their_top_directory() {
     ] {
         let env = Env::new();
         env.write(&format!("dl/{name}"), &bytes);
-        let (f, _) = env.fetch(&source(SourceKind::Tar, &format!("dl/{name}"))).unwrap();
+        let (f, _) = env.fetch(&source(SourceKind::Tar, &format!("/root/project/dl/{name}"))).unwrap();
         assert_eq!(f.dir, env.dest);
         assert_eq!(f.identity, Some(format!("sha256:{}", sha256_hex(&bytes))), "{name}");
         assert_eq!(listing(&f.dir), ["Makefile", "configure", "src/", "src/hello.c", "src/main.c"], "{name}");
