@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use strata_frontend_api::{Source, SourceKind};
 
 use super::testutil::{
-    HttpServer, TarEntry, bzip2, commit, git, git_repo, gzip, have_tool, listing, tar_bytes, xz, zstd,
+    HttpServer, TarEntry, bzip2, commit, git, git_repo, gzip, have_tool, listing, lzma, tar_bytes, xz, zstd,
 };
 use super::*;
 use crate::store::Store;
@@ -239,19 +239,28 @@ fn ar(members: &[(&str, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn a_deb_made_by_hand_gives_its_data_tree() {
-    let data = zstd(&tar_bytes(&[
+    let data = tar_bytes(&[
         TarEntry::dir("./"),
         TarEntry::dir("./usr/"),
         TarEntry::dir("./usr/bin/"),
         TarEntry::file("./usr/bin/tool", "#!/bin/sh\n").mode(0o755),
-    ]));
+    ]);
     let control = gzip(&tar_bytes(&[TarEntry::file("./control", "Package: tool\n")]));
-    let deb = ar(&[("debian-binary", b"2.0\n"), ("control.tar.gz", &control), ("data.tar.zst", &data)]);
     let env = Env::new();
-    env.write("tool.deb", &deb);
-    let (f, _) = env.fetch(&source(SourceKind::Deb, "tool.deb")).unwrap();
-    assert_eq!(listing(&f.dir), ["usr/", "usr/bin/", "usr/bin/tool"]);
-    assert_eq!(fs::metadata(f.dir.join("usr/bin/tool")).unwrap().permissions().mode() & 0o777, 0o755);
+    for (member, bytes) in [
+        ("data.tar", data.clone()),
+        ("data.tar.gz", gzip(&data)),
+        ("data.tar.xz", xz(&data)),
+        ("data.tar.zst", zstd(&data)),
+        ("data.tar.bz2", bzip2(&data)),
+        ("data.tar.lzma", lzma(&data)),
+    ] {
+        let deb = ar(&[("debian-binary", b"2.0\n"), ("control.tar.gz", &control), (member, &bytes)]);
+        env.write("tool.deb", &deb);
+        let (f, _) = env.fetch(&source(SourceKind::Deb, "tool.deb")).unwrap();
+        assert_eq!(listing(&f.dir), ["usr/", "usr/bin/", "usr/bin/tool"], "{member}");
+        assert_eq!(fs::metadata(f.dir.join("usr/bin/tool")).unwrap().permissions().mode() & 0o777, 0o755);
+    }
 
     env.write("not.deb", &ar(&[("data.tar", b"")]));
     let err = env.fetch(&source(SourceKind::Deb, "not.deb")).unwrap_err().to_string();
@@ -550,4 +559,25 @@ fn a_failing_git_command_shows_its_error() {
         "{err}"
     );
     assert!(err.contains("no-such-branch not found"), "{err}");
+}
+
+#[test]
+fn a_cancelled_build_stops_a_stalled_download() {
+    let env = Env::new();
+    // Accepts the connection and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/slow.tar.gz", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let _connection = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let cancel = env.cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        cancel.cancel();
+    });
+    let started = std::time::Instant::now();
+    let err = env.fetch(&source(SourceKind::Tar, &url)).unwrap_err();
+    assert_eq!(err.to_string(), format!("part 'p': fetching {url} was cancelled"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }

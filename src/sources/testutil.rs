@@ -84,6 +84,14 @@ pub fn xz(tar: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// Legacy LZMA-alone, as old debs' `data.tar.lzma`.
+pub fn lzma(tar: &[u8]) -> Vec<u8> {
+    let opts = lzma_rust2::LzmaOptions::with_preset(6);
+    let mut e = lzma_rust2::LzmaWriter::new_use_header(Vec::new(), &opts, None).unwrap();
+    e.write_all(tar).unwrap();
+    e.finish().unwrap()
+}
+
 pub fn zstd(tar: &[u8]) -> Vec<u8> {
     zstd::encode_all(tar, 3).unwrap()
 }
