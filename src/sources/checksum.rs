@@ -93,7 +93,7 @@ impl Checksum {
         format!("{}/{}", self.algorithm.name(), self.hex)
     }
 
-    /// Checks what [`Hashes`] computed against this checksum.
+    /// Checks the digests computed for a source against this checksum.
     pub fn verify(&self, part: &str, location: &str, actual: &Sums) -> Result<(), SourceError> {
         match &actual.declared {
             Some(hex) if *hex == self.hex => Ok(()),
@@ -121,7 +121,7 @@ pub fn parse_for(part: &str, checksum: Option<&str>) -> Result<Option<Checksum>,
         .transpose()
 }
 
-/// What [`Hashes`] computed.
+/// The digests of a source file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sums {
     /// `sha256:<hex>` of the bytes.

@@ -17,7 +17,7 @@
 //! the store's [`Downloads`] cache; anything else is a path relative to the
 //! project directory. A `source-checksum` ([`Checksum`]) is verified before
 //! anything is extracted; a mismatch keeps nothing. Extraction refuses
-//! entries that would land outside the directory ([`extract`]).
+//! entries that would land outside the directory (`extract.rs`).
 //!
 //! Where to start: [`fetch`] and [`Fetched`]; [`check_subdir`] for
 //! `source-subdir`.
