@@ -16,6 +16,7 @@
 //! | running a step in a container: runc, Docker/Podman, containerd | [`executor`] | [`executor::Executor`], [`executor::RuncExecutor`] |
 //! | snapshots: unpacked layers, a step's root filesystem, capturing its changes | [`snapshot`] | [`snapshot::Rootfs`], [`snapshot::capture`] |
 //! | the lifecycle: pull, build, stage, prime, pack a craft project (`strata build`) | [`lifecycle`] | [`lifecycle::build`] |
+//! | part sources: local dirs, tar/zip/deb/file (downloaded, checksummed, cached), git | [`sources`] | [`sources::fetch`] |
 //! | the step cache: keys, records, why a step ran | [`cache`] | [`cache::StepCache`], [`cache::MissReason`] |
 //! | what a build tells its user: plain, tty, json | [`progress`] | [`progress::Event`] |
 //! | one entry function per user operation | [`ops`] | [`ops::image`], [`ops::store`] |
@@ -49,6 +50,7 @@ pub mod progress;
 pub mod recipe;
 pub mod registry;
 pub mod snapshot;
+pub mod sources;
 pub mod store;
 
 pub use error::{Error, Result};

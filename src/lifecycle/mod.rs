@@ -3,7 +3,7 @@
 //!
 //! | step | where | input layers | layer it yields (a real blob in the store) |
 //! |---|---|---|---|
-//! | pull | host: the local source dir packed with `layer::write_tree` | — | `root/parts/<p>/src` |
+//! | pull | host: `sources::fetch` (the local dir in place, or the archive/clone fetched into the work dir) packed with `layer::write_tree`; container for `override-pull` | — | `root/parts/<p>/src` |
 //! | build-packages | container, host network: `apt_install` | build base | its changes |
 //! | build | container: `scripts::step_run` | build base + build-packages + own pull + current stage | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed), then `organize` → `root/parts/<p>/install` |
 //! | stage | host: `migrate::stage_part`; container for `override-stage` | install + stage | `root/stage` |
@@ -58,6 +58,7 @@ use crate::executor::{Cancel, Executor, Mount, Network, PrefixedLog, StepSpec};
 use crate::image::{Image, ImageBuilder, ImageSettings, NewLayer, Platform};
 use crate::layer::{self, Compression, IdMode, LayerInfo, LayerInput, OutputOptions, WriteOptions};
 use crate::progress::{Event, Progress, StepStatus};
+use crate::sources;
 use crate::store::Store;
 
 pub use hostfs::{Sources, materialize, read_tree};
@@ -83,12 +84,6 @@ pub enum LifecycleError {
         "image '{name}' is not in the store and pulling it failed ({pull_error}); build it with `strata image build images/<recipe>` or check the reference"
     )]
     ImageNotFound { name: String, pull_error: String },
-    #[error(
-        "part '{part}': {kind} sources are not supported yet (only local directories); use a local 'source:' for now"
-    )]
-    UnsupportedSource { part: String, kind: &'static str },
-    #[error("part '{part}': source '{}' is not a directory", path.display())]
-    SourceNotADirectory { part: String, path: PathBuf },
     #[error("no part '{part}' in the project (its parts: {})", known.join(", "))]
     UnknownPart { part: String, known: Vec<String> },
     #[error("part '{part}': {what} is not supported yet")]
@@ -724,9 +719,9 @@ impl<'a> Lifecycle<'a> {
     fn local_source(&self, part: &str) -> crate::Result<Option<PathBuf>> {
         match &self.project.parts[part].source {
             Some(s) if s.kind == SourceKind::Local => {
-                let path = self.project.project_dir.join(&s.location);
+                let path = sources::host_path(&s.location, &self.project.project_dir);
                 if !path.is_dir() {
-                    return Err(LifecycleError::SourceNotADirectory { part: part.into(), path }.into());
+                    return Err(sources::SourceError::NotADirectory { part: part.into(), path }.into());
                 }
                 Ok(Some(path))
             }
@@ -742,14 +737,37 @@ impl<'a> Lifecycle<'a> {
         if !p.build_plan.build_snaps.is_empty() {
             return Err(LifecycleError::Unsupported { part: part.into(), what: "build-snaps".into() }.into());
         }
-        let in_container = p.scriptlets.override_pull.is_some() || !p.build_plan.pull_commands.is_empty();
-        let src = match &p.source {
-            None => self.fresh_dir(part, "empty-src")?,
-            Some(s) if s.kind == SourceKind::Local => self.local_source(part)?.expect("a local source"),
-            Some(s) => return Err(LifecycleError::UnsupportedSource { part: part.into(), kind: s.kind.name() }.into()),
-        };
+        let override_pull = p.scriptlets.override_pull.is_some();
+        let in_container = override_pull || !p.build_plan.pull_commands.is_empty();
         let label = format!("{part}:pull");
         let prefix = format!("root/parts/{part}/src");
+        let fetched = match &p.source {
+            None => sources::Fetched { dir: self.fresh_dir(part, "empty-src")?, identity: None },
+            Some(s) => {
+                // Host-side: a local dir is used in place (never written);
+                // other kinds land in the work dir (downloads cached in the store).
+                let dest = self.part_dir(part).join("fetched-src");
+                let downloads = sources::Downloads::in_store(self.store);
+                let req = sources::FetchRequest {
+                    part,
+                    source: s,
+                    project_dir: &self.project.project_dir,
+                    dest: &dest,
+                    downloads: &downloads,
+                    cancel: &self.cancel,
+                };
+                let progress = &mut *self.progress;
+                let fetched = sources::fetch(&req, &mut |line| {
+                    progress.event(&Event::Note { message: format!("{label}: {line}") });
+                })?;
+                // With override-pull the script owns the src dir: checked after it ran.
+                if !override_pull {
+                    sources::check_subdir(part, s, &fetched.dir)?;
+                }
+                fetched
+            }
+        };
+        let src = fetched.dir;
         let layer = if in_container {
             // override-pull / plugin pull commands: the fetched source is
             // mounted read-only at /run/strata/source (`craftctl default`
@@ -760,13 +778,21 @@ impl<'a> Lifecycle<'a> {
             let extra = Mount::Bind { source: src, destination: FETCHED_SOURCE_DIR.into(), read_only: true };
             let captured =
                 self.run_container(&label, self.build_base.clone(), argv, Some(&run_dir), Network::None, vec![extra])?;
-            self.filter_layer(&label, &captured, &[prefix])?
+            self.filter_layer(&label, &captured, std::slice::from_ref(&prefix))?
         } else {
-            // Packed host-side straight from the project: nothing is linked
-            // or copied back into it; owners are root, as in a managed instance.
+            // Packed host-side from the fetched dir (for a local source the
+            // project's own: nothing is linked or copied back into it);
+            // owners are root, as in a managed instance.
             self.write_layer(&label, &src, Some(&prefix), IdMode::Root)?
         };
+        if let Some(s) = self.project.parts[part].source.as_ref().filter(|s| s.subdir.is_some() && override_pull) {
+            let snap = crate::snapshot::snapshot(self.store, &layer)?;
+            sources::check_subdir(part, s, &snap.join(&prefix))?;
+        }
         self.parts.entry(part.to_string()).or_default().pull = Some(layer);
+        if let Some(id) = fetched.identity {
+            self.progress.event(&Event::Note { message: format!("{label}: source {id}") });
+        }
         Ok(())
     }
 

@@ -51,6 +51,7 @@ pub use pull::{PullOptions, PullReport, TagMoved, fetch_blobs_async, fetch_manif
 pub use push::{PushOptions, PushReport, push_async};
 pub use records::{PullRecord, blob_sources, last_pull};
 pub use reference::{Reference, is_loopback, parse_reference, repository_name};
+pub(crate) use transport::crypto_provider as install_crypto_provider;
 pub use transport::{Progress, RegistryOptions, RetryPolicy};
 
 use oci_spec::image::{Descriptor, Digest};

@@ -8,6 +8,7 @@
 //! <root>/strata/tmp/           blobs being written (temp file → verify → rename)
 //! <root>/strata/locks/         inter-process locks (see `lock`)
 //! <root>/strata/cache/         the step-cache index (issue 5)
+//! <root>/strata/downloads/     part sources fetched over HTTP (`sources::Downloads`)
 //! ```
 //!
 //! Because the top level is a plain OCI layout, `skopeo inspect oci:<root>:NAME`
