@@ -12,6 +12,7 @@ mod base_images;
 mod build;
 mod containerd_executor;
 mod docker_executor;
+mod examples;
 mod executor;
 mod real_clients;
 mod refusals;
