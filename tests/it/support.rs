@@ -116,9 +116,10 @@ impl Strata {
 }
 
 /// Where [`Strata::base_image`] keeps root-filesystem tarballs:
-/// `STRATA_ROOTFS_CACHE` if set (`.ci/build-base-images` sets it), else
-/// `target/tmp/rootfs-cache`. A cached Debian tarball is the mirror as it
-/// was when it was made; delete the directory to pick up newer packages.
+/// `STRATA_ROOTFS_CACHE` if set (`.ci/build-base-images` writes one into
+/// `$STRATA_CI_STATE/base-images.env`), else `target/tmp/rootfs-cache`. A
+/// cached Debian tarball is the mirror as it was when it was made; delete
+/// the directory to pick up newer packages.
 pub fn rootfs_cache() -> PathBuf {
     std::env::var_os("STRATA_ROOTFS_CACHE")
         .filter(|v| !v.is_empty())
