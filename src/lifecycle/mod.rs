@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | pull | host: `sources::fetch` (the local dir in place, or the archive/clone fetched into the work dir) packed with `layer::write_tree`; container for `override-pull` | — | `root/parts/<p>/src` |
 //! | build-packages | container, host network: `apt_install` | build base | its changes |
-//! | build | container: `scripts::step_run` | build base + build-packages + own pull + current stage | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed), then `organize` → `root/parts/<p>/install` |
+//! | build | container, host network: `scripts::step_run` | build base + build-packages + own pull + current stage | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed), then `organize` → `root/parts/<p>/install` |
 //! | stage | host: `migrate::stage_part`; container for `override-stage` | install + stage | `root/stage` |
 //! | prime | host: `migrate::prime_part`; container for `override-prime` | install + stage + prime | `root/prime` |
 //! | pack | host | base + prime at `/` | the image |
@@ -960,7 +960,9 @@ impl<'a> Lifecycle<'a> {
         layers.extend(self.dependency_stage(part).into_iter().filter_map(|(_, l)| l));
         let (run_dir, argv) = self.prepare_run(part, Step::Build)?;
         let label = format!("{part}:build");
-        let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::None, vec![])?;
+        // The host network, as craft-parts' build has: plugins fetch their
+        // dependencies in the build step (pip, go mod download, cargo, npm).
+        let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::Host, vec![])?;
         let keep = [format!("root/parts/{part}/build"), format!("root/parts/{part}/install")];
         let built = self.filter_layer(&label, &captured, &keep)?;
         // organize, on the install tree of the build's layer

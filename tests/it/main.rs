@@ -13,6 +13,7 @@ mod build;
 mod cache;
 mod containerd_executor;
 mod docker_executor;
+mod examples;
 mod executor;
 mod real_clients;
 mod refusals;

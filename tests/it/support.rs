@@ -89,11 +89,41 @@ impl Strata {
         last_digest(&out)
     }
 
+    /// Builds the base image of `images/<recipe>` into this store; returns
+    /// its digest. Root-filesystem tarballs go through [`rootfs_cache`], so
+    /// a Debian bootstrap runs once per machine, not once per store; tests
+    /// that want the same recipe at the same time wait for the first.
+    pub fn base_image(&self, recipe: &str) -> String {
+        let cache = rootfs_cache();
+        std::fs::create_dir_all(&cache).expect("rootfs cache dir");
+        let lock = std::fs::File::create(cache.join(format!("{recipe}.lock"))).expect("rootfs cache lock");
+        lock.lock().expect("lock the rootfs cache");
+        let out = self
+            .cmd()
+            .args(["image", "build", &format!("images/{recipe}")])
+            .env("STRATA_ROOTFS_CACHE", &cache)
+            .output()
+            .expect("run strata");
+        assert!(out.status.success(), "strata image build images/{recipe} failed:\n{}", text(&out));
+        last_digest(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// The manifest digest the store has for `name`.
     pub fn digest_of(&self, name: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
         v["digest"].as_str().unwrap().to_owned()
     }
+}
+
+/// Where [`Strata::base_image`] keeps root-filesystem tarballs:
+/// `STRATA_ROOTFS_CACHE` if set (`.ci/build-base-images` writes one into
+/// `$STRATA_CI_STATE/base-images.env`), else `target/tmp/rootfs-cache`. A
+/// cached Debian tarball is the mirror as it was when it was made; delete
+/// the directory to pick up newer packages.
+pub fn rootfs_cache() -> PathBuf {
+    std::env::var_os("STRATA_ROOTFS_CACHE")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rootfs-cache"), PathBuf::from)
 }
 
 /// The last `sha256:…` word in `s`.
