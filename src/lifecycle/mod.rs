@@ -33,6 +33,7 @@
 
 mod hostfs;
 mod keys;
+mod relocate;
 mod shell;
 pub mod vcs;
 
@@ -1161,6 +1162,9 @@ impl<'a> Lifecycle<'a> {
                 let snap = crate::snapshot::snapshot(self.store, &l)?;
                 hostfs::copy_over(&snap.join("root/prime"), &dir)?;
             }
+        }
+        if let Some((_, base)) = &self.base {
+            relocate::through_base_links(self.store, &image_layers(base), &dir)?;
         }
         let layer = self.write_layer("pack", &dir, None, IdMode::AsFound)?;
         let (name, title, version, settings) = self.image_meta();
