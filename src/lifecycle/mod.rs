@@ -29,6 +29,7 @@
 //! snapshots of those layers (`snapshot::snapshot`).
 
 mod hostfs;
+pub mod packages;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -67,6 +68,8 @@ pub enum LifecycleError {
     Migrate(#[from] strata_frontend_craft::migrate::MigrateError),
     #[error(transparent)]
     StageConflict(#[from] strata_frontend_craft::migrate::StageConflict),
+    #[error(transparent)]
+    Packages(#[from] packages::PackageError),
     #[error("no project file in {}: expected one of {}", dir.display(), SPEC_FILE_NAMES.join(", "))]
     NoProjectFile { dir: PathBuf },
     #[error(
@@ -198,6 +201,8 @@ fn load_image(store: &Store, name: &str, opts: &BuildOptions, out: &mut dyn Writ
 #[derive(Default)]
 struct PartState {
     pull: Option<LayerInfo>,
+    /// The `.deb`s of its stage-packages, fetched in the pull step.
+    stage_packages: Option<packages::Fetched>,
     /// The organized install tree: its layer, its dir, its listing.
     install_layer: Option<LayerInfo>,
     install_dir: PathBuf,
@@ -378,13 +383,12 @@ impl Lifecycle<'_> {
     }
 
     fn pull(&mut self, part: &str) -> crate::Result<()> {
-        let p = &self.project.parts[part];
-        if !p.stage_packages.is_empty() {
-            return Err(LifecycleError::Unsupported { part: part.into(), what: "stage-packages".into() }.into());
-        }
-        if !p.build_plan.build_snaps.is_empty() {
+        if !self.project.parts[part].build_plan.build_snaps.is_empty() {
             return Err(LifecycleError::Unsupported { part: part.into(), what: "build-snaps".into() }.into());
         }
+        // Before the source, as craft-parts does.
+        self.fetch_stage_packages(part)?;
+        let p = &self.project.parts[part];
         let in_container = p.scriptlets.override_pull.is_some() || !p.build_plan.pull_commands.is_empty();
         let src = match &p.source {
             None => {
@@ -523,6 +527,9 @@ impl Lifecycle<'_> {
     }
 
     fn build(&mut self, part: &str) -> crate::Result<()> {
+        // stage-packages are unpacked into the install dir first (craft-parts'
+        // `_unpack_stage_packages`); the build runs over them.
+        let unpacked = self.unpack_stage_packages(part)?;
         let mut layers = self.build_base.clone();
         let packages = build_packages(&self.project, part);
         if !packages.is_empty() {
@@ -544,12 +551,14 @@ impl Lifecycle<'_> {
         }
         let state = self.parts.get(part).and_then(|s| s.pull.clone());
         layers.extend(state);
+        layers.extend(unpacked.clone());
         layers.extend(self.stage_layer.clone());
         let (run_dir, argv) = self.prepare_run(part, Step::Build)?;
         let label = format!("{part}:build");
         let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::None, vec![])?;
         let keep = [format!("root/parts/{part}/build"), format!("root/parts/{part}/install")];
         let built = self.filter_layer(&label, &captured, &keep)?;
+        let built = self.with_stage_packages(unpacked.as_ref(), built)?;
         // organize, on the install tree of the build's layer
         let snap = crate::snapshot::snapshot(self.store, &built)?;
         let (mut install, sources) = read_tree(&snap.join(format!("root/parts/{part}/install")))?;

@@ -293,10 +293,8 @@ fn expand_part(part: &mut Part, rep: &dyn Fn(&str) -> String, rep_overlay: &dyn 
     for o in [&mut s.override_pull, &mut s.override_build, &mut s.override_stage, &mut s.override_prime] {
         opt(o);
     }
-    for o in [&mut s.overlay_script, &mut s.override_overlay] {
-        if let Some(text) = o {
-            *text = rep_overlay(text);
-        }
+    for text in [&mut s.overlay_script, &mut s.override_overlay].into_iter().flatten() {
+        *text = rep_overlay(text);
     }
     for p in &mut part.permissions {
         p.path = rep(&p.path);
