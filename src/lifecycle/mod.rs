@@ -29,6 +29,7 @@
 //! snapshots of those layers (`snapshot::snapshot`).
 
 mod hostfs;
+pub mod overlay;
 pub mod packages;
 
 use std::collections::BTreeMap;
@@ -70,6 +71,8 @@ pub enum LifecycleError {
     StageConflict(#[from] strata_frontend_craft::migrate::StageConflict),
     #[error(transparent)]
     Packages(#[from] packages::PackageError),
+    #[error(transparent)]
+    Overlay(#[from] overlay::OverlayError),
     #[error("no project file in {}: expected one of {}", dir.display(), SPEC_FILE_NAMES.join(", "))]
     NoProjectFile { dir: PathBuf },
     #[error(
@@ -203,6 +206,8 @@ struct PartState {
     pull: Option<LayerInfo>,
     /// The `.deb`s of its stage-packages, fetched in the pull step.
     stage_packages: Option<packages::Fetched>,
+    /// Its overlay step's layer (parts with overlay content).
+    overlay: Option<LayerInfo>,
     /// The organized install tree: its layer, its dir, its listing.
     install_layer: Option<LayerInfo>,
     install_dir: PathBuf,
@@ -220,6 +225,9 @@ pub struct Lifecycle<'a> {
     epoch: i64,
     compression: Compression,
     build_base: Vec<LayerInfo>,
+    /// The runtime base's layers (none for `bare`): what the overlay step
+    /// runs over.
+    base: Vec<LayerInfo>,
     /// A `/bin/bash` stand-in for build bases without bash (busybox).
     bash_shim: Option<PathBuf>,
     work: tempfile::TempDir,
@@ -283,6 +291,7 @@ pub fn build(
         epoch,
         compression: opts.compression,
         build_base,
+        base: base_image.as_ref().map(|(_, img)| image_layers(img)).unwrap_or_default(),
         bash_shim,
         stage_dir: work.path().join("stage"),
         prime_dir: work.path().join("prime"),
@@ -342,15 +351,7 @@ impl Lifecycle<'_> {
         let first_new = self.layers.len();
         match action.step {
             Step::Pull => self.pull(&action.part)?,
-            Step::Overlay => {
-                if strata_frontend_craft::parse::uses_overlay(&self.project.parts[&action.part]) {
-                    return Err(LifecycleError::Unsupported {
-                        part: action.part.clone(),
-                        what: "the overlay step (overlay-packages, overlay-script, overlay:)".into(),
-                    }
-                    .into());
-                }
-            }
+            Step::Overlay => self.overlay(&action.part)?,
             Step::Build => self.build(&action.part)?,
             Step::Stage => self.stage(&action.part)?,
             Step::Prime => self.prime(&action.part)?,
@@ -555,7 +556,11 @@ impl Lifecycle<'_> {
         layers.extend(self.stage_layer.clone());
         let (run_dir, argv) = self.prepare_run(part, Step::Build)?;
         let label = format!("{part}:build");
-        let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::None, vec![])?;
+        // The overlay at CRAFT_OVERLAY, read-only, for parts that see it.
+        let view = self.overlay_view(part)?;
+        let mounts = view.iter().map(|(_, m)| m.clone()).collect();
+        let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::None, mounts)?;
+        drop(view);
         let keep = [format!("root/parts/{part}/build"), format!("root/parts/{part}/install")];
         let built = self.filter_layer(&label, &captured, &keep)?;
         let built = self.with_stage_packages(unpacked.as_ref(), built)?;
@@ -680,10 +685,14 @@ impl Lifecycle<'_> {
             exposed_ports: s.ports.clone(),
             ..Default::default()
         };
-        let builder = match base {
+        let mut builder = match base {
             None => ImageBuilder::scratch(self.epoch),
             Some((n, img)) => ImageBuilder::from_base(img, Some(n), self.epoch),
         };
+        for (part, info) in self.overlay_layers() {
+            let created_by = format!("strata build: the overlay of part '{part}'");
+            builder = builder.layer(NewLayer { info, created_by, comment: None });
+        }
         let mut builder = builder
             .layer(NewLayer {
                 info: layer,
