@@ -606,6 +606,7 @@ impl Lifecycle<'_> {
         check_stage_conflicts(&built).map_err(LifecycleError::from)?;
         let (install, sources, install_dir, install_layer) = self.install_of(part);
         let p = self.project.parts[part].clone();
+        let install_path = strata_frontend_craft::env::part_dirs(part, &p).install;
         let label = format!("{part}:stage");
         if p.scriptlets.override_stage.is_some() {
             let mut migration = Tree::new();
@@ -613,6 +614,7 @@ impl Lifecycle<'_> {
             stage_part(part, &p, &install, &mut self.stage).map_err(LifecycleError::from)?;
             let (run_dir, argv) = self.prepare_run(part, Step::Stage)?;
             materialize(&migration, sel.all().iter(), &sources, &run_dir.join("migration"))?;
+            hostfs::fix_staged_pkg_config(&run_dir.join("migration"), &mut self.stage, &sel.files, &install_path)?;
             let mut layers = self.build_base.clone();
             layers.extend(install_layer);
             layers.extend(self.stage_layer.clone());
@@ -624,6 +626,7 @@ impl Lifecycle<'_> {
             let sel = stage_part(part, &p, &install, &mut self.stage).map_err(LifecycleError::from)?;
             let _ = install_dir;
             materialize(&self.stage, sel.all().iter(), &sources, &self.stage_dir)?;
+            hostfs::fix_staged_pkg_config(&self.stage_dir, &mut self.stage, &sel.files, &install_path)?;
         }
         let dir = self.stage_dir.clone();
         self.stage_layer = Some(self.write_layer(&label, &dir, Some("root/stage"), IdMode::AsFound)?);
