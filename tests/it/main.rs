@@ -13,6 +13,7 @@ mod build;
 mod containerd_executor;
 mod docker_executor;
 mod executor;
+mod packages;
 mod real_clients;
 mod refusals;
 mod registry;
