@@ -1,14 +1,17 @@
 //! The lifecycle (DESIGN.md §4): a craft project's planned actions run one
-//! by one — pull, build, stage, prime — then packed into an image.
+//! by one — pull, overlay, build, stage, prime — then packed into an image.
 //!
 //! | step | where | input layers | layer it yields (a real blob in the store) |
 //! |---|---|---|---|
+//! | pull: stage-packages | container, host network: apt ([`packages`]) | build base | `root/parts/<p>/stage_packages/*.deb`, verified |
 //! | pull | host: the local source dir packed with `layer::write_tree` | — | `root/parts/<p>/src` |
+//! | overlay | container: `scripts::step_run` ([`overlay`]) | base + earlier parts' overlays (bare: build base, overlay mounted) | its changes, filtered by `overlay:` |
 //! | build-packages | container, host network: `apt_install` | build base | its changes |
-//! | build | container: `scripts::step_run` | build base + build-packages + own pull + current stage | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed), then `organize` → `root/parts/<p>/install` |
-//! | stage | host: `migrate::stage_part`; container for `override-stage` | install + stage | `root/stage` |
+//! | build: stage-packages | container: `dpkg-deb -x`, then host: normalised ([`packages`]) | build base + the `.deb`s | `root/parts/<p>/install` |
+//! | build | container: `scripts::step_run`; the overlay at `CRAFT_OVERLAY` if the part sees it | build base + build-packages + own pull + unpacked stage-packages + current stage | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed, squashed over the unpacked packages), then `organize` → `root/parts/<p>/install` |
+//! | stage | host: `migrate::stage_part`, `.pc` prefixes into the stage; container for `override-stage` | install + stage | `root/stage` |
 //! | prime | host: `migrate::prime_part`; container for `override-prime` | install + stage + prime | `root/prime` |
-//! | pack | host | base + prime at `/` | the image |
+//! | pack | host | base + overlays (part order) + prime at `/` | the image |
 //!
 //! The frontend's functions work on [`Tree`]s; [`hostfs`] reads host
 //! directories (unpacked snapshots of the layers) into trees and writes the
@@ -27,6 +30,14 @@
 //! output: the layer(s) it yields and the `ProjectVars` it leaves. Host-side
 //! state to restore on a hit: the install/stage/prime dirs come from
 //! snapshots of those layers (`snapshot::snapshot`).
+//!
+//! Two steps also read the Debian mirror, whose content is not an input
+//! known beforehand: a pull with stage-packages (record its
+//! [`packages::StagePackages`] — names, versions, SHA256s — with the `.deb`
+//! layer, and key the build on that list) and an overlay step with
+//! overlay-packages (its key: the base's and earlier overlays' digests, the
+//! part's overlay keys and scriptlets; a rebuild against a moved mirror
+//! gives another layer).
 
 mod hostfs;
 pub mod overlay;
@@ -661,7 +672,8 @@ impl Lifecycle<'_> {
         Ok(())
     }
 
-    /// The final image: base + the prime at `/`, with the project's settings.
+    /// The final image: base + the parts' overlay layers + the prime at
+    /// `/`, with the project's settings.
     fn pack(mut self, base: Option<(String, Image)>) -> crate::Result<Built> {
         let started = Instant::now();
         self.say(format_args!("[pack] the image"));

@@ -28,7 +28,7 @@
 //! (transitively) declares overlay content (craft-parts'
 //! `has_overlay_visibility`): the runtime base and the overlay layers up to
 //! and including the part's own are mounted read-only at `CRAFT_OVERLAY`
-//! (`/root/overlay/overlay`) in its build container ([`Lifecycle::overlay_view`]).
+//! (`/root/overlay/overlay`) in its build container (`Lifecycle::overlay_view`).
 
 use std::path::Path;
 
