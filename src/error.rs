@@ -26,6 +26,8 @@ pub enum Error {
     #[error(transparent)]
     Lifecycle(#[from] crate::lifecycle::LifecycleError),
     #[error(transparent)]
+    Source(#[from] crate::sources::SourceError),
+    #[error(transparent)]
     Recipe(#[from] crate::recipe::RecipeError),
 }
 

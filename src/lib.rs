@@ -18,6 +18,9 @@
 //! | the lifecycle: pull, overlay, build, stage, prime, pack a craft project (`strata build`) | [`lifecycle`] | [`lifecycle::build`] |
 //! | stage-packages: fetched, verified, unpacked, normalised | [`lifecycle::packages`] | [`lifecycle::packages::StagePackages`] |
 //! | the overlay step: changes to the runtime base as image layers | [`lifecycle::overlay`] | `Lifecycle::overlay` |
+//! | part sources: local dirs, tar/zip/deb/file (downloaded, checksummed, cached), git | [`sources`] | [`sources::fetch`] |
+//! | the step cache: keys, records, why a step ran | [`cache`] | [`cache::StepCache`], [`cache::MissReason`] |
+//! | what a build tells its user: plain, tty, json | [`progress`] | [`progress::Event`] |
 //! | one entry function per user operation | [`ops`] | [`ops::image`], [`ops::store`] |
 //! | command-line parsing (no logic) | [`cli`] | [`cli::Cli`] |
 //! | the crate error | [`error`] | [`Error`] |
@@ -26,14 +29,14 @@
 //! containers; their changes become layers through [`layer`]; layers and images
 //! live in the [`store`]; [`export`] sends images out.
 //!
-//! Not built yet (see the issue tracker): frontends beyond craft, the
-//! solver and step cache.
+//! Not built yet (see the issue tracker): frontends beyond craft.
 
 // Errors carry data for the user (paths, digests, log tails) and are
 // returned on cold paths around I/O; boxing them all to please
 // `result_large_err` would cost readability for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod cache;
 pub mod cli;
 pub mod digest;
 pub mod error;
@@ -45,9 +48,11 @@ pub mod json;
 pub mod layer;
 pub mod lifecycle;
 pub mod ops;
+pub mod progress;
 pub mod recipe;
 pub mod registry;
 pub mod snapshot;
+pub mod sources;
 pub mod store;
 
 pub use error::{Error, Result};

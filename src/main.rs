@@ -74,10 +74,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
-            StoreSubcommand::Gc { dry_run } => ops::store::gc(&store, dry_run, out)?,
+            StoreSubcommand::Gc { dry_run, keep_storage } => ops::store::gc(&store, dry_run, keep_storage, out)?,
             StoreSubcommand::Path => unreachable!("handled above"),
         },
         Command::Build(a) => {
+            ops::build::build(&store, &a, out)?;
+        }
+        Command::Step { step, args } => ops::build::step(&store, &step, &args, out)?,
+        Command::Overlay(a) => ops::build::step(&store, "overlay", &a, out)?,
+        Command::Stage(a) => ops::build::step(&store, "stage", &a, out)?,
+        Command::Prime(a) => ops::build::step(&store, "prime", &a, out)?,
+        Command::Clean(a) => ops::build::clean(&store, &a, out)?,
+        Command::Shell(a) => {
+            let code = ops::build::shell(&store, &a, out)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::Plan(mut a) => {
+            a.dry_run = true;
             ops::build::build(&store, &a, out)?;
         }
         Command::Pull(a) => ops::registry::pull(&store, &a, out)?,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::layer::Compression;
+use crate::progress::ProgressMode;
 
 /// The executors `strata build --executor` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,7 +20,8 @@ pub enum ExecutorKind {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     strata build examples/hello-make -t hello:latest\n  \
-    strata build parts.yaml --base bare --build-base busybox:latest --output type=oci-dir,dest=out")]
+    strata build parts.yaml --base bare --build-base busybox:latest --output type=oci-dir,dest=out\n  \
+    strata build . --cache-to registry://127.0.0.1:5000/team/app")]
 pub struct BuildArgs {
     /// The project file, or a directory holding one. Default: the current directory.
     #[arg(value_name = "PROJECT_FILE|DIR", default_value = ".")]
@@ -31,15 +33,56 @@ pub struct BuildArgs {
     /// Push the image to every --tag after the build (only missing blobs go up).
     #[arg(long, requires = "tags")]
     pub push: bool,
+    /// Also export the image (BuildKit's syntax: type=oci|oci-dir|docker,dest=PATH).
+    #[arg(long, value_name = "type=TYPE,dest=PATH")]
+    pub output: Option<String>,
+    /// After the build, export every step it ran or reused (with their
+    /// layers) to a registry cache, in the same syntax as --cache-from.
+    #[arg(long, value_name = "registry://HOST/REPO")]
+    pub cache_to: Option<String>,
+    /// Print the plan (each step cached or why it would run) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub lc: LifecycleArgs,
+}
+
+/// `strata step STEP [PART...]` and its shortcuts `strata overlay|stage|prime`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    strata stage --project examples/multi-part lib\n  \
+    strata step build --project . app")]
+pub struct StepArgs {
+    /// Run these parts (and what they need) up to the step; default: every part.
+    #[arg(value_name = "PART")]
+    pub parts: Vec<String>,
+    /// The project file, or a directory holding one.
+    #[arg(long, short = 'p', value_name = "PROJECT_FILE|DIR", default_value = ".")]
+    pub project: PathBuf,
+    #[command(flatten)]
+    pub lc: LifecycleArgs,
+}
+
+/// `strata clean [PART...]`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Forget these parts' cached steps; default: every part's, and the image's.
+    #[arg(value_name = "PART")]
+    pub parts: Vec<String>,
+    /// The project file, or a directory holding one.
+    #[arg(long, short = 'p', value_name = "PROJECT_FILE|DIR", default_value = ".")]
+    pub project: PathBuf,
+}
+
+/// What every command that runs the lifecycle takes.
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
     /// Pull base and build-base from their registries even if the store has
     /// them, reporting a tag that has moved (default: pull only missing ones).
     #[arg(long)]
     pub pull: bool,
     #[command(flatten)]
     pub registry: super::RegistryArgs,
-    /// Also export the image (BuildKit's syntax: type=oci|oci-dir|docker,dest=PATH).
-    #[arg(long, value_name = "type=TYPE,dest=PATH")]
-    pub output: Option<String>,
     /// The image the steps run in, instead of the project's `build-base` (a store ref).
     #[arg(long, value_name = "IMAGE")]
     pub build_base: Option<String>,
@@ -53,4 +96,45 @@ pub struct BuildArgs {
     /// Layer compression.
     #[arg(long, default_value = "gzip", value_name = "none|gzip|zstd")]
     pub compression: Compression,
+    /// Run every step, ignoring the step cache (results still go into it).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run this part's steps even when cached: PART, or PART:STEP for one
+    /// step (repeatable, or comma-separated).
+    #[arg(long, value_name = "PART[:STEP]", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+    /// Import cached steps from a registry: registry://HOST/REPO[:TAG] (tag
+    /// `cache` by default) or type=registry,ref=HOST/REPO[:TAG]. Repeatable.
+    #[arg(long, value_name = "registry://HOST/REPO")]
+    pub cache_from: Vec<String>,
+    /// How to show progress: auto (tty on a terminal, else plain), tty,
+    /// plain, or json (one event per line, for CI systems).
+    #[arg(long, default_value = "auto", value_name = "auto|tty|plain|json")]
+    pub progress: ProgressMode,
+    /// When a step fails, open a shell over its inputs (with its scripts
+    /// and environment) before giving up (runc executor).
+    #[arg(long)]
+    pub shell_on_fail: bool,
+}
+
+/// `strata shell --part P --step S [-- CMD...]`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    strata shell --part hello --step build\n  \
+    strata shell -p examples/hello-make --part hello --step prime -- ls /root/prime")]
+pub struct ShellArgs {
+    /// The part whose state to enter.
+    #[arg(long)]
+    pub part: String,
+    /// After which step: pull, overlay, build, stage or prime.
+    #[arg(long, default_value = "build", value_parser = ["pull", "overlay", "build", "stage", "prime"])]
+    pub step: String,
+    /// The project file, or a directory holding one.
+    #[arg(long, short = 'p', value_name = "PROJECT_FILE|DIR", default_value = ".")]
+    pub project: PathBuf,
+    /// The command to run instead of an interactive shell.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub lc: LifecycleArgs,
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-pub use build::{BuildArgs, ExecutorKind};
+pub use build::{BuildArgs, CleanArgs, ExecutorKind, LifecycleArgs, ShellArgs, StepArgs};
 pub use image::{ImageCommand, ImageSubcommand};
 pub use registry::{
     ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs,
@@ -35,6 +35,28 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from a project (craft-parts YAML) with the runc executor.
     Build(BuildArgs),
+    /// Show what `strata build` would do: each step cached, or why it would
+    /// run (what changed, old → new). Runs nothing. Takes build's options.
+    Plan(BuildArgs),
+    /// Run the lifecycle up to one step (pull, overlay, build, stage, prime)
+    /// for some parts; `strata pull` and `strata build` keep their docker
+    /// meanings (a registry pull, a whole build), so their steps live here.
+    Step {
+        #[arg(value_name = "STEP", value_parser = ["pull", "overlay", "build", "stage", "prime"])]
+        step: String,
+        #[command(flatten)]
+        args: StepArgs,
+    },
+    /// Run the lifecycle up to the overlay step (see `strata step`).
+    Overlay(StepArgs),
+    /// Run the lifecycle up to the stage step (see `strata step`).
+    Stage(StepArgs),
+    /// Run the lifecycle up to the prime step (see `strata step`).
+    Prime(StepArgs),
+    /// Forget parts' cached steps, so the next build runs them again.
+    Clean(CleanArgs),
+    /// Open a shell (or run a command) in a part's state after a step.
+    Shell(ShellArgs),
     /// Build, import, export, list, inspect and remove images in the store.
     Image(ImageCommand),
     /// Check and clean the store.

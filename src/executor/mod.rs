@@ -139,6 +139,16 @@ pub trait Executor: Send + Sync {
         sink: &mut dyn LogSink,
         cancel: &Cancel,
     ) -> Result<Execution, ExecError>;
+
+    /// Runs `spec` attached to this process's stdin, stdout and stderr (a
+    /// terminal inside the container when stdin is one), for `strata shell`
+    /// and `--shell-on-fail`; its changes are discarded. Returns its exit code.
+    fn interactive(&self, _store: &crate::store::Store, spec: &StepSpec) -> Result<i32, ExecError> {
+        Err(ExecError::InvalidStep {
+            step: spec.name.clone(),
+            reason: format!("the {} executor cannot open a shell yet; use --executor runc", self.name()),
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -266,6 +266,40 @@ impl Executor for RuncExecutor {
         BACKEND
     }
 
+    fn interactive(&self, store: &Store, step: &StepSpec) -> Result<i32, ExecError> {
+        use std::io::IsTerminal;
+        // SAFETY: no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(ExecError::Unavailable { backend: BACKEND, reason: NEEDS_ROOT.into() });
+        }
+        let bundle = self.prepare(store, step)?;
+        let config = bundle.dir().join("config.json");
+        let io_err = |source| ExecError::Io { step: step.name.clone(), path: config.clone(), source };
+        if std::io::stdin().is_terminal() {
+            // A foreground `runc run` with a terminal relays this one.
+            let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).map_err(io_err)?)
+                .map_err(std::io::Error::other)
+                .map_err(io_err)?;
+            v["process"]["terminal"] = serde_json::Value::Bool(true);
+            std::fs::write(&config, serde_json::to_vec(&v).expect("json")).map_err(io_err)?;
+        }
+        let root = Self::runc_root(store);
+        std::fs::create_dir_all(&root).map_err(|source| ExecError::Io {
+            step: step.name.clone(),
+            path: root,
+            source,
+        })?;
+        let status = self
+            .runc(store)
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle.dir())
+            .arg(bundle.id())
+            .status()
+            .map_err(|e| ExecError::Unavailable { backend: BACKEND, reason: format!("cannot start runc: {e}") })?;
+        Ok(exit_code(status))
+    }
+
     fn run(
         &self,
         store: &Store,

@@ -4,11 +4,11 @@
 //! | step | where | input layers | layer it yields (a real blob in the store) |
 //! |---|---|---|---|
 //! | pull: stage-packages | container, host network: apt ([`packages`]) | build base | `root/parts/<p>/stage_packages/*.deb`, verified |
-//! | pull | host: the local source dir packed with `layer::write_tree` | — | `root/parts/<p>/src` |
+//! | pull | host: `sources::fetch` (the local dir in place, or the archive/clone fetched into the work dir) packed with `layer::write_tree`; container for `override-pull` | — | `root/parts/<p>/src` |
 //! | overlay | container: `scripts::step_run` ([`overlay`]) | base + earlier parts' overlays (bare: build base, overlay mounted) | its changes, filtered by `overlay:` |
 //! | build-packages | container, host network: `apt_install` | build base | its changes |
 //! | build: stage-packages | container: `dpkg-deb -x`, then host: normalised ([`packages`]) | build base + the `.deb`s | `root/parts/<p>/install` |
-//! | build | container: `scripts::step_run`; the overlay at `CRAFT_OVERLAY` if the part sees it | build base + build-packages + own pull + unpacked stage-packages + current stage | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed, squashed over the unpacked packages), then `organize` → `root/parts/<p>/install` |
+//! | build | container: `scripts::step_run`; the overlay at `CRAFT_OVERLAY` if the part sees it | build base + build-packages + own pull + unpacked stage-packages + stage of `after:` parts | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed, squashed over the unpacked packages), then `organize` → `root/parts/<p>/install` |
 //! | stage | host: `migrate::stage_part`, `.pc` prefixes into the stage; container for `override-stage` | install + stage | `root/stage` |
 //! | prime | host: `migrate::prime_part`; container for `override-prime` | install + stage + prime | `root/prime` |
 //! | pack | host | base + overlays (part order) + prime at `/` | the image |
@@ -20,30 +20,40 @@
 //! prime as plain directories; each is also written as a layer after the
 //! step that changes it.
 //!
-//! ## Where the step cache hooks in (not built yet)
+//! ## The step cache
 //!
-//! Every step is one call of [`Lifecycle::run_action`] whose inputs are
-//! all known before it runs: the part's IR (`serde_json` of the `Part`), the
-//! `StepRun` files and argv, the input layers' digests (`StepSpec::layers`)
-//! and the project variables going in. A key over those (DESIGN.md §6)
-//! looked up before `run_action` can replace the step with its recorded
-//! output: the layer(s) it yields and the `ProjectVars` it leaves. Host-side
-//! state to restore on a hit: the install/stage/prime dirs come from
-//! snapshots of those layers (`snapshot::snapshot`).
+//! Each action is a vertex (`part:step`; `part:build-packages` and `pack`
+//! besides). Before it runs, [`keys`] names its inputs; a record in the
+//! [`StepCache`] under that key replaces the run: the layers it yields and
+//! the project variables it leaves are taken from the record. State lives in
+//! layers, not host dirs, so a hit costs a lookup: host trees are read from
+//! snapshots only when a later step misses and needs them.
+//!
+//! Each part's stage and prime are layers of their own (what that part
+//! added); a part's build sees the stage layers of the parts it is `after:`;
+//! pack lays every part's prime layer over an empty dir. So a change in part
+//! A reruns part B only if B is `after:` A and A's stage layer changed.
 //!
 //! Two steps also read the Debian mirror, whose content is not an input
-//! known beforehand: a pull with stage-packages (record its
-//! [`packages::StagePackages`] — names, versions, SHA256s — with the `.deb`
-//! layer, and key the build on that list) and an overlay step with
-//! overlay-packages (its key: the base's and earlier overlays' digests, the
-//! part's overlay keys and scriptlets; a rebuild against a moved mirror
-//! gives another layer).
+//! known beforehand. A pull with stage-packages records the `.deb` layer
+//! (role `stage-packages`) and the resolved list ([`packages::StagePackages`],
+//! the record's data) beside its source layer; its key names the packages
+//! and the build base, so a hit reuses what was fetched — a moved mirror is
+//! picked up with `--no-cache-filter PART:pull`. The build keys on the
+//! `.deb` layer; the unpack and the squash happen inside it, so its install
+//! layer is all a hit needs. The overlay step (`part:overlay`, role
+//! `overlay`) keys on the base, the earlier overlays and the part's overlay
+//! keys and scripts; builds that see the overlay and pack key on the
+//! overlay layers.
 
 mod hostfs;
+mod keys;
 pub mod overlay;
 pub mod packages;
+mod shell;
+pub mod vcs;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -59,12 +69,17 @@ use strata_frontend_craft::scripts::{ProjectVars, apt_install, build_packages, s
 use strata_frontend_craft::tree::Tree;
 use strata_frontend_craft::{BuildInfo, CraftFrontend, SPEC_FILE_NAMES};
 
+use crate::cache::remote::{RemoteCache, parse_cache_ref};
+use crate::cache::{Key, MissReason, Record, StepCache, Vars};
 use crate::executor::{Cancel, Executor, Mount, Network, PrefixedLog, StepSpec};
 use crate::image::{Image, ImageBuilder, ImageSettings, NewLayer, Platform};
 use crate::layer::{self, Compression, IdMode, LayerInfo, LayerInput, OutputOptions, WriteOptions};
+use crate::progress::{Event, Progress, StepStatus};
+use crate::sources;
 use crate::store::Store;
 
 pub use hostfs::{Sources, materialize, read_tree};
+pub use shell::shell;
 
 /// What the lifecycle itself can get wrong (step failures are
 /// [`crate::executor::StepFailed`]).
@@ -90,12 +105,8 @@ pub enum LifecycleError {
         "image '{name}' is not in the store and pulling it failed ({pull_error}); build it with `strata image build images/<recipe>` or check the reference"
     )]
     ImageNotFound { name: String, pull_error: String },
-    #[error(
-        "part '{part}': {kind} sources are not supported yet (only local directories); use a local 'source:' for now"
-    )]
-    UnsupportedSource { part: String, kind: &'static str },
-    #[error("part '{part}': source '{}' is not a directory", path.display())]
-    SourceNotADirectory { part: String, path: PathBuf },
+    #[error("no part '{part}' in the project (its parts: {})", known.join(", "))]
+    UnknownPart { part: String, known: Vec<String> },
     #[error("part '{part}': {what} is not supported yet")]
     Unsupported { part: String, what: String },
     #[error("{}: {source}", path.display())]
@@ -122,6 +133,16 @@ pub struct BuildOptions {
     /// Stops the build: the running step is killed and cleaned up, no
     /// further step starts.
     pub cancel: Cancel,
+    /// Run every step, ignoring (but still filling) the step cache.
+    pub no_cache: bool,
+    /// Run these parts' steps (`PART`, or `PART:STEP` for one step) even
+    /// when cached.
+    pub no_cache_filter: Vec<String>,
+    /// Registry caches to import step results from, in order
+    /// (`registry://HOST/REPO[:TAG]`).
+    pub cache_from: Vec<String>,
+    /// Open a shell over a failed step's inputs before giving up.
+    pub shell_on_fail: bool,
 }
 
 /// What a build produced.
@@ -130,8 +151,15 @@ pub struct Built {
     pub manifest: Descriptor,
     pub name: String,
     pub version: Option<String>,
-    /// Every intermediate layer, by `part:step`, in the order they were made.
+    /// Every intermediate layer, by `part:step`, in the order they were made
+    /// or found in the cache.
     pub layers: Vec<(String, LayerInfo)>,
+    /// The steps that ran, in order (`part:step`, `pack`).
+    pub ran: Vec<String>,
+    /// The steps taken from the cache.
+    pub cached: Vec<String>,
+    /// Every cache record this build used or made (what `--cache-to` exports).
+    pub records: Vec<(Key, Record)>,
 }
 
 /// Finds the project file: `path` itself, or a known spec name inside it.
@@ -182,7 +210,7 @@ pub fn image_layers(image: &Image) -> Vec<LayerInfo> {
 /// references take every form users type (`debian:bookworm` is Docker Hub's,
 /// `host:5000/ns/img:tag@sha256:...` is pinned); a tag that moved since the
 /// last pull is reported.
-fn load_image(store: &Store, name: &str, opts: &BuildOptions, out: &mut dyn Write) -> crate::Result<Image> {
+fn load_image(store: &Store, name: &str, opts: &BuildOptions, progress: &mut dyn Progress) -> crate::Result<Image> {
     let local = store.resolve(name);
     let missing = matches!(local, Err(crate::store::StoreError::RefNotFound { .. }));
     if missing || opts.pull {
@@ -197,9 +225,9 @@ fn load_image(store: &Store, name: &str, opts: &BuildOptions, out: &mut dyn Writ
         match pulled {
             Ok(rep) => {
                 if let Some(m) = &rep.tag_moved {
-                    writeln!(out, "note: {m}").ok();
+                    progress.event(&Event::Note { message: m.to_string() });
                 }
-                writeln!(out, "[pull] {name} {}", rep.descriptor.digest()).ok();
+                progress.event(&Event::Note { message: format!("pulled {name} {}", rep.descriptor.digest()) });
             }
             Err(e) if missing => {
                 return Err(LifecycleError::ImageNotFound { name: name.to_owned(), pull_error: e.to_string() }.into());
@@ -211,7 +239,7 @@ fn load_image(store: &Store, name: &str, opts: &BuildOptions, out: &mut dyn Writ
     Ok(Image::load(store, &desc, &Platform::host())?)
 }
 
-/// One part's state on the host.
+/// One part's state: the layers its steps yielded (run or cached).
 #[derive(Default)]
 struct PartState {
     pull: Option<LayerInfo>,
@@ -219,38 +247,61 @@ struct PartState {
     stage_packages: Option<packages::Fetched>,
     /// Its overlay step's layer (parts with overlay content).
     overlay: Option<LayerInfo>,
-    /// The organized install tree: its layer, its dir, its listing.
+    build_packages: Option<LayerInfo>,
+    /// The build's captured `root/parts/<p>/{build,install}`.
+    built: Option<LayerInfo>,
+    /// The organized install tree.
     install_layer: Option<LayerInfo>,
-    install_dir: PathBuf,
+    /// Its listing, read from a snapshot when a step that misses needs it.
     install: Option<(Tree, Sources)>,
+    /// What this part added to the stage (`root/stage/...`).
+    stage: Option<LayerInfo>,
+    /// What this part added to the prime (`root/prime/...`).
+    prime: Option<LayerInfo>,
 }
 
-/// One build of one project.
+/// One build (or plan) of one project.
 pub struct Lifecycle<'a> {
     store: &'a Store,
-    executor: &'a dyn Executor,
-    out: &'a mut dyn Write,
+    /// `None` when only planning: nothing may run.
+    executor: Option<&'a dyn Executor>,
+    progress: &'a mut dyn Progress,
+    cache: StepCache<'a>,
+    /// The project file's path: whose last builds explain misses.
+    project_id: String,
     project: Project,
     info: BuildInfo,
     vars: ProjectVars,
     epoch: i64,
     compression: Compression,
     build_base: Vec<LayerInfo>,
-    /// The runtime base's layers (none for `bare`): what the overlay step
-    /// runs over.
-    base: Vec<LayerInfo>,
+    base: Option<(String, Image)>,
     /// A `/bin/bash` stand-in for build bases without bash (busybox).
     bash_shim: Option<PathBuf>,
     work: tempfile::TempDir,
     parts: BTreeMap<String, PartState>,
-    stage_dir: PathBuf,
-    stage: Tree,
-    stage_layer: Option<LayerInfo>,
-    prime_dir: PathBuf,
-    prime: Tree,
-    prime_layer: Option<LayerInfo>,
+    /// Parts in lifecycle order.
+    order: Vec<String>,
+    /// Parts in the order they were staged / primed in this build.
+    staged: Vec<String>,
+    primed: Vec<String>,
     layers: Vec<(String, LayerInfo)>,
     cancel: Cancel,
+    no_cache: bool,
+    no_cache_filter: Vec<String>,
+    shell_on_fail: bool,
+    /// Planning: vertices that would run, so their outputs are unknown.
+    unknown: HashSet<String>,
+    /// Planning: a step that may set project variables would run.
+    vars_unknown: bool,
+    step_index: usize,
+    ran: Vec<String>,
+    cached: Vec<String>,
+    /// The image, once packed or found in the cache.
+    packed: Option<Descriptor>,
+    /// `--cache-from` registries.
+    remotes: Vec<RemoteCache>,
+    records: Vec<(Key, Record)>,
 }
 
 /// Builds the project at `path` into an image in `store`.
@@ -259,75 +310,81 @@ pub fn build(
     executor: &dyn Executor,
     path: &Path,
     opts: &BuildOptions,
-    out: &mut dyn Write,
+    progress: &mut dyn Progress,
 ) -> crate::Result<Built> {
-    let mut project = load_project(path)?;
-    if let Some(b) = &opts.build_base {
-        project.build_base = b.clone();
+    let mut lc = Lifecycle::new(store, Some(executor), path, opts, progress)?;
+    lc.run_all()?;
+    lc.pack()
+}
+
+/// `strata plan`: what a build would do, step by step, and why; runs nothing.
+/// Steps whose inputs are all known and cached show as cached; the others as
+/// would-run with the reason (an input that changed, or an earlier step that
+/// runs).
+pub fn plan(store: &Store, path: &Path, opts: &BuildOptions, progress: &mut dyn Progress) -> crate::Result<()> {
+    let mut lc = Lifecycle::new(store, None, path, opts, progress)?;
+    lc.run_all()?;
+    lc.plan_pack()
+}
+
+/// `strata step STEP [PART...]`: runs (or takes from the cache) the
+/// lifecycle up to `target` for `parts` (every part if empty) and what they
+/// need, as `strata build` would; packs nothing.
+pub fn run_steps(
+    store: &Store,
+    executor: &dyn Executor,
+    path: &Path,
+    opts: &BuildOptions,
+    target: Step,
+    parts: &[String],
+    progress: &mut dyn Progress,
+) -> crate::Result<()> {
+    let mut lc = Lifecycle::new(store, Some(executor), path, opts, progress)?;
+    lc.check_parts(parts)?;
+    let names: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let actions = strata_frontend_craft::sequencer::Sequencer::new(&lc.project)
+        .map_err(LifecycleError::from)?
+        .plan(target, &names);
+    lc.run_actions(&actions, 0)
+}
+
+/// `strata clean [PART...]`: forgets the cached steps of `parts` (all parts
+/// and the image if empty) as last built from this project, so the next
+/// build runs them. Blobs stay until `strata store gc`. Returns how many
+/// records were removed.
+pub fn clean(store: &Store, path: &Path, parts: &[String]) -> crate::Result<usize> {
+    let project = load_project(path)?;
+    let known: Vec<String> = project.parts.keys().cloned().collect();
+    if let Some(p) = parts.iter().find(|p| !project.parts.contains_key(*p)) {
+        return Err(LifecycleError::UnknownPart { part: p.clone(), known }.into());
     }
-    if let Some(b) = &opts.base {
-        project.base = if b == "bare" { Base::Bare } else { Base::Image(b.clone()) };
+    let file = find_project_file(path)?;
+    let project_id = std::fs::canonicalize(&file).unwrap_or(file).to_string_lossy().into_owned();
+    let chosen = if parts.is_empty() { known } else { parts.to_vec() };
+    let mut vertices: Vec<String> = chosen
+        .iter()
+        .flat_map(|p| ["pull", "overlay", "build-packages", "build", "stage", "prime"].map(|s| format!("{p}:{s}")))
+        .collect();
+    if parts.is_empty() {
+        vertices.push("pack".into());
     }
-    let epoch = crate::image::source_date_epoch(project.source_date_epoch)?;
-    project.source_date_epoch = Some(epoch);
-    let build_base_image = load_image(store, &project.build_base, opts, out)?;
-    let base_image = match &project.base {
-        Base::Bare => None,
-        Base::Image(name) => Some((name.clone(), load_image(store, name, opts, out)?)),
-    };
-    let tmp = store.tmp_dir();
-    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    let work = tempfile::Builder::new().prefix("build-").tempdir_in(&tmp).map_err(io_err(&tmp))?;
-    let build_base = image_layers(&build_base_image);
-    let bash_shim = if has_bash(store, &build_base)? {
-        None
-    } else {
-        let p = work.path().join("bash-shim");
-        std::fs::write(
-            &p,
-            "#!/bin/sh\n# strata: the build base has no bash; run the step with its sh\nexec /bin/sh \"$@\"\n",
-        )
-        .map_err(io_err(&p))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).map_err(io_err(&p))?;
-        Some(p)
-    };
-    let info = build_info();
-    let vars = ProjectVars::new(&project);
-    let mut lc = Lifecycle {
-        store,
-        executor,
-        out,
-        info,
-        vars,
-        epoch,
-        compression: opts.compression,
-        build_base,
-        base: base_image.as_ref().map(|(_, img)| image_layers(img)).unwrap_or_default(),
-        bash_shim,
-        stage_dir: work.path().join("stage"),
-        prime_dir: work.path().join("prime"),
-        work,
-        parts: BTreeMap::new(),
-        stage: Tree::new(),
-        stage_layer: None,
-        prime: Tree::new(),
-        prime_layer: None,
-        layers: Vec::new(),
-        cancel: opts.cancel.clone(),
-        project,
-    };
-    for d in [&lc.stage_dir, &lc.prime_dir] {
-        std::fs::create_dir_all(d).map_err(io_err(d))?;
-    }
-    let actions = strata_frontend_craft::sequencer::plan(&lc.project, Step::Prime).map_err(LifecycleError::from)?;
-    for action in &actions {
-        if lc.cancel.is_cancelled() {
-            let step = format!("{}:{}", action.part, action.step.name());
-            return Err(crate::executor::ExecError::Cancelled { step }.into());
-        }
-        lc.run_action(action)?;
-    }
-    lc.pack(base_image)
+    let cache = StepCache::new(store);
+    Ok(vertices.iter().filter(|v| cache.forget(&project_id, v)).count())
+}
+
+/// The record role of a pull's `.deb` layer, and the record data key of
+/// the package list that goes with it.
+const STAGE_PACKAGES: &str = "stage-packages";
+
+/// The package list a pull's record keeps beside its `.deb` layer.
+fn stage_packages_of(rec: &Record) -> Option<packages::StagePackages> {
+    serde_json::from_value(rec.data.get(STAGE_PACKAGES)?.clone()).ok()
+}
+
+/// Whether a record holds everything [`Lifecycle::apply`] needs: a `.deb`
+/// layer comes with its package list (else the lookup is a miss).
+fn complete(rec: &Record) -> bool {
+    rec.layer(STAGE_PACKAGES).is_none() || stage_packages_of(rec).is_some()
 }
 
 fn has_bash(store: &Store, layers: &[LayerInfo]) -> crate::Result<bool> {
@@ -342,37 +399,341 @@ fn has_bash(store: &Store, layers: &[LayerInfo]) -> crate::Result<bool> {
     Ok(false)
 }
 
-impl Lifecycle<'_> {
-    fn say(&mut self, line: std::fmt::Arguments<'_>) {
-        writeln!(self.out, "{line}").ok();
-        self.out.flush().ok();
+impl<'a> Lifecycle<'a> {
+    fn new(
+        store: &'a Store,
+        executor: Option<&'a dyn Executor>,
+        path: &Path,
+        opts: &BuildOptions,
+        progress: &'a mut dyn Progress,
+    ) -> crate::Result<Lifecycle<'a>> {
+        let mut project = load_project(path)?;
+        if let Some(b) = &opts.build_base {
+            project.build_base = b.clone();
+        }
+        if let Some(b) = &opts.base {
+            project.base = if b == "bare" { Base::Bare } else { Base::Image(b.clone()) };
+        }
+        let epoch = crate::image::source_date_epoch(project.source_date_epoch)?;
+        project.source_date_epoch = Some(epoch);
+        let build_base_image = load_image(store, &project.build_base, opts, progress)?;
+        let base = match &project.base {
+            Base::Bare => None,
+            Base::Image(name) => Some((name.clone(), load_image(store, name, opts, progress)?)),
+        };
+        let tmp = store.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        let work = tempfile::Builder::new().prefix("build-").tempdir_in(&tmp).map_err(io_err(&tmp))?;
+        let build_base = image_layers(&build_base_image);
+        let bash_shim = if has_bash(store, &build_base)? {
+            None
+        } else {
+            let p = work.path().join("bash-shim");
+            std::fs::write(
+                &p,
+                "#!/bin/sh\n# strata: the build base has no bash; run the step with its sh\nexec /bin/sh \"$@\"\n",
+            )
+            .map_err(io_err(&p))?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).map_err(io_err(&p))?;
+            Some(p)
+        };
+        let file = find_project_file(path)?;
+        let project_id = std::fs::canonicalize(&file).unwrap_or(file).to_string_lossy().into_owned();
+        let order = strata_frontend_craft::order::order(&project).map_err(LifecycleError::from)?;
+        let mut remotes = Vec::new();
+        for r in &opts.cache_from {
+            let reference = parse_cache_ref(r)?;
+            match RemoteCache::open(store, reference, opts.registry.clone()) {
+                Ok(c) => {
+                    progress.event(&Event::Note { message: format!("cache {r}: {} step(s)", c.len()) });
+                    remotes.push(c);
+                }
+                // An unreachable cache makes a slower build, not a failed one.
+                Err(e) => progress.event(&Event::Note { message: format!("cache {r} not used: {e}") }),
+            }
+        }
+        Ok(Lifecycle {
+            store,
+            executor,
+            progress,
+            cache: StepCache::new(store),
+            project_id,
+            info: build_info(),
+            vars: ProjectVars::new(&project),
+            epoch,
+            compression: opts.compression,
+            build_base,
+            base,
+            bash_shim,
+            work,
+            parts: BTreeMap::new(),
+            order,
+            staged: Vec::new(),
+            primed: Vec::new(),
+            layers: Vec::new(),
+            cancel: opts.cancel.clone(),
+            no_cache: opts.no_cache,
+            no_cache_filter: opts.no_cache_filter.clone(),
+            shell_on_fail: opts.shell_on_fail,
+            unknown: HashSet::new(),
+            vars_unknown: false,
+            step_index: 0,
+            ran: Vec::new(),
+            cached: Vec::new(),
+            packed: None,
+            remotes,
+            records: Vec::new(),
+            project,
+        })
     }
 
-    /// Runs one planned action, printing its start and end.
+    fn planning(&self) -> bool {
+        self.executor.is_none()
+    }
+
+    /// Every planned action up to prime, in order.
+    fn run_all(&mut self) -> crate::Result<()> {
+        let actions =
+            strata_frontend_craft::sequencer::plan(&self.project, Step::Prime).map_err(LifecycleError::from)?;
+        self.run_actions(&actions, 1)
+    }
+
+    fn check_parts(&self, parts: &[String]) -> crate::Result<()> {
+        match parts.iter().find(|p| !self.project.parts.contains_key(*p)) {
+            Some(p) => {
+                let known = self.project.parts.keys().cloned().collect();
+                Err(LifecycleError::UnknownPart { part: p.clone(), known }.into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `actions`; `more` steps (pack) follow them.
+    fn run_actions(&mut self, actions: &[Action], more: usize) -> crate::Result<()> {
+        let steps = actions.iter().filter(|a| a.kind != ActionKind::Skip).count() + more;
+        self.progress.event(&Event::Plan { steps });
+        for action in actions {
+            if self.cancel.is_cancelled() {
+                let step = format!("{}:{}", action.part, action.step.name());
+                return Err(crate::executor::ExecError::Cancelled { step }.into());
+            }
+            self.run_action(action)?;
+        }
+        Ok(())
+    }
+
+    fn step_event(&mut self, vertex: &str, status: StepStatus) {
+        let index = self.step_index;
+        self.progress.event(&Event::Step { vertex: vertex.to_string(), index, status });
+    }
+
+    /// Whether the user asked to run `part:step` whatever the cache holds.
+    fn forced(&self, part: &str, step: &str) -> Option<String> {
+        if self.no_cache {
+            return Some("--no-cache".into());
+        }
+        self.no_cache_filter
+            .iter()
+            .find(|f| *f == part || **f == format!("{part}:{step}"))
+            .map(|f| format!("--no-cache-filter {f}"))
+    }
+
+    /// Runs one planned action, or takes it from the cache, saying which.
     pub fn run_action(&mut self, action: &Action) -> crate::Result<()> {
-        let label = format!("{}:{}", action.part, action.step.name());
-        let reason = action.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
         if action.kind == ActionKind::Skip {
             // Already done in this build (the sequencer lists it again for
             // a later part's sake); nothing to run.
             return Ok(());
         }
-        self.say(format_args!("[{label}] {}{reason}", action.kind.name()));
+        let part = action.part.as_str();
+        if action.step == Step::Overlay && !strata_frontend_craft::parse::uses_overlay(&self.project.parts[part]) {
+            // Nothing to overlay: no vertex.
+            return Ok(());
+        }
+        self.step_index += 1;
+        if action.step == Step::Build {
+            self.build_packages(part)?;
+        }
+        let vertex = format!("{part}:{}", action.step.name());
+        self.cached_or_run(&vertex, part, action.step.name(), |lc| match action.step {
+            Step::Pull => lc.pull(part),
+            Step::Build => lc.build(part),
+            Step::Stage => lc.stage(part),
+            Step::Prime => lc.prime(part),
+            Step::Overlay => lc.overlay(part),
+        })
+    }
+
+    /// The cache protocol of one vertex: key, lookup, run on a miss, record.
+    fn cached_or_run(
+        &mut self,
+        vertex: &str,
+        part: &str,
+        step: &str,
+        run: impl FnOnce(&mut Self) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        let Some(inputs) = self.key_parts(vertex, part, step)? else {
+            // Planning, and an input comes from a step that would run.
+            let why = self.unknown_input(vertex, part, step).unwrap_or_else(|| "an earlier step runs".into());
+            self.mark_unknown(vertex, part);
+            self.step_event(vertex, StepStatus::WouldRun { reason: why });
+            return Ok(());
+        };
+        let key = inputs.key();
+        let forced = self.forced(part, step);
+        if forced.is_none()
+            && let Some(rec) = self.lookup(&key).filter(complete)
+        {
+            self.apply(vertex, part, &rec);
+            self.records.push((key, rec));
+            self.cache.remember(&self.project_id, vertex, &inputs);
+            self.cached.push(vertex.to_string());
+            self.step_event(vertex, StepStatus::Cached);
+            return Ok(());
+        }
+        let reason = match forced {
+            Some(by) => MissReason::Forced { by },
+            None => MissReason::between(self.cache.last_inputs(&self.project_id, vertex).as_ref(), &inputs),
+        };
+        if self.planning() {
+            self.mark_unknown(vertex, part);
+            self.step_event(vertex, StepStatus::WouldRun { reason: reason.to_string() });
+            return Ok(());
+        }
+        self.step_event(vertex, StepStatus::Running { reason: reason.to_string() });
         let started = Instant::now();
         let first_new = self.layers.len();
-        match action.step {
-            Step::Pull => self.pull(&action.part)?,
-            Step::Overlay => self.overlay(&action.part)?,
-            Step::Build => self.build(&action.part)?,
-            Step::Stage => self.stage(&action.part)?,
-            Step::Prime => self.prime(&action.part)?,
+        if let Err(e) = run(self) {
+            self.step_event(vertex, StepStatus::Failed { error: e.to_string() });
+            return Err(e);
         }
-        let made: Vec<String> = self.layers[first_new..].iter().map(|(l, i)| format!("{l} {}", i.digest)).collect();
-        for m in made {
-            self.say(format_args!("[{label}] layer {m}"));
+        let made: Vec<Event> = self.layers[first_new..]
+            .iter()
+            .map(|(role, l)| Event::Layer { vertex: vertex.into(), role: role.clone(), digest: l.digest.to_string() })
+            .collect();
+        for e in &made {
+            self.progress.event(e);
         }
-        self.say(format_args!("[{label}] done in {:.1}s", started.elapsed().as_secs_f64()));
+        let rec = self.record(vertex, part, step);
+        self.cache.put(&key, &rec)?;
+        self.records.push((key, rec));
+        self.cache.remember(&self.project_id, vertex, &inputs);
+        self.ran.push(vertex.to_string());
+        self.step_event(vertex, StepStatus::Done { seconds: started.elapsed().as_secs_f64() });
         Ok(())
+    }
+
+    /// The local record of `key`, or one a `--cache-from` registry has
+    /// (fetched into the store first). A registry that fails is a miss.
+    fn lookup(&mut self, key: &Key) -> Option<Record> {
+        if let Some(rec) = self.cache.get(key) {
+            return Some(rec);
+        }
+        let mut notes = Vec::new();
+        let mut found = None;
+        for remote in &self.remotes {
+            match remote.fetch(self.store, key) {
+                Ok(Some(rec)) => {
+                    if let Err(e) = self.cache.put(key, &rec) {
+                        notes.push(format!("cannot record a step fetched from the cache: {e}"));
+                    }
+                    found = Some(rec);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => notes.push(format!("cache lookup failed, running the step: {e}")),
+            }
+        }
+        for message in notes {
+            self.progress.event(&Event::Note { message });
+        }
+        found.and_then(|_| self.cache.get(key))
+    }
+
+    fn mark_unknown(&mut self, vertex: &str, part: &str) {
+        self.unknown.insert(vertex.to_string());
+        if self.project.adopt_info.as_deref() == Some(part) {
+            self.vars_unknown = true;
+        }
+        if let Some(step) = vertex.rsplit(':').next() {
+            // Later steps of this build look the part up in these lists.
+            match step {
+                "stage" => self.staged.push(part.to_string()),
+                "prime" => self.primed.push(part.to_string()),
+                _ => {}
+            }
+        }
+    }
+
+    /// What a step yielded, for its cache record.
+    fn record(&self, vertex: &str, part: &str, step: &str) -> Record {
+        let st = self.parts.get(part);
+        let get = |f: fn(&PartState) -> &Option<LayerInfo>| st.and_then(|s| f(s).clone());
+        let fetched = st.and_then(|s| s.stage_packages.clone());
+        let layers: Vec<(&str, Option<LayerInfo>)> = match step {
+            "pull" => vec![("pull", get(|s| &s.pull)), ("stage-packages", fetched.as_ref().map(|f| f.layer.clone()))],
+            "overlay" => vec![("overlay", get(|s| &s.overlay))],
+            "build-packages" => vec![("build-packages", get(|s| &s.build_packages))],
+            "build" => vec![("build", get(|s| &s.built)), ("install", get(|s| &s.install_layer))],
+            "stage" => vec![("stage", get(|s| &s.stage))],
+            "prime" => vec![("prime", get(|s| &s.prime))],
+            _ => vec![],
+        };
+        Record {
+            vertex: vertex.to_string(),
+            layers: layers.into_iter().filter_map(|(r, l)| Some((r.to_string(), l?))).collect(),
+            vars: Some(Vars { values: self.vars.values.clone(), set: self.vars.set.clone() }),
+            manifest: if step == "pack" { self.packed.clone() } else { None },
+            data: match fetched.filter(|_| step == "pull") {
+                Some(f) => BTreeMap::from([(
+                    STAGE_PACKAGES.to_string(),
+                    serde_json::to_value(&f.packages).expect("a package list serializes"),
+                )]),
+                None => BTreeMap::new(),
+            },
+        }
+    }
+
+    /// Takes a step's results from its record.
+    fn apply(&mut self, vertex: &str, part: &str, rec: &Record) {
+        let st = self.parts.entry(part.to_string()).or_default();
+        for (role, l) in &rec.layers {
+            let slot = match role.as_str() {
+                "pull" => &mut st.pull,
+                "overlay" => &mut st.overlay,
+                STAGE_PACKAGES => {
+                    // `complete` checked that the list is there.
+                    let packages = stage_packages_of(rec).unwrap_or_default();
+                    st.stage_packages = Some(packages::Fetched { packages, layer: l.clone() });
+                    self.layers.push((vertex.to_string(), l.clone()));
+                    continue;
+                }
+                "build-packages" => &mut st.build_packages,
+                "build" => &mut st.built,
+                "install" => {
+                    st.install = None;
+                    &mut st.install_layer
+                }
+                "stage" => &mut st.stage,
+                "prime" => &mut st.prime,
+                _ => continue,
+            };
+            *slot = Some(l.clone());
+            self.layers.push((vertex.to_string(), l.clone()));
+        }
+        if vertex.ends_with(":stage") {
+            self.staged.push(part.to_string());
+        }
+        if vertex.ends_with(":prime") {
+            self.primed.push(part.to_string());
+        }
+        if rec.manifest.is_some() {
+            self.packed = rec.manifest.clone();
+        }
+        if let Some(v) = &rec.vars {
+            self.vars.values = v.values.clone();
+            self.vars.set = v.set.clone();
+        }
     }
 
     fn write_opts(&self, prefix: Option<&str>, ids: IdMode) -> WriteOptions {
@@ -394,6 +755,30 @@ impl Lifecycle<'_> {
         self.work.path().join("parts").join(part)
     }
 
+    /// A fresh, empty dir in the work dir.
+    fn fresh_dir(&self, part: &str, name: &str) -> crate::Result<PathBuf> {
+        let dir = self.part_dir(part).join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        Ok(dir)
+    }
+
+    /// Where a part's local source is, checked.
+    fn local_source(&self, part: &str) -> crate::Result<Option<PathBuf>> {
+        match &self.project.parts[part].source {
+            Some(s) if s.kind == SourceKind::Local => {
+                let path = sources::host_path(&s.location, &self.project.project_dir);
+                if !path.is_dir() {
+                    return Err(sources::SourceError::NotADirectory { part: part.into(), path }.into());
+                }
+                Ok(Some(path))
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn pull(&mut self, part: &str) -> crate::Result<()> {
         if !self.project.parts[part].build_plan.build_snaps.is_empty() {
             return Err(LifecycleError::Unsupported { part: part.into(), what: "build-snaps".into() }.into());
@@ -401,24 +786,37 @@ impl Lifecycle<'_> {
         // Before the source, as craft-parts does.
         self.fetch_stage_packages(part)?;
         let p = &self.project.parts[part];
-        let in_container = p.scriptlets.override_pull.is_some() || !p.build_plan.pull_commands.is_empty();
-        let src = match &p.source {
-            None => {
-                let empty = self.part_dir(part).join("empty-src");
-                std::fs::create_dir_all(&empty).map_err(io_err(&empty))?;
-                empty
-            }
-            Some(s) if s.kind == SourceKind::Local => {
-                let path = self.project.project_dir.join(&s.location);
-                if !path.is_dir() {
-                    return Err(LifecycleError::SourceNotADirectory { part: part.into(), path }.into());
-                }
-                path
-            }
-            Some(s) => return Err(LifecycleError::UnsupportedSource { part: part.into(), kind: s.kind.name() }.into()),
-        };
+        let override_pull = p.scriptlets.override_pull.is_some();
+        let in_container = override_pull || !p.build_plan.pull_commands.is_empty();
         let label = format!("{part}:pull");
         let prefix = format!("root/parts/{part}/src");
+        let fetched = match &p.source {
+            None => sources::Fetched { dir: self.fresh_dir(part, "empty-src")?, identity: None },
+            Some(s) => {
+                // Host-side: a local dir is used in place (never written);
+                // other kinds land in the work dir (downloads cached in the store).
+                let dest = self.part_dir(part).join("fetched-src");
+                let downloads = sources::Downloads::in_store(self.store);
+                let req = sources::FetchRequest {
+                    part,
+                    source: s,
+                    project_dir: &self.project.project_dir,
+                    dest: &dest,
+                    downloads: &downloads,
+                    cancel: &self.cancel,
+                };
+                let progress = &mut *self.progress;
+                let fetched = sources::fetch(&req, &mut |line| {
+                    progress.event(&Event::Note { message: format!("{label}: {line}") });
+                })?;
+                // With override-pull the script owns the src dir: checked after it ran.
+                if !override_pull {
+                    sources::check_subdir(part, s, &fetched.dir)?;
+                }
+                fetched
+            }
+        };
+        let src = fetched.dir;
         let layer = if in_container {
             // override-pull / plugin pull commands: the fetched source is
             // mounted read-only at /run/strata/source (`craftctl default`
@@ -429,13 +827,21 @@ impl Lifecycle<'_> {
             let extra = Mount::Bind { source: src, destination: FETCHED_SOURCE_DIR.into(), read_only: true };
             let captured =
                 self.run_container(&label, self.build_base.clone(), argv, Some(&run_dir), Network::None, vec![extra])?;
-            self.filter_layer(&label, &captured, &[prefix])?
+            self.filter_layer(&label, &captured, std::slice::from_ref(&prefix))?
         } else {
-            // Packed host-side straight from the project: nothing is linked
-            // or copied back into it; owners are root, as in a managed instance.
+            // Packed host-side from the fetched dir (for a local source the
+            // project's own: nothing is linked or copied back into it);
+            // owners are root, as in a managed instance.
             self.write_layer(&label, &src, Some(&prefix), IdMode::Root)?
         };
+        if let Some(s) = self.project.parts[part].source.as_ref().filter(|s| s.subdir.is_some() && override_pull) {
+            let snap = crate::snapshot::snapshot(self.store, &layer)?;
+            sources::check_subdir(part, s, &snap.join(&prefix))?;
+        }
         self.parts.entry(part.to_string()).or_default().pull = Some(layer);
+        if let Some(id) = fetched.identity {
+            self.progress.event(&Event::Note { message: format!("{label}: source {id}") });
+        }
         Ok(())
     }
 
@@ -471,6 +877,7 @@ impl Lifecycle<'_> {
         network: Network,
         extra_mounts: Vec<Mount>,
     ) -> crate::Result<LayerInfo> {
+        let executor = self.executor.expect("planning never runs a step");
         let mut spec = StepSpec::new(label, layers, argv);
         spec.env.push(format!("SOURCE_DATE_EPOCH={}", self.epoch));
         spec.network = network;
@@ -496,7 +903,15 @@ impl Lifecycle<'_> {
         let echo: Box<dyn Write + Send> = Box::new(std::io::stderr());
         let mut log = PrefixedLog::for_step(self.store, label, Some(echo))
             .map_err(io_err(&crate::executor::log::step_log_path(self.store, label)))?;
-        let execution = self.executor.run(self.store, &spec, &mut log, &self.cancel)?.success(label)?;
+        let execution = match executor.run(self.store, &spec, &mut log, &self.cancel)?.success(label) {
+            Ok(e) => e,
+            Err(failed) => {
+                if self.shell_on_fail {
+                    self.shell_after_failure(&spec);
+                }
+                return Err(failed.into());
+            }
+        };
         let layer = crate::snapshot::capture(self.store, execution.changes, &self.output_opts())?;
         if let Some(d) = run_dir {
             self.read_back_vars(d)?;
@@ -538,33 +953,64 @@ impl Lifecycle<'_> {
         Ok(info)
     }
 
-    fn build(&mut self, part: &str) -> crate::Result<()> {
-        // stage-packages are unpacked into the install dir first (craft-parts'
-        // `_unpack_stage_packages`); the build runs over them.
-        let unpacked = self.unpack_stage_packages(part)?;
-        let mut layers = self.build_base.clone();
+    /// The part's build-packages, installed with apt in a layer of their
+    /// own: a vertex of its own too, so parts with the same packages share it.
+    fn build_packages(&mut self, part: &str) -> crate::Result<()> {
         let packages = build_packages(&self.project, part);
-        if !packages.is_empty() {
+        if packages.is_empty() {
+            return Ok(());
+        }
+        let vertex = format!("{part}:build-packages");
+        self.cached_or_run(&vertex, part, "build-packages", |lc| {
             let script = apt_install(&packages);
-            let label = format!("{part}:build-packages");
-            let started = Instant::now();
-            self.say(format_args!("[{label}] run: {}", packages.join(" ")));
-            let layer = self.run_container(
-                &label,
-                self.build_base.clone(),
+            let layer = lc.run_container(
+                &vertex,
+                lc.build_base.clone(),
                 vec!["/bin/sh".into(), "-c".into(), format!("set -e\n{script}rm -rf /var/lib/apt/lists/*\n")],
                 None,
                 Network::Host,
                 vec![],
             )?;
-            self.say(format_args!("[{label}] done in {:.1}s", started.elapsed().as_secs_f64()));
-            self.layers.push((label, layer.clone()));
-            layers.push(layer);
+            lc.layers.push((vertex.clone(), layer.clone()));
+            lc.parts.entry(part.to_string()).or_default().build_packages = Some(layer);
+            Ok(())
+        })
+    }
+
+    /// The stage layers of the parts `part` is `after:`, transitively, in
+    /// lifecycle order: what its build sees of the stage.
+    fn dependency_stage(&self, part: &str) -> Vec<(String, Option<LayerInfo>)> {
+        let deps = self.dependencies(part);
+        self.order
+            .iter()
+            .filter(|n| deps.contains(*n))
+            .map(|n| (n.clone(), self.parts.get(n).and_then(|s| s.stage.clone())))
+            .collect()
+    }
+
+    fn dependencies(&self, part: &str) -> HashSet<String> {
+        let mut seen = HashSet::new();
+        let mut todo: Vec<&str> = self.project.parts[part].after.iter().map(String::as_str).collect();
+        while let Some(p) = todo.pop() {
+            if seen.insert(p.to_string())
+                && let Some(def) = self.project.parts.get(p)
+            {
+                todo.extend(def.after.iter().map(String::as_str));
+            }
         }
-        let state = self.parts.get(part).and_then(|s| s.pull.clone());
-        layers.extend(state);
+        seen
+    }
+
+    fn build(&mut self, part: &str) -> crate::Result<()> {
+        // stage-packages are unpacked into the install dir first (craft-parts'
+        // `_unpack_stage_packages`); the build runs over them.
+        let unpacked = self.unpack_stage_packages(part)?;
+        let mut layers = self.build_base.clone();
+        let st = self.parts.get(part);
+        layers.extend(st.and_then(|s| s.build_packages.clone()));
+        layers.extend(st.and_then(|s| s.pull.clone()));
         layers.extend(unpacked.clone());
-        layers.extend(self.stage_layer.clone());
+        layers.extend(self.dependency_stage(part).into_iter().filter_map(|(_, l)| l));
         let (run_dir, argv) = self.prepare_run(part, Step::Build)?;
         let label = format!("{part}:build");
         // The overlay at CRAFT_OVERLAY, read-only, for parts that see it.
@@ -580,105 +1026,122 @@ impl Lifecycle<'_> {
         let (mut install, sources) = read_tree(&snap.join(format!("root/parts/{part}/install")))?;
         let mapping = self.project.parts[part].organize.clone();
         organize(part, &mut install, &mapping).map_err(LifecycleError::from)?;
-        let dir = self.part_dir(part).join("install");
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
-        }
+        let dir = self.fresh_dir(part, "install")?;
         let paths: Vec<String> = install.paths().map(str::to_string).collect();
         materialize(&install, &paths, &sources, &dir)?;
         let prefix = format!("root/parts/{part}/install");
         let layer = self.write_layer(&format!("{part}:install"), &dir, Some(&prefix), IdMode::AsFound)?;
         let st = self.parts.entry(part.to_string()).or_default();
+        st.built = Some(built);
         st.install_layer = Some(layer);
-        st.install_dir = dir;
+        // The organized tree's files are in `dir` now.
+        let (_, sources) = read_tree(&dir)?;
         st.install = Some((install, sources));
         Ok(())
     }
 
-    fn install_of(&self, part: &str) -> (Tree, Sources, PathBuf, Option<LayerInfo>) {
-        match self.parts.get(part) {
-            Some(PartState { install: Some((t, s)), install_dir, install_layer, .. }) => {
-                (t.clone(), s.clone(), install_dir.clone(), install_layer.clone())
-            }
-            _ => (Tree::new(), Sources::new(), PathBuf::new(), None),
+    /// A part's organized install tree, read from its layer's snapshot the
+    /// first time a step needs it.
+    fn install_tree(&mut self, part: &str) -> crate::Result<(Tree, Sources)> {
+        let Some(st) = self.parts.get(part) else { return Ok((Tree::new(), Sources::new())) };
+        if let Some(t) = &st.install {
+            return Ok(t.clone());
         }
+        let Some(layer) = st.install_layer.clone() else { return Ok((Tree::new(), Sources::new())) };
+        let snap = crate::snapshot::snapshot(self.store, &layer)?;
+        let t = read_tree(&snap.join(format!("root/parts/{part}/install")))?;
+        self.parts.get_mut(part).expect("checked").install = Some(t.clone());
+        Ok(t)
+    }
+
+    /// A layer's tree under `dir` (`root/stage`), from its snapshot.
+    fn layer_tree(&self, layer: &LayerInfo, dir: &str) -> crate::Result<(Tree, Sources)> {
+        let snap = crate::snapshot::snapshot(self.store, layer)?;
+        Ok(read_tree(&snap.join(dir))?)
     }
 
     fn stage(&mut self, part: &str) -> crate::Result<()> {
         // Conflicts between the parts built so far, in lifecycle order.
-        let order = strata_frontend_craft::order::order(&self.project).map_err(LifecycleError::from)?;
-        let built: Vec<(&str, &strata_frontend_api::Part, &Tree)> = order
-            .iter()
-            .filter_map(|n| {
-                let t = &self.parts.get(n)?.install.as_ref()?.0;
-                Some((n.as_str(), &self.project.parts[n], t))
-            })
-            .collect();
+        let mut trees = Vec::new();
+        for n in self.order.clone() {
+            if self.parts.get(&n).is_some_and(|s| s.install_layer.is_some()) {
+                trees.push((n.clone(), self.install_tree(&n)?.0));
+            }
+        }
+        let built: Vec<(&str, &strata_frontend_api::Part, &Tree)> =
+            trees.iter().map(|(n, t)| (n.as_str(), &self.project.parts[n], t)).collect();
         check_stage_conflicts(&built).map_err(LifecycleError::from)?;
-        let (install, sources, install_dir, install_layer) = self.install_of(part);
+        let (install, sources) = self.install_tree(part)?;
+        let install_layer = self.parts.get(part).and_then(|s| s.install_layer.clone());
         let p = self.project.parts[part].clone();
         let install_path = strata_frontend_craft::env::part_dirs(part, &p).install;
         let label = format!("{part}:stage");
-        if p.scriptlets.override_stage.is_some() {
-            let mut migration = Tree::new();
-            let sel = stage_part(part, &p, &install, &mut migration).map_err(LifecycleError::from)?;
-            stage_part(part, &p, &install, &mut self.stage).map_err(LifecycleError::from)?;
+        let mut migration = Tree::new();
+        let sel = stage_part(part, &p, &install, &mut migration).map_err(LifecycleError::from)?;
+        let layer = if p.scriptlets.override_stage.is_some() {
             let (run_dir, argv) = self.prepare_run(part, Step::Stage)?;
-            materialize(&migration, sel.all().iter(), &sources, &run_dir.join("migration"))?;
-            hostfs::fix_staged_pkg_config(&run_dir.join("migration"), &mut self.stage, &sel.files, &install_path)?;
+            let to = run_dir.join("migration");
+            materialize(&migration, sel.all().iter(), &sources, &to)?;
+            hostfs::fix_staged_pkg_config(&to, &mut migration, &sel.files, &install_path)?;
             let mut layers = self.build_base.clone();
             layers.extend(install_layer);
-            layers.extend(self.stage_layer.clone());
+            layers.extend(self.staged_layers());
             let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::None, vec![])?;
-            let kept = self.filter_layer(&label, &captured, &["root/stage".to_string()])?;
-            let snap = crate::snapshot::snapshot(self.store, &kept)?;
-            hostfs::copy_over(&snap.join("root/stage"), &self.stage_dir)?;
+            self.filter_layer(&label, &captured, &["root/stage".to_string()])?
         } else {
-            let sel = stage_part(part, &p, &install, &mut self.stage).map_err(LifecycleError::from)?;
-            let _ = install_dir;
-            materialize(&self.stage, sel.all().iter(), &sources, &self.stage_dir)?;
-            hostfs::fix_staged_pkg_config(&self.stage_dir, &mut self.stage, &sel.files, &install_path)?;
-        }
-        let dir = self.stage_dir.clone();
-        self.stage_layer = Some(self.write_layer(&label, &dir, Some("root/stage"), IdMode::AsFound)?);
+            let dir = self.fresh_dir(part, "stage")?;
+            materialize(&migration, sel.all().iter(), &sources, &dir)?;
+            hostfs::fix_staged_pkg_config(&dir, &mut migration, &sel.files, &install_path)?;
+            self.write_layer(&label, &dir, Some("root/stage"), IdMode::AsFound)?
+        };
+        self.parts.entry(part.to_string()).or_default().stage = Some(layer);
+        self.staged.push(part.to_string());
         Ok(())
     }
 
+    /// The stage layers of every part staged so far, in staging order.
+    fn staged_layers(&self) -> Vec<LayerInfo> {
+        self.staged.iter().filter_map(|n| self.parts.get(n)?.stage.clone()).collect()
+    }
+
+    fn primed_layers(&self) -> Vec<LayerInfo> {
+        self.primed.iter().filter_map(|n| self.parts.get(n)?.prime.clone()).collect()
+    }
+
     fn prime(&mut self, part: &str) -> crate::Result<()> {
-        let (install, _, _, install_layer) = self.install_of(part);
+        let (install, _) = self.install_tree(part)?;
+        let st = self.parts.get(part);
+        let install_layer = st.and_then(|s| s.install_layer.clone());
+        let own_stage = st.and_then(|s| s.stage.clone());
+        let (stage, stage_sources) = match &own_stage {
+            Some(l) => self.layer_tree(l, "root/stage")?,
+            None => (Tree::new(), Sources::new()),
+        };
         let p = self.project.parts[part].clone();
         let label = format!("{part}:prime");
-        let (_, stage_sources) = read_tree(&self.stage_dir)?;
-        if p.scriptlets.override_prime.is_some() {
-            let mut migration = Tree::new();
-            let sel = prime_part(part, &p, &install, &self.stage, &mut migration).map_err(LifecycleError::from)?;
-            prime_part(part, &p, &install, &self.stage, &mut self.prime).map_err(LifecycleError::from)?;
+        let mut migration = Tree::new();
+        let sel = prime_part(part, &p, &install, &stage, &mut migration).map_err(LifecycleError::from)?;
+        let layer = if p.scriptlets.override_prime.is_some() {
             let (run_dir, argv) = self.prepare_run(part, Step::Prime)?;
             materialize(&migration, sel.all().iter(), &stage_sources, &run_dir.join("migration"))?;
             let mut layers = self.build_base.clone();
             layers.extend(install_layer);
-            layers.extend(self.stage_layer.clone());
-            layers.extend(self.prime_layer.clone());
+            layers.extend(self.staged_layers());
+            layers.extend(self.primed_layers());
             let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::None, vec![])?;
-            let kept = self.filter_layer(&label, &captured, &["root/prime".to_string()])?;
-            let snap = crate::snapshot::snapshot(self.store, &kept)?;
-            hostfs::copy_over(&snap.join("root/prime"), &self.prime_dir)?;
+            self.filter_layer(&label, &captured, &["root/prime".to_string()])?
         } else {
-            let sel = prime_part(part, &p, &install, &self.stage, &mut self.prime).map_err(LifecycleError::from)?;
-            materialize(&self.prime, sel.all().iter(), &stage_sources, &self.prime_dir)?;
-        }
-        let dir = self.prime_dir.clone();
-        self.prime_layer = Some(self.write_layer(&label, &dir, Some("root/prime"), IdMode::AsFound)?);
+            let dir = self.fresh_dir(part, "prime")?;
+            materialize(&migration, sel.all().iter(), &stage_sources, &dir)?;
+            self.write_layer(&label, &dir, Some("root/prime"), IdMode::AsFound)?
+        };
+        self.parts.entry(part.to_string()).or_default().prime = Some(layer);
+        self.primed.push(part.to_string());
         Ok(())
     }
 
-    /// The final image: base + the parts' overlay layers + the prime at
-    /// `/`, with the project's settings.
-    fn pack(mut self, base: Option<(String, Image)>) -> crate::Result<Built> {
-        let started = Instant::now();
-        self.say(format_args!("[pack] the image"));
-        let dir = self.prime_dir.clone();
-        let layer = self.write_layer("pack", &dir, None, IdMode::AsFound)?;
+    /// The image settings, name and version the project asks for.
+    fn image_meta(&self) -> (String, String, Option<String>, ImageSettings) {
         let project = &self.project;
         let name = project.name.clone().unwrap_or_else(|| "strata-build".into());
         let version = self.vars.values.get("version").filter(|v| !v.is_empty()).cloned().or(project.version.clone());
@@ -700,7 +1163,68 @@ impl Lifecycle<'_> {
             exposed_ports: s.ports.clone(),
             ..Default::default()
         };
-        let mut builder = match base {
+        (name, title, version, settings)
+    }
+
+    /// `strata plan`'s last line: would pack run?
+    fn plan_pack(mut self) -> crate::Result<()> {
+        self.step_index += 1;
+        match self.key_parts("pack", "", "pack")? {
+            Some(inputs) if self.forced("", "pack").is_none() && self.cache.contains(&inputs.key()) => {
+                self.step_event("pack", StepStatus::Cached);
+            }
+            Some(inputs) => {
+                let last = self.cache.last_inputs(&self.project_id, "pack");
+                let reason = MissReason::between(last.as_ref(), &inputs).to_string();
+                self.step_event("pack", StepStatus::WouldRun { reason });
+            }
+            None => {
+                let reason = self.unknown_input("pack", "", "pack").unwrap_or_default();
+                self.step_event("pack", StepStatus::WouldRun { reason });
+            }
+        }
+        Ok(())
+    }
+
+    /// The final image: base + the parts' overlay layers + every part's
+    /// prime at `/`, with the project's settings. A vertex like the others:
+    /// unchanged overlays, primes and settings give the cached image.
+    fn pack(mut self) -> crate::Result<Built> {
+        self.step_index += 1;
+        let (name, _, version, _) = self.image_meta();
+        self.cached_or_run("pack", "", "pack", |lc| {
+            lc.packed = Some(lc.pack_image()?);
+            Ok(())
+        })?;
+        let manifest = self.packed.clone().expect("pack ran or its record named the image");
+        self.progress.event(&Event::Image {
+            digest: manifest.digest().to_string(),
+            cached_steps: self.cached.len(),
+            run_steps: self.ran.len(),
+        });
+        Ok(Built {
+            manifest,
+            name,
+            version,
+            layers: self.layers,
+            ran: self.ran,
+            cached: self.cached,
+            records: self.records,
+        })
+    }
+
+    fn pack_image(&mut self) -> crate::Result<Descriptor> {
+        let dir = self.work.path().join("pack");
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        for part in self.order.clone() {
+            if let Some(l) = self.parts.get(&part).and_then(|s| s.prime.clone()) {
+                let snap = crate::snapshot::snapshot(self.store, &l)?;
+                hostfs::copy_over(&snap.join("root/prime"), &dir)?;
+            }
+        }
+        let layer = self.write_layer("pack", &dir, None, IdMode::AsFound)?;
+        let (name, title, version, settings) = self.image_meta();
+        let mut builder = match self.base.clone() {
             None => ImageBuilder::scratch(self.epoch),
             Some((n, img)) => ImageBuilder::from_base(img, Some(n), self.epoch),
         };
@@ -712,15 +1236,19 @@ impl Lifecycle<'_> {
             .layer(NewLayer {
                 info: layer,
                 created_by: format!("strata build: the prime of {name}"),
-                comment: Some(format!("parts: {}", project.parts.keys().cloned().collect::<Vec<_>>().join(", "))),
+                comment: Some(format!("parts: {}", self.project.parts.keys().cloned().collect::<Vec<_>>().join(", "))),
             })
             .settings(settings)
             .annotation("org.opencontainers.image.title", title);
         if let Some(v) = &version {
             builder = builder.annotation("org.opencontainers.image.version", v.clone());
         }
-        let manifest = builder.build(self.store)?;
-        self.say(format_args!("[pack] done in {:.1}s", started.elapsed().as_secs_f64()));
-        Ok(Built { manifest, name, version, layers: self.layers })
+        if let Some(git) = vcs::git_info(&self.project.project_dir) {
+            if let Some(src) = git.source {
+                builder = builder.annotation("org.opencontainers.image.source", src);
+            }
+            builder = builder.annotation("org.opencontainers.image.revision", git.revision);
+        }
+        Ok(builder.build(self.store)?)
     }
 }

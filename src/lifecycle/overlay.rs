@@ -95,7 +95,7 @@ impl Lifecycle<'_> {
             self.run_container(&label, build_base, argv, Some(&run_dir), Network::Host, vec![mount])?;
             crate::snapshot::capture(self.store, root.into_changes()?, &self.output_opts())?
         } else {
-            let mut layers = self.base.clone();
+            let mut layers = self.base_layers();
             layers.extend(below);
             let mounts =
                 SCRATCH_DIRS.iter().map(|d| Mount::Tmpfs { destination: d.to_string(), size_bytes: None }).collect();
@@ -108,17 +108,30 @@ impl Lifecycle<'_> {
 
     /// The overlay layers of the parts before `part` in part order (and
     /// its own, with `including`).
-    fn overlays_before(&self, part: &str, including: bool) -> Vec<LayerInfo> {
-        let order = strata_frontend_craft::order::order(&self.project).unwrap_or_default();
-        let end = order.iter().position(|p| p == part).map(|i| if including { i + 1 } else { i }).unwrap_or(0);
-        order[..end].iter().filter_map(|p| self.parts.get(p)?.overlay.clone()).collect()
+    pub(super) fn overlays_before(&self, part: &str, including: bool) -> Vec<LayerInfo> {
+        self.overlay_parts_before(part, including)
+            .into_iter()
+            .filter_map(|p| self.parts.get(&p)?.overlay.clone())
+            .collect()
+    }
+
+    /// The parts before `part` in part order (and `part`, with
+    /// `including`) that have overlay content: whose `:overlay` vertices
+    /// feed what sees `part`'s overlay.
+    pub(super) fn overlay_parts_before(&self, part: &str, including: bool) -> Vec<String> {
+        let end = self.order.iter().position(|p| p == part).map(|i| if including { i + 1 } else { i }).unwrap_or(0);
+        self.order[..end].iter().filter(|p| uses_overlay(&self.project.parts[p.as_str()])).cloned().collect()
+    }
+
+    /// The runtime base's layers (none for `bare`).
+    pub(super) fn base_layers(&self) -> Vec<LayerInfo> {
+        self.base.as_ref().map(|(_, img)| super::image_layers(img)).unwrap_or_default()
     }
 
     /// Every overlay layer, by part, in part order: what the image gets
     /// between its base and the prime.
     pub(super) fn overlay_layers(&self) -> Vec<(String, LayerInfo)> {
-        let order = strata_frontend_craft::order::order(&self.project).unwrap_or_default();
-        order.into_iter().filter_map(|p| Some((p.clone(), self.parts.get(&p)?.overlay.clone()?))).collect()
+        self.order.iter().filter_map(|p| Some((p.clone(), self.parts.get(p)?.overlay.clone()?))).collect()
     }
 
     /// For the build of a part that sees the overlay: the runtime base and
@@ -129,7 +142,7 @@ impl Lifecycle<'_> {
         if !has_overlay_visibility(&self.project, part) {
             return Ok(None);
         }
-        let mut layers = self.base.clone();
+        let mut layers = self.base_layers();
         layers.extend(self.overlays_before(part, true));
         let root = Rootfs::mount(self.store, &layers, SnapshotMode::resolve(self.store)?, &[])?;
         let mount =

@@ -44,6 +44,7 @@ use sha2::{Digest as _, Sha256};
 use super::{Lifecycle, io_err};
 use crate::executor::{Mount, Network};
 use crate::layer::{IdMode, LayerInfo, LayerInput};
+use crate::progress::Event;
 use strata_frontend_craft::env::part_dirs;
 use strata_frontend_craft::migrate::fix_pkg_config;
 
@@ -123,6 +124,10 @@ pub enum PackageError {
 }
 
 impl Lifecycle<'_> {
+    fn note(&mut self, message: String) {
+        self.progress.event(&Event::Note { message });
+    }
+
     /// The pull step's part for `stage-packages`: resolve, download and
     /// verify them, and keep them as the layer `<p>:stage-packages`.
     pub(super) fn fetch_stage_packages(&mut self, part: &str) -> crate::Result<()> {
@@ -136,7 +141,7 @@ impl Lifecycle<'_> {
             }
         }
         let label = format!("{part}:stage-packages");
-        self.say(format_args!("[{label}] fetch: {}", names.join(" ")));
+        self.note(format!("[{label}] fetch: {}", names.join(" ")));
         let work = fresh_dir(&self.part_dir(part).join("stage-packages-fetch"))?;
         fs::create_dir_all(work.join("debs")).map_err(io_err(&work))?;
         let script = fetch_script(part, &names, &self.info.arch_build_for);
@@ -191,10 +196,24 @@ impl Lifecycle<'_> {
         let prefix = format!("root/parts/{part}/stage_packages");
         let layer = self.write_layer(&label, &dir, Some(&prefix), IdMode::Root)?;
         let list: Vec<String> = packages.iter().map(|p| format!("{}={}", p.name, p.version)).collect();
-        self.say(format_args!("[{label}] fetched {}", list.join(" ")));
+        self.note(format!("[{label}] fetched {}", list.join(" ")));
         self.parts.entry(part.to_string()).or_default().stage_packages =
             Some(Fetched { packages: StagePackages { packages }, layer });
         Ok(())
+    }
+
+    /// The fetch script of `part`'s stage-packages (what the pull key names
+    /// besides the packages and the build base).
+    pub(super) fn fetch_script_of(&self, part: &str) -> String {
+        fetch_script(part, &self.project.parts[part].stage_packages, &self.info.arch_build_for)
+    }
+
+    /// The unpack script of `part`'s fetched stage-packages, if it has any
+    /// (what the build key names besides the `.deb` layer).
+    pub(super) fn unpack_script_of(&self, part: &str) -> Option<String> {
+        let fetched = self.parts.get(part)?.stage_packages.as_ref()?;
+        let install_path = part_dirs(part, &self.project.parts[part]).install;
+        Some(unpack_script(part, &deb_paths(part, &fetched.packages), &install_path))
     }
 
     /// The start of the build step for a part with stage-packages: the
@@ -204,13 +223,11 @@ impl Lifecycle<'_> {
     pub(super) fn unpack_stage_packages(&mut self, part: &str) -> crate::Result<Option<LayerInfo>> {
         let Some(fetched) = self.parts.get(part).and_then(|s| s.stage_packages.clone()) else { return Ok(None) };
         let label = format!("{part}:stage-packages");
-        self.say(format_args!("[{label}] unpack {} packages into the install dir", fetched.packages.packages.len()));
+        self.note(format!("[{label}] unpack {} packages into the install dir", fetched.packages.packages.len()));
         let install_path = part_dirs(part, &self.project.parts[part]).install;
         let install = fresh_dir(&self.part_dir(part).join("stage-packages-install"))?;
         let info = fresh_dir(&self.part_dir(part).join("stage-packages-unpack"))?;
-        let debs: Vec<String> =
-            fetched.packages.packages.iter().map(|p| format!("/root/parts/{part}/stage_packages/{}", p.file)).collect();
-        let script = unpack_script(part, &debs, &install_path);
+        let script = unpack_script(part, &deb_paths(part, &fetched.packages), &install_path);
         let mounts = vec![
             Mount::Bind { source: install.clone(), destination: install_path.clone(), read_only: false },
             Mount::Bind { source: info.clone(), destination: UNPACK_INFO_DIR.into(), read_only: false },
@@ -247,6 +264,11 @@ impl Lifecycle<'_> {
         let (digest, size) = out.commit(None)?;
         Ok(LayerInfo { digest, diff_id, size, compression: self.compression })
     }
+}
+
+/// Where the build container sees each fetched `.deb`, in unpack order.
+fn deb_paths(part: &str, packages: &StagePackages) -> Vec<String> {
+    packages.packages.iter().map(|p| format!("/root/parts/{part}/stage_packages/{}", p.file)).collect()
 }
 
 fn bad(e: PackageError) -> crate::Error {

@@ -5,32 +5,62 @@ use std::io::Write;
 
 use oci_spec::image::Descriptor;
 
-use crate::cli::BuildArgs;
 use crate::cli::ExecutorKind;
+use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs};
 use crate::executor::containerd::ContainerdExecutor;
 use crate::executor::docker::DockerExecutor;
 use crate::executor::{Cancel, Executor, RuncExecutor};
 use crate::export::{self, ExportTarget};
 use crate::lifecycle::{self, BuildOptions};
+use crate::progress;
 use crate::store::Store;
+use strata_frontend_api::Step;
 
-pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Result<Descriptor> {
-    // Parse --output before spending minutes on the build.
+/// The lifecycle options the user chose.
+fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
+    BuildOptions {
+        build_base: lc.build_base.clone(),
+        base: lc.base.clone(),
+        compression: lc.compression,
+        pull: lc.pull,
+        registry: super::registry::registry_options(&lc.registry),
+        cancel: cancel.clone(),
+        no_cache: lc.no_cache,
+        no_cache_filter: lc.no_cache_filter.clone(),
+        cache_from: lc.cache_from.clone(),
+        shell_on_fail: lc.shell_on_fail,
+    }
+}
+
+/// Builds (or with `--dry-run`, plans) the project; returns the image, if built.
+pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Result<Option<Descriptor>> {
+    // Parse --output and --cache-to before spending minutes on the build.
     let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
+    let cache_to = args.cache_to.as_deref().map(crate::cache::remote::parse_cache_ref).transpose()?;
     let cancel = Cancel::new();
+    let opts = options(&args.lc, &cancel);
+    if args.dry_run {
+        lifecycle::plan(store, &args.project, &opts, progress::renderer(args.lc.progress, out).as_mut())?;
+        return Ok(None);
+    }
     cancel_on_ctrl_c(&cancel);
-    let executor = executor(args.executor)?;
-    let opts = BuildOptions {
-        build_base: args.build_base.clone(),
-        base: args.base.clone(),
-        compression: args.compression,
-        pull: args.pull,
-        registry: super::registry::registry_options(&args.registry),
-        cancel,
-    };
-    let built = lifecycle::build(store, executor.as_ref(), &args.project, &opts, out)?;
+    let executor = executor(args.lc.executor)?;
+    let built = lifecycle::build(
+        store,
+        executor.as_ref(),
+        &args.project,
+        &opts,
+        progress::renderer(args.lc.progress, out).as_mut(),
+    )?;
     for t in &args.tags {
         store.set_ref(t, &built.manifest)?;
+    }
+    if let Some(r) = &cache_to {
+        let reg = super::registry::registry_options(&args.lc.registry);
+        let started = std::time::Instant::now();
+        crate::cache::remote::export(store, r, &built.records, &reg)?;
+        let n = built.records.len();
+        writeln!(out, "exported {n} cached step(s) to {r} in {:.1}s", started.elapsed().as_secs_f64()).ok();
     }
     let name = match args.tags.first() {
         Some(t) => crate::store::normalize_ref(t)?,
@@ -46,7 +76,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     if args.push {
         let dests = args.tags.iter().map(|t| crate::registry::parse_reference(t)).collect::<Result<Vec<_>, _>>()?;
         let opts = crate::registry::PushOptions {
-            registry: super::registry::registry_options(&args.registry),
+            registry: super::registry::registry_options(&args.lc.registry),
             ..Default::default()
         };
         let rep = crate::registry::push(store, &built.manifest, &dests, &opts)?;
@@ -58,7 +88,38 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         Some(t) => writeln!(out, "{t} {}", built.manifest.digest()).ok(),
         None => writeln!(out, "{}", built.manifest.digest()).ok(),
     };
-    Ok(built.manifest)
+    Ok(Some(built.manifest))
+}
+
+/// `strata step STEP [PART...]`: the lifecycle up to `step` for `parts`.
+pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> crate::Result<()> {
+    let step: Step = step.parse().expect("clap checked the step name");
+    let cancel = Cancel::new();
+    let opts = options(&args.lc, &cancel);
+    cancel_on_ctrl_c(&cancel);
+    let executor = executor(args.lc.executor)?;
+    let mut progress = progress::renderer(args.lc.progress, out);
+    lifecycle::run_steps(store, executor.as_ref(), &args.project, &opts, step, &args.parts, progress.as_mut())
+}
+
+/// `strata shell`: returns the exit code of the shell or command.
+pub fn shell(store: &Store, args: &ShellArgs, out: &mut dyn Write) -> crate::Result<i32> {
+    let step: Step = args.step.parse().expect("clap checked the step name");
+    let cancel = Cancel::new();
+    let opts = options(&args.lc, &cancel);
+    let executor = executor(args.lc.executor)?;
+    // Progress goes to stderr: stdout belongs to the command.
+    let mut err = std::io::stderr();
+    let _ = out;
+    let mut progress = progress::renderer(args.lc.progress, &mut err);
+    lifecycle::shell(store, executor.as_ref(), &args.project, &opts, &args.part, step, &args.command, progress.as_mut())
+}
+
+/// `strata clean [PART...]`.
+pub fn clean(store: &Store, args: &CleanArgs, out: &mut dyn Write) -> crate::Result<()> {
+    let n = lifecycle::clean(store, &args.project, &args.parts)?;
+    writeln!(out, "forgot {n} cached step(s)").ok();
+    Ok(())
 }
 
 /// The executor the user chose, checked to be reachable before any step runs.

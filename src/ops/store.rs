@@ -22,12 +22,13 @@ pub fn fsck(store: &Store, out: &mut dyn Write) -> crate::Result<bool> {
     Ok(report.is_clean())
 }
 
-pub fn gc(store: &Store, dry_run: bool, out: &mut dyn Write) -> crate::Result<()> {
-    let r = store.gc(dry_run)?;
+pub fn gc(store: &Store, dry_run: bool, keep_storage: Option<u64>, out: &mut dyn Write) -> crate::Result<()> {
+    let r = store.gc_with(dry_run, keep_storage)?;
     writeln!(
         out,
-        "{} {} blob(s) ({}), {} temp file(s)",
+        "{} {} cache record(s), {} blob(s) ({}), {} temp file(s)",
         if dry_run { "would remove" } else { "removed" },
+        r.cache_records_removed,
         r.blobs_removed,
         human_bytes(r.bytes_freed),
         r.temp_files_removed
@@ -48,8 +49,39 @@ pub fn human_bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// `10GB`, `512MiB`, `1.5g`, `1000` (bytes) → bytes. Decimal units as
+/// docker prints them, binary ones as `--keep-storage` users also type.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a size (try 10GB or 512MiB)"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024f64.powi(2),
+        "gib" => 1024f64.powi(3),
+        "tib" => 1024f64.powi(4),
+        u => return Err(format!("unknown size unit '{u}' in '{s}' (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")),
+    };
+    Ok((n * mult) as u64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_parse_like_docker_keep_storage() {
+        assert_eq!(super::parse_size("10GB"), Ok(10_000_000_000));
+        assert_eq!(super::parse_size("512MiB"), Ok(512 * 1024 * 1024));
+        assert_eq!(super::parse_size("0"), Ok(0));
+        assert!(super::parse_size("ten").unwrap_err().contains("not a size"));
+        assert!(super::parse_size("1zb").unwrap_err().contains("unknown size unit"));
+    }
+
     #[test]
     fn sizes_read_like_docker_images() {
         assert_eq!(super::human_bytes(999), "999 B");

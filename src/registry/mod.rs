@@ -47,10 +47,11 @@ pub use artifact::{ArtifactFile, ArtifactSpec, AttachReport, attach, attach_asyn
 pub use auth::{AuthConfig, Credentials, FoundCredentials};
 pub use error::RegistryError;
 pub use login::{login, logout, normalize_registry};
-pub use pull::{PullOptions, PullReport, TagMoved, pull_async};
+pub use pull::{PullOptions, PullReport, TagMoved, fetch_blobs_async, fetch_manifest_async, pull_async};
 pub use push::{PushOptions, PushReport, push_async};
 pub use records::{PullRecord, blob_sources, last_pull};
 pub use reference::{Reference, is_loopback, parse_reference, repository_name};
+pub(crate) use transport::crypto_provider as install_crypto_provider;
 pub use transport::{Progress, RegistryOptions, RetryPolicy};
 
 use oci_spec::image::{Descriptor, Digest};
@@ -123,6 +124,25 @@ pub fn push(
     opts: &PushOptions,
 ) -> Result<PushReport, RegistryError> {
     block_on(|| push_async(store, desc, dests, opts))
+}
+
+/// The manifest `reference` names, alone (see [`fetch_manifest_async`]).
+pub fn fetch_manifest(
+    store: &Store,
+    reference: &Reference,
+    opts: &RegistryOptions,
+) -> Result<Option<Descriptor>, RegistryError> {
+    block_on(|| fetch_manifest_async(store, reference, opts))
+}
+
+/// Blobs of `reference`'s repository (see [`fetch_blobs_async`]).
+pub fn fetch_blobs(
+    store: &Store,
+    reference: &Reference,
+    wanted: &[Descriptor],
+    opts: &RegistryOptions,
+) -> Result<u64, RegistryError> {
+    block_on(|| fetch_blobs_async(store, reference, wanted, opts))
 }
 
 /// What `reference` resolves to in its registry now (a HEAD request), e.g.

@@ -432,6 +432,51 @@ async fn ensure_document(s: &Session<'_>, store: &Store, d: &Descriptor) -> Resu
     Ok(())
 }
 
+/// Fetches the manifest `reference` names (a tag or digest) into the store
+/// without anything it references; `None` if the registry has no such
+/// manifest. For documents strata reads itself (the step cache's manifest).
+pub async fn fetch_manifest_async(
+    store: &Store,
+    reference: &Reference,
+    opts: &RegistryOptions,
+) -> Result<Option<Descriptor>, RegistryError> {
+    let s = Session::open(reference, RegistryOperation::Pull, opts).await?;
+    let doing = format!("fetching manifest {reference}");
+    let accept: Vec<&str> = MANIFEST_TYPES.to_vec();
+    let (bytes, digest) = match s.client.pull_manifest_raw(reference, &s.auth, &accept).await {
+        Ok(r) => r,
+        Err(oci_client::errors::OciDistributionError::ImageManifestNotFoundError(_)) => return Ok(None),
+        Err(e) if e.to_string().contains("MANIFEST_UNKNOWN") || e.to_string().contains("NAME_UNKNOWN") => {
+            return Ok(None);
+        }
+        Err(e) => return Err(s.error(&doing, e, 1)),
+    };
+    let digest = parse_digest(&digest, &doing)?;
+    let media_type = document_media_type(&bytes).map_err(|m| RegistryError::Invalid { what: doing, message: m })?;
+    store.put_verified(&bytes[..], &digest)?;
+    Ok(Some(Descriptor::new(media_type, bytes.len() as u64, digest)))
+}
+
+/// Fetches the blobs `wanted` from `reference`'s repository into the store
+/// (those it lacks), verified; returns the bytes fetched.
+pub async fn fetch_blobs_async(
+    store: &Store,
+    reference: &Reference,
+    wanted: &[Descriptor],
+    opts: &RegistryOptions,
+) -> Result<u64, RegistryError> {
+    let missing: Vec<&Descriptor> = wanted.iter().filter(|d| !store.has_blob(d.digest())).collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let s = Session::open(reference, RegistryOperation::Pull, opts).await?;
+    let fetched: Vec<u64> = futures_util::stream::iter(missing.into_iter().map(|b| fetch_blob(&s, store, b)))
+        .buffer_unordered(opts.max_concurrent.max(1))
+        .try_collect()
+        .await?;
+    Ok(fetched.iter().sum())
+}
+
 enum Fail {
     Oci(oci_client::errors::OciDistributionError),
     Store(StoreError),

@@ -200,7 +200,8 @@ fn scheme_cache() -> &'static Mutex<HashMap<String, Scheme>> {
 
 /// Installs rustls' ring provider once per process (reqwest is built
 /// without a default provider, to keep aws-lc's C build out of strata).
-fn crypto_provider() {
+/// Every HTTPS client of strata calls it first (`sources::http` too).
+pub(crate) fn crypto_provider() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         // Err means another part of the process installed one first: fine.

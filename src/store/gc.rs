@@ -1,7 +1,9 @@
-//! `strata store gc`: mark everything reachable from the refs (and from the
-//! step-cache roots, once there is a step cache), sweep the rest, and remove
-//! temp files left by interrupted writes. Runs only under the exclusive gc
-//! lock, so no other process is mid-write.
+//! `strata store gc`: mark everything reachable from the refs and from the
+//! step cache's records ([`crate::cache::roots`], which first drops least
+//! recently used records over `--keep-storage`), sweep the rest, and remove
+//! temp files left by interrupted writes and the unpacked-layer snapshots
+//! (a cache, rebuilt from blobs on demand). Runs only under the exclusive gc
+//! lock, so no other process is mid-write or mid-build.
 
 use std::collections::HashSet;
 use std::fs;
@@ -12,23 +14,22 @@ use super::{Store, StoreError, walk};
 
 #[derive(Debug, Default)]
 pub struct GcReport {
+    /// Step-cache records dropped to fit `--keep-storage`.
+    pub cache_records_removed: usize,
     pub blobs_removed: usize,
     pub bytes_freed: u64,
     pub temp_files_removed: usize,
 }
 
-pub(super) fn run(store: &Store, dry_run: bool) -> Result<GcReport, StoreError> {
+pub(super) fn run(store: &Store, dry_run: bool, keep_storage: Option<u64>) -> Result<GcReport, StoreError> {
     let mut live = HashSet::new();
-    let mut stack: Vec<_> = store.refs()?.into_iter().map(|(_, d)| d).collect();
-    while let Some(d) = stack.pop() {
-        if !live.insert(d.digest().clone()) || !store.has_blob(d.digest()) {
-            continue;
-        }
-        // A referenced document we cannot parse keeps only itself alive; fsck reports it.
-        stack.extend(walk::children(store, &d).unwrap_or_default());
-    }
+    let refs: Vec<_> = store.refs()?.into_iter().map(|(_, d)| d).collect();
+    mark(store, refs, &mut live);
+    let (layers, images, dropped) = crate::cache::roots(store, &live, keep_storage, dry_run)?;
+    live.extend(layers);
+    mark(store, images, &mut live);
 
-    let mut report = GcReport::default();
+    let mut report = GcReport { cache_records_removed: dropped, ..GcReport::default() };
     let dir = store.root().join("blobs/sha256");
     let io = |path: &std::path::Path, e| StoreError::Io { path: path.to_owned(), source: e };
     for entry in fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
@@ -44,6 +45,14 @@ pub(super) fn run(store: &Store, dry_run: bool) -> Result<GcReport, StoreError> 
             fs::remove_file(&path).map_err(|e| io(&path, e))?;
         }
     }
+    if !dry_run && !store_has_mounts(store) {
+        // Nothing uses them (we hold the exclusive lock and no overlay of a
+        // crashed build still mounts them): they come back from blobs.
+        let snaps = store.root().join("strata/snapshots");
+        if snaps.is_dir() {
+            fs::remove_dir_all(&snaps).map_err(|e| io(&snaps, e))?;
+        }
+    }
     let tmp = store.tmp_dir();
     for entry in fs::read_dir(&tmp).map_err(|e| io(&tmp, e))? {
         let path = entry.map_err(|e| io(&tmp, e))?.path();
@@ -54,6 +63,27 @@ pub(super) fn run(store: &Store, dry_run: bool) -> Result<GcReport, StoreError> 
         }
     }
     Ok(report)
+}
+
+/// Marks everything `roots` reach.
+fn mark(store: &Store, roots: Vec<oci_spec::image::Descriptor>, live: &mut HashSet<Digest>) {
+    let mut stack = roots;
+    while let Some(d) = stack.pop() {
+        if !live.insert(d.digest().clone()) || !store.has_blob(d.digest()) {
+            continue;
+        }
+        // A referenced document we cannot parse keeps only itself alive; fsck reports it.
+        stack.extend(walk::children(store, &d).unwrap_or_default());
+    }
+}
+
+/// Whether anything is mounted under the store (an overlay a killed build
+/// left behind): then its snapshots may be lower dirs and are kept.
+fn store_has_mounts(store: &Store) -> bool {
+    let root = fs::canonicalize(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return true };
+    let root = root.to_string_lossy();
+    info.lines().any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(root.as_ref())))
 }
 
 #[cfg(test)]

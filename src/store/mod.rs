@@ -8,6 +8,7 @@
 //! <root>/strata/tmp/           blobs being written (temp file → verify → rename)
 //! <root>/strata/locks/         inter-process locks (see `lock`)
 //! <root>/strata/cache/         the step-cache index (issue 5)
+//! <root>/strata/downloads/     part sources fetched over HTTP (`sources::Downloads`)
 //! ```
 //!
 //! Because the top level is a plain OCI layout, `skopeo inspect oci:<root>:NAME`
@@ -203,8 +204,31 @@ impl Store {
     /// Removes every blob that no ref reaches, and stale temp files. Waits for
     /// other strata processes using this store to finish first.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
+        self.gc_with(dry_run, None)
+    }
+
+    /// [`Store::gc`], first dropping least recently used step-cache records
+    /// until the blobs only the cache holds weigh at most `keep_storage` bytes.
+    pub fn gc_with(&self, dry_run: bool, keep_storage: Option<u64>) -> Result<GcReport, StoreError> {
         let _exclusive = self.gc_guard.exclusive()?;
-        gc::run(self, dry_run)
+        gc::run(self, dry_run, keep_storage)
+    }
+
+    /// `desc` and every blob it reaches (an image: manifest, config, layers).
+    pub fn closure(&self, desc: &Descriptor) -> Vec<Descriptor> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![desc.clone()];
+        while let Some(d) = stack.pop() {
+            if !seen.insert(d.digest().clone()) {
+                continue;
+            }
+            if self.has_blob(d.digest()) {
+                stack.extend(walk::children(self, &d).unwrap_or_default());
+            }
+            out.push(d);
+        }
+        out
     }
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {

@@ -113,7 +113,7 @@ fn dump_filesets_primes_what_craft_parts_primes() {
     assert_eq!(s.digest_of("dump:test"), digest);
     // Every intermediate layer is a blob in the store.
     let layers: Vec<&str> = stdout.lines().filter(|l| l.contains("] layer ")).map(last_digest_of_line).collect();
-    assert_eq!(layers.len(), 5, "pull, build, install, stage, prime:\n{stdout}");
+    assert_eq!(layers.len(), 6, "pull, build, install, stage, prime, pack:\n{stdout}");
     for l in layers {
         assert!(s.store().join("blobs/sha256").join(l.trim_start_matches("sha256:")).is_file(), "{l}");
     }
@@ -244,16 +244,33 @@ fn override_pull_runs_over_the_fetched_source() {
     assert!(!dir.join("files/extra.txt").exists(), "the project's source is mounted read-only");
 }
 
+/// A downloaded source whose bytes do not match `source-checksum` stops the
+/// build at its pull, showing both digests; nothing is cached or built.
 #[test]
-fn remote_sources_are_refused_clearly() {
+fn a_source_checksum_mismatch_stops_the_build_and_keeps_nothing() {
     if !require_runc() {
         return;
     }
     let s = Strata::new();
     s.busybox();
-    let dir = project(&s, "parts:\n  p:\n    plugin: dump\n    source: https://example.com/x.tar.gz\n");
+    let server = crate::support::HttpServer::serve("/x.tar.gz", b"not the release".to_vec());
+    let wrong = "0".repeat(64);
+    let spec =
+        format!("parts:\n  p:\n    plugin: dump\n    source: {}\n    source-checksum: sha256/{wrong}\n", server.url);
+    let dir = project(&s, &spec);
     let err = s.fails(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest"]);
-    assert!(err.contains("part 'p': tar sources are not supported yet"), "{err}");
+    let actual = crate::support::sh("printf 'not the release' | sha256sum");
+    let actual = actual.split_whitespace().next().unwrap();
+    assert!(
+        err.contains(&format!(
+            "part 'p': checksum mismatch for {}: expected sha256/{wrong}, got sha256/{actual}",
+            server.url
+        )),
+        "{err}"
+    );
+    let downloads = s.store().join("strata/downloads");
+    assert!(!downloads.join("sha256").exists() || fs::read_dir(downloads.join("sha256")).unwrap().next().is_none());
+    assert!(!s.store().join("strata/logs/p:build.log").exists(), "no step ran after the pull");
 }
 
 /// `build-base:` may name a registry image: a store that lacks it pulls it
@@ -274,7 +291,7 @@ fn a_registry_build_base_is_pulled_and_the_image_pushed() {
     let pinned = format!("{base}@{base_digest}");
     let dest = format!("127.0.0.1:5000/strata-it/built-{n}:1");
     let out = s.ok(&["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", &pinned, "-t", &dest, "--push"]);
-    assert!(out.contains(&format!("[pull] {pinned} {base_digest}")), "the build base was pulled: {out}");
+    assert!(out.contains(&format!("note: pulled {pinned} {base_digest}")), "the build base was pulled: {out}");
     let digest = last_digest(&out);
     assert!(out.contains(&format!("pushed {dest}@{digest}")), "{out}");
     let v: serde_json::Value =
@@ -318,4 +335,83 @@ fn require_docker_and_friends() -> bool {
     crate::support::require_docker()
         && require("containerd", "test -S /run/containerd/containerd.sock")
         && require("podman's API socket", "test -S /run/podman/podman.sock")
+}
+
+/// A part pulling a release tarball over HTTP (with source-checksum) and a
+/// part pulling a git tag (with source-subdir), both with the dump plugin:
+/// the tarball loses its top directory, the git part primes only its
+/// subdir at the tag, and a second build takes the tarball from the
+/// download cache without asking the server.
+#[test]
+fn tarball_over_http_and_git_tag_sources_are_pulled_and_primed() {
+    if !require_runc() || !require("git", "git --version") {
+        return;
+    }
+    let s = Strata::new();
+    s.busybox();
+    // The release tarball, made by GNU tar: site-1.0/{index.html,css/style.css}.
+    let release = s.path("release");
+    fs::create_dir_all(release.join("site-1.0/css")).unwrap();
+    fs::write(release.join("site-1.0/index.html"), "<h1>hi</h1>\n").unwrap();
+    fs::write(release.join("site-1.0/css/style.css"), "h1 {}\n").unwrap();
+    let tgz = s.path("site-1.0.tar.gz");
+    crate::support::sh(&format!("tar -C '{}' -czf '{}' site-1.0", release.display(), tgz.display()));
+    let server = crate::support::HttpServer::serve("/dl/site-1.0.tar.gz", fs::read(&tgz).unwrap());
+    let sha256 = crate::support::file_digest(&tgz);
+
+    let spec = format!(
+        "parts:\n  web:\n    plugin: dump\n    source: {}\n    source-checksum: {}\n  \
+         tool:\n    plugin: dump\n    source: tool-repo\n    source-type: git\n    source-tag: v1\n    source-subdir: sub\n",
+        server.url,
+        sha256.replace(':', "/"),
+    );
+    let dir = project(&s, &spec);
+    // The tool's repository, in the project: v1 is tagged, then main moves on.
+    let git = |args: &str| {
+        crate::support::sh(&format!(
+            "cd '{}/tool-repo' && git -c user.name=t -c user.email=t@example.com -c init.defaultBranch=main {args}",
+            dir.display()
+        ))
+    };
+    fs::create_dir_all(dir.join("tool-repo/sub/bin")).unwrap();
+    fs::write(dir.join("tool-repo/README"), "not primed: outside source-subdir\n").unwrap();
+    fs::write(dir.join("tool-repo/sub/bin/tool"), "v1\n").unwrap();
+    git("init -q");
+    git("add -A");
+    git("commit -q -m v1");
+    git("tag v1");
+    let v1 = git("rev-parse HEAD").trim().to_owned();
+    fs::write(dir.join("tool-repo/sub/bin/tool"), "v2\n").unwrap();
+    git("commit -q -am v2");
+
+    let build = |out: &str, extra: &[&str]| {
+        let dest = format!("type=oci-dir,dest={}", s.path(out).display());
+        let mut args =
+            vec!["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest", "--output", &dest];
+        args.extend_from_slice(extra);
+        s.ok(&args)
+    };
+    let stdout = build("oci", &[]);
+    assert!(stdout.contains(&format!("note: web:pull: {} downloaded (", server.url)), "{stdout}");
+    assert!(stdout.contains(&format!("note: tool:pull: commit {v1}")), "{stdout}");
+    let root = s.path("rootfs");
+    unpack_oci_dir(&s.path("oci"), &root);
+    let mut listing: Vec<String> =
+        prime_listing(&root).into_iter().map(|l| l.split_whitespace().last().unwrap().to_owned()).collect();
+    listing.sort();
+    assert_eq!(
+        listing,
+        ["prime", "prime/bin", "prime/bin/tool", "prime/css", "prime/css/style.css", "prime/index.html"]
+    );
+    assert_eq!(fs::read_to_string(root.join("bin/tool")).unwrap(), "v1\n");
+    assert_eq!(fs::read_to_string(root.join("index.html")).unwrap(), "<h1>hi</h1>\n");
+    assert_eq!(server.requests(), 1);
+
+    let again = build("oci2", &[]);
+    assert!(again.contains("[web:pull] cached"), "the step cache knows the checksummed tarball: {again}");
+    let forced = build("oci3", &["--no-cache"]);
+    assert!(forced.contains(&format!("note: web:pull: {} from the download cache", server.url)), "{forced}");
+    assert_eq!(server.requests(), 1, "later builds do not download again");
+    // The project was only read: no parts/, stage/ or prime/ appeared in it.
+    assert!(!dir.join("parts").exists() && !dir.join("stage").exists() && !dir.join("prime").exists());
 }

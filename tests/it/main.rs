@@ -10,6 +10,7 @@ mod support;
 
 mod base_images;
 mod build;
+mod cache;
 mod containerd_executor;
 mod docker_executor;
 mod executor;

@@ -34,6 +34,25 @@ fn project(s: &Strata, spec: &str) -> PathBuf {
     dir
 }
 
+/// The image digest of a build's `[pack] image <digest> (N steps run, M cached)` line.
+fn image_digest(out: &str) -> String {
+    let line = out.lines().find(|l| l.starts_with("[pack] image ")).unwrap_or_else(|| panic!("no image in:\n{out}"));
+    last_digest(line.split(" (").next().unwrap())
+}
+
+/// Whether a build ran no step: everything came from the step cache.
+fn ran_nothing(out: &str) -> bool {
+    out.lines().any(|l| l.starts_with("[pack] image ") && l.contains("(0 steps run,"))
+}
+
+/// The vertices a build ran (`[v] run (why)`), in order.
+fn ran(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter(|l| l.starts_with('[') && l.contains("] run ("))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next())
+        .collect()
+}
+
 /// The digest of the layer a build reported as `[step] layer <label> <digest>`.
 fn layer_digest(out: &str, label: &str) -> String {
     let needle = format!(" layer {label} ");
@@ -78,7 +97,9 @@ parts:
 /// The pull step fetches hello and its whole dependency closure (libc6
 /// included, as rockcraft stages it) into a layer of `.deb`s; the build
 /// unpacks them; the image runs `/usr/bin/hello` and nothing else is in it.
-/// Built twice, it is the same image.
+/// Built twice in one store, the second build runs no step (the pull's
+/// record brings back the `.deb` layer and the package list, the build's
+/// the install tree) and names the same image.
 #[test]
 fn stage_packages_make_a_bare_image_that_runs_hello() {
     let Some(s) = debian() else { return };
@@ -112,8 +133,16 @@ fn stage_packages_make_a_bare_image_that_runs_hello() {
     assert_eq!(ld, Path::new("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
     assert!(!rootfs.join("bin/sh").exists() && !rootfs.join("usr/bin/apt-get").exists(), "nothing but the packages");
 
-    let again = s.ok(&["build", dir.to_str().unwrap()]);
-    assert_eq!(last_digest(&again), last_digest(&out), "same packages, same image");
+    let again = s.ok(&["build", dir.to_str().unwrap(), "--progress", "plain"]);
+    assert!(ran_nothing(&again), "everything cached:\n{again}");
+    assert_eq!(image_digest(&again), image_digest(&out), "same packages, same image");
+
+    // Without the cache the packages are fetched and unpacked again, to
+    // the same bytes.
+    let fresh = s.ok(&["build", dir.to_str().unwrap(), "--progress", "plain", "--no-cache"]);
+    assert!(ran(&fresh).contains(&"hello:pull") && ran(&fresh).contains(&"hello:build"), "{fresh}");
+    assert_eq!(layer_digest(&fresh, "hello:stage-packages"), layer_digest(&out, "hello:stage-packages"));
+    assert_eq!(image_digest(&fresh), image_digest(&out), "fetched again, same image");
 }
 
 const OVERLAY: &str = r#"name: overlaid
@@ -140,6 +169,10 @@ parts:
     override-build: |
       cp $CRAFT_OVERLAY/etc/overlay-note $CRAFT_PART_INSTALL/seen-in-build
       $CRAFT_OVERLAY/usr/bin/hello -g "run from the overlay" > $CRAFT_PART_INSTALL/hello-in-build
+  doc:
+    plugin: nil
+    override-build: |
+      echo docs > $CRAFT_PART_INSTALL/doc.txt
 "#;
 
 /// The overlay step of a part changes the runtime base: overlay-packages
@@ -148,7 +181,9 @@ parts:
 /// `overlay` fileset keeps becomes a layer between the base and the prime
 /// — deletions included — and a part built after it sees the overlay at
 /// `CRAFT_OVERLAY`. apt's lists, downloads and logs stay out, so two builds
-/// give the same image.
+/// give the same image. Built again in the same store nothing runs; an
+/// edited overlay-script reruns the overlay, the builds that see it and
+/// pack, not the build of `doc`, which does not see the overlay.
 #[test]
 fn overlay_packages_and_script_make_a_layer_below_the_prime() {
     let Some(s) = debian() else { return };
@@ -178,9 +213,26 @@ fn overlay_packages_and_script_make_a_layer_below_the_prime() {
     );
     assert_eq!(seen, "overlaid\nfrom the overlay\nfrom the overlay\nrun from the overlay\nfiltered\n");
 
-    let again = s.ok(&["build", dir.to_str().unwrap()]);
-    assert_eq!(layer_digest(&again, "tools:overlay"), layer_digest(&out, "tools:overlay"));
-    assert_eq!(last_digest(&again), last_digest(&out), "same overlay, same image");
+    let again = s.ok(&["build", dir.to_str().unwrap(), "--progress", "plain"]);
+    assert!(ran_nothing(&again), "everything cached:\n{again}");
+    assert_eq!(image_digest(&again), image_digest(&out), "same overlay, same image");
+
+    fs::write(dir.join("rockcraft.yaml"), OVERLAY.replace("from the overlay", "from the edited overlay")).unwrap();
+    let plan = s.ok(&["plan", dir.to_str().unwrap(), "--progress", "plain"]);
+    assert!(plan.contains("[tools:overlay] would run ("), "{plan}");
+    assert!(plan.contains("[app:build] would run ("), "{plan}");
+    assert!(plan.contains("[doc:build] cached"), "{plan}");
+    let edited =
+        s.ok(&["build", dir.to_str().unwrap(), "--progress", "plain", "-t", &image.0, "--output", "type=docker"]);
+    let ran = ran(&edited);
+    for v in ["tools:overlay", "tools:build", "app:build", "pack"] {
+        assert!(ran.contains(&v), "{v} reruns: {ran:?}");
+    }
+    for v in ["tools:pull", "app:pull", "doc:pull", "doc:build", "doc:stage", "doc:prime"] {
+        assert!(!ran.contains(&v), "{v} does not rerun: {ran:?}");
+    }
+    assert_ne!(layer_digest(&edited, "tools:overlay"), layer_digest(&out, "tools:overlay"));
+    assert_eq!(docker_run(&image, "cat /etc/overlay-note /seen-in-build"), "from the edited overlay\n".repeat(2));
 }
 
 /// Over `base: bare` the overlay is rockcraft's empty directory: an

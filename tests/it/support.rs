@@ -122,3 +122,42 @@ pub fn file_digest(p: &Path) -> String {
     let out = sh(&format!("sha256sum '{}'", p.display()));
     format!("sha256:{}", out.split_whitespace().next().unwrap())
 }
+
+/// A real HTTP/1.1 server on a loopback port serving one body at one path
+/// (404 elsewhere), counting the requests it answers. It lives as long as
+/// the test process.
+pub struct HttpServer {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HttpServer {
+    pub fn serve(path: &str, body: Vec<u8>) -> HttpServer {
+        use std::io::{BufRead, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}{path}", listener.local_addr().unwrap().port());
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (count, path) = (requests.clone(), path.to_owned());
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let (mut first, mut line) = (String::new(), String::new());
+                let _ = reader.read_line(&mut first);
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let found = first.split_whitespace().nth(1) == Some(path.as_str());
+                let (status, bytes) = if found { ("200 OK", &body[..]) } else { ("404 Not Found", &b""[..]) };
+                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", bytes.len());
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(bytes));
+            }
+        });
+        HttpServer { url, requests }
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -695,16 +695,26 @@ fn parse_source(
         match key {
             "source-checksum" => {
                 let c = string(v, &at(key))?;
-                let ok = c.split_once('/').is_some_and(|(alg, hex)| {
-                    ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"].contains(&alg)
-                        && !hex.is_empty()
-                        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                let parsed = c.split_once('/').and_then(|(alg, hex)| {
+                    let digits = checksum_hex_digits(alg)?;
+                    (!hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some((alg, hex, digits))
                 });
-                if !ok {
+                let Some((alg, hex, digits)) = parsed else {
                     return Err(SpecError::new(
                         v.pos,
                         format!("part '{part}': invalid source-checksum '{c}'"),
                         "write <algorithm>/<hex digest>, e.g. sha256/1451d01e..., with md5, sha1, sha224, sha256, sha384 or sha512",
+                    ));
+                };
+                // craft-parts would only find out at pull, as a mismatch.
+                if hex.len() != digits {
+                    return Err(SpecError::new(
+                        v.pos,
+                        format!(
+                            "part '{part}': source-checksum '{c}' has {} hex digits; a {alg} digest has {digits}",
+                            hex.len()
+                        ),
+                        format!("copy the whole digest, as `{alg}sum <file>` prints it"),
                     ));
                 }
                 source.checksum = Some(c);
@@ -739,6 +749,20 @@ fn parse_source(
         ));
     }
     Ok(Some(source))
+}
+
+/// The length in hex digits of a `source-checksum` algorithm's digests;
+/// `None` for an algorithm strata does not verify.
+fn checksum_hex_digits(algorithm: &str) -> Option<usize> {
+    match algorithm {
+        "md5" => Some(32),
+        "sha1" => Some(40),
+        "sha224" => Some(56),
+        "sha256" => Some(64),
+        "sha384" => Some(96),
+        "sha512" => Some(128),
+        _ => None,
+    }
 }
 
 /// craft-parts' source type inference: name patterns first (tar, git, zip,

@@ -176,8 +176,6 @@ fn overlay_data(options: &[String]) -> io::Result<(String, Vec<OwnedFd>)> {
     Ok((data, fds))
 }
 
-/// What the merged view has at a path.
-
 /// Creates the missing mount `points` in `root`, the mounted (writable)
 /// init snapshot over the image. Mirrors `snapshot::lower::build_init`: a
 /// point below a non-directory (a symlink, say) is left to the runtime; an

@@ -1,0 +1,171 @@
+//! The download cache: source archives fetched over HTTP, kept in the store
+//! so a second build does not download them again.
+//!
+//! ```text
+//! <store>/strata/downloads/sha256/<hex>   a downloaded file, named by its sha256 (read-only)
+//! <store>/strata/downloads/urls/<hex>     "sha256:<hex>\n": what a (URL, source-checksum) gave;
+//!                                         the name is sha256("<url>\n<algorithm>/<hex>")
+//! <store>/strata/tmp/download-*           downloads in progress
+//! ```
+//!
+//! A download streams into a temp file while sha256 and the declared
+//! checksum's algorithm hash it; only when the declared checksum matches is
+//! it renamed into `sha256/` (a killed download leaves a stray temp file,
+//! which `strata store gc` removes, never a wrong entry). A mismatch keeps
+//! nothing.
+//!
+//! Only a URL with a `source-checksum` is looked up: the checksum pins the
+//! content, so the cached file is the right one whatever the server serves
+//! today (it is hashed again before use; a damaged entry is downloaded
+//! again). Without a checksum, as in craft-parts, every build downloads;
+//! the file is still stored by its sha256, which is the source's identity.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::Digest;
+
+use super::checksum::{Checksum, Hashes, Sums, hash_file};
+use super::error::{SourceError, io_err};
+use super::http::{self, HttpError};
+use crate::executor::Cancel;
+use crate::store::Store;
+
+/// The download cache of one store.
+#[derive(Debug, Clone)]
+pub struct Downloads {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+/// A source file on local disk, hashed.
+#[derive(Debug, Clone)]
+pub struct Obtained {
+    pub path: PathBuf,
+    pub sums: Sums,
+    /// Whether it came from the cache (no network I/O).
+    pub cached: bool,
+}
+
+impl Downloads {
+    /// The cache in `store` (`strata/downloads`), with temp files in the
+    /// store's `strata/tmp`.
+    pub fn in_store(store: &Store) -> Downloads {
+        Downloads { root: store.root().join("strata/downloads"), tmp: store.tmp_dir() }
+    }
+
+    fn blob_path(&self, sha256: &Digest) -> PathBuf {
+        self.root.join("sha256").join(sha256.digest())
+    }
+
+    fn index_path(&self, url: &str, checksum: &Checksum) -> PathBuf {
+        let key = crate::digest::sha256(format!("{url}\n{}", checksum.text()).as_bytes());
+        self.root.join("urls").join(key.digest())
+    }
+
+    /// The file at `url`: from the cache when `checksum` is given and an
+    /// earlier download of this URL had it, else downloaded, verified
+    /// against `checksum` and stored.
+    pub fn get(
+        &self,
+        part: &str,
+        url: &str,
+        checksum: Option<&Checksum>,
+        cancel: &Cancel,
+    ) -> Result<Obtained, SourceError> {
+        if let Some(c) = checksum
+            && let Some(hit) = self.lookup(url, c)?
+        {
+            return Ok(hit);
+        }
+        let obtained = self.download(part, url, checksum, cancel)?;
+        if let Some(c) = checksum {
+            let index = self.index_path(url, c);
+            let text = format!("{}\n", obtained.sums.sha256);
+            self.write_atomic(&index, text.as_bytes())?;
+        }
+        Ok(obtained)
+    }
+
+    /// A cached file for (`url`, `checksum`) whose bytes still match both
+    /// its name and the checksum.
+    fn lookup(&self, url: &str, checksum: &Checksum) -> Result<Option<Obtained>, SourceError> {
+        let index = self.index_path(url, checksum);
+        let Ok(text) = fs::read_to_string(&index) else { return Ok(None) };
+        let Ok(sha256) = text.trim().parse::<Digest>() else { return Ok(None) };
+        let path = self.blob_path(&sha256);
+        let sums = match hash_file(&path, Some(checksum)) {
+            Ok(s) => s,
+            Err(SourceError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if sums.sha256 != sha256 || sums.declared.as_deref() != Some(checksum.hex.as_str()) {
+            // Damaged (or replaced by hand): forget it and download again.
+            let _ = fs::remove_file(&path);
+            let _ = fs::remove_file(&index);
+            return Ok(None);
+        }
+        Ok(Some(Obtained { path, sums, cached: true }))
+    }
+
+    /// Downloads `url` into a temp file, verifies it, renames it into place.
+    fn download(
+        &self,
+        part: &str,
+        url: &str,
+        checksum: Option<&Checksum>,
+        cancel: &Cancel,
+    ) -> Result<Obtained, SourceError> {
+        fs::create_dir_all(&self.tmp).map_err(io_err(&self.tmp))?;
+        let tmp = tempfile::Builder::new().prefix("download-").tempfile_in(&self.tmp).map_err(io_err(&self.tmp))?;
+        let file = tmp.as_file().try_clone().map_err(io_err(tmp.path()))?;
+        let mut out = Tee { file: io::BufWriter::new(file), hashes: Hashes::new(checksum) };
+        http::get(url, &mut out, cancel).map_err(|e| match e {
+            HttpError::Status(status) => SourceError::HttpStatus { part: part.into(), url: url.into(), status },
+            HttpError::Transfer(message) => SourceError::Network { part: part.into(), url: url.into(), message },
+            HttpError::Cancelled => SourceError::Cancelled { part: part.into(), location: url.into() },
+        })?;
+        let Tee { file, hashes } = out;
+        file.into_inner().map_err(|e| io_err(tmp.path())(e.into_error()))?;
+        let sums = hashes.finish();
+        if let Some(c) = checksum {
+            c.verify(part, url, &sums)?;
+        }
+        let dest = self.blob_path(&sums.sha256);
+        let parent = dest.parent().expect("under sha256/");
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
+        tmp.as_file().set_permissions(fs::Permissions::from_mode(0o444)).map_err(io_err(tmp.path()))?;
+        tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+        Ok(Obtained { path: dest, sums, cached: false })
+    }
+
+    fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), SourceError> {
+        let parent = dest.parent().expect("under the cache root");
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        let mut t = tempfile::NamedTempFile::new_in(&self.tmp).map_err(io_err(&self.tmp))?;
+        t.write_all(bytes).map_err(io_err(t.path()))?;
+        t.persist(dest).map_err(|e| io_err(dest)(e.error))?;
+        Ok(())
+    }
+}
+
+/// Writes to the temp file and the hashers at once.
+struct Tee {
+    file: io::BufWriter<fs::File>,
+    hashes: Hashes,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hashes.write_all(&buf[..n])?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
