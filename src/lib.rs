@@ -15,7 +15,9 @@
 //! | base-image recipes (`images/`): mmdebstrap, busybox | [`recipe`] | [`recipe::Recipe`] |
 //! | running a step in a container: runc, Docker/Podman, containerd | [`executor`] | [`executor::Executor`], [`executor::RuncExecutor`] |
 //! | snapshots: unpacked layers, a step's root filesystem, capturing its changes | [`snapshot`] | [`snapshot::Rootfs`], [`snapshot::capture`] |
-//! | the lifecycle: pull, build, stage, prime, pack a craft project (`strata build`) | [`lifecycle`] | [`lifecycle::build`] |
+//! | the lifecycle: pull, overlay, build, stage, prime, pack a craft project (`strata build`) | [`lifecycle`] | [`lifecycle::build`] |
+//! | stage-packages: fetched, verified, unpacked, normalised | [`lifecycle::packages`] | [`lifecycle::packages::StagePackages`] |
+//! | the overlay step: changes to the runtime base as image layers | [`lifecycle::overlay`] | `Lifecycle::overlay` |
 //! | part sources: local dirs, tar/zip/deb/file (downloaded, checksummed, cached), git | [`sources`] | [`sources::fetch`] |
 //! | the step cache: keys, records, why a step ran | [`cache`] | [`cache::StepCache`], [`cache::MissReason`] |
 //! | what a build tells its user: plain, tty, json | [`progress`] | [`progress::Event`] |

@@ -54,6 +54,11 @@ pub struct Record {
     /// The image it made (`pack`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<Descriptor>,
+    /// What else a later step needs from it, by name (a pull's
+    /// `stage-packages`: the resolved package list that goes with its
+    /// `.deb` layer). Absent from records that have none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub data: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Project variables as a record keeps them.
@@ -227,4 +232,21 @@ pub fn roots(
         images.extend(rec.manifest);
     }
     Ok((layers, images, dropped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Record;
+
+    #[test]
+    fn records_without_data_still_parse_and_data_round_trips() {
+        let old = r#"{"vertex":"p:pull","layers":[]}"#;
+        let rec: Record = serde_json::from_str(old).unwrap();
+        assert!(rec.data.is_empty());
+        assert_eq!(serde_json::to_string(&rec).unwrap(), old, "no data, no field");
+        let mut rec = rec;
+        rec.data.insert("stage-packages".into(), serde_json::json!({"packages": []}));
+        let back: Record = serde_json::from_str(&serde_json::to_string(&rec).unwrap()).unwrap();
+        assert_eq!(back, rec);
+    }
 }

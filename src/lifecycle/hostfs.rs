@@ -14,6 +14,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
+use strata_frontend_craft::dirs::STAGE_DIR;
+use strata_frontend_craft::migrate::fix_pkg_config;
 use strata_frontend_craft::tree::{Entry, EntryKind, Tree};
 
 use super::LifecycleError;
@@ -145,6 +147,31 @@ fn write_entry(path: &Path, entry: &Entry, sources: &Sources) -> Result<(), Life
     Ok(())
 }
 
+/// craft-parts' stage-time fix of pkg-config files (`_builtin_stage`'s
+/// `pkgconfig_fixup`): each of `files` (paths in `dir`) that is a `.pc`
+/// regular file gets its `prefix=` moved from the part's install dir into
+/// the stage ([`fix_pkg_config`]); `tree` gets the new contents' ids, so
+/// prime copies the fixed files.
+pub fn fix_staged_pkg_config<'a>(
+    dir: &Path,
+    tree: &mut Tree,
+    files: impl IntoIterator<Item = &'a String>,
+    install_dir: &str,
+) -> Result<(), LifecycleError> {
+    for rel in files.into_iter().filter(|f| f.ends_with(".pc")) {
+        let path = dir.join(rel);
+        let is_file = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        let Some(entry) = tree.get(rel).filter(|_| is_file).cloned() else { continue };
+        let Ok(text) = String::from_utf8(fs::read(&path).map_err(io_err(&path))?) else { continue };
+        let fixed = fix_pkg_config(&text, install_dir, STAGE_DIR);
+        if fixed != text {
+            fs::write(&path, fixed).map_err(io_err(&path))?;
+            tree.insert(rel, Entry { kind: EntryKind::File { content: file_digest(&path)? }, ..entry });
+        }
+    }
+    Ok(())
+}
+
 /// Copies everything under `from` over `to` (modes, owners and symlinks
 /// kept; whiteouts and special files skipped).
 pub fn copy_over(from: &Path, to: &Path) -> Result<(), LifecycleError> {
@@ -178,6 +205,21 @@ mod tests {
         assert!(!dst.path().join("etc/sub").exists());
         let (back, _) = read_tree(dst.path()).unwrap();
         assert_eq!(back.get("etc/app.conf"), tree.get("etc/app.conf"));
+    }
+
+    #[test]
+    fn staged_pkg_config_files_point_into_the_stage() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("usr/lib/pkgconfig")).unwrap();
+        let pc = "usr/lib/pkgconfig/foo.pc".to_string();
+        fs::write(d.path().join(&pc), "prefix=/root/parts/p/install/usr\nName: foo\n").unwrap();
+        let (mut tree, _) = read_tree(d.path()).unwrap();
+        let before = tree.get(&pc).cloned();
+        fix_staged_pkg_config(d.path(), &mut tree, [&pc], "/root/parts/p/install").unwrap();
+        assert_eq!(fs::read_to_string(d.path().join(&pc)).unwrap(), "prefix=/root/stage/usr\nName: foo\n");
+        let (back, _) = read_tree(d.path()).unwrap();
+        assert_eq!(tree.get(&pc), back.get(&pc), "the tree knows the new contents");
+        assert_ne!(tree.get(&pc), before.as_ref());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! input from a step that would run is not known yet).
 
 use strata_frontend_api::Step;
+use strata_frontend_craft::parse::uses_overlay;
 use strata_frontend_craft::scripts::{apt_install, build_packages, step_run};
+use strata_frontend_craft::sequencer::has_overlay_visibility;
 
 use super::Lifecycle;
 use crate::cache::{KeyParts, sha256, source_listing};
@@ -22,11 +24,18 @@ impl Lifecycle<'_> {
             })
         };
         let mut v = Vec::new();
+        let overlays = |including| {
+            self.overlay_parts_before(part, including).into_iter().map(|p| format!("{p}:overlay")).collect::<Vec<_>>()
+        };
         match step {
+            "overlay" => v.extend(overlays(false)),
             "build" => {
                 v.push(format!("{part}:build-packages"));
                 v.push(format!("{part}:pull"));
                 v.extend(self.dependency_stage(part).into_iter().map(|(d, _)| format!("{d}:stage")));
+                if has_overlay_visibility(&self.project, part) {
+                    v.extend(overlays(true));
+                }
             }
             "stage" => {
                 v.push(format!("{part}:build"));
@@ -42,7 +51,10 @@ impl Lifecycle<'_> {
                     v.extend(self.primed.iter().map(|p| format!("{p}:prime")));
                 }
             }
-            "pack" => v.extend(self.order.iter().map(|p| format!("{p}:prime"))),
+            "pack" => {
+                v.extend(self.overlay_layers_vertices());
+                v.extend(self.order.iter().map(|p| format!("{p}:prime")));
+            }
             _ => {}
         }
         v
@@ -53,6 +65,7 @@ impl Lifecycle<'_> {
         let Some(p) = self.project.parts.get(part) else { return false };
         match step {
             "pull" => p.scriptlets.override_pull.is_some() || !p.build_plan.pull_commands.is_empty(),
+            "overlay" => uses_overlay(p),
             "build" => true,
             "stage" => p.scriptlets.override_stage.is_some(),
             "prime" => p.scriptlets.override_prime.is_some(),
@@ -83,6 +96,20 @@ impl Lifecycle<'_> {
         k.add("epoch", self.epoch.to_string());
         match step {
             "pull" => self.pull_inputs(&mut k, part)?,
+            "overlay" => {
+                let p = &self.project.parts[part];
+                self.add_base(&mut k);
+                if self.base.is_none() {
+                    // bare: the step runs in the build base.
+                    k.add_layers("layer:build-base", &self.build_base);
+                }
+                for o in self.overlay_parts_before(part, false) {
+                    k.add_layers(&format!("layer:overlay of {o}"), self.parts.get(&o).and_then(|s| s.overlay.as_ref()));
+                }
+                k.add_json("overlay-packages", &p.overlay_packages);
+                k.add_json("overlay", &p.overlay);
+                self.add_run(&mut k, part, Step::Overlay);
+            }
             "build-packages" => {
                 let packages = build_packages(&self.project, part);
                 k.add_layers("layer:build-base", &self.build_base);
@@ -95,8 +122,22 @@ impl Lifecycle<'_> {
                 k.add_layers("layer:build-base", &self.build_base);
                 k.add_layers("layer:build-packages", st.and_then(|s| s.build_packages.as_ref()));
                 k.add_layers("layer:pull", st.and_then(|s| s.pull.as_ref()));
+                if let (Some(f), Some(script)) =
+                    (st.and_then(|s| s.stage_packages.as_ref()), self.unpack_script_of(part))
+                {
+                    k.add_layers("layer:stage-packages", Some(&f.layer));
+                    k.add("stage-packages:unpack-script", sha256(script.as_bytes()));
+                }
                 for (dep, l) in self.dependency_stage(part) {
                     k.add_layers(&format!("layer:stage of {dep}"), l.as_ref());
+                }
+                if has_overlay_visibility(&self.project, part) {
+                    // The overlay it sees at CRAFT_OVERLAY.
+                    self.add_base(&mut k);
+                    for o in self.overlay_parts_before(part, true) {
+                        let l = self.parts.get(&o).and_then(|s| s.overlay.as_ref());
+                        k.add_layers(&format!("layer:overlay of {o}"), l);
+                    }
                 }
                 self.add_run(&mut k, part, Step::Build);
                 k.add_json("organize", &p.organize);
@@ -143,6 +184,11 @@ impl Lifecycle<'_> {
             k.add("source:identity", self.remote_identity(s));
         }
         k.add_json("stage-packages", &p.stage_packages);
+        if !p.stage_packages.is_empty() {
+            // Resolved and fetched with the build base's apt sources.
+            k.add_layers("layer:build-base", &self.build_base);
+            k.add("stage-packages:fetch-script", sha256(self.fetch_script_of(part).as_bytes()));
+        }
         if self.runs_scripts(part, "pull") {
             self.add_run(k, part, Step::Pull);
             k.add_layers("layer:build-base", &self.build_base);
@@ -190,10 +236,24 @@ impl Lifecycle<'_> {
         }
     }
 
-    fn pack_inputs(&self, k: &mut KeyParts) {
+    /// The runtime base: its name and manifest digest, or `bare`.
+    fn add_base(&self, k: &mut KeyParts) {
         match &self.base {
             None => k.add("base", "bare"),
             Some((name, img)) => k.add("base", format!("{name} {}", img.digest())),
+        }
+    }
+
+    /// `:overlay` vertices of every part with overlay content, in part order.
+    fn overlay_layers_vertices(&self) -> Vec<String> {
+        let with_overlay = |p: &&String| uses_overlay(&self.project.parts[p.as_str()]);
+        self.order.iter().filter(with_overlay).map(|p| format!("{p}:overlay")).collect()
+    }
+
+    fn pack_inputs(&self, k: &mut KeyParts) {
+        self.add_base(k);
+        for (p, l) in self.overlay_layers() {
+            k.add_layers(&format!("layer:overlay of {p}"), Some(&l));
         }
         for p in &self.order {
             k.add_layers(&format!("layer:prime of {p}"), self.parts.get(p).and_then(|s| s.prime.as_ref()));

@@ -1,14 +1,17 @@
 //! The lifecycle (DESIGN.md §4): a craft project's planned actions run one
-//! by one — pull, build, stage, prime — then packed into an image.
+//! by one — pull, overlay, build, stage, prime — then packed into an image.
 //!
 //! | step | where | input layers | layer it yields (a real blob in the store) |
 //! |---|---|---|---|
+//! | pull: stage-packages | container, host network: apt ([`packages`]) | build base | `root/parts/<p>/stage_packages/*.deb`, verified |
 //! | pull | host: `sources::fetch` (the local dir in place, or the archive/clone fetched into the work dir) packed with `layer::write_tree`; container for `override-pull` | — | `root/parts/<p>/src` |
+//! | overlay | container: `scripts::step_run` ([`overlay`]) | base + earlier parts' overlays (bare: build base, overlay mounted) | its changes, filtered by `overlay:` |
 //! | build-packages | container, host network: `apt_install` | build base | its changes |
-//! | build | container, host network: `scripts::step_run` | build base + build-packages + own pull + current stage | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed), then `organize` → `root/parts/<p>/install` |
-//! | stage | host: `migrate::stage_part`; container for `override-stage` | install + stage | `root/stage` |
-//! | prime | host: `migrate::prime_part`; container for `override-prime` | install + stage + prime | `root/prime` |
-//! | pack | host | base + prime at `/` | the image |
+//! | build: stage-packages | container: `dpkg-deb -x`, then host: normalised ([`packages`]) | build base + the `.deb`s | `root/parts/<p>/install` |
+//! | build | container, host network: `scripts::step_run`; the overlay at `CRAFT_OVERLAY` if the part sees it | build base + build-packages + own pull + unpacked stage-packages + stage of `after:` parts | `root/parts/<p>/{build,install}` (captured, `layer::filter`ed, squashed over the unpacked packages), then `organize` → `root/parts/<p>/install` |
+//! | stage | host: `migrate::stage_part`, `.pc` prefixes into the stage; container for `override-stage` | install + this part's stage | `root/stage`: what this part adds |
+//! | prime | host: `migrate::prime_part`; container for `override-prime` | install + this part's stage | `root/prime`: what this part adds |
+//! | pack | host | base + overlays (part order) + every part's prime laid over each other at `/` (through the base's merged-/usr links) | the image |
 //!
 //! The frontend's functions work on [`Tree`]s; [`hostfs`] reads host
 //! directories (unpacked snapshots of the layers) into trees and writes the
@@ -30,9 +33,23 @@
 //! added); a part's build sees the stage layers of the parts it is `after:`;
 //! pack lays every part's prime layer over an empty dir. So a change in part
 //! A reruns part B only if B is `after:` A and A's stage layer changed.
+//!
+//! Two steps also read the Debian mirror, whose content is not an input
+//! known beforehand. A pull with stage-packages records the `.deb` layer
+//! (role `stage-packages`) and the resolved list ([`packages::StagePackages`],
+//! the record's data) beside its source layer; its key names the packages
+//! and the build base, so a hit reuses what was fetched — a moved mirror is
+//! picked up with `--no-cache-filter PART:pull`. The build keys on the
+//! `.deb` layer; the unpack and the squash happen inside it, so its install
+//! layer is all a hit needs. The overlay step (`part:overlay`, role
+//! `overlay`) keys on the base, the earlier overlays and the part's overlay
+//! keys and scripts; builds that see the overlay and pack key on the
+//! overlay layers.
 
 mod hostfs;
 mod keys;
+pub mod overlay;
+pub mod packages;
 mod relocate;
 mod shell;
 pub mod vcs;
@@ -79,6 +96,10 @@ pub enum LifecycleError {
     Migrate(#[from] strata_frontend_craft::migrate::MigrateError),
     #[error(transparent)]
     StageConflict(#[from] strata_frontend_craft::migrate::StageConflict),
+    #[error(transparent)]
+    Packages(#[from] packages::PackageError),
+    #[error(transparent)]
+    Overlay(#[from] overlay::OverlayError),
     #[error("no project file in {}: expected one of {}", dir.display(), SPEC_FILE_NAMES.join(", "))]
     NoProjectFile { dir: PathBuf },
     #[error(
@@ -223,6 +244,10 @@ fn load_image(store: &Store, name: &str, opts: &BuildOptions, progress: &mut dyn
 #[derive(Default)]
 struct PartState {
     pull: Option<LayerInfo>,
+    /// The `.deb`s of its stage-packages, fetched in the pull step.
+    stage_packages: Option<packages::Fetched>,
+    /// Its overlay step's layer (parts with overlay content).
+    overlay: Option<LayerInfo>,
     build_packages: Option<LayerInfo>,
     /// The build's captured `root/parts/<p>/{build,install}`.
     built: Option<LayerInfo>,
@@ -339,13 +364,28 @@ pub fn clean(store: &Store, path: &Path, parts: &[String]) -> crate::Result<usiz
     let chosen = if parts.is_empty() { known } else { parts.to_vec() };
     let mut vertices: Vec<String> = chosen
         .iter()
-        .flat_map(|p| ["pull", "build-packages", "build", "stage", "prime"].map(|s| format!("{p}:{s}")))
+        .flat_map(|p| ["pull", "overlay", "build-packages", "build", "stage", "prime"].map(|s| format!("{p}:{s}")))
         .collect();
     if parts.is_empty() {
         vertices.push("pack".into());
     }
     let cache = StepCache::new(store);
     Ok(vertices.iter().filter(|v| cache.forget(&project_id, v)).count())
+}
+
+/// The record role of a pull's `.deb` layer, and the record data key of
+/// the package list that goes with it.
+const STAGE_PACKAGES: &str = "stage-packages";
+
+/// The package list a pull's record keeps beside its `.deb` layer.
+fn stage_packages_of(rec: &Record) -> Option<packages::StagePackages> {
+    serde_json::from_value(rec.data.get(STAGE_PACKAGES)?.clone()).ok()
+}
+
+/// Whether a record holds everything [`Lifecycle::apply`] needs: a `.deb`
+/// layer comes with its package list (else the lookup is a miss).
+fn complete(rec: &Record) -> bool {
+    rec.layer(STAGE_PACKAGES).is_none() || stage_packages_of(rec).is_some()
 }
 
 fn has_bash(store: &Store, layers: &[LayerInfo]) -> crate::Result<bool> {
@@ -507,14 +547,7 @@ impl<'a> Lifecycle<'a> {
             return Ok(());
         }
         let part = action.part.as_str();
-        if action.step == Step::Overlay {
-            if strata_frontend_craft::parse::uses_overlay(&self.project.parts[part]) {
-                return Err(LifecycleError::Unsupported {
-                    part: part.to_string(),
-                    what: "the overlay step (overlay-packages, overlay-script, overlay:)".into(),
-                }
-                .into());
-            }
+        if action.step == Step::Overlay && !strata_frontend_craft::parse::uses_overlay(&self.project.parts[part]) {
             // Nothing to overlay: no vertex.
             return Ok(());
         }
@@ -528,7 +561,7 @@ impl<'a> Lifecycle<'a> {
             Step::Build => lc.build(part),
             Step::Stage => lc.stage(part),
             Step::Prime => lc.prime(part),
-            Step::Overlay => unreachable!("handled above"),
+            Step::Overlay => lc.overlay(part),
         })
     }
 
@@ -550,7 +583,7 @@ impl<'a> Lifecycle<'a> {
         let key = inputs.key();
         let forced = self.forced(part, step);
         if forced.is_none()
-            && let Some(rec) = self.lookup(&key)
+            && let Some(rec) = self.lookup(&key).filter(complete)
         {
             self.apply(vertex, part, &rec);
             self.records.push((key, rec));
@@ -637,8 +670,10 @@ impl<'a> Lifecycle<'a> {
     fn record(&self, vertex: &str, part: &str, step: &str) -> Record {
         let st = self.parts.get(part);
         let get = |f: fn(&PartState) -> &Option<LayerInfo>| st.and_then(|s| f(s).clone());
+        let fetched = st.and_then(|s| s.stage_packages.clone());
         let layers: Vec<(&str, Option<LayerInfo>)> = match step {
-            "pull" => vec![("pull", get(|s| &s.pull))],
+            "pull" => vec![("pull", get(|s| &s.pull)), ("stage-packages", fetched.as_ref().map(|f| f.layer.clone()))],
+            "overlay" => vec![("overlay", get(|s| &s.overlay))],
             "build-packages" => vec![("build-packages", get(|s| &s.build_packages))],
             "build" => vec![("build", get(|s| &s.built)), ("install", get(|s| &s.install_layer))],
             "stage" => vec![("stage", get(|s| &s.stage))],
@@ -650,6 +685,13 @@ impl<'a> Lifecycle<'a> {
             layers: layers.into_iter().filter_map(|(r, l)| Some((r.to_string(), l?))).collect(),
             vars: Some(Vars { values: self.vars.values.clone(), set: self.vars.set.clone() }),
             manifest: if step == "pack" { self.packed.clone() } else { None },
+            data: match fetched.filter(|_| step == "pull") {
+                Some(f) => BTreeMap::from([(
+                    STAGE_PACKAGES.to_string(),
+                    serde_json::to_value(&f.packages).expect("a package list serializes"),
+                )]),
+                None => BTreeMap::new(),
+            },
         }
     }
 
@@ -659,6 +701,14 @@ impl<'a> Lifecycle<'a> {
         for (role, l) in &rec.layers {
             let slot = match role.as_str() {
                 "pull" => &mut st.pull,
+                "overlay" => &mut st.overlay,
+                STAGE_PACKAGES => {
+                    // `complete` checked that the list is there.
+                    let packages = stage_packages_of(rec).unwrap_or_default();
+                    st.stage_packages = Some(packages::Fetched { packages, layer: l.clone() });
+                    self.layers.push((vertex.to_string(), l.clone()));
+                    continue;
+                }
                 "build-packages" => &mut st.build_packages,
                 "build" => &mut st.built,
                 "install" => {
@@ -731,13 +781,12 @@ impl<'a> Lifecycle<'a> {
     }
 
     fn pull(&mut self, part: &str) -> crate::Result<()> {
-        let p = &self.project.parts[part];
-        if !p.stage_packages.is_empty() {
-            return Err(LifecycleError::Unsupported { part: part.into(), what: "stage-packages".into() }.into());
-        }
-        if !p.build_plan.build_snaps.is_empty() {
+        if !self.project.parts[part].build_plan.build_snaps.is_empty() {
             return Err(LifecycleError::Unsupported { part: part.into(), what: "build-snaps".into() }.into());
         }
+        // Before the source, as craft-parts does.
+        self.fetch_stage_packages(part)?;
+        let p = &self.project.parts[part];
         let override_pull = p.scriptlets.override_pull.is_some();
         let in_container = override_pull || !p.build_plan.pull_commands.is_empty();
         let label = format!("{part}:pull");
@@ -954,18 +1003,27 @@ impl<'a> Lifecycle<'a> {
     }
 
     fn build(&mut self, part: &str) -> crate::Result<()> {
+        // stage-packages are unpacked into the install dir first (craft-parts'
+        // `_unpack_stage_packages`); the build runs over them.
+        let unpacked = self.unpack_stage_packages(part)?;
         let mut layers = self.build_base.clone();
         let st = self.parts.get(part);
         layers.extend(st.and_then(|s| s.build_packages.clone()));
         layers.extend(st.and_then(|s| s.pull.clone()));
+        layers.extend(unpacked.clone());
         layers.extend(self.dependency_stage(part).into_iter().filter_map(|(_, l)| l));
         let (run_dir, argv) = self.prepare_run(part, Step::Build)?;
         let label = format!("{part}:build");
+        // The overlay at CRAFT_OVERLAY, read-only, for parts that see it.
+        let view = self.overlay_view(part)?;
+        let mounts = view.iter().map(|(_, m)| m.clone()).collect();
         // The host network, as craft-parts' build has: plugins fetch their
         // dependencies in the build step (pip, go mod download, cargo, npm).
-        let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::Host, vec![])?;
+        let captured = self.run_container(&label, layers, argv, Some(&run_dir), Network::Host, mounts)?;
+        drop(view);
         let keep = [format!("root/parts/{part}/build"), format!("root/parts/{part}/install")];
         let built = self.filter_layer(&label, &captured, &keep)?;
+        let built = self.with_stage_packages(unpacked.as_ref(), built)?;
         // organize, on the install tree of the build's layer
         let snap = crate::snapshot::snapshot(self.store, &built)?;
         let (mut install, sources) = read_tree(&snap.join(format!("root/parts/{part}/install")))?;
@@ -1019,12 +1077,15 @@ impl<'a> Lifecycle<'a> {
         let (install, sources) = self.install_tree(part)?;
         let install_layer = self.parts.get(part).and_then(|s| s.install_layer.clone());
         let p = self.project.parts[part].clone();
+        let install_path = strata_frontend_craft::env::part_dirs(part, &p).install;
         let label = format!("{part}:stage");
         let mut migration = Tree::new();
         let sel = stage_part(part, &p, &install, &mut migration).map_err(LifecycleError::from)?;
         let layer = if p.scriptlets.override_stage.is_some() {
             let (run_dir, argv) = self.prepare_run(part, Step::Stage)?;
-            materialize(&migration, sel.all().iter(), &sources, &run_dir.join("migration"))?;
+            let to = run_dir.join("migration");
+            materialize(&migration, sel.all().iter(), &sources, &to)?;
+            hostfs::fix_staged_pkg_config(&to, &mut migration, &sel.files, &install_path)?;
             let mut layers = self.build_base.clone();
             layers.extend(install_layer);
             layers.extend(self.staged_layers());
@@ -1033,6 +1094,7 @@ impl<'a> Lifecycle<'a> {
         } else {
             let dir = self.fresh_dir(part, "stage")?;
             materialize(&migration, sel.all().iter(), &sources, &dir)?;
+            hostfs::fix_staged_pkg_config(&dir, &mut migration, &sel.files, &install_path)?;
             self.write_layer(&label, &dir, Some("root/stage"), IdMode::AsFound)?
         };
         self.parts.entry(part.to_string()).or_default().stage = Some(layer);
@@ -1127,9 +1189,9 @@ impl<'a> Lifecycle<'a> {
         Ok(())
     }
 
-    /// The final image: base + every part's prime at `/`, with the
-    /// project's settings. A vertex like the others: unchanged primes and
-    /// settings give the cached image.
+    /// The final image: base + the parts' overlay layers + every part's
+    /// prime at `/`, with the project's settings. A vertex like the others:
+    /// unchanged overlays, primes and settings give the cached image.
     fn pack(mut self) -> crate::Result<Built> {
         self.step_index += 1;
         let (name, _, version, _) = self.image_meta();
@@ -1168,10 +1230,14 @@ impl<'a> Lifecycle<'a> {
         }
         let layer = self.write_layer("pack", &dir, None, IdMode::AsFound)?;
         let (name, title, version, settings) = self.image_meta();
-        let builder = match self.base.clone() {
+        let mut builder = match self.base.clone() {
             None => ImageBuilder::scratch(self.epoch),
             Some((n, img)) => ImageBuilder::from_base(img, Some(n), self.epoch),
         };
+        for (part, info) in self.overlay_layers() {
+            let created_by = format!("strata build: the overlay of part '{part}'");
+            builder = builder.layer(NewLayer { info, created_by, comment: None });
+        }
         let mut builder = builder
             .layer(NewLayer {
                 info: layer,

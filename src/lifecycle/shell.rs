@@ -1,10 +1,12 @@
 //! Shells into the lifecycle: `strata shell --part P --step S [-- CMD...]`
 //! opens one in a container holding the part's state after that step (the
-//! build base, its build-packages, its pull, the stage it sees, what the
-//! step made), with the step's environment and scripts at `/run/strata`;
-//! `--shell-on-fail` opens one over a failed step's inputs, so its script
-//! can be rerun by hand (`bash /run/strata/craftctl/...`). Changes made in a
-//! shell are discarded.
+//! build base, its build-packages, its pull and fetched stage-packages, the
+//! stage it sees, what the step made; the overlay at `CRAFT_OVERLAY` for
+//! parts that see it; for the overlay step, the runtime base and the
+//! overlays up to the part's), with the step's environment and scripts at
+//! `/run/strata`; `--shell-on-fail` opens one over a failed step's inputs,
+//! so its script can be rerun by hand (`bash /run/strata/craftctl/...`).
+//! Changes made in a shell are discarded.
 
 use strata_frontend_api::Step;
 use strata_frontend_craft::dirs::{CRAFTCTL_DIR, PARTS_DIR, PROJECT_DIR, RUN_DIR};
@@ -61,9 +63,17 @@ impl Lifecycle<'_> {
     fn state_layers(&self, part: &str, step: Step) -> Vec<LayerInfo> {
         let st = self.parts.get(part);
         let get = |f: fn(&super::PartState) -> &Option<LayerInfo>| st.and_then(|s| f(s).clone());
+        if step == Step::Overlay && self.base.is_some() {
+            // The overlay step's own container: the runtime base and the
+            // overlays up to the part's.
+            let mut layers = self.base_layers();
+            layers.extend(self.overlays_before(part, true));
+            return layers;
+        }
         let mut layers = self.build_base.clone();
         layers.extend(get(|s| &s.build_packages));
         layers.extend(get(|s| &s.pull));
+        layers.extend(st.and_then(|s| s.stage_packages.as_ref()).map(|f| f.layer.clone()));
         if matches!(step, Step::Build | Step::Stage | Step::Prime) {
             layers.extend(self.dependency_stage(part).into_iter().filter_map(|(_, l)| l));
             layers.extend(get(|s| &s.built));
@@ -99,7 +109,13 @@ impl Lifecycle<'_> {
         if let Some(shim) = &self.bash_shim {
             spec.mounts.push(Mount::Bind { source: shim.clone(), destination: "/bin/bash".into(), read_only: true });
         }
-        Ok(executor.interactive(self.store, &spec)?)
+        // The overlay at CRAFT_OVERLAY, as the part's build sees it.
+        let view =
+            if matches!(step, Step::Build | Step::Stage | Step::Prime) { self.overlay_view(part)? } else { None };
+        spec.mounts.extend(view.iter().map(|(_, m)| m.clone()));
+        let code = executor.interactive(self.store, &spec)?;
+        drop(view);
+        Ok(code)
     }
 
     /// `--shell-on-fail`: a shell over the failed step's inputs, mounts and

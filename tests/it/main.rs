@@ -15,6 +15,7 @@ mod containerd_executor;
 mod docker_executor;
 mod examples;
 mod executor;
+mod packages;
 mod real_clients;
 mod refusals;
 mod registry;

@@ -10,9 +10,15 @@ pub const PARTS_DIR: &str = "/root/parts";
 pub const STAGE_DIR: &str = "/root/stage";
 /// The squashed prime (`CRAFT_PRIME`).
 pub const PRIME_DIR: &str = "/root/prime";
-/// `CRAFT_OVERLAY`: in strata the overlay step's container root *is* the
-/// overlay (the runtime base plus earlier overlay layers).
+/// `CRAFT_OVERLAY` in the overlay step over an image base: that step's
+/// container root *is* the overlay (the runtime base plus the overlay
+/// layers of the parts before it).
 pub const OVERLAY_DIR: &str = "/";
+/// `CRAFT_OVERLAY` everywhere else (rockcraft's `<work>/overlay/overlay`):
+/// where the lifecycle mounts the overlay in a build-base container — read
+/// only in the build of a part that sees the overlay, writable in the
+/// overlay step of a `base: bare` project (which has no shell to run in).
+pub const OVERLAY_MOUNT_DIR: &str = "/root/overlay/overlay";
 /// What the lifecycle mounts for a step's helpers: `bin/craftctl`, the
 /// `craftctl/` state directory, and the trees `craftctl default` copies.
 /// Outside `/root`, so it never lands in a step's layer.

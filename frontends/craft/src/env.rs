@@ -12,9 +12,9 @@
 //! which runs at the same moment, so the script is a pure function of the
 //! project and the same on every machine.
 
-use strata_frontend_api::{Part, Project, Step};
+use strata_frontend_api::{Base, Part, Project, Step};
 
-use crate::dirs::{OVERLAY_DIR, PRIME_DIR, PROJECT_DIR, PartDirs, STAGE_DIR};
+use crate::dirs::{OVERLAY_DIR, OVERLAY_MOUNT_DIR, PRIME_DIR, PROJECT_DIR, PartDirs, STAGE_DIR};
 use crate::parse::uses_overlay;
 use crate::plugins;
 
@@ -68,9 +68,18 @@ pub fn arch_triplet(deb_arch: &str) -> Option<&'static str> {
     })
 }
 
+/// Where `CRAFT_OVERLAY` points in `step`: [`OVERLAY_DIR`] (`/`) in the
+/// overlay step over an image base, whose container root is the overlay;
+/// [`OVERLAY_MOUNT_DIR`] everywhere else, where the lifecycle mounts it.
+/// craft-parts has one value (its overlay mount point) for every step.
+pub fn overlay_dir(project: &Project, step: Step) -> &'static str {
+    if step == Step::Overlay && project.base != Base::Bare { OVERLAY_DIR } else { OVERLAY_MOUNT_DIR }
+}
+
 /// The project-wide variables (craft-parts' `_get_global_environment`), in
-/// its order. `CRAFT_OVERLAY` is set when a part of the project uses the
-/// overlay step.
+/// its order, as every step but the overlay step sees them
+/// ([`part_environment`] has the overlay step's `CRAFT_OVERLAY`).
+/// `CRAFT_OVERLAY` is set when a part of the project uses the overlay step.
 pub fn global_environment(project: &Project, info: &BuildInfo) -> Vec<(String, String)> {
     let triplet_for = arch_triplet(&info.arch_build_for).unwrap_or_default();
     let triplet_on = arch_triplet(&info.arch_build_on).unwrap_or_default();
@@ -86,7 +95,7 @@ pub fn global_environment(project: &Project, info: &BuildInfo) -> Vec<(String, S
         ("DEBIAN_FRONTEND", "noninteractive".into()),
     ];
     if project.parts.values().any(uses_overlay) {
-        env.push(("CRAFT_OVERLAY", OVERLAY_DIR.into()));
+        env.push(("CRAFT_OVERLAY", OVERLAY_MOUNT_DIR.into()));
     }
     env.push(("CRAFT_STAGE", STAGE_DIR.into()));
     env.push(("CRAFT_PRIME", PRIME_DIR.into()));
@@ -109,6 +118,11 @@ pub fn part_environment(project: &Project, part_name: &str, step: Step, info: &B
     let part = &project.parts[part_name];
     let dirs = part_dirs(part_name, part);
     let mut env = global_environment(project, info);
+    for (k, v) in env.iter_mut() {
+        if k == "CRAFT_OVERLAY" {
+            *v = overlay_dir(project, step).to_string();
+        }
+    }
     env.extend([
         ("CRAFT_PART_NAME".to_string(), part_name.to_string()),
         ("CRAFT_STEP_NAME".to_string(), step.name().to_ascii_uppercase()),
@@ -195,31 +209,40 @@ fn existing_dirs_block(var: &str, dirs: &[String], prefix: &str, sep: &str) -> S
 /// (scriptlets included), longest names first. Plugin commands refer to
 /// `${CRAFT_PARALLEL_BUILD_COUNT}`, so after this they read as craft-parts
 /// writes them (`make -j"4"`). Call it with the [`BuildInfo`] of the build
-/// that will run the project.
+/// that will run the project. The overlay scriptlets get the overlay
+/// step's `CRAFT_OVERLAY` ([`overlay_dir`]), everything else the other one.
 pub fn expand_globals(project: &Project, info: &BuildInfo) -> Project {
-    let mut replacements: Vec<(String, String)> = Vec::new();
-    for (k, v) in global_environment(project, info) {
-        replacements.push((format!("${k}"), v.clone()));
-        replacements.push((format!("${{{k}}}"), v));
-    }
-    replacements.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
-    let rep = |s: &str| -> String {
+    let replacements = |overlay: &str| {
+        let mut r: Vec<(String, String)> = Vec::new();
+        for (k, v) in global_environment(project, info) {
+            let v = if k == "CRAFT_OVERLAY" { overlay.to_string() } else { v };
+            r.push((format!("${k}"), v.clone()));
+            r.push((format!("${{{k}}}"), v));
+        }
+        r.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+        r
+    };
+    let everywhere = replacements(overlay_dir(project, Step::Build));
+    let in_overlay = replacements(overlay_dir(project, Step::Overlay));
+    let replace = |replacements: &[(String, String)], s: &str| -> String {
         let mut out = s.to_string();
-        for (k, v) in &replacements {
+        for (k, v) in replacements {
             if out.contains(k.as_str()) {
                 out = out.replace(k.as_str(), v);
             }
         }
         out
     };
+    let rep = |s: &str| replace(&everywhere, s);
+    let rep_overlay = |s: &str| replace(&in_overlay, s);
     let mut p = project.clone();
     for part in p.parts.values_mut() {
-        expand_part(part, &rep);
+        expand_part(part, &rep, &rep_overlay);
     }
     p
 }
 
-fn expand_part(part: &mut Part, rep: &dyn Fn(&str) -> String) {
+fn expand_part(part: &mut Part, rep: &dyn Fn(&str) -> String, rep_overlay: &dyn Fn(&str) -> String) {
     let list = |v: &mut Vec<String>| v.iter_mut().for_each(|s| *s = rep(s));
     let pairs = |v: &mut Vec<(String, String)>| {
         v.iter_mut().for_each(|(a, b)| {
@@ -267,15 +290,11 @@ fn expand_part(part: &mut Part, rep: &dyn Fn(&str) -> String) {
     list(&mut part.stage.entries);
     list(&mut part.prime.entries);
     let s = &mut part.scriptlets;
-    for o in [
-        &mut s.override_pull,
-        &mut s.overlay_script,
-        &mut s.override_overlay,
-        &mut s.override_build,
-        &mut s.override_stage,
-        &mut s.override_prime,
-    ] {
+    for o in [&mut s.override_pull, &mut s.override_build, &mut s.override_stage, &mut s.override_prime] {
         opt(o);
+    }
+    for text in [&mut s.overlay_script, &mut s.override_overlay].into_iter().flatten() {
+        *text = rep_overlay(text);
     }
     for p in &mut part.permissions {
         p.path = rep(&p.path);

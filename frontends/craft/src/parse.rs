@@ -555,16 +555,17 @@ fn parse_part(name: &str, key: &Node, node: &Node, project_dir: &Path, base: &Ba
             "keep one: overlay-script runs after overlay-packages are installed, override-overlay replaces the overlay step",
         ));
     }
-    if *base == Base::Bare && uses_overlay(&part) {
-        let (k, _) = ["overlay-packages", "overlay-script", "override-overlay", "overlay"]
-            .iter()
-            .find_map(|k| keys.get(k))
-            .copied()
-            .unwrap_or((key, node));
+    // rockcraft's overlay over `base: bare` is an empty directory: an
+    // overlay-script can write into it, but there is no package manager to
+    // install overlay-packages and nothing to chroot into for override-overlay.
+    if *base == Base::Bare
+        && let Some(what) = bare_overlay_conflict(&part)
+        && let Some((k, _)) = keys.get(what)
+    {
         return Err(SpecError::new(
             k.pos,
-            format!("part '{name}' uses the overlay step, but the base is bare"),
-            "the overlay step runs in the runtime base, and 'base: bare' has no shell or package manager: pick an image base, or move this to stage-packages",
+            format!("part '{name}' uses {what}, but the base is bare"),
+            BARE_OVERLAY_HELP,
         ));
     }
     part.source = parse_source(name, &source_keys, project_dir)?;
@@ -589,6 +590,21 @@ fn parse_part(name: &str, key: &Node, node: &Node, project_dir: &Path, base: &Ba
         SpecError::new(pos, format!("part '{name}': {}", e.message), e.help)
     })?;
     Ok(part)
+}
+
+/// What to tell a user whose part needs an image base for its overlay.
+pub const BARE_OVERLAY_HELP: &str = "with 'base: bare' the overlay is an empty directory, with no shell or package manager to run them in: pick an image base, use stage-packages, or write files into $CRAFT_OVERLAY from an overlay-script";
+
+/// The overlay key of `part` that cannot work over `base: bare`
+/// (`overlay-packages`, `override-overlay`), if any.
+pub fn bare_overlay_conflict(part: &Part) -> Option<&'static str> {
+    if !part.overlay_packages.is_empty() {
+        Some("overlay-packages")
+    } else if part.scriptlets.override_overlay.is_some() {
+        Some("override-overlay")
+    } else {
+        None
+    }
 }
 
 /// Whether a part declares overlay content (craft-parts' `has_overlay`).

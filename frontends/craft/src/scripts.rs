@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use strata_frontend_api::{Project, Step};
 
 use crate::dirs::{CRAFTCTL_BIN, CRAFTCTL_DIR, FETCHED_SOURCE_DIR, MIGRATION_DIR, PRIME_DIR, STAGE_DIR};
-use crate::env::{BuildInfo, part_dirs, step_environment};
+use crate::env::{BuildInfo, overlay_dir, part_dirs, step_environment};
 use crate::parse::uses_overlay;
 
 /// craftctl, a POSIX sh script, to install at [`CRAFTCTL_BIN`].
@@ -212,16 +212,21 @@ pub fn step_run(project: &Project, part_name: &str, step: Step, info: &BuildInfo
         }
         Step::Overlay => {
             if uses_overlay(part) {
+                // The overlay's root: the container's own over an image
+                // base, the writable mount in a build-base container for
+                // `base: bare` (craft-parts runs overlay-script in the
+                // part's layer dir, the overlay's upper dir).
+                let root = overlay_dir(project, Step::Overlay).to_string();
                 prepare.push(apt_install(&part.overlay_packages));
                 if let Some(s) = &part.scriptlets.override_overlay {
                     scriptlet_name = Some("override-overlay");
-                    step_script = Some((overlay_scriptlet(s, "override-overlay"), "/".into()));
+                    step_script = Some((overlay_scriptlet(s, "override-overlay"), root));
                 } else if let Some(s) = &part.scriptlets.overlay_script {
                     scriptlet_name = Some("overlay-script");
-                    default = Some(("#!/bin/bash\n:\n".into(), "/".into()));
-                    step_script = Some((scriptlet_wrapper(s), "/".into()));
+                    default = Some(("#!/bin/bash\n:\n".into(), root.clone()));
+                    step_script = Some((scriptlet_wrapper(s), root));
                 } else {
-                    step_script = Some(("#!/bin/bash\n:\n".into(), "/".into()));
+                    step_script = Some(("#!/bin/bash\n:\n".into(), root));
                 }
             }
         }

@@ -232,7 +232,12 @@ impl<'a> Sequencer<'a> {
 }
 
 /// craft-parts' `has_overlay_visibility`: a part sees the overlay if it or
-/// a part it (transitively) comes after declares overlay content.
+/// a part it (transitively) comes after declares overlay content. Such a
+/// part's build step has the overlay at `CRAFT_OVERLAY`.
+pub fn has_overlay_visibility(project: &Project, part: &str) -> bool {
+    overlay_visible(project, part, &mut BTreeSet::new())
+}
+
 fn overlay_visible(project: &Project, part: &str, seen: &mut BTreeSet<String>) -> bool {
     if !seen.insert(part.to_string()) {
         return false;

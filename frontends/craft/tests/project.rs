@@ -80,3 +80,31 @@ fn projects_with_overlay_plan_the_overlay_step() {
     let order = strata_frontend_craft::order::order(&full()).unwrap();
     assert_eq!(order, ["web", "app", "repo", "tarball", "tools"]);
 }
+
+/// `CRAFT_OVERLAY` is `/` inside the overlay step over an image base (its
+/// container's root is the overlay) and rockcraft's mount point
+/// everywhere else: where a build that sees the overlay finds it, and
+/// where an overlay-script of a bare project writes.
+#[test]
+fn craft_overlay_is_the_root_in_the_overlay_step_and_a_mount_elsewhere() {
+    let spec = "name: o\nbase: debian:bookworm\nparts:\n  a:\n    plugin: nil\n    overlay-script: touch $CRAFT_OVERLAY/x\n    \
+                override-build: ls ${CRAFT_OVERLAY}/x\n";
+    let info = BuildInfo { arch_build_on: "amd64".into(), arch_build_for: "amd64".into(), parallel_build_count: 1 };
+    let p = expand_globals(&CraftFrontend.load_str(spec, Path::new("/p"), "rockcraft.yaml").unwrap(), &info);
+    let a = &p.parts["a"].scriptlets;
+    assert_eq!(a.overlay_script.as_deref(), Some("touch //x"));
+    assert_eq!(a.override_build.as_deref(), Some("ls /root/overlay/overlay/x"));
+    let env = |step| strata_frontend_craft::env::step_environment(&p, "a", step, &info);
+    assert!(env(Step::Overlay).contains("export CRAFT_OVERLAY=\"/\"\n"));
+    assert!(env(Step::Build).contains("export CRAFT_OVERLAY=\"/root/overlay/overlay\"\n"));
+
+    // Over a bare base the overlay step runs in the build base, with the
+    // overlay mounted: an overlay-script may write there.
+    let bare = spec.replace("debian:bookworm", "bare");
+    let p = expand_globals(&CraftFrontend.load_str(&bare, Path::new("/p"), "rockcraft.yaml").unwrap(), &info);
+    assert_eq!(p.parts["a"].scriptlets.overlay_script.as_deref(), Some("touch /root/overlay/overlay/x"));
+    let err = CraftFrontend
+        .load_str(&bare.replace("overlay-script", "override-overlay"), Path::new("/p"), "rockcraft.yaml")
+        .unwrap_err();
+    assert!(err.to_string().contains("part 'a' uses override-overlay, but the base is bare"), "{err}");
+}
