@@ -868,23 +868,21 @@ impl<'a> Lifecycle<'a> {
         Ok((dir, run.argv))
     }
 
-    /// Runs a container step and captures its changes as a layer blob.
-    fn run_container(
-        &mut self,
+    /// A step of this build: `argv` over `layers` with `SOURCE_DATE_EPOCH`,
+    /// the step's run dir (scripts, craftctl and the default action's inputs
+    /// read-only; only craftctl's state dir, the project variables,
+    /// writable), the project read-only, `extra` mounts and the bash shim.
+    fn step_spec(
+        &self,
         label: &str,
         layers: Vec<LayerInfo>,
         argv: Vec<String>,
         run_dir: Option<&Path>,
-        network: Network,
-        extra_mounts: Vec<Mount>,
-    ) -> crate::Result<LayerInfo> {
-        let executor = self.executor.expect("planning never runs a step");
+        extra: Vec<Mount>,
+    ) -> StepSpec {
         let mut spec = StepSpec::new(label, layers, argv);
         spec.env.push(format!("SOURCE_DATE_EPOCH={}", self.epoch));
-        spec.network = network;
         if let Some(d) = run_dir {
-            // Scripts, craftctl and the default action's inputs read-only;
-            // only craftctl's state dir (project variables) is writable.
             spec.mounts.push(Mount::Bind { source: d.to_path_buf(), destination: RUN_DIR.into(), read_only: true });
             spec.mounts.push(Mount::Bind {
                 source: d.join("craftctl"),
@@ -897,10 +895,26 @@ impl<'a> Lifecycle<'a> {
             destination: PROJECT_DIR.into(),
             read_only: true,
         });
-        spec.mounts.extend(extra_mounts);
+        spec.mounts.extend(extra);
         if let Some(shim) = &self.bash_shim {
             spec.mounts.push(Mount::Bind { source: shim.clone(), destination: "/bin/bash".into(), read_only: true });
         }
+        spec
+    }
+
+    /// Runs a container step and captures its changes as a layer blob.
+    fn run_container(
+        &mut self,
+        label: &str,
+        layers: Vec<LayerInfo>,
+        argv: Vec<String>,
+        run_dir: Option<&Path>,
+        network: Network,
+        extra_mounts: Vec<Mount>,
+    ) -> crate::Result<LayerInfo> {
+        let executor = self.executor.expect("planning never runs a step");
+        let mut spec = self.step_spec(label, layers, argv, run_dir, extra_mounts);
+        spec.network = network;
         let echo: Box<dyn Write + Send> = Box::new(std::io::stderr());
         let mut log = PrefixedLog::for_step(self.store, label, Some(echo))
             .map_err(io_err(&crate::executor::log::step_log_path(self.store, label)))?;

@@ -9,10 +9,10 @@
 //! Changes made in a shell are discarded.
 
 use strata_frontend_api::Step;
-use strata_frontend_craft::dirs::{CRAFTCTL_DIR, PARTS_DIR, PROJECT_DIR, RUN_DIR};
+use strata_frontend_craft::dirs::{CRAFTCTL_DIR, PARTS_DIR, RUN_DIR};
 
 use super::{BuildOptions, Lifecycle, LifecycleError};
-use crate::executor::{Executor, Mount, StepSpec};
+use crate::executor::{Executor, StepSpec};
 use crate::layer::LayerInfo;
 use crate::progress::{Event, Progress};
 use crate::store::Store;
@@ -91,28 +91,14 @@ impl Lifecycle<'_> {
         let executor = self.executor.expect("a shell needs an executor");
         let (run_dir, _) = self.prepare_run(part, step)?;
         let label = format!("{part}:{}-shell", step.name());
-        let mut spec = StepSpec::new(&label, self.state_layers(part, step), shell_argv(argv, self.bash_shim.is_none()));
-        spec.env.push(format!("SOURCE_DATE_EPOCH={}", self.epoch));
-        spec.cwd =
-            if step == Step::Pull { format!("{PARTS_DIR}/{part}/src") } else { format!("{PARTS_DIR}/{part}/build") };
-        spec.mounts.push(Mount::Bind { source: run_dir.clone(), destination: RUN_DIR.into(), read_only: true });
-        spec.mounts.push(Mount::Bind {
-            source: run_dir.join("craftctl"),
-            destination: CRAFTCTL_DIR.into(),
-            read_only: false,
-        });
-        spec.mounts.push(Mount::Bind {
-            source: self.project.project_dir.clone(),
-            destination: PROJECT_DIR.into(),
-            read_only: true,
-        });
-        if let Some(shim) = &self.bash_shim {
-            spec.mounts.push(Mount::Bind { source: shim.clone(), destination: "/bin/bash".into(), read_only: true });
-        }
         // The overlay at CRAFT_OVERLAY, as the part's build sees it.
         let view =
             if matches!(step, Step::Build | Step::Stage | Step::Prime) { self.overlay_view(part)? } else { None };
-        spec.mounts.extend(view.iter().map(|(_, m)| m.clone()));
+        let argv = shell_argv(argv, self.bash_shim.is_none());
+        let extra = view.iter().map(|(_, m)| m.clone()).collect();
+        let mut spec = self.step_spec(&label, self.state_layers(part, step), argv, Some(&run_dir), extra);
+        spec.cwd =
+            if step == Step::Pull { format!("{PARTS_DIR}/{part}/src") } else { format!("{PARTS_DIR}/{part}/build") };
         let code = executor.interactive(self.store, &spec)?;
         drop(view);
         Ok(code)
