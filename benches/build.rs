@@ -129,7 +129,6 @@ fn main() {
         bench.plan(&w6, &warm);
         bench.rebuild("W6 cached rebuild", &w6, &warm, None, Goal::Seconds(0.1));
     }
-    bench.clean_up();
 }
 
 /// The workloads asked for: `W1`… given as arguments or in
@@ -321,6 +320,7 @@ impl Bench {
         let mut strata = Vec::new();
         let mut peers: Vec<Vec<Sample>> = vec![Vec::new(); self.peers.len()];
         let mut last = None;
+        let mut phases = Vec::new();
         for round in 0..=self.runs {
             if let Some(file) = edit {
                 let path = p.dir.join(file);
@@ -337,6 +337,7 @@ impl Bench {
             }
             if round > 0 {
                 strata.push(run.sample);
+                phases.push(run.phases());
                 last = Some(run);
             }
         }
@@ -345,6 +346,7 @@ impl Bench {
             None => format!("{what} ({})", p.what),
         };
         self.report(&title, &strata, &peers, &goal);
+        println!("{what} strata phases: {}", Phases::median(&phases));
         if let Some(run) = last {
             println!("{what} strata ran: {}", run.steps_summary());
         }
@@ -469,8 +471,11 @@ impl Bench {
             }
         }
     }
+}
 
-    fn clean_up(self) {
+/// The peers' images go however the run ends, a panic included.
+impl Drop for Bench {
+    fn drop(&mut self) {
         for peer in &self.peers {
             peer.clean_up();
         }
@@ -567,17 +572,35 @@ impl StrataRun {
         steps
     }
 
-    /// Which steps ran and which did not, e.g. `b:pull b:build (2 of 9)`.
+    /// Which steps ran and which did not, e.g. `b:pull b:build (2 of 9
+    /// steps); skip: a:pull ...`; by step kind when more than a dozen ran.
     fn steps_summary(&self) -> String {
         let steps = self.steps();
         let ran: Vec<&str> = steps.iter().filter(|s| s.ran()).map(|s| s.label.as_str()).collect();
+        let mut out = if ran.len() > 12 {
+            let mut kinds: Vec<(&str, usize)> = Vec::new();
+            for label in &ran {
+                let kind = label.rsplit(':').next().unwrap();
+                match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, n)) => *n += 1,
+                    None => kinds.push((kind, 1)),
+                }
+            }
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            format!("{} of {} steps ({})", ran.len(), steps.len(), kinds.join(", "))
+        } else {
+            format!("{} ({} of {} steps)", ran.join(" "), ran.len(), steps.len())
+        };
         let mut others: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for s in steps.iter().filter(|s| !s.ran()) {
             others.entry(&s.kind).or_default().push(&s.label);
         }
-        let mut out = format!("{} ({} of {} steps)", ran.join(" "), ran.len(), steps.len());
         for (kind, labels) in others {
-            write!(out, "; {kind}: {}", labels.join(" ")).unwrap();
+            if labels.len() > 12 {
+                write!(out, "; {kind}: {} steps", labels.len()).unwrap();
+            } else {
+                write!(out, "; {kind}: {}", labels.join(" ")).unwrap();
+            }
         }
         out
     }
@@ -587,7 +610,7 @@ impl StrataRun {
         let mut p = Phases::default();
         let first = steps.first().map_or(Duration::ZERO, |s| s.start);
         let last = steps.iter().filter_map(|s| s.end).max().unwrap_or(first);
-        p.add("startup", 0, first);
+        p.add("before the first step", 0, first);
         let mut in_steps = Duration::ZERO;
         for s in &steps {
             let d = s.end.unwrap_or(s.start).saturating_sub(s.start);
@@ -597,7 +620,7 @@ impl StrataRun {
         }
         p.add("between steps", 0, (last - first).saturating_sub(in_steps));
         let wall = Duration::from_secs_f64(self.sample.wall);
-        p.add("exit", 0, wall.saturating_sub(last));
+        p.add("after pack", 0, wall.saturating_sub(last));
         p
     }
 }

@@ -68,8 +68,8 @@ pub fn five_step(dir: &Path) {
 
 /// Writes W6's project into `dir` (which must not exist): `parts` dump
 /// parts `p000`, `p001`... each with `files` text files of 100 B–8 KiB
-/// (seeded: the same bytes on every machine), parts.yaml and the
-/// equivalent Containerfile.
+/// (seeded: the same bytes on every machine) in `src/<part>/usr/share/<part>/`,
+/// parts.yaml and the equivalent Containerfile.
 ///
 /// The Containerfile has one COPY+RUN pair per part, each pair in a stage
 /// of its own `FROM` the base, and a last stage that gathers every install
@@ -96,14 +96,16 @@ pub fn many_parts(dir: &Path, parts: usize, files: usize, seed: u64) {
     let mut buf = Vec::new();
     for p in 0..parts {
         let name = part_name(p);
-        let src = dir.join("src").join(&name);
-        fs::create_dir_all(&src).unwrap();
+        // Every part stages its own files under one shared tree (craft-parts
+        // refuses two parts staging one path with different contents).
+        let files_dir = dir.join("src").join(&name).join("usr/share").join(&name);
+        fs::create_dir_all(&files_dir).unwrap();
         for f in 0..files {
             // Log-uniform sizes, 100 B to 8 KiB.
             let size = (100.0 * 81.92f64.powf(rng.below(1000) as f64 / 1000.0)) as usize;
             buf.clear();
             text(&mut rng, size, &mut buf);
-            fs::write(src.join(format!("f{f:02}.txt")), &buf).unwrap();
+            fs::write(files_dir.join(format!("f{f:02}.txt")), &buf).unwrap();
         }
         writeln!(yaml, "  {name}:\n    plugin: dump\n    source: src/{name}").unwrap();
         writeln!(containerfile, "FROM ${{BASE}} AS {name}").unwrap();
