@@ -103,12 +103,9 @@ fn main() {
     }
     let five = Project { dir: five, tag: "5step", what: "5-step project" };
     // W2's warm-up build leaves a store for W1 and W3 to rebuild in.
-    let mut warm = None;
-    if only.contains(&"W2") {
-        warm = Some(bench.cold("W2 cold build", &five, Goal::Ratio(0.5)));
-    }
+    let built = only.contains(&"W2").then(|| bench.cold("W2 cold build", &five, Goal::Ratio(0.5)));
     if only.contains(&"W1") || only.contains(&"W3") {
-        let warm = bench.warm_up(&five, warm.take());
+        let warm = bench.warm_up(&five, built);
         if only.contains(&"W1") {
             bench.rebuild("W1 cached rebuild", &five, &warm, None, Goal::Ratio(0.33));
         }
@@ -118,7 +115,6 @@ fn main() {
             }
         }
     }
-    drop(warm);
 
     if only.contains(&"W6") {
         let dir = bench.work.path().join("w6");
