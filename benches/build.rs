@@ -585,7 +585,8 @@ impl StrataRun {
             let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
             format!("{} of {} steps ({})", ran.len(), steps.len(), kinds.join(", "))
         } else {
-            format!("{} ({} of {} steps)", ran.join(" "), ran.len(), steps.len())
+            let names = if ran.is_empty() { "none".to_string() } else { ran.join(" ") };
+            format!("{names} ({} of {} steps)", ran.len(), steps.len())
         };
         let mut others: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for s in steps.iter().filter(|s| !s.ran()) {
@@ -601,11 +602,15 @@ impl StrataRun {
         out
     }
 
+    /// Splits the build's time: before the first step's line, each kind of
+    /// step (from its start line to its `done` line; 0 for a step that only
+    /// says `cached`), between the steps (cache look-ups, for one), after
+    /// the last step (tagging, removing the work dir, exit).
     fn phases(&self) -> Phases {
         let steps = self.steps();
         let mut p = Phases::default();
         let first = steps.first().map_or(Duration::ZERO, |s| s.start);
-        let last = steps.iter().filter_map(|s| s.end).max().unwrap_or(first);
+        let last = steps.iter().map(|s| s.end.unwrap_or(s.start)).max().unwrap_or(first);
         p.add("before the first step", 0, first);
         let mut in_steps = Duration::ZERO;
         for s in &steps {
@@ -616,7 +621,7 @@ impl StrataRun {
         }
         p.add("between steps", 0, (last - first).saturating_sub(in_steps));
         let wall = Duration::from_secs_f64(self.sample.wall);
-        p.add("after pack", 0, wall.saturating_sub(last));
+        p.add("after the last step", 0, wall.saturating_sub(last));
         p
     }
 }
