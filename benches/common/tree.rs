@@ -17,16 +17,16 @@ pub fn bench_dir() -> PathBuf {
 }
 
 /// A seeded xorshift generator: the same tree on every machine.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
@@ -40,7 +40,7 @@ const WORDS: &[&str] = &[
 ];
 
 /// Source-code-like text: words with a skewed distribution, indented lines.
-fn text(rng: &mut Rng, len: usize, out: &mut Vec<u8>) {
+pub fn text(rng: &mut Rng, len: usize, out: &mut Vec<u8>) {
     let end = out.len() + len;
     while out.len() < end {
         let indent = rng.below(4) as usize * 4;
