@@ -56,6 +56,12 @@ const EXAMPLES: &[Example] = &[
         prints: "hello from hello-rust 1.0.0, built with the rust plugin\n",
     },
     Example {
+        dir: "hello-meson",
+        recipes: &["debian-bookworm"],
+        fetches: false,
+        prints: "hello from hello-meson 1.0, built with meson\n",
+    },
+    Example {
         dir: "multi-part",
         recipes: &["debian-bookworm"],
         fetches: false,
@@ -109,6 +115,11 @@ fn hello_go() {
 #[test]
 fn hello_rust() {
     builds_reproducibly_and_runs("hello-rust");
+}
+
+#[test]
+fn hello_meson() {
+    builds_reproducibly_and_runs("hello-meson");
 }
 
 #[test]
