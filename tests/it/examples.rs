@@ -62,6 +62,12 @@ const EXAMPLES: &[Example] = &[
         prints: "hello from hello-meson 1.0, built with meson\n",
     },
     Example {
+        dir: "hello-npm",
+        recipes: &["debian-bookworm"],
+        fetches: false,
+        prints: "hello from hello-npm 1.0.0, installed with npm on node 18\n",
+    },
+    Example {
         dir: "multi-part",
         recipes: &["debian-bookworm"],
         fetches: false,
@@ -120,6 +126,11 @@ fn hello_rust() {
 #[test]
 fn hello_meson() {
     builds_reproducibly_and_runs("hello-meson");
+}
+
+#[test]
+fn hello_npm() {
+    builds_reproducibly_and_runs("hello-npm");
 }
 
 #[test]
