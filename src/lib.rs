@@ -54,5 +54,7 @@ pub mod registry;
 pub mod snapshot;
 pub mod sources;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 pub use error::{Error, Result};

@@ -103,20 +103,19 @@ impl<'s> StepCache<'s> {
     /// The record of `key` if it is whole: readable and every blob it
     /// names present. Marks it used now (for `--keep-storage`).
     pub fn get(&self, key: &Key) -> Option<Record> {
+        let rec = self.peek(key)?;
         let path = self.record_path(key);
-        let rec: Record = serde_json::from_slice(&fs::read(&path).ok()?).ok()?;
-        if !rec.blobs().all(|d| self.store.has_blob(d)) {
-            return None;
-        }
         if let Ok(f) = fs::File::options().write(true).open(&path) {
             let _ = f.set_modified(SystemTime::now());
         }
         Some(rec)
     }
 
-    /// Whether `key` has a record, without touching it.
-    pub fn contains(&self, key: &Key) -> bool {
-        self.record_path(key).is_file()
+    /// [`StepCache::get`] without marking the record used (`strata plan`).
+    pub fn peek(&self, key: &Key) -> Option<Record> {
+        let rec: Record = serde_json::from_slice(&fs::read(self.record_path(key)).ok()?).ok()?;
+        let whole = rec.blobs().all(|d| self.store.has_blob(d));
+        whole.then_some(rec)
     }
 
     /// Stores the record of `key` (after its blobs are committed).
@@ -162,18 +161,6 @@ impl<'s> StepCache<'s> {
         let Some(last) = self.last_inputs(project, vertex) else { return false };
         let _ = fs::remove_file(self.vertex_path(project, vertex));
         fs::remove_file(self.record_path(&last.key())).is_ok()
-    }
-
-    /// Every record with its key, in no particular order.
-    pub fn records(&self) -> Vec<(Key, Record)> {
-        let Ok(rd) = fs::read_dir(steps_dir(self.store)) else { return Vec::new() };
-        rd.flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().strip_suffix(".json")?.to_string();
-                let rec = serde_json::from_slice(&fs::read(e.path()).ok()?).ok()?;
-                Some((Key(name), rec))
-            })
-            .collect()
     }
 }
 

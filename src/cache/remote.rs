@@ -107,6 +107,11 @@ impl RemoteCache {
         self.index.records.is_empty()
     }
 
+    /// The record of `key` as the index has it, nothing fetched (`strata plan`).
+    pub fn record(&self, key: &Key) -> Option<Record> {
+        self.index.records.get(&key.0).map(|e| e.record.clone())
+    }
+
     /// The record of `key`, its blobs fetched into `store`.
     pub fn fetch(&self, store: &Store, key: &Key) -> Result<Option<Record>, RegistryError> {
         let Some(entry) = self.index.records.get(&key.0) else { return Ok(None) };

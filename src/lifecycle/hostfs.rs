@@ -172,6 +172,18 @@ pub fn fix_staged_pkg_config<'a>(
     Ok(())
 }
 
+/// Where each content id of `tree` is once `tree` was materialized in
+/// `dir` (no file is read).
+pub fn sources_in(tree: &Tree, dir: &Path) -> Sources {
+    let mut sources = Sources::new();
+    for (path, entry) in tree.iter() {
+        if let EntryKind::File { content } = &entry.kind {
+            sources.entry(content.clone()).or_insert_with(|| dir.join(path));
+        }
+    }
+    sources
+}
+
 /// Copies everything under `from` over `to` (modes, owners and symlinks
 /// kept; whiteouts and special files skipped).
 pub fn copy_over(from: &Path, to: &Path) -> Result<(), LifecycleError> {

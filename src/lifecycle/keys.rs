@@ -265,9 +265,9 @@ impl Lifecycle<'_> {
         k.add_json("settings", &settings);
         k.add_json("parts", &self.project.parts.keys().collect::<Vec<_>>());
         k.add("platform", Platform::host().to_string());
-        if let Some(git) = super::vcs::git_info(&self.project.project_dir) {
-            k.add("git:source", git.source.unwrap_or_default());
-            k.add("git:revision", git.revision);
+        if let Some(git) = self.git() {
+            k.add("git:source", git.source.clone().unwrap_or_default());
+            k.add("git:revision", git.revision.clone());
         }
     }
 

@@ -259,6 +259,11 @@ struct PartState {
     stage: Option<LayerInfo>,
     /// What this part added to the prime (`root/prime/...`).
     prime: Option<LayerInfo>,
+    /// The trees of `stage` and `prime` with their files on the host, when
+    /// this build computed them host-side: prime and pack use these instead
+    /// of reading (and hashing) the layers back from snapshots.
+    stage_tree: Option<(Tree, Sources)>,
+    prime_tree: Option<(Tree, Sources)>,
 }
 
 /// One build (or plan) of one project.
@@ -300,6 +305,9 @@ pub struct Lifecycle<'a> {
     cached: Vec<String>,
     /// The image, once packed or found in the cache.
     packed: Option<Descriptor>,
+    /// The project's git origin and commit, asked once (pack's key and its
+    /// annotations both need them).
+    git: std::cell::OnceCell<Option<vcs::GitInfo>>,
     /// `--cache-from` registries.
     remotes: Vec<RemoteCache>,
     records: Vec<(Key, Record)>,
@@ -341,12 +349,29 @@ pub fn run_steps(
     progress: &mut dyn Progress,
 ) -> crate::Result<()> {
     let mut lc = Lifecycle::new(store, Some(executor), path, opts, progress)?;
-    lc.check_parts(parts)?;
+    check_parts(&lc.project, parts)?;
     let names: Vec<&str> = parts.iter().map(String::as_str).collect();
     let actions = strata_frontend_craft::sequencer::Sequencer::new(&lc.project)
         .map_err(LifecycleError::from)?
         .plan(target, &names);
     lc.run_actions(&actions, 0)
+}
+
+/// Whose last builds explain misses: the project file's canonical path.
+fn project_id(path: &Path) -> crate::Result<String> {
+    let file = find_project_file(path)?;
+    Ok(std::fs::canonicalize(&file).unwrap_or(file).to_string_lossy().into_owned())
+}
+
+/// Fails naming the first of `parts` the project does not have.
+fn check_parts(project: &Project, parts: &[String]) -> crate::Result<()> {
+    match parts.iter().find(|p| !project.parts.contains_key(*p)) {
+        Some(p) => {
+            let known = project.parts.keys().cloned().collect();
+            Err(LifecycleError::UnknownPart { part: p.clone(), known }.into())
+        }
+        None => Ok(()),
+    }
 }
 
 /// `strata clean [PART...]`: forgets the cached steps of `parts` (all parts
@@ -355,12 +380,9 @@ pub fn run_steps(
 /// records were removed.
 pub fn clean(store: &Store, path: &Path, parts: &[String]) -> crate::Result<usize> {
     let project = load_project(path)?;
+    check_parts(&project, parts)?;
+    let project_id = project_id(path)?;
     let known: Vec<String> = project.parts.keys().cloned().collect();
-    if let Some(p) = parts.iter().find(|p| !project.parts.contains_key(*p)) {
-        return Err(LifecycleError::UnknownPart { part: p.clone(), known }.into());
-    }
-    let file = find_project_file(path)?;
-    let project_id = std::fs::canonicalize(&file).unwrap_or(file).to_string_lossy().into_owned();
     let chosen = if parts.is_empty() { known } else { parts.to_vec() };
     let mut vertices: Vec<String> = chosen
         .iter()
@@ -438,8 +460,7 @@ impl<'a> Lifecycle<'a> {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).map_err(io_err(&p))?;
             Some(p)
         };
-        let file = find_project_file(path)?;
-        let project_id = std::fs::canonicalize(&file).unwrap_or(file).to_string_lossy().into_owned();
+        let project_id = project_id(path)?;
         let order = strata_frontend_craft::order::order(&project).map_err(LifecycleError::from)?;
         let mut remotes = Vec::new();
         for r in &opts.cache_from {
@@ -482,10 +503,15 @@ impl<'a> Lifecycle<'a> {
             ran: Vec::new(),
             cached: Vec::new(),
             packed: None,
+            git: std::cell::OnceCell::new(),
             remotes,
             records: Vec::new(),
             project,
         })
+    }
+
+    fn git(&self) -> Option<&vcs::GitInfo> {
+        self.git.get_or_init(|| vcs::git_info(&self.project.project_dir)).as_ref()
     }
 
     fn planning(&self) -> bool {
@@ -497,16 +523,6 @@ impl<'a> Lifecycle<'a> {
         let actions =
             strata_frontend_craft::sequencer::plan(&self.project, Step::Prime).map_err(LifecycleError::from)?;
         self.run_actions(&actions, 1)
-    }
-
-    fn check_parts(&self, parts: &[String]) -> crate::Result<()> {
-        match parts.iter().find(|p| !self.project.parts.contains_key(*p)) {
-            Some(p) => {
-                let known = self.project.parts.keys().cloned().collect();
-                Err(LifecycleError::UnknownPart { part: p.clone(), known }.into())
-            }
-            None => Ok(()),
-        }
     }
 
     /// Runs `actions`; `more` steps (pack) follow them.
@@ -587,7 +603,9 @@ impl<'a> Lifecycle<'a> {
         {
             self.apply(vertex, part, &rec);
             self.records.push((key, rec));
-            self.cache.remember(&self.project_id, vertex, &inputs);
+            if !self.planning() {
+                self.cache.remember(&self.project_id, vertex, &inputs);
+            }
             self.cached.push(vertex.to_string());
             self.step_event(vertex, StepStatus::Cached);
             return Ok(());
@@ -626,7 +644,12 @@ impl<'a> Lifecycle<'a> {
 
     /// The local record of `key`, or one a `--cache-from` registry has
     /// (fetched into the store first). A registry that fails is a miss.
+    /// Planning only reads: records are not marked used and a registry's
+    /// record is taken from its index, its blobs left where they are.
     fn lookup(&mut self, key: &Key) -> Option<Record> {
+        if self.planning() {
+            return self.cache.peek(key).or_else(|| self.remotes.iter().find_map(|r| r.record(key)));
+        }
         if let Some(rec) = self.cache.get(key) {
             return Some(rec);
         }
@@ -715,8 +738,14 @@ impl<'a> Lifecycle<'a> {
                     st.install = None;
                     &mut st.install_layer
                 }
-                "stage" => &mut st.stage,
-                "prime" => &mut st.prime,
+                "stage" => {
+                    st.stage_tree = None;
+                    &mut st.stage
+                }
+                "prime" => {
+                    st.prime_tree = None;
+                    &mut st.prime
+                }
                 _ => continue,
             };
             *slot = Some(l.clone());
@@ -1095,6 +1124,7 @@ impl<'a> Lifecycle<'a> {
         let label = format!("{part}:stage");
         let mut migration = Tree::new();
         let sel = stage_part(part, &p, &install, &mut migration).map_err(LifecycleError::from)?;
+        let mut host_tree = None;
         let layer = if p.scriptlets.override_stage.is_some() {
             let (run_dir, argv) = self.prepare_run(part, Step::Stage)?;
             let to = run_dir.join("migration");
@@ -1109,9 +1139,14 @@ impl<'a> Lifecycle<'a> {
             let dir = self.fresh_dir(part, "stage")?;
             materialize(&migration, sel.all().iter(), &sources, &dir)?;
             hostfs::fix_staged_pkg_config(&dir, &mut migration, &sel.files, &install_path)?;
-            self.write_layer(&label, &dir, Some("root/stage"), IdMode::AsFound)?
+            let layer = self.write_layer(&label, &dir, Some("root/stage"), IdMode::AsFound)?;
+            let sources = hostfs::sources_in(&migration, &dir);
+            host_tree = Some((migration, sources));
+            layer
         };
-        self.parts.entry(part.to_string()).or_default().stage = Some(layer);
+        let st = self.parts.entry(part.to_string()).or_default();
+        st.stage = Some(layer);
+        st.stage_tree = host_tree;
         self.staged.push(part.to_string());
         Ok(())
     }
@@ -1129,15 +1164,16 @@ impl<'a> Lifecycle<'a> {
         let (install, _) = self.install_tree(part)?;
         let st = self.parts.get(part);
         let install_layer = st.and_then(|s| s.install_layer.clone());
-        let own_stage = st.and_then(|s| s.stage.clone());
-        let (stage, stage_sources) = match &own_stage {
-            Some(l) => self.layer_tree(l, "root/stage")?,
-            None => (Tree::new(), Sources::new()),
+        let (stage, stage_sources) = match (st.and_then(|s| s.stage_tree.clone()), st.and_then(|s| s.stage.clone())) {
+            (Some(tree), _) => tree,
+            (None, Some(l)) => self.layer_tree(&l, "root/stage")?,
+            (None, None) => (Tree::new(), Sources::new()),
         };
         let p = self.project.parts[part].clone();
         let label = format!("{part}:prime");
         let mut migration = Tree::new();
         let sel = prime_part(part, &p, &install, &stage, &mut migration).map_err(LifecycleError::from)?;
+        let mut host_tree = None;
         let layer = if p.scriptlets.override_prime.is_some() {
             let (run_dir, argv) = self.prepare_run(part, Step::Prime)?;
             materialize(&migration, sel.all().iter(), &stage_sources, &run_dir.join("migration"))?;
@@ -1150,9 +1186,14 @@ impl<'a> Lifecycle<'a> {
         } else {
             let dir = self.fresh_dir(part, "prime")?;
             materialize(&migration, sel.all().iter(), &stage_sources, &dir)?;
-            self.write_layer(&label, &dir, Some("root/prime"), IdMode::AsFound)?
+            let layer = self.write_layer(&label, &dir, Some("root/prime"), IdMode::AsFound)?;
+            let sources = hostfs::sources_in(&migration, &dir);
+            host_tree = Some((migration, sources));
+            layer
         };
-        self.parts.entry(part.to_string()).or_default().prime = Some(layer);
+        let st = self.parts.entry(part.to_string()).or_default();
+        st.prime = Some(layer);
+        st.prime_tree = host_tree;
         self.primed.push(part.to_string());
         Ok(())
     }
@@ -1186,21 +1227,7 @@ impl<'a> Lifecycle<'a> {
     /// `strata plan`'s last line: would pack run?
     fn plan_pack(mut self) -> crate::Result<()> {
         self.step_index += 1;
-        match self.key_parts("pack", "", "pack")? {
-            Some(inputs) if self.forced("", "pack").is_none() && self.cache.contains(&inputs.key()) => {
-                self.step_event("pack", StepStatus::Cached);
-            }
-            Some(inputs) => {
-                let last = self.cache.last_inputs(&self.project_id, "pack");
-                let reason = MissReason::between(last.as_ref(), &inputs).to_string();
-                self.step_event("pack", StepStatus::WouldRun { reason });
-            }
-            None => {
-                let reason = self.unknown_input("pack", "", "pack").unwrap_or_default();
-                self.step_event("pack", StepStatus::WouldRun { reason });
-            }
-        }
-        Ok(())
+        self.cached_or_run("pack", "", "pack", |_| unreachable!("planning runs nothing"))
     }
 
     /// The final image: base + the parts' overlay layers + every part's
@@ -1233,10 +1260,18 @@ impl<'a> Lifecycle<'a> {
     fn pack_image(&mut self) -> crate::Result<Descriptor> {
         let dir = self.work.path().join("pack");
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        for part in self.order.clone() {
-            if let Some(l) = self.parts.get(&part).and_then(|s| s.prime.clone()) {
-                let snap = crate::snapshot::snapshot(self.store, &l)?;
-                hostfs::copy_over(&snap.join("root/prime"), &dir)?;
+        for part in &self.order {
+            let Some(st) = self.parts.get(part) else { continue };
+            match (&st.prime_tree, &st.prime) {
+                (Some((tree, sources)), _) => {
+                    let paths: Vec<String> = tree.paths().map(str::to_string).collect();
+                    materialize(tree, &paths, sources, &dir)?;
+                }
+                (None, Some(l)) => {
+                    let snap = crate::snapshot::snapshot(self.store, l)?;
+                    hostfs::copy_over(&snap.join("root/prime"), &dir)?;
+                }
+                (None, None) => {}
             }
         }
         if let Some((_, base)) = &self.base {
@@ -1263,7 +1298,7 @@ impl<'a> Lifecycle<'a> {
         if let Some(v) = &version {
             builder = builder.annotation("org.opencontainers.image.version", v.clone());
         }
-        if let Some(git) = vcs::git_info(&self.project.project_dir) {
+        if let Some(git) = self.git().cloned() {
             if let Some(src) = git.source {
                 builder = builder.annotation("org.opencontainers.image.source", src);
             }

@@ -738,10 +738,6 @@ mod tests {
 
     use super::*;
 
-    fn dpkg_deb() -> bool {
-        Command::new("dpkg-deb").arg("--version").output().is_ok_and(|o| o.status.success())
-    }
-
     /// A real `.deb` made with `dpkg-deb --build`, and its index record.
     fn build_deb(dir: &Path) -> (PathBuf, StagePackage) {
         let root = dir.join("pkg");
@@ -771,7 +767,7 @@ mod tests {
 
     #[test]
     fn a_deb_that_does_not_match_the_index_is_refused() {
-        if !dpkg_deb() {
+        if !crate::testutil::need_tool("dpkg-deb") {
             eprintln!("skipping: dpkg-deb is not installed");
             return;
         }

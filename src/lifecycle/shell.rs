@@ -50,7 +50,7 @@ pub fn shell(
     progress: &mut dyn Progress,
 ) -> crate::Result<i32> {
     let mut lc = Lifecycle::new(store, Some(executor), path, opts, progress)?;
-    lc.check_parts(&[part.to_string()])?;
+    super::check_parts(&lc.project, &[part.to_string()])?;
     let actions = strata_frontend_craft::sequencer::Sequencer::new(&lc.project)
         .map_err(LifecycleError::from)?
         .plan(step, &[part]);

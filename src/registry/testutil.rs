@@ -34,18 +34,7 @@ dUxpdlTBdwS7H5Tj0lEJPE1JRsTWu+3H
     .to_owned()
 }
 
-/// Whether `tool` is on PATH; if not, fails under `CI=true` and otherwise
-/// prints why the test is skipped.
-pub(crate) fn need(tool: &str) -> bool {
-    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(tool).is_file());
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{tool} is not installed, and CI=true forbids skipping (apt-get install the package that has it)");
-        }
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
-}
+pub(crate) use crate::testutil::need_tool as need;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {

@@ -207,13 +207,4 @@ pub fn commit(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
     git(dir, &["rev-parse", "HEAD"])
 }
 
-/// Whether `tool` runs (`tool --version`). A missing tool skips the test on
-/// a developer machine and fails it under `CI=true`.
-pub fn have_tool(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "this test needs {tool}, and CI=true forbids skipping");
-        eprintln!("skipped: {tool} is not installed");
-    }
-    ok
-}
+pub(crate) use crate::testutil::need_tool as have_tool;

@@ -192,15 +192,15 @@ fn a_failing_override_build_names_part_step_exit_code_and_log() {
 
 #[test]
 fn a_missing_base_image_says_how_to_get_it() {
+    // The build checks its executor (runc) before it looks at images.
+    if !require_runc() {
+        return;
+    }
     let s = Strata::new();
     let dir = project(&s, "parts:\n  p:\n    plugin: nil\n");
     let err =
         s.cmd().args(["build", dir.to_str().unwrap(), "--base", "bare", "--build-base", "nope:1"]).output().unwrap();
     let err = String::from_utf8_lossy(&err.stderr);
-    // Without runc the build stops before looking at images; with it, at the image.
-    if err.contains("runc") && !err.contains("nope") {
-        return;
-    }
     assert!(err.contains("image 'nope:1' is not in the store") && err.contains("strata image build"), "{err}");
 }
 
