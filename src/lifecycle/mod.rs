@@ -61,7 +61,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use oci_spec::image::{Descriptor, Digest};
-use strata_frontend_api::{Action, ActionKind, Base, Frontend, Project, SourceKind, Step};
+use strata_frontend_api::{Action, ActionKind, Base, Project, SourceKind, Step};
 use strata_frontend_craft::dirs::{CRAFTCTL_DIR, FETCHED_SOURCE_DIR, PROJECT_DIR, RUN_DIR};
 use strata_frontend_craft::env::expand_globals;
 use strata_frontend_craft::migrate::{check_stage_conflicts, prime_part, stage_part};

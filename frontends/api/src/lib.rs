@@ -1,7 +1,19 @@
-//! The lifecycle IR: what every strata frontend (craft-parts YAML, spk,
-//! Guix) produces and the planner consumes. Frontends know nothing of
-//! containers, stores or executors (DESIGN.md §2); this crate is the whole
-//! contract between them and the rest of strata.
+//! The contract between strata and its frontends (craft-parts YAML, spk,
+//! Guix): the build graph every frontend lowers its spec to ([`graph`]),
+//! the [`Frontend`] trait, and file trees ([`tree`]) that host ops work on.
+//! Frontends know nothing of containers, stores or executors (DESIGN.md §2).
+//!
+//! | concept | type |
+//! |---|---|
+//! | the build graph (IR version 2): vertices, ops, outputs, the image | [`graph::BuildGraph`], [`graph::Op`] |
+//! | a frontend: locate, lower, run its host ops | [`Frontend`] |
+//! | a spec error with file, line, column and a hint | [`FrontendError`] |
+//! | a file listing host ops read and return | [`tree::Tree`] |
+//!
+//! Below: the craft project model (craft-parts' schema), which the craft
+//! frontend reads specs into before lowering them. It stays here while
+//! `src/lifecycle` still runs it; it moves into `frontends/craft` when the
+//! lifecycle runs the graph.
 //!
 //! | concept | type |
 //! |---|---|
@@ -10,7 +22,6 @@
 //! | a part: source, plugin build plan, filesets, scriptlets | [`Part`] |
 //! | what a plugin contributes to the build step | [`BuildPlan`] |
 //! | a planned lifecycle action ("stage z-lib (required to build 'a-app')") | [`Action`] |
-//! | reading a spec file | [`Frontend`] |
 //!
 //! Everything here is plain data: ordered containers only (`Vec`, `BTreeMap`),
 //! no `HashMap`, no host state, so `serde_json` of a value is canonical
@@ -20,12 +31,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// The version of this IR. Bump it on any change of shape or meaning.
-pub const IR_VERSION: u32 = 1;
+pub mod frontend;
+pub mod graph;
+pub mod tree;
+
+pub use frontend::{Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions, ReadFile};
+pub use graph::IR_VERSION;
 
 /// A lifecycle step, in craft-parts order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -403,19 +418,6 @@ impl fmt::Display for Action {
         }
         Ok(())
     }
-}
-
-/// Reads one spec format into the lifecycle IR.
-pub trait Frontend {
-    /// What the frontend produces (the project type of the IR).
-    type Project;
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    /// Whether this frontend reads `path` (by name or content sniffing).
-    fn accepts(&self, path: &Path) -> bool;
-
-    /// Parses the spec at `path`; errors point at line and column.
-    fn load(&self, path: &Path) -> Result<Self::Project, Self::Error>;
 }
 
 #[cfg(test)]

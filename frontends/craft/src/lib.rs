@@ -55,7 +55,7 @@
 
 use std::path::{Path, PathBuf};
 
-use strata_frontend_api::{Frontend, Project};
+use strata_frontend_api::Project;
 
 pub mod dirs;
 pub mod env;
@@ -70,7 +70,7 @@ pub mod plugins;
 pub mod scripts;
 pub mod sequencer;
 pub mod simulate;
-pub mod tree;
+pub use strata_frontend_api::tree;
 pub mod yaml;
 
 #[cfg(test)]
@@ -95,11 +95,10 @@ impl CraftFrontend {
     }
 }
 
-impl Frontend for CraftFrontend {
-    type Project = Project;
-    type Error = LoadError;
-
-    fn accepts(&self, path: &Path) -> bool {
+impl CraftFrontend {
+    /// Whether `path` is a craft spec file (by name, or a YAML file with a
+    /// top-level `parts:` key).
+    pub fn accepts(&self, path: &Path) -> bool {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if SPEC_FILE_NAMES.contains(&name) || name.ends_with(".rockcraft.yaml") {
             return true;
@@ -110,7 +109,8 @@ impl Frontend for CraftFrontend {
         std::fs::read_to_string(path).is_ok_and(|t| t.lines().any(|l| l.starts_with("parts:")))
     }
 
-    fn load(&self, path: &Path) -> Result<Project, LoadError> {
+    /// Reads the spec file at `path` into a project; errors point at line and column.
+    pub fn load(&self, path: &Path) -> Result<Project, LoadError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

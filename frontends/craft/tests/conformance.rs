@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use strata_frontend_api::{Frontend, Project, Step};
+use strata_frontend_api::{Project, Step};
 use strata_frontend_craft::CraftFrontend;
 use strata_frontend_craft::sequencer::{Sequencer, plan};
 use strata_frontend_craft::simulate::{PartInput, Simulation, simulate};

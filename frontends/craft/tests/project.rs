@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use strata_frontend_api::{Base, Frontend, IR_VERSION, OptionValue, Project, SourceKind, Step};
+use strata_frontend_api::{Base, IR_VERSION, OptionValue, Project, SourceKind, Step};
 use strata_frontend_craft::sequencer::plan;
 use strata_frontend_craft::{BuildInfo, CraftFrontend, env::expand_globals};
 

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use strata_frontend_api::{Frontend, Project, Step};
+use strata_frontend_api::{Project, Step};
 use strata_frontend_craft::scripts::{DefaultInput, ProjectVars, StepRun, step_run};
 use strata_frontend_craft::{BuildInfo, CraftFrontend, env::expand_globals};
 
