@@ -187,7 +187,7 @@ impl Op {
         match self {
             Op::Exec(e) => {
                 let mut v: Vec<String> = e.capture.iter().map(|c| c.output.clone()).collect();
-                v.extend(e.mounts.iter().filter_map(|m| m.capture.clone()));
+                v.extend(e.mounts.iter().filter_map(|m| m.capture.as_ref().map(|c| c.output.clone())));
                 v
             }
             Op::Fetch(_) | Op::Layer(_) => vec![OUT.to_string()],
@@ -226,6 +226,18 @@ pub struct ExecOp {
     /// Which changes to the root filesystem become which output layer.
     /// Changes matched by no capture are dropped.
     pub capture: Vec<Capture>,
+    /// Files mounted read-only where the root filesystem has nothing (a
+    /// `/bin/bash` stand-in for a base without bash). Whether one is used
+    /// follows from the root filesystem's layers, which are in the key.
+    pub provide: Vec<Provided>,
+}
+
+/// A file given as data, mounted at `path` when the root filesystem lacks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provided {
+    /// An absolute path in the container.
+    pub path: String,
+    pub file: FileData,
 }
 
 /// Changes to a root filesystem kept as one output layer: those under one
@@ -266,10 +278,11 @@ pub struct Mount {
     pub source: MountSource,
     pub read_only: bool,
     /// When set (and the mount is writable): what the mount holds after the
-    /// process ends becomes this output layer — the changes over the layers
+    /// process ends becomes an output layer — the changes over the layers
     /// for [`MountSource::Layers`] (whiteouts included), the whole dir for
-    /// [`MountSource::Dir`]. Its paths are relative to the mount.
-    pub capture: Option<String>,
+    /// [`MountSource::Dir`], filtered by the capture's paths (relative to
+    /// the mount, as are the layer's entries).
+    pub capture: Option<Capture>,
 }
 
 /// What a [`Mount`] shows.
@@ -483,7 +496,7 @@ mod tests {
                 destination: "/run/state".into(),
                 source: MountSource::Dir { seed: vec![LayerRef::output("a:build", "vars")], files: vec![] },
                 read_only: false,
-                capture: Some("vars".into()),
+                capture: Some(Capture::under("vars", ["vars", "set"])),
             }],
             ..Default::default()
         });
