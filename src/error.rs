@@ -29,6 +29,16 @@ pub enum Error {
     Source(#[from] crate::sources::SourceError),
     #[error(transparent)]
     Recipe(#[from] crate::recipe::RecipeError),
+    #[error(transparent)]
+    HostFs(#[from] crate::vertex::hostfs::HostFsError),
+    #[error(transparent)]
+    Frontend(#[from] strata_frontend_api::FrontendError),
+    #[error(transparent)]
+    HostOp(#[from] strata_frontend_api::HostOpError),
+    #[error(transparent)]
+    Solve(#[from] crate::solver::SolveError),
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

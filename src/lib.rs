@@ -51,10 +51,14 @@ pub mod ops;
 pub mod progress;
 pub mod recipe;
 pub mod registry;
+pub mod resolve;
 pub mod snapshot;
+pub mod solver;
 pub mod sources;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod vertex;
+pub mod worker;
 
 pub use error::{Error, Result};

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 pub use explain::MissReason;
 pub use key::{FORMAT_VERSION, Key, KeyParts, sha256};
-pub use stat::{ListingStats, RACY_SECS, source_listing};
+pub use stat::{ListingStats, RACY_SECS, source_listing, source_listing_read_only};
 
 use crate::layer::LayerInfo;
 use crate::store::{Store, StoreError};

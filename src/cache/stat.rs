@@ -76,6 +76,16 @@ fn cache_path(store: &Store, root: &Path) -> PathBuf {
 
 /// Every entry under `root` (not `root` itself), by relative path.
 pub fn source_listing(store: &Store, root: &Path) -> io::Result<(BTreeMap<String, String>, ListingStats)> {
+    listing(store, root, true)
+}
+
+/// [`source_listing`] without updating the stat cache (`strata plan`
+/// writes nothing to the store).
+pub fn source_listing_read_only(store: &Store, root: &Path) -> io::Result<BTreeMap<String, String>> {
+    listing(store, root, false).map(|(l, _)| l)
+}
+
+fn listing(store: &Store, root: &Path, update: bool) -> io::Result<(BTreeMap<String, String>, ListingStats)> {
     let path = cache_path(store, root);
     let old: StatCache = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let now_secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
@@ -110,7 +120,7 @@ pub fn source_listing(store: &Store, root: &Path) -> io::Result<(BTreeMap<String
         };
         listing.insert(rel, value);
     }
-    if new.files != old.files {
+    if update && new.files != old.files {
         save(store, &path, &new);
     }
     Ok((listing, stats))

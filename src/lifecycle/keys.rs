@@ -196,44 +196,8 @@ impl Lifecycle<'_> {
         Ok(())
     }
 
-    /// What a non-local source is before fetching it: a pinned git commit or
-    /// the one its branch/tag names now (`git ls-remote`); an archive in
-    /// the project by its sha256; a URL by its `source-checksum` (part of
-    /// the source itself) or, without one, by the URL alone — a download
-    /// that changes behind an unchanged URL needs `--no-cache-filter PART`.
     fn remote_identity(&self, s: &strata_frontend_api::Source) -> String {
-        use strata_frontend_api::SourceKind;
-        let dir = &self.project.project_dir;
-        if s.kind == SourceKind::Git {
-            if let Some(c) = &s.commit {
-                return format!("commit {c}");
-            }
-            let url = crate::sources::git::url_of(&s.location, dir);
-            let want = s.tag.as_deref().or(s.branch.as_deref()).unwrap_or("HEAD");
-            let out = std::process::Command::new("git")
-                .env("GIT_TERMINAL_PROMPT", "0")
-                .args(["ls-remote", &url, want])
-                .output();
-            return match out {
-                Ok(o) if o.status.success() => {
-                    let text = String::from_utf8_lossy(&o.stdout);
-                    let first = text.split_whitespace().next().unwrap_or("").to_string();
-                    // An unknown ref fails in the pull step itself, with its message.
-                    if first.is_empty() { format!("unresolved {want}") } else { format!("commit {first}") }
-                }
-                _ => format!("unresolved {want} (git ls-remote failed)"),
-            };
-        }
-        if crate::sources::url_scheme(&s.location).is_none() {
-            let path = crate::sources::host_path(&s.location, dir);
-            if let Ok(bytes) = std::fs::read(&path) {
-                return sha256(&bytes);
-            }
-        }
-        match &s.checksum {
-            Some(c) => format!("checksum {c}"),
-            None => format!("url {}", s.location),
-        }
+        crate::resolve::source_identity(s, &self.project.project_dir)
     }
 
     /// The runtime base: its name and manifest digest, or `bare`.

@@ -46,13 +46,18 @@
 //! keys and scripts; builds that see the overlay and pack key on the
 //! overlay layers.
 
-mod hostfs;
+/// The host-side tree functions the lifecycle uses.
+mod hostfs {
+    pub use super::pkgconfig::fix_staged_pkg_config;
+    pub use crate::vertex::hostfs::*;
+}
 mod keys;
 pub mod overlay;
 pub mod packages;
-mod relocate;
+mod pkgconfig;
+pub(crate) mod relocate;
 mod shell;
-pub mod vcs;
+pub use crate::resolve::vcs;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -110,6 +115,8 @@ pub enum LifecycleError {
     UnknownPart { part: String, known: Vec<String> },
     #[error("part '{part}': {what} is not supported yet")]
     Unsupported { part: String, what: String },
+    #[error(transparent)]
+    HostFs(#[from] crate::vertex::hostfs::HostFsError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,

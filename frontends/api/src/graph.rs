@@ -185,11 +185,7 @@ impl Op {
     /// The names of the layers it yields, in order.
     pub fn outputs(&self) -> Vec<String> {
         match self {
-            Op::Exec(e) => {
-                let mut v: Vec<String> = e.capture.iter().map(|c| c.output.clone()).collect();
-                v.extend(e.mounts.iter().filter_map(|m| m.capture.as_ref().map(|c| c.output.clone())));
-                v
-            }
+            Op::Exec(e) => e.outputs(),
             Op::Fetch(_) | Op::Layer(_) => vec![OUT.to_string()],
             Op::Host(h) => h.outputs.iter().map(|o| o.name.clone()).collect(),
         }
@@ -230,6 +226,15 @@ pub struct ExecOp {
     /// `/bin/bash` stand-in for a base without bash). Whether one is used
     /// follows from the root filesystem's layers, which are in the key.
     pub provide: Vec<Provided>,
+}
+
+impl ExecOp {
+    /// Its outputs: the root filesystem's captures, then the mounts'.
+    pub fn outputs(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.capture.iter().map(|c| c.output.clone()).collect();
+        v.extend(self.mounts.iter().filter_map(|m| m.capture.as_ref().map(|c| c.output.clone())));
+        v
+    }
 }
 
 /// A file given as data, mounted at `path` when the root filesystem lacks it.

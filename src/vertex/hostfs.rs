@@ -1,7 +1,6 @@
-//! Host-side trees of the lifecycle: a directory read as a
-//! [`strata_frontend_craft::tree::Tree`] (what the frontend's filesets,
-//! organize and migration functions work on), and a tree the frontend
-//! computed written back to disk from the files it came from.
+//! Host-side trees: a directory read as a [`Tree`] (what frontends' host
+//! ops work on: craft's filesets, organize and migration), and a tree a
+//! host op computed written back to disk from the files it came from.
 //!
 //! A file's content id in a [`Tree`] is the sha256 of its bytes, so equal
 //! ids mean equal contents (stage conflicts compare them) and [`Sources`]
@@ -14,14 +13,19 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
-use strata_frontend_craft::dirs::STAGE_DIR;
-use strata_frontend_craft::migrate::fix_pkg_config;
-use strata_frontend_craft::tree::{Entry, EntryKind, Tree};
+use strata_frontend_api::tree::{Entry, EntryKind, Tree};
 
-use super::LifecycleError;
+/// An i/o error on a host path.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct HostFsError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LifecycleError + '_ {
-    move |source| LifecycleError::Io { path: path.to_path_buf(), source }
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HostFsError + '_ {
+    move |source| HostFsError { path: path.to_path_buf(), source }
 }
 
 /// Content id → a host file with those bytes.
@@ -30,14 +34,14 @@ pub type Sources = BTreeMap<String, PathBuf>;
 /// Reads the directory `root` as a tree (the root itself is not an entry).
 /// Overlay whiteouts (char devices) and other special files are skipped.
 /// Returns the tree and where each content id's bytes are.
-pub fn read_tree(root: &Path) -> Result<(Tree, Sources), LifecycleError> {
+pub fn read_tree(root: &Path) -> Result<(Tree, Sources), HostFsError> {
     let mut tree = Tree::new();
     let mut sources = Sources::new();
     if !root.is_dir() {
         return Ok((tree, sources));
     }
     for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name().follow_links(false) {
-        let entry = entry.map_err(|e| LifecycleError::Io {
+        let entry = entry.map_err(|e| HostFsError {
             path: e.path().unwrap_or(root).to_path_buf(),
             source: e.into_io_error().unwrap_or_else(|| io::Error::other("walk error")),
         })?;
@@ -62,7 +66,7 @@ pub fn read_tree(root: &Path) -> Result<(Tree, Sources), LifecycleError> {
     Ok((tree, sources))
 }
 
-fn file_digest(path: &Path) -> Result<String, LifecycleError> {
+pub fn file_digest(path: &Path) -> Result<String, HostFsError> {
     let mut f = fs::File::open(path).map_err(io_err(path))?;
     let mut h = Sha256::new();
     io::copy(&mut f, &mut h).map_err(io_err(path))?;
@@ -78,7 +82,7 @@ pub fn materialize<'a>(
     paths: impl IntoIterator<Item = &'a String>,
     sources: &Sources,
     dest: &Path,
-) -> Result<(), LifecycleError> {
+) -> Result<(), HostFsError> {
     fs::create_dir_all(dest).map_err(io_err(dest))?;
     let mut paths: Vec<&String> = paths.into_iter().collect();
     paths.sort();
@@ -102,7 +106,7 @@ pub fn materialize<'a>(
     Ok(())
 }
 
-fn write_entry(path: &Path, entry: &Entry, sources: &Sources) -> Result<(), LifecycleError> {
+fn write_entry(path: &Path, entry: &Entry, sources: &Sources) -> Result<(), HostFsError> {
     let existing = fs::symlink_metadata(path).ok();
     match &entry.kind {
         EntryKind::Dir => {
@@ -125,7 +129,7 @@ fn write_entry(path: &Path, entry: &Entry, sources: &Sources) -> Result<(), Life
             } else if existing.is_some() {
                 fs::remove_file(path).map_err(io_err(path))?;
             }
-            let from = sources.get(content).ok_or_else(|| LifecycleError::Io {
+            let from = sources.get(content).ok_or_else(|| HostFsError {
                 path: path.to_path_buf(),
                 source: io::Error::other(format!("no source file with content {content}")),
             })?;
@@ -147,31 +151,6 @@ fn write_entry(path: &Path, entry: &Entry, sources: &Sources) -> Result<(), Life
     Ok(())
 }
 
-/// craft-parts' stage-time fix of pkg-config files (`_builtin_stage`'s
-/// `pkgconfig_fixup`): each of `files` (paths in `dir`) that is a `.pc`
-/// regular file gets its `prefix=` moved from the part's install dir into
-/// the stage ([`fix_pkg_config`]); `tree` gets the new contents' ids, so
-/// prime copies the fixed files.
-pub fn fix_staged_pkg_config<'a>(
-    dir: &Path,
-    tree: &mut Tree,
-    files: impl IntoIterator<Item = &'a String>,
-    install_dir: &str,
-) -> Result<(), LifecycleError> {
-    for rel in files.into_iter().filter(|f| f.ends_with(".pc")) {
-        let path = dir.join(rel);
-        let is_file = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-        let Some(entry) = tree.get(rel).filter(|_| is_file).cloned() else { continue };
-        let Ok(text) = String::from_utf8(fs::read(&path).map_err(io_err(&path))?) else { continue };
-        let fixed = fix_pkg_config(&text, install_dir, STAGE_DIR);
-        if fixed != text {
-            fs::write(&path, fixed).map_err(io_err(&path))?;
-            tree.insert(rel, Entry { kind: EntryKind::File { content: file_digest(&path)? }, ..entry });
-        }
-    }
-    Ok(())
-}
-
 /// Where each content id of `tree` is once `tree` was materialized in
 /// `dir` (no file is read).
 pub fn sources_in(tree: &Tree, dir: &Path) -> Sources {
@@ -186,7 +165,7 @@ pub fn sources_in(tree: &Tree, dir: &Path) -> Sources {
 
 /// Copies everything under `from` over `to` (modes, owners and symlinks
 /// kept; whiteouts and special files skipped).
-pub fn copy_over(from: &Path, to: &Path) -> Result<(), LifecycleError> {
+pub fn copy_over(from: &Path, to: &Path) -> Result<(), HostFsError> {
     let (tree, sources) = read_tree(from)?;
     let paths: Vec<String> = tree.paths().map(str::to_string).collect();
     materialize(&tree, &paths, &sources, to)
@@ -217,21 +196,6 @@ mod tests {
         assert!(!dst.path().join("etc/sub").exists());
         let (back, _) = read_tree(dst.path()).unwrap();
         assert_eq!(back.get("etc/app.conf"), tree.get("etc/app.conf"));
-    }
-
-    #[test]
-    fn staged_pkg_config_files_point_into_the_stage() {
-        let d = tempfile::tempdir().unwrap();
-        fs::create_dir_all(d.path().join("usr/lib/pkgconfig")).unwrap();
-        let pc = "usr/lib/pkgconfig/foo.pc".to_string();
-        fs::write(d.path().join(&pc), "prefix=/root/parts/p/install/usr\nName: foo\n").unwrap();
-        let (mut tree, _) = read_tree(d.path()).unwrap();
-        let before = tree.get(&pc).cloned();
-        fix_staged_pkg_config(d.path(), &mut tree, [&pc], "/root/parts/p/install").unwrap();
-        assert_eq!(fs::read_to_string(d.path().join(&pc)).unwrap(), "prefix=/root/stage/usr\nName: foo\n");
-        let (back, _) = read_tree(d.path()).unwrap();
-        assert_eq!(tree.get(&pc), back.get(&pc), "the tree knows the new contents");
-        assert_ne!(tree.get(&pc), before.as_ref());
     }
 
     #[test]

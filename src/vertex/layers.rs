@@ -1,0 +1,92 @@
+//! Layer vertices: operations strata owns over layer streams (filter,
+//! squash) and over their trees (relocate: a subtree moved to the root and
+//! through a base image's top-level links, as pack needs).
+
+use std::io::BufReader;
+use std::path::Path;
+
+use strata_frontend_api::graph::{LayerOp, OUT};
+
+use super::Context;
+use crate::layer::{self, IdMode, LayerInfo, LayerInput, OutputOptions};
+use crate::store::Store;
+use crate::worker::Outputs;
+
+pub fn run(ctx: &Context<'_>, op: &LayerOp, inputs: &[Vec<LayerInfo>]) -> crate::Result<Outputs> {
+    let layer = match op {
+        LayerOp::Filter { paths, .. } => {
+            let input = inputs.iter().flatten().next().cloned();
+            match input {
+                Some(l) => filter(ctx.store, &ctx.output_opts(), &l, &|p: &str| paths.iter().any(|d| under(p, d)))?,
+                None => empty(ctx)?,
+            }
+        }
+        LayerOp::Squash { .. } => {
+            let all: Vec<&LayerInfo> = inputs.iter().flatten().collect();
+            match all.as_slice() {
+                [] => empty(ctx)?,
+                [one] => (*one).clone(),
+                _ => squash(ctx.store, &ctx.output_opts(), &all)?,
+            }
+        }
+        LayerOp::Relocate { inputs: refs, from, .. } => {
+            let (layers, links_of) = inputs.split_at(refs.len());
+            relocate(ctx, &layers.iter().flatten().collect::<Vec<_>>(), from, &links_of.concat())?
+        }
+    };
+    Ok(Outputs::from([(OUT.to_string(), layer)]))
+}
+
+/// Whether `path` is `dir` or below it (`dir` empty: everything).
+pub fn under(path: &str, dir: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    dir.is_empty() || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+/// The entries of `input` whose path `keep` accepts, as a new layer.
+pub fn filter(
+    store: &Store,
+    opts: &OutputOptions,
+    input: &LayerInfo,
+    keep: &dyn Fn(&str) -> bool,
+) -> crate::Result<LayerInfo> {
+    let blob = store.open_blob(&input.digest)?;
+    let pred = |p: &Path, _k: layer::EntryKind| keep(&p.to_string_lossy());
+    let mut out = store.blob_writer()?;
+    let diff_id = layer::filter(LayerInput::sorted(BufReader::new(blob)), &pred, opts, &mut out)?.diff_id;
+    let (digest, size) = out.commit(None)?;
+    Ok(LayerInfo { digest, diff_id, size, compression: opts.compression })
+}
+
+/// `layers` laid over each other (later wins) as one layer.
+pub fn squash(store: &Store, opts: &OutputOptions, layers: &[&LayerInfo]) -> crate::Result<LayerInfo> {
+    let mut inputs = Vec::new();
+    for l in layers {
+        inputs.push(LayerInput::sorted(BufReader::new(store.open_blob(&l.digest)?)));
+    }
+    let mut out = store.blob_writer()?;
+    let diff_id = layer::squash(inputs, opts, &mut out)?.diff_id;
+    let (digest, size) = out.commit(None)?;
+    Ok(LayerInfo { digest, diff_id, size, compression: opts.compression })
+}
+
+fn empty(ctx: &Context<'_>) -> crate::Result<LayerInfo> {
+    let dir = ctx.temp_dir("empty-")?;
+    ctx.write_dir(dir.path(), "", IdMode::AsFound)
+}
+
+/// `layers`' trees under `from`, laid at the root over each other, moved
+/// through the top-level links of `links_of`, written as one layer.
+fn relocate(ctx: &Context<'_>, layers: &[&LayerInfo], from: &str, links_of: &[LayerInfo]) -> crate::Result<LayerInfo> {
+    let work = ctx.temp_dir("relocate-")?;
+    let dir = work.path().join("root");
+    std::fs::create_dir_all(&dir).map_err(|e| super::hostfs::HostFsError { path: dir.clone(), source: e })?;
+    for l in layers {
+        let snap = crate::snapshot::snapshot(ctx.store, l)?;
+        super::hostfs::copy_over(&snap.join(from), &dir)?;
+    }
+    if !links_of.is_empty() {
+        crate::lifecycle::relocate::through_base_links(ctx.store, links_of, &dir)?;
+    }
+    ctx.write_dir(&dir, "", IdMode::AsFound)
+}

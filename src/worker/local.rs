@@ -1,0 +1,212 @@
+//! The local worker: an exec op run by an [`Executor`] over the store's
+//! snapshots, its changes captured by strata's own layer writer (so every
+//! executor yields the same bytes).
+//!
+//! | mount source | becomes |
+//! |---|---|
+//! | `Project` | a bind of the project directory |
+//! | `Layers` | the layers mounted host-side as one root (overlay or copy, [`Rootfs`]) and bound; writable ones are captured as the root's changes (whiteouts included) |
+//! | `Dir` | a fresh temp dir: the seed layers' trees copied in, then the files written; bound; writable ones are captured whole |
+//! | `Tmpfs` | a tmpfs |
+//!
+//! A `provide`d file is bound read-only at its path when the root
+//! filesystem's layers have nothing there (looked up in their snapshots,
+//! through a top-level link such as `bin -> usr/bin`).
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use strata_frontend_api::graph::{Capture, MountSource, Network};
+
+use super::{ExecJob, Outputs, Worker};
+use crate::executor::{self, Cancel, Executor, Mount, PrefixedLog, StepSpec};
+use crate::layer::{self, Compression, IdMode, LayerInfo, OutputOptions, WriteOptions};
+use crate::snapshot::{Rootfs, SnapshotMode};
+use crate::store::Store;
+use crate::vertex::hostfs::{self, HostFsError};
+
+/// See the module docs.
+pub struct LocalWorker<'a> {
+    pub store: &'a Store,
+    pub executor: &'a dyn Executor,
+    pub compression: Compression,
+    /// Copy each step's log lines to stderr (prefixed with the vertex).
+    pub echo: bool,
+}
+
+/// What a mount holds while the step runs.
+enum Held {
+    None,
+    Root(Rootfs),
+    Dir(PathBuf),
+}
+
+/// A job made ready to run: its spec and what its mounts hold.
+struct Prepared {
+    spec: StepSpec,
+    held: Vec<Held>,
+    _work: tempfile::TempDir,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
+    move |source| HostFsError { path: path.to_path_buf(), source }.into()
+}
+
+impl LocalWorker<'_> {
+    fn opts(&self, epoch: i64) -> OutputOptions {
+        OutputOptions::new(self.compression, epoch)
+    }
+
+    fn prepare(&self, job: &ExecJob<'_>) -> crate::Result<Prepared> {
+        let op = job.op;
+        let tmp = self.store.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        let work = tempfile::Builder::new().prefix("job-").tempdir_in(&tmp).map_err(io_err(&tmp))?;
+        let mut spec = StepSpec::new(job.vertex, job.rootfs.clone(), op.argv.clone());
+        spec.env.push(format!("SOURCE_DATE_EPOCH={}", job.epoch));
+        spec.env.extend(op.env.iter().map(|(k, v)| format!("{k}={v}")));
+        if let Some(cwd) = &op.cwd {
+            spec.cwd = cwd.clone();
+        }
+        if let Some(user) = &op.user {
+            spec.user = user.clone();
+        }
+        spec.network = match op.network {
+            Network::None => executor::Network::None,
+            Network::Host => executor::Network::Host,
+        };
+        let mut held = Vec::new();
+        for (n, (m, layers)) in op.mounts.iter().zip(&job.mount_layers).enumerate() {
+            let bind =
+                |source: PathBuf| Mount::Bind { source, destination: m.destination.clone(), read_only: m.read_only };
+            match &m.source {
+                MountSource::Project => {
+                    spec.mounts.push(bind(job.project_dir.to_path_buf()));
+                    held.push(Held::None);
+                }
+                MountSource::Tmpfs => {
+                    spec.mounts.push(Mount::Tmpfs { destination: m.destination.clone(), size_bytes: None });
+                    held.push(Held::None);
+                }
+                MountSource::Layers(_) => {
+                    let root = Rootfs::mount(self.store, layers, SnapshotMode::resolve(self.store)?, &[])?;
+                    spec.mounts.push(bind(root.path().to_path_buf()));
+                    held.push(Held::Root(root));
+                }
+                MountSource::Dir { files, .. } => {
+                    let dir = work.path().join(format!("mount-{n}"));
+                    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+                    for l in layers {
+                        let snap = crate::snapshot::snapshot(self.store, l)?;
+                        hostfs::copy_over(&snap, &dir)?;
+                    }
+                    for f in files {
+                        write_file(&dir.join(&f.path), f.mode, &f.contents)?;
+                    }
+                    spec.mounts.push(bind(dir.clone()));
+                    held.push(Held::Dir(dir));
+                }
+            }
+        }
+        for (n, p) in op.provide.iter().enumerate() {
+            if !rootfs_has(self.store, &job.rootfs, &p.path)? {
+                let file = work.path().join(format!("provided-{n}"));
+                write_file(&file, p.file.mode, &p.file.contents)?;
+                spec.mounts.push(Mount::Bind { source: file, destination: p.path.clone(), read_only: true });
+            }
+        }
+        Ok(Prepared { spec, held, _work: work })
+    }
+
+    /// `all` (every change) narrowed to what `c` keeps.
+    fn narrow(&self, epoch: i64, all: &LayerInfo, c: &Capture) -> crate::Result<LayerInfo> {
+        if c.paths.is_empty() && c.drop.is_empty() {
+            return Ok(all.clone());
+        }
+        crate::vertex::layers::filter(self.store, &self.opts(epoch), all, &|p| c.keeps(p.trim_end_matches('/')))
+    }
+}
+
+impl Worker for LocalWorker<'_> {
+    fn name(&self) -> &str {
+        self.executor.name()
+    }
+
+    fn exec(&self, job: &ExecJob<'_>, cancel: &Cancel) -> crate::Result<Outputs> {
+        let prepared = self.prepare(job)?;
+        let echo: Option<Box<dyn Write + Send>> = self.echo.then(|| Box::new(std::io::stderr()) as _);
+        let log_path = executor::log::step_log_path(self.store, job.vertex);
+        let mut log = PrefixedLog::for_step(self.store, job.vertex, echo).map_err(io_err(&log_path))?;
+        let execution = self.executor.run(self.store, &prepared.spec, &mut log, cancel)?.success(job.vertex)?;
+        let op = job.op;
+        let mut outputs = Outputs::new();
+        if op.capture.is_empty() {
+            drop(execution);
+        } else {
+            let all = crate::snapshot::capture(self.store, execution.changes, &self.opts(job.epoch))?;
+            for c in &op.capture {
+                outputs.insert(c.output.clone(), self.narrow(job.epoch, &all, c)?);
+            }
+        }
+        for (m, held) in op.mounts.iter().zip(prepared.held) {
+            let Some(c) = &m.capture else { continue };
+            let all = match held {
+                Held::Root(root) => crate::snapshot::capture(self.store, root.into_changes()?, &self.opts(job.epoch))?,
+                Held::Dir(dir) => write_dir(self.store, &dir, &self.opts(job.epoch))?,
+                Held::None => continue,
+            };
+            outputs.insert(c.output.clone(), self.narrow(job.epoch, &all, c)?);
+        }
+        Ok(outputs)
+    }
+
+    fn shell(&self, job: &ExecJob<'_>, argv: Vec<String>) -> crate::Result<i32> {
+        let mut prepared = self.prepare(job)?;
+        prepared.spec.name = format!("{}-shell", job.vertex);
+        prepared.spec.argv = argv;
+        prepared.spec.timeout = None;
+        Ok(self.executor.interactive(self.store, &prepared.spec)?)
+    }
+}
+
+fn write_file(path: &Path, mode: u32, contents: &[u8]) -> crate::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    std::fs::write(path, contents).map_err(io_err(path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err(path))
+}
+
+fn write_dir(store: &Store, dir: &Path, opts: &OutputOptions) -> crate::Result<LayerInfo> {
+    let wopts = WriteOptions { ids: IdMode::AsFound, ..WriteOptions::new(opts.compression, opts.source_date_epoch) };
+    let mut blob = store.blob_writer()?;
+    let diff_id = layer::write_tree(dir, &wopts, &mut blob)?.diff_id;
+    let (digest, size) = blob.commit(None)?;
+    Ok(LayerInfo { digest, diff_id, size, compression: opts.compression })
+}
+
+/// Whether the root filesystem of `layers` has something at `path`
+/// (absolute), also through a top-level link (`bin -> usr/bin`).
+fn rootfs_has(store: &Store, layers: &[LayerInfo], path: &str) -> crate::Result<bool> {
+    let rel = path.trim_start_matches('/');
+    let snaps: Vec<PathBuf> =
+        layers.iter().rev().map(|l| crate::snapshot::snapshot(store, l)).collect::<Result<_, _>>()?;
+    let exists = |p: &str| snaps.iter().any(|s| std::fs::symlink_metadata(s.join(p)).is_ok());
+    if exists(rel) {
+        return Ok(true);
+    }
+    let Some((first, rest)) = rel.split_once('/') else { return Ok(false) };
+    // The topmost layer that has the first component decides what it is.
+    for s in &snaps {
+        let p = s.join(first);
+        let Ok(meta) = std::fs::symlink_metadata(&p) else { continue };
+        if !meta.file_type().is_symlink() {
+            return Ok(false);
+        }
+        let target = std::fs::read_link(&p).map_err(io_err(&p))?;
+        let t = target.to_string_lossy().trim_matches('/').to_string();
+        return Ok(!t.is_empty() && !t.contains("..") && exists(&format!("{t}/{rest}")));
+    }
+    Ok(false)
+}
