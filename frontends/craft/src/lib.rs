@@ -61,7 +61,10 @@ pub mod dirs;
 pub mod env;
 pub mod error;
 pub mod fileset;
+pub mod frontend;
 pub mod glob;
+pub mod hostops;
+pub mod lower;
 pub mod migrate;
 pub mod order;
 pub mod organize;
@@ -78,6 +81,7 @@ mod testing;
 
 pub use env::BuildInfo;
 pub use error::{LoadError, Pos, SpecError};
+pub use frontend::SEMANTICS_VERSION;
 
 /// File names this frontend reads without looking inside.
 pub const SPEC_FILE_NAMES: &[&str] = &["rockcraft.yaml", "strata.yaml", "parts.yaml"];
