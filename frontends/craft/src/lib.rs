@@ -19,9 +19,21 @@
 //! | the scripts a step runs, `craftctl`, project variables | [`scripts`] | [`scripts::step_run`], [`scripts::CRAFTCTL_SH`] |
 //! | paths inside build containers | [`dirs`] | [`dirs::PartDirs`] |
 //! | a dry run: dump → organize → stage → prime on listings | [`simulate`] | [`simulate::simulate`] |
+//! | the build graph: vertices per step, their inputs and captures | [`lower`] | [`lower::lower`], [`frontend::SEMANTICS_VERSION`] |
+//! | host ops: organize, stage, prime, overlay filter, stage-packages | [`hostops`] | [`hostops::run`] |
 //!
 //! Deliberate differences from craft-parts are listed in
 //! `docs/craft-differences.md`; each is also noted where it is implemented.
+//!
+//! ## Lowering a craft project (what strata's solver runs)
+//!
+//! [`CraftFrontend`] implements [`strata_frontend_api::Frontend`]
+//! ([`frontend`]): `lower` loads the spec, expands its globals for the
+//! machine, applies the base overrides and lowers it ([`lower`]) to a build
+//! graph whose vertices name every layer they read; the semantics over file
+//! trees are host ops ([`hostops`]) strata runs through `run_host_op`. The
+//! steps below are what `src/lifecycle` still does by hand until the solver
+//! runs the graph.
 //!
 //! ## Running a craft project (what the lifecycle does with this crate)
 //!

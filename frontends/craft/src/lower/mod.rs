@@ -21,7 +21,7 @@
 //! stage-packages' `fetched`, `debs`, `list`, `install` and `info`.
 //!
 //! Which vertex's output a part's step reads is a function of the project
-//! only ([`Lowering::install`], [`Lowering::stage_out`], ...), so the
+//! only (`Lowering::install`, `Lowering::stage_out`, ...), so the
 //! modules do not pass layer references around.
 
 use strata_frontend_api::graph::{BuildGraph, FrontendId, LayerRef, OUT, Op, Vertex};
