@@ -382,6 +382,13 @@ impl LayerOp {
 /// Strata reads each input as a tree, calls the frontend's
 /// [`crate::HostOps::run`] with `name` and `params`, and writes each tree it
 /// returns as a layer.
+///
+/// A layer's whiteouts are entries of the trees in their OCI form: an empty
+/// regular file `dir/.wh.<name>` for a deleted `dir/<name>`, and
+/// `dir/.wh..wh..opq` for an opaque `dir`. A returned tree's entries so
+/// named are written as those whiteouts. (craft's overlay filter keeps a
+/// part's deletions from the base unless the fileset filters their
+/// directory out; a tree without these names could not say so.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostOp {
     /// The frontend's name for the operation (`craft.stage`).

@@ -19,9 +19,21 @@
 //! | the scripts a step runs, `craftctl`, project variables | [`scripts`] | [`scripts::step_run`], [`scripts::CRAFTCTL_SH`] |
 //! | paths inside build containers | [`dirs`] | [`dirs::PartDirs`] |
 //! | a dry run: dump → organize → stage → prime on listings | [`simulate`] | [`simulate::simulate`] |
+//! | the build graph: vertices per step, their inputs and captures | [`lower`] | [`lower::lower`], [`frontend::SEMANTICS_VERSION`] |
+//! | host ops: organize, stage, prime, overlay filter, stage-packages | [`hostops`] | [`hostops::run`] |
 //!
 //! Deliberate differences from craft-parts are listed in
 //! `docs/craft-differences.md`; each is also noted where it is implemented.
+//!
+//! ## Lowering a craft project (what strata's solver runs)
+//!
+//! [`CraftFrontend`] implements [`strata_frontend_api::Frontend`]
+//! ([`frontend`]): `lower` loads the spec, expands its globals for the
+//! machine, applies the base overrides and lowers it ([`lower`]) to a build
+//! graph whose vertices name every layer they read; the semantics over file
+//! trees are host ops ([`hostops`]) strata runs through `run_host_op`. The
+//! steps below are what `src/lifecycle` still does by hand until the solver
+//! runs the graph.
 //!
 //! ## Running a craft project (what the lifecycle does with this crate)
 //!
@@ -61,7 +73,10 @@ pub mod dirs;
 pub mod env;
 pub mod error;
 pub mod fileset;
+pub mod frontend;
 pub mod glob;
+pub mod hostops;
+pub mod lower;
 pub mod migrate;
 pub mod order;
 pub mod organize;
@@ -78,6 +93,7 @@ mod testing;
 
 pub use env::BuildInfo;
 pub use error::{LoadError, Pos, SpecError};
+pub use frontend::SEMANTICS_VERSION;
 
 /// File names this frontend reads without looking inside.
 pub const SPEC_FILE_NAMES: &[&str] = &["rockcraft.yaml", "strata.yaml", "parts.yaml"];

@@ -7,6 +7,15 @@
 //! and `override-prime` are taken to call `craftctl default` (files they
 //! write themselves are not in the result, just as they are not tracked by
 //! craft-parts).
+//!
+//! What remains to make this the conformance dry run of the lowered graph
+//! ([`crate::lower`]): a fake worker that answers each exec op of a dump or
+//! nil part with its source tree under the capture's paths, and a runner
+//! that walks the graph in order, feeding the host ops ([`crate::hostops`]:
+//! organize, stage, prime) the trees of the outputs they name. The host ops
+//! are the functions this module already calls (`organize`, `stage_part`,
+//! `prime_part`, `check_stage_conflicts`), so the results agree; the
+//! graph walk waits for the solver's `Worker` trait (src/solver) to land.
 
 use std::collections::BTreeMap;
 

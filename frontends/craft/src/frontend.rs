@@ -1,0 +1,122 @@
+//! The craft frontend as strata sees it ([`strata_frontend_api::Frontend`]):
+//! which files it reads, lowering one to a graph ([`crate::lower`]), and
+//! running its host ops ([`crate::hostops`]).
+
+use std::path::{Path, PathBuf};
+
+use strata_frontend_api::graph::{BuildGraph, FrontendId, HostOp};
+use strata_frontend_api::{Base, Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions};
+
+use crate::env::{BuildInfo, expand_globals};
+use crate::lower::{LowerError, lower};
+use crate::{CraftFrontend, LoadError, SPEC_FILE_NAMES};
+
+/// The version of the craft frontend's semantics, in every key of its
+/// graphs. Bump it whenever a vertex it lowers would yield other bytes for
+/// the same spec: a changed script (`scripts`, `env`, `craftctl.sh`), a
+/// changed host op (organize, stage, prime, the overlay filter, the
+/// stage-packages' verification and normalisation), another capture.
+pub const SEMANTICS_VERSION: u32 = 1;
+
+/// The frontend's name, in every key.
+pub const NAME: &str = "craft";
+
+impl CraftFrontend {
+    /// The id its graphs carry.
+    pub fn id() -> FrontendId {
+        FrontendId { name: NAME.into(), semantics: SEMANTICS_VERSION }
+    }
+}
+
+impl From<LoadError> for FrontendError {
+    fn from(e: LoadError) -> FrontendError {
+        match e {
+            LoadError::Io { path, source } => {
+                FrontendError::new(format!("cannot read {}: {source}", path.display())).in_file(path)
+            }
+            LoadError::Spec { file, error } => {
+                FrontendError::new(error.message).at(file, error.pos.line, error.pos.col).hint(error.help)
+            }
+        }
+    }
+}
+
+impl From<LowerError> for FrontendError {
+    fn from(e: LowerError) -> FrontendError {
+        FrontendError::new(e.to_string())
+    }
+}
+
+impl Frontend for CraftFrontend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn semantics_version(&self) -> u32 {
+        SEMANTICS_VERSION
+    }
+
+    fn locate(&self, path: &Path) -> Option<PathBuf> {
+        if path.is_dir() {
+            return SPEC_FILE_NAMES.iter().map(|n| path.join(n)).find(|p| p.is_file());
+        }
+        (path.is_file() && self.accepts(path)).then(|| path.to_path_buf())
+    }
+
+    fn lower(&self, spec: &Path, opts: &LowerOptions) -> Result<BuildGraph, FrontendError> {
+        let info = BuildInfo {
+            arch_build_on: opts.arch.clone(),
+            arch_build_for: opts.arch.clone(),
+            parallel_build_count: opts.parallelism,
+        };
+        let mut project = self.load(spec)?;
+        if let Some(b) = &opts.build_base {
+            project.build_base = b.clone();
+        }
+        if let Some(b) = &opts.base {
+            project.base = if b == "bare" { Base::Bare } else { Base::Image(b.clone()) };
+        }
+        // The bases first: `CRAFT_OVERLAY` and the overlay scripts depend on them.
+        let project = expand_globals(&project, &info);
+        let file = project.project_dir.join(&project.spec_file);
+        lower(&project, &info, CraftFrontend::id()).map_err(|e| FrontendError::from(e).in_file(file))
+    }
+
+    fn run_host_op(&self, op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
+        crate::hostops::run(op, inputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_errors_keep_their_file_line_column_and_hint() {
+        let err =
+            CraftFrontend.load_str("parts:\n  a:\n    plugn: nil\n", Path::new("/p"), "rockcraft.yaml").unwrap_err();
+        let e = FrontendError::from(err);
+        assert_eq!(e.file.as_deref(), Some(Path::new("rockcraft.yaml")));
+        assert_eq!(e.pos.map(|(l, _)| l), Some(3));
+        assert!(e.hint.is_some(), "{e}");
+    }
+
+    #[test]
+    fn it_finds_a_spec_in_a_directory_and_lowers_it_with_the_overrides() {
+        let d = std::env::temp_dir().join(format!("strata-craft-frontend-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("rockcraft.yaml"),
+            "name: t\nbase: bare\nbuild-base: debian:bookworm\nparts:\n  a:\n    plugin: nil\n",
+        )
+        .unwrap();
+        let f: &dyn Frontend = &CraftFrontend;
+        let spec = f.locate(&d).expect("rockcraft.yaml is found");
+        assert_eq!(f.locate(&d.join("nothing.txt")), None);
+        let opts = LowerOptions { base: Some("ubuntu:24.04".into()), ..LowerOptions::host("amd64", 2) };
+        let g = f.lower(&spec, &opts).unwrap();
+        assert_eq!(g.frontend, CraftFrontend::id());
+        assert_eq!(g.image.unwrap().base.as_deref(), Some("ubuntu:24.04"), "the base override applies");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

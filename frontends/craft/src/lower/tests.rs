@@ -1,0 +1,192 @@
+//! Lowering small projects: the vertices, edges and captures a project
+//! gets, read as documentation of [`super`].
+
+use std::path::Path;
+
+use strata_frontend_api::graph::{BuildGraph, Capture, ExecOp, LayerRef, MountSource, OUT, Op};
+
+use crate::dirs::{CRAFTCTL_DIR, MIGRATION_DIR};
+use crate::env::{BuildInfo, expand_globals};
+use crate::{CraftFrontend, hostops};
+
+fn lower(yaml: &str) -> BuildGraph {
+    let project = CraftFrontend.load_str(yaml, Path::new("/project"), "rockcraft.yaml").unwrap();
+    let info = BuildInfo { arch_build_on: "amd64".into(), arch_build_for: "amd64".into(), parallel_build_count: 2 };
+    super::lower(&expand_globals(&project, &info), &info, CraftFrontend::id()).unwrap()
+}
+
+const HEAD: &str = "name: t\nversion: '1.0'\nbase: ubuntu@24.04\nbuild-base: ubuntu:24.04\n";
+
+fn ids(g: &BuildGraph) -> Vec<&str> {
+    g.vertices.iter().map(|v| v.id.as_str()).collect()
+}
+
+fn exec<'a>(g: &'a BuildGraph, id: &str) -> &'a ExecOp {
+    match &g.vertex(id).unwrap_or_else(|| panic!("no vertex {id}")).op {
+        Op::Exec(e) => e,
+        other => panic!("{id} is a {} op", other.kind()),
+    }
+}
+
+fn out(v: &str) -> LayerRef {
+    LayerRef::output(v, OUT)
+}
+
+#[test]
+fn a_part_sees_exactly_the_stage_of_the_parts_it_comes_after() {
+    let g = lower(&format!(
+        "{HEAD}parts:\n  app:\n    plugin: nil\n    after: [lib]\n  lib:\n    plugin: nil\n  other:\n    plugin: nil\n"
+    ));
+    assert_eq!(
+        ids(&g),
+        [
+            "lib:pull",
+            "app:pull",
+            "other:pull",
+            "lib:build",
+            "lib:build:organize",
+            "lib:stage",
+            "app:build",
+            "app:build:organize",
+            "other:build",
+            "other:build:organize",
+            "app:stage",
+            "other:stage",
+            "lib:prime",
+            "app:prime",
+            "other:prime",
+            "pack:prime",
+        ],
+        "plan order (lifecycle order within a step): lib is staged before app builds"
+    );
+    let build = exec(&g, "app:build");
+    assert_eq!(build.rootfs, [LayerRef::image("ubuntu:24.04"), out("app:pull"), out("lib:stage")]);
+    assert_eq!(build.capture, [Capture::under(OUT, ["root/parts/app/build", "root/parts/app/install"])]);
+    assert_eq!(g.vertex("app:build").unwrap().group.as_deref(), Some("app"));
+    assert_eq!(g.vertex("app:build:organize").unwrap().step, "build");
+    assert_eq!(g.vertex("app:build:organize").unwrap().dependencies(), ["app:build"]);
+    // The stage conflict check reads the parts before it in lifecycle order.
+    let Op::Host(stage) = &g.vertex("other:stage").unwrap().op else { panic!() };
+    assert_eq!(stage.name, hostops::STAGE);
+    assert_eq!(
+        g.vertex("other:stage").unwrap().dependencies(),
+        ["other:build:organize", "lib:build:organize", "app:build:organize"]
+    );
+    assert_eq!(g.vertex("lib:prime").unwrap().dependencies(), ["lib:build:organize", "lib:stage"]);
+}
+
+#[test]
+fn parts_with_the_same_build_packages_get_equal_ops() {
+    let g = lower(&format!(
+        "{HEAD}parts:\n  a:\n    plugin: nil\n    build-packages: [make, gcc]\n  b:\n    plugin: nil\n    build-packages: [gcc, make]\n"
+    ));
+    let (a, b) = (&g.vertex("a:build-packages").unwrap().op, &g.vertex("b:build-packages").unwrap().op);
+    assert_eq!(a, b, "one key: the solver runs it once");
+    assert_eq!(exec(&g, "a:build-packages").capture, [Capture::all(OUT)]);
+    assert_eq!(exec(&g, "a:build").rootfs[1], out("a:build-packages"));
+}
+
+#[test]
+fn the_project_variables_flow_through_the_adopt_info_parts_scripts() {
+    let g = lower(&format!(
+        "{HEAD}adopt-info: a\nparts:\n  a:\n    plugin: nil\n    override-pull: craftctl set version=2\n  b:\n    plugin: nil\n"
+    ));
+    let craftctl = |id: &str| {
+        let m = exec(&g, id).mounts.iter().find(|m| m.destination == CRAFTCTL_DIR).unwrap();
+        let MountSource::Dir { seed, files } = &m.source else { panic!() };
+        (seed.clone(), files.iter().any(|f| f.path == "vars/version"), m.capture.clone())
+    };
+    // a's pull runs first: no seed, the initial variables as files; it captures them.
+    assert_eq!(craftctl("a:pull"), (vec![], true, Some(Capture::under("vars", ["vars", "set"]))));
+    // b's build comes after a's build in plan order, and is seeded with its vars.
+    let vars = |v: &str| LayerRef::output(v, "vars");
+    assert_eq!(craftctl("a:build"), (vec![vars("a:pull")], false, Some(Capture::under("vars", ["vars", "set"]))));
+    assert_eq!(craftctl("b:build"), (vec![vars("a:build")], false, None), "only the adopt-info part captures");
+    let version = g.image.as_ref().unwrap().version.clone().unwrap();
+    assert_eq!(version.default.as_deref(), Some("1.0"));
+    assert_eq!(version.file, Some((vars("a:build"), "vars/version".to_string())));
+}
+
+#[test]
+fn override_stage_runs_over_the_stage_of_the_parts_before_it() {
+    let g = lower(&format!(
+        "{HEAD}parts:\n  a:\n    plugin: nil\n  b:\n    plugin: nil\n    override-stage: craftctl default\n"
+    ));
+    let Op::Host(migration) = &g.vertex("b:stage:migration").unwrap().op else { panic!() };
+    assert_eq!(migration.outputs[0].prefix, "", "the migration is mounted, not staged");
+    let stage = exec(&g, "b:stage");
+    assert_eq!(stage.rootfs, [LayerRef::image("ubuntu:24.04"), out("b:build:organize"), out("a:stage")]);
+    let m = stage.mounts.iter().find(|m| m.destination == MIGRATION_DIR).unwrap();
+    assert_eq!((&m.source, m.read_only), (&MountSource::Layers(vec![out("b:stage:migration")]), true));
+    assert_eq!(stage.capture, [Capture::under(OUT, ["root/stage"])]);
+}
+
+#[test]
+fn the_image_is_the_overlays_then_the_relocated_primes() {
+    let g = lower(&format!(
+        "{HEAD}parts:\n  a:\n    plugin: nil\n    overlay-packages: [curl]\n  b:\n    plugin: nil\n    after: [a]\n"
+    ));
+    let image = g.image.as_ref().unwrap();
+    assert_eq!(image.base.as_deref(), Some("ubuntu:24.04"));
+    let layers: Vec<_> = image.layers.iter().map(|l| (l.layer.clone(), l.created_by.as_str())).collect();
+    assert_eq!(
+        layers,
+        [
+            (out("a:overlay:filter"), "strata build: the overlay of part 'a'"),
+            (out("pack:prime"), "strata build: the prime of t"),
+        ]
+    );
+    assert_eq!(image.layers[1].comment.as_deref(), Some("parts: a, b"));
+    assert_eq!(image.config.labels["org.opencontainers.image.title"], "t");
+    let Op::Layer(strata_frontend_api::graph::LayerOp::Relocate { inputs, from, links_of }) =
+        &g.vertex("pack:prime").unwrap().op
+    else {
+        panic!()
+    };
+    assert_eq!((inputs.clone(), from.as_str()), (vec![out("a:prime"), out("b:prime")], "root/prime"));
+    assert_eq!(links_of, &[LayerRef::image("ubuntu:24.04")]);
+    // The overlay runs over the base, captures its changes less apt's logs,
+    // and b (after a) sees it read-only at CRAFT_OVERLAY.
+    let overlay = exec(&g, "a:overlay");
+    assert_eq!(overlay.rootfs, [LayerRef::image("ubuntu:24.04")]);
+    assert!(overlay.capture[0].drop.contains(&"var/log/dpkg.log".to_string()));
+    let view = exec(&g, "b:build").mounts.iter().find(|m| m.destination == crate::dirs::OVERLAY_MOUNT_DIR).unwrap();
+    assert_eq!(view.source, MountSource::Layers(vec![LayerRef::image("ubuntu:24.04"), out("a:overlay:filter")]));
+}
+
+#[test]
+fn stage_packages_are_fetched_verified_unpacked_and_squashed_under_the_build() {
+    let g = lower(&format!("{HEAD}parts:\n  a:\n    plugin: nil\n    stage-packages: [hello]\n"));
+    assert_eq!(
+        ids(&g),
+        [
+            "a:pull:stage-packages",
+            "a:pull:debs",
+            "a:pull",
+            "a:build:unpack",
+            "a:build:normalize",
+            "a:build",
+            "a:build:squash",
+            "a:build:organize",
+            "a:stage",
+            "a:prime",
+            "pack:prime"
+        ]
+    );
+    assert_eq!(exec(&g, "a:build").rootfs[2], out("a:build:normalize"));
+    assert_eq!(g.vertex("a:build:organize").unwrap().dependencies(), ["a:build:squash"]);
+    assert_eq!(exec(&g, "a:build:unpack").rootfs[1], LayerRef::output("a:pull:debs", "debs"));
+}
+
+#[test]
+fn a_pull_script_runs_over_the_fetched_source_then_checks_the_subdir() {
+    let g = lower(&format!(
+        "{HEAD}parts:\n  a:\n    plugin: nil\n    source: https://example.com/src.tar.gz\n    source-subdir: c\n    override-pull: craftctl default\n"
+    ));
+    let Op::Fetch(f) = &g.vertex("a:pull:source").unwrap().op else { panic!() };
+    assert_eq!((f.prefix.as_str(), f.check_subdir), ("", false));
+    let pull = exec(&g, "a:pull");
+    assert_eq!(pull.capture, [Capture::under(OUT, ["root/parts/a/src"])]);
+    assert_eq!(g.vertex("a:pull:check-subdir").unwrap().dependencies(), ["a:pull"]);
+    assert_eq!(pull.provide[0].path, "/bin/bash");
+}
