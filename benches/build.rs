@@ -500,7 +500,7 @@ fn ensure_base(strata: &Path, template: &Path) -> String {
     let desc = store.resolve(BASE_REF).unwrap();
     store.set_ref(PEER_BASE, &desc).unwrap();
     let image = Image::load(&store, &desc, &Platform::host()).unwrap();
-    for layer in strata::lifecycle::image_layers(&image) {
+    for layer in strata::resolve::image_layers(&image) {
         strata::snapshot::snapshot(&store, &layer).unwrap();
     }
     desc.digest().to_string()
@@ -981,7 +981,7 @@ fn strata_image_files(store: &Path, name: &str) -> Files {
     let store = Store::open(store).unwrap();
     let image = Image::load_ref(&store, name, &Platform::host()).unwrap();
     let mut files = Files::new();
-    for layer in strata::lifecycle::image_layers(&image) {
+    for layer in strata::resolve::image_layers(&image) {
         let blob = BufReader::new(store.open_blob(&layer.digest).unwrap());
         let (_, tar) = strata::layer::decompress(blob).unwrap();
         files.extend(tar_files(tar, None));

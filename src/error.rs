@@ -24,7 +24,7 @@ pub enum Error {
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),
     #[error(transparent)]
-    Lifecycle(#[from] crate::lifecycle::LifecycleError),
+    Build(#[from] crate::build::BuildError),
     #[error(transparent)]
     Source(#[from] crate::sources::SourceError),
     #[error(transparent)]

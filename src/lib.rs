@@ -36,17 +36,18 @@
 // `result_large_err` would cost readability for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod executor;
 pub mod export;
+pub mod frontends;
 pub mod image;
 pub mod import;
 pub mod json;
 pub mod layer;
-pub mod lifecycle;
 pub mod ops;
 pub mod progress;
 pub mod recipe;

@@ -115,6 +115,10 @@ pub struct LifecycleArgs {
     /// and environment) before giving up (runc executor).
     #[arg(long)]
     pub shell_on_fail: bool,
+    /// How many steps may run at once (default: the machine's cores). The
+    /// image is the same at any value.
+    #[arg(long, short = 'j', default_value_t = 0, hide_default_value = true)]
+    pub jobs: usize,
 }
 
 /// `strata shell --part P --step S [-- CMD...]`.

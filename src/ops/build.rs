@@ -5,16 +5,15 @@ use std::io::Write;
 
 use oci_spec::image::Descriptor;
 
+use crate::build::{self as lifecycle, BuildOptions};
 use crate::cli::ExecutorKind;
 use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs};
 use crate::executor::containerd::ContainerdExecutor;
 use crate::executor::docker::DockerExecutor;
 use crate::executor::{Cancel, Executor, RuncExecutor};
 use crate::export::{self, ExportTarget};
-use crate::lifecycle::{self, BuildOptions};
 use crate::progress;
 use crate::store::Store;
-use strata_frontend_api::Step;
 
 /// The lifecycle options the user chose.
 fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
@@ -29,6 +28,7 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
         no_cache_filter: lc.no_cache_filter.clone(),
         cache_from: lc.cache_from.clone(),
         shell_on_fail: lc.shell_on_fail,
+        jobs: lc.jobs,
     }
 }
 
@@ -93,7 +93,6 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
 
 /// `strata step STEP [PART...]`: the lifecycle up to `step` for `parts`.
 pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> crate::Result<()> {
-    let step: Step = step.parse().expect("clap checked the step name");
     let cancel = Cancel::new();
     let opts = options(&args.lc, &cancel);
     cancel_on_ctrl_c(&cancel);
@@ -104,9 +103,9 @@ pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> 
 
 /// `strata shell`: returns the exit code of the shell or command.
 pub fn shell(store: &Store, args: &ShellArgs, out: &mut dyn Write) -> crate::Result<i32> {
-    let step: Step = args.step.parse().expect("clap checked the step name");
     let cancel = Cancel::new();
     let opts = options(&args.lc, &cancel);
+    let step = args.step.as_str();
     let executor = executor(args.lc.executor)?;
     // Progress goes to stderr: stdout belongs to the command.
     let mut err = std::io::stderr();

@@ -672,8 +672,9 @@ impl<'s, 'a> Walk<'s, 'a> {
         let Ok(inputs) = self.input_layers(i) else { return };
         let ctx = self.job(i, inputs.clone()).ctx;
         let job = crate::vertex::exec_job(&ctx, &v.id, op, &inputs);
-        eprintln!("strata: opening a shell over the inputs of {} (exit it to end the build)", v.id);
-        if let Err(e) = worker.shell(&job, vec!["/bin/sh".into()]) {
+        eprintln!("strata: {} failed: opening a shell over its inputs (exit it to end the build)", v.id);
+        let (argv, _) = s.frontend.shell_command(v.group.as_deref().unwrap_or(""), &v.step, &[]);
+        if let Err(e) = worker.shell(&job, argv) {
             eprintln!("strata: cannot open a shell: {e}");
         }
     }

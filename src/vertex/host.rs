@@ -14,7 +14,7 @@ use strata_frontend_api::{HostOpError, HostTree, ReadFile};
 
 use super::Context;
 use super::hostfs::{self, HostFsError, Sources};
-use crate::layer::{IdMode, LayerInfo};
+use crate::layer::{IdMode, LayerInfo, WhiteoutSource};
 use crate::worker::Outputs;
 
 /// One input tree and where its files' bytes are.
@@ -60,9 +60,12 @@ pub fn run(ctx: &Context<'_>, op: &HostOp, inputs: &[Vec<LayerInfo>]) -> crate::
             all.insert(id.clone(), path);
         }
         let dir = work.path().join("out");
-        let paths: Vec<String> = result.tree.paths().map(str::to_string).collect();
+        let paths: Vec<String> =
+            result.tree.paths().filter(|p| !hostfs::is_whiteout_name(p)).map(str::to_string).collect();
         hostfs::materialize(&result.tree, &paths, &all, &dir)?;
-        outputs.insert(spec.name.clone(), ctx.write_dir(&dir, &spec.prefix, IdMode::AsFound)?);
+        let whiteouts = hostfs::write_whiteouts(&result.tree, &dir)?;
+        let source = if whiteouts { WhiteoutSource::Overlay } else { WhiteoutSource::Plain };
+        outputs.insert(spec.name.clone(), ctx.write_dir_with(&dir, &spec.prefix, IdMode::AsFound, source)?);
     }
     Ok(outputs)
 }
@@ -74,7 +77,7 @@ fn read_input(ctx: &Context<'_>, layers: &[&LayerInfo], path: &str) -> crate::Re
     let mut sources = BTreeMap::new();
     for l in layers {
         let snap = crate::snapshot::snapshot(ctx.store, l)?;
-        let (t, s) = hostfs::read_tree(&snap.join(path))?;
+        let (t, s) = hostfs::read_tree_with_whiteouts(&snap.join(path))?;
         for (p, e) in t.iter() {
             tree.insert(p, e.clone());
         }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -31,10 +31,32 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HostFsError + '_ {
 /// Content id → a host file with those bytes.
 pub type Sources = BTreeMap<String, PathBuf>;
 
+/// The OCI name of a whiteout for `name`, and of an opaque directory's marker.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
 /// Reads the directory `root` as a tree (the root itself is not an entry).
 /// Overlay whiteouts (char devices) and other special files are skipped.
 /// Returns the tree and where each content id's bytes are.
 pub fn read_tree(root: &Path) -> Result<(Tree, Sources), HostFsError> {
+    read(root, false)
+}
+
+/// [`read_tree`] of a snapshot (whiteouts stored the overlayfs way) that
+/// keeps its whiteouts in their OCI form: an empty file `dir/.wh.<name>`
+/// for a char device 0/0 at `dir/<name>`, and `dir/.wh..wh..opq` for a
+/// directory marked opaque (what host ops see, DESIGN.md and the graph's
+/// `HostOp` docs).
+pub fn read_tree_with_whiteouts(root: &Path) -> Result<(Tree, Sources), HostFsError> {
+    read(root, true)
+}
+
+/// The content id of no bytes (what a whiteout's entry holds).
+pub fn empty_content() -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b"")))
+}
+
+fn read(root: &Path, whiteouts: bool) -> Result<(Tree, Sources), HostFsError> {
     let mut tree = Tree::new();
     let mut sources = Sources::new();
     if !root.is_dir() {
@@ -58,12 +80,59 @@ pub fn read_tree(root: &Path) -> Result<(Tree, Sources), HostFsError> {
             let content = file_digest(path)?;
             sources.entry(content.clone()).or_insert_with(|| path.to_path_buf());
             EntryKind::File { content }
+        } else if whiteouts && ft.is_char_device() && meta.rdev() == 0 {
+            let (dir, name) = rel.rsplit_once('/').map(|(d, n)| (format!("{d}/"), n)).unwrap_or((String::new(), &rel));
+            tree.insert(&format!("{dir}{WHITEOUT_PREFIX}{name}"), Entry::file(0, empty_content()));
+            continue;
         } else {
             continue;
         };
+        if whiteouts && ft.is_dir() && is_opaque(path) {
+            tree.insert(&format!("{rel}/{OPAQUE_MARKER}"), Entry::file(0, empty_content()));
+        }
         tree.insert(&rel, Entry { kind, mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() });
     }
     Ok((tree, sources))
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|x| xattr::get(dir, x).ok().flatten().as_deref() == Some(b"y"))
+}
+
+/// Writes the whiteouts of `tree` (entries named `.wh.<name>` and
+/// `.wh..wh..opq`) under `dest` the overlayfs way — a char device 0/0 at
+/// `<name>`, the opaque xattr on the directory — so the layer writer, in
+/// its overlay mode, packs them as whiteouts. Returns whether there were
+/// any. Their directories must exist (materialize the rest first).
+pub fn write_whiteouts(tree: &Tree, dest: &Path) -> Result<bool, HostFsError> {
+    let mut any = false;
+    for path in tree.paths() {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let at = if dir.is_empty() { dest.to_path_buf() } else { dest.join(dir) };
+        if name == OPAQUE_MARKER {
+            fs::create_dir_all(&at).map_err(io_err(&at))?;
+            xattr::set(&at, "trusted.overlay.opaque", b"y").map_err(io_err(&at))?;
+            any = true;
+        } else if let Some(deleted) = name.strip_prefix(WHITEOUT_PREFIX) {
+            fs::create_dir_all(&at).map_err(io_err(&at))?;
+            let node = at.join(deleted);
+            let c = std::ffi::CString::new(node.as_os_str().as_encoded_bytes())
+                .map_err(|e| io_err(&node)(io::Error::other(e)))?;
+            // SAFETY: a valid NUL-terminated path; mknod does not retain it.
+            if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) } != 0 {
+                return Err(io_err(&node)(io::Error::last_os_error()));
+            }
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+/// Whether `path`'s last component is an OCI whiteout name.
+pub fn is_whiteout_name(path: &str) -> bool {
+    path.rsplit('/').next().is_some_and(|n| n.starts_with(WHITEOUT_PREFIX))
 }
 
 pub fn file_digest(path: &Path) -> Result<String, HostFsError> {

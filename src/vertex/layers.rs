@@ -86,7 +86,7 @@ fn relocate(ctx: &Context<'_>, layers: &[&LayerInfo], from: &str, links_of: &[La
         super::hostfs::copy_over(&snap.join(from), &dir)?;
     }
     if !links_of.is_empty() {
-        crate::lifecycle::relocate::through_base_links(ctx.store, links_of, &dir)?;
+        super::relocate::through_base_links(ctx.store, links_of, &dir)?;
     }
     ctx.write_dir(&dir, "", IdMode::AsFound)
 }

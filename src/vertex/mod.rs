@@ -16,6 +16,7 @@ pub mod host;
 pub mod hostfs;
 pub mod image;
 pub mod layers;
+pub mod relocate;
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ use strata_frontend_api::Frontend;
 use strata_frontend_api::graph::{ExecOp, MountSource, Op, Vertex};
 
 use crate::executor::Cancel;
-use crate::layer::{self, Compression, IdMode, LayerInfo, OutputOptions, WriteOptions};
+use crate::layer::{self, Compression, IdMode, LayerInfo, OutputOptions, WhiteoutSource, WriteOptions};
 use crate::resolve::Resolved;
 use crate::store::Store;
 use crate::worker::{ExecJob, Outputs, Worker};
@@ -49,9 +50,21 @@ impl Context<'_> {
 
     /// Writes the tree at `dir` as a layer blob, its entries under `prefix`.
     pub fn write_dir(&self, dir: &Path, prefix: &str, ids: IdMode) -> crate::Result<LayerInfo> {
+        self.write_dir_with(dir, prefix, ids, WhiteoutSource::Plain)
+    }
+
+    /// [`Context::write_dir`] of a tree that may hold overlayfs whiteouts.
+    pub fn write_dir_with(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        ids: IdMode,
+        whiteouts: WhiteoutSource,
+    ) -> crate::Result<LayerInfo> {
         let opts = WriteOptions {
             prefix: (!prefix.is_empty()).then(|| PathBuf::from(prefix)),
             ids,
+            whiteouts,
             ..WriteOptions::new(self.compression, self.epoch)
         };
         let mut blob = self.store.blob_writer()?;

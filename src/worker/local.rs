@@ -109,6 +109,15 @@ impl LocalWorker<'_> {
                 }
             }
         }
+        // A mount inside a `Dir` mount (the craftctl dir inside the run dir)
+        // needs its mount point in that dir: the dir is read-only inside.
+        for (j, m) in op.mounts.iter().enumerate() {
+            for (outer, h) in op.mounts[..j].iter().zip(&held) {
+                let (Held::Dir(dir), Some(rel)) = (h, below(&m.destination, &outer.destination)) else { continue };
+                let point = dir.join(rel);
+                std::fs::create_dir_all(&point).map_err(io_err(&point))?;
+            }
+        }
         for (n, p) in op.provide.iter().enumerate() {
             if !rootfs_has(self.store, &job.rootfs, &p.path)? {
                 let file = work.path().join(format!("provided-{n}"));
@@ -168,6 +177,12 @@ impl Worker for LocalWorker<'_> {
         prepared.spec.timeout = None;
         Ok(self.executor.interactive(self.store, &prepared.spec)?)
     }
+}
+
+/// `path` relative to `dir` when it is strictly below it (both absolute).
+fn below<'p>(path: &'p str, dir: &str) -> Option<&'p str> {
+    let rest = path.strip_prefix(dir.trim_end_matches('/'))?.strip_prefix('/')?;
+    (!rest.is_empty()).then_some(rest)
 }
 
 fn write_file(path: &Path, mode: u32, contents: &[u8]) -> crate::Result<()> {

@@ -59,7 +59,7 @@ fn unpack_last_layer(dir: &Path, target: &Path) {
 
 /// `ls -l`-style lines like the cases' `expected-prime.txt`, sorted.
 fn prime_listing(root: &Path) -> Vec<String> {
-    let (tree, _) = strata::lifecycle::read_tree(root).unwrap();
+    let (tree, _) = strata::vertex::hostfs::read_tree(root).unwrap();
     let mut lines: Vec<String> = tree.iter().map(|(p, e)| format!("{} prime/{p}", e.mode_string())).collect();
     lines.push("drwxr-xr-x prime".into());
     lines.sort();
@@ -69,7 +69,7 @@ fn prime_listing(root: &Path) -> Vec<String> {
 /// Lines like the cases' `expected-prime-detail.txt`: mode, owner, path
 /// and, for files, the first 16 hex digits of their sha256; sorted.
 fn prime_detail(root: &Path) -> Vec<String> {
-    let (tree, _) = strata::lifecycle::read_tree(root).unwrap();
+    let (tree, _) = strata::vertex::hostfs::read_tree(root).unwrap();
     let mut lines: Vec<String> = tree
         .iter()
         .map(|(p, e)| {

@@ -62,13 +62,13 @@ impl Project {
     }
 
     fn build(&self, extra: &[&str]) -> Build {
-        let mut args = vec!["build", self.dir.to_str().unwrap(), "--progress", "plain"];
+        let mut args = vec!["build", self.dir.to_str().unwrap(), "--progress", "json"];
         args.extend_from_slice(extra);
         Build(self.s.ok(&args))
     }
 
     fn plan(&self) -> Build {
-        Build(self.s.ok(&["plan", self.dir.to_str().unwrap(), "--progress", "plain"]))
+        Build(self.s.ok(&["plan", self.dir.to_str().unwrap(), "--progress", "json"]))
     }
 
     fn edit(&self, path: &str, body: &str) {
@@ -81,40 +81,69 @@ fn write(path: &Path, body: &str) {
     fs::write(path, body).unwrap();
 }
 
-/// A build's plain progress output.
+/// A build's output: its JSON progress events, one a line, then the digest.
 struct Build(String);
 
+/// The step a vertex belongs to: `lib:build:organize` is part of
+/// `lib:build`, `pack:prime` of `pack`.
+fn step_of(vertex: &str) -> String {
+    let mut parts = vertex.split(':');
+    match (parts.next(), parts.next()) {
+        (Some("pack"), _) | (Some(_), None) => "pack".into(),
+        (Some(part), Some(step)) => format!("{part}:{step}"),
+        _ => vertex.into(),
+    }
+}
+
 impl Build {
-    /// The steps that ran (`[v] run (...)`), in order.
-    fn ran(&self) -> Vec<&str> {
-        self.with_status(" run (")
-    }
-
-    fn would_run(&self) -> Vec<&str> {
-        self.with_status(" would run (")
-    }
-
-    fn cached(&self) -> Vec<&str> {
+    /// `(vertex, status, reason)` of every step event, in order.
+    fn events(&self) -> Vec<(String, String, String)> {
         self.0
             .lines()
-            .filter(|l| l.starts_with('[') && l.ends_with("] cached"))
-            .filter_map(|l| l.strip_prefix('[')?.split(']').next())
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["event"] == "step")
+            .map(|e| {
+                let field = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (field("vertex"), field("status"), field("reason"))
+            })
             .collect()
     }
 
-    fn with_status(&self, status: &str) -> Vec<&str> {
-        self.0
-            .lines()
-            .filter(|l| l.starts_with('[') && l.contains(status))
-            .filter_map(|l| l.strip_prefix('[')?.split(']').next())
-            .collect()
+    /// The steps with a vertex in `status`, in order of the first.
+    fn steps_with(&self, status: &str) -> Vec<String> {
+        let mut steps: Vec<String> = Vec::new();
+        for (v, st, _) in self.events() {
+            let step = step_of(&v);
+            if st == status && !steps.contains(&step) {
+                steps.push(step);
+            }
+        }
+        steps
     }
 
-    /// Why `vertex` ran (or would run).
-    fn reason(&self, vertex: &str) -> &str {
-        let prefix = format!("[{vertex}] ");
-        let line = self.0.lines().find(|l| l.starts_with(&prefix) && l.contains("run (")).unwrap_or("");
-        line.split_once(" (").map(|(_, r)| r.trim_end_matches(')')).unwrap_or("")
+    /// The steps that ran (a vertex of theirs ran), in order.
+    fn ran(&self) -> Vec<String> {
+        self.steps_with("running")
+    }
+
+    fn would_run(&self) -> Vec<String> {
+        self.steps_with("wouldrun")
+    }
+
+    /// The steps taken whole from the cache (no vertex of theirs ran).
+    fn cached(&self) -> Vec<String> {
+        let ran = self.ran();
+        self.steps_with("cached").into_iter().filter(|s| !ran.contains(s)).collect()
+    }
+
+    /// Why `step` ran (or would run): its own vertex's reason, else the
+    /// first of its vertices'.
+    fn reason(&self, step: &str) -> String {
+        let runs = |st: &str| st == "running" || st == "wouldrun";
+        let events = self.events();
+        let own = events.iter().find(|(v, st, _)| v == step && runs(st));
+        let any = || events.iter().find(|(v, st, _)| step_of(v) == step && runs(st));
+        own.or_else(any).map(|(_, _, r)| r.clone()).unwrap_or_default()
     }
 
     fn digest(&self) -> String {
@@ -175,14 +204,14 @@ fn a_dependency_reruns_its_dependents_only_when_its_stage_really_changed() {
     p.edit("lib/NOTES", "still not staged\n");
     let b = p.build(&[]);
     assert_eq!(b.ran(), ["lib:pull", "lib:build", "lib:stage", "lib:prime"], "{}", b.0);
-    assert!(b.cached().contains(&"app:build") && b.cached().contains(&"pack"), "{}", b.0);
+    assert!(b.cached().contains(&"app:build".to_string()) && b.cached().contains(&"pack".to_string()), "{}", b.0);
 
     // The staged header changes: app's build sees it and reruns.
     p.edit("lib/include/lib.h", "#define LIB 2\n");
     let b = p.build(&[]);
     let ran = b.ran();
     for v in ["lib:pull", "lib:build", "lib:stage", "app:build", "app:stage", "app:prime", "pack"] {
-        assert!(ran.contains(&v), "{v} should run: {}", b.0);
+        assert!(ran.contains(&v.to_string()), "{v} should run: {}", b.0);
     }
     assert!(b.reason("app:build").starts_with("layer:stage of lib changed"), "{}", b.0);
     assert!(!ran.iter().any(|v| v.starts_with("doc:")), "doc is not after lib: {}", b.0);
@@ -283,8 +312,8 @@ fn sigkill_mid_build_leaves_a_store_that_passes_fsck_and_builds_next_time() {
     assert!(fsck.status.success(), "fsck after SIGKILL:\n{}", text(&fsck));
     fs::remove_file(p.dir.join("slow")).unwrap();
     let b = p.build(&[]);
-    assert!(b.cached().contains(&"lib:build"), "steps finished before the kill are cached: {}", b.0);
-    assert!(b.ran().contains(&"app:build"), "{}", b.0);
+    assert!(b.cached().contains(&"lib:build".to_string()), "steps finished before the kill are cached: {}", b.0);
+    assert!(b.ran().contains(&"app:build".to_string()), "{}", b.0);
 }
 
 #[test]
@@ -363,11 +392,15 @@ fn step_commands_run_up_to_a_step_and_clean_forgets_parts() {
     assert_eq!(staged.ran(), ["lib:pull", "lib:build", "lib:stage"], "{}", staged.0);
     let built = Build(p.s.ok(&["step", "build", "--project", dir, "app", "--progress", "plain"]));
     assert_eq!(built.ran(), ["app:pull", "app:build"], "lib's steps are reused: {}", built.0);
-    assert!(built.cached().contains(&"lib:stage"), "{}", built.0);
+    assert!(built.cached().contains(&"lib:stage".to_string()), "{}", built.0);
 
     let all = p.build(&[]);
-    assert!(all.cached().contains(&"lib:stage") && all.cached().contains(&"app:build"), "{}", all.0);
-    assert!(all.ran().contains(&"doc:pull"), "{}", all.0);
+    assert!(
+        all.cached().contains(&"lib:stage".to_string()) && all.cached().contains(&"app:build".to_string()),
+        "{}",
+        all.0
+    );
+    assert!(all.ran().contains(&"doc:pull".to_string()), "{}", all.0);
 
     assert_eq!(p.s.ok(&["clean", "--project", dir, "doc"]).trim(), "forgot 4 cached step(s)");
     let again = p.build(&[]);

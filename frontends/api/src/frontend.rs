@@ -30,9 +30,24 @@ pub struct LowerOptions {
 
 impl LowerOptions {
     /// Building on and for this machine, with no overrides.
-    pub fn host(arch: &str, parallelism: u32) -> LowerOptions {
+    pub fn host(parallelism: u32) -> LowerOptions {
+        let arch = debian_arch(std::env::consts::ARCH).unwrap_or("amd64");
         LowerOptions { base: None, build_base: None, arch: arch.into(), parallelism }
     }
+}
+
+/// The Debian architecture of a Rust `target_arch`.
+pub fn debian_arch(rust_arch: &str) -> Option<&'static str> {
+    Some(match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "armhf",
+        "x86" => "i386",
+        "powerpc64" => "ppc64el",
+        "riscv64" => "riscv64",
+        "s390x" => "s390x",
+        _ => return None,
+    })
 }
 
 /// One spec format.
@@ -54,6 +69,15 @@ pub trait Frontend: Send + Sync {
 
     /// Runs one of the host ops its graphs hold.
     fn run_host_op(&self, op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError>;
+
+    /// The command and working directory of a shell (`argv`; a shell when
+    /// empty) opened over the state of `group` after `step` (`strata shell`,
+    /// `--shell-on-fail`): a frontend sets up its step environment here.
+    fn shell_command(&self, group: &str, step: &str, argv: &[String]) -> (Vec<String>, Option<String>) {
+        let _ = (group, step);
+        let argv = if argv.is_empty() { vec!["/bin/sh".to_string()] } else { argv.to_vec() };
+        (argv, None)
+    }
 }
 
 /// One input tree of a host op, with a way to read its files' bytes (for

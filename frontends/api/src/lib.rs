@@ -39,7 +39,7 @@ pub mod frontend;
 pub mod graph;
 pub mod tree;
 
-pub use frontend::{Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions, ReadFile};
+pub use frontend::{Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions, ReadFile, debian_arch};
 pub use graph::IR_VERSION;
 
 /// A lifecycle step, in craft-parts order.

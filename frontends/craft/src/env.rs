@@ -39,19 +39,7 @@ impl BuildInfo {
     }
 }
 
-/// The Debian architecture of a Rust `target_arch`.
-pub fn deb_arch(rust_arch: &str) -> Option<&'static str> {
-    Some(match rust_arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "armhf",
-        "x86" => "i386",
-        "powerpc64" => "ppc64el",
-        "riscv64" => "riscv64",
-        "s390x" => "s390x",
-        _ => return None,
-    })
-}
+pub use strata_frontend_api::debian_arch as deb_arch;
 
 /// craft-parts' `_DEB_TO_TRIPLET`.
 pub fn arch_triplet(deb_arch: &str) -> Option<&'static str> {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use strata_frontend_api::graph::{BuildGraph, FrontendId, HostOp};
 use strata_frontend_api::{Base, Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions};
 
+use crate::dirs::{CRAFTCTL_DIR, PARTS_DIR};
 use crate::env::{BuildInfo, expand_globals};
 use crate::lower::{LowerError, lower};
 use crate::{CraftFrontend, LoadError, SPEC_FILE_NAMES};
@@ -85,6 +86,25 @@ impl Frontend for CraftFrontend {
     fn run_host_op(&self, op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
         crate::hostops::run(op, inputs)
     }
+
+    /// The step's environment sourced first (`CRAFT_*`, the plugin's), then
+    /// `argv` or bash (sh where the base has no bash), in the part's source
+    /// dir for pull and its build dir otherwise.
+    fn shell_command(&self, part: &str, step: &str, argv: &[String]) -> (Vec<String>, Option<String>) {
+        let mut v = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            format!(". {CRAFTCTL_DIR}/environment.sh 2>/dev/null; exec \"$@\""),
+            "strata-shell".into(),
+        ];
+        if argv.is_empty() {
+            v.extend(["/bin/sh".to_string(), "-c".into(), "command -v bash >/dev/null && exec bash || exec sh".into()]);
+        } else {
+            v.extend(argv.iter().cloned());
+        }
+        let dir = if step == "pull" { "src" } else { "build" };
+        (v, Some(format!("{PARTS_DIR}/{part}/{dir}")))
+    }
 }
 
 #[cfg(test)]
@@ -113,7 +133,10 @@ mod tests {
         let f: &dyn Frontend = &CraftFrontend;
         let spec = f.locate(&d).expect("rockcraft.yaml is found");
         assert_eq!(f.locate(&d.join("nothing.txt")), None);
-        let opts = LowerOptions { base: Some("ubuntu:24.04".into()), ..LowerOptions::host("amd64", 2) };
+        let opts = LowerOptions {
+            base: Some("ubuntu:24.04".into()),
+            ..LowerOptions { arch: "amd64".into(), ..LowerOptions::host(2) }
+        };
         let g = f.lower(&spec, &opts).unwrap();
         assert_eq!(g.frontend, CraftFrontend::id());
         assert_eq!(g.image.unwrap().base.as_deref(), Some("ubuntu:24.04"), "the base override applies");

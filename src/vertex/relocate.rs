@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::{LifecycleError, hostfs};
+use super::hostfs::{self, HostFsError};
 use crate::layer::LayerInfo;
 use crate::store::Store;
 
@@ -23,7 +23,7 @@ fn base_link(store: &Store, base: &[LayerInfo], name: &str) -> crate::Result<Opt
         if !meta.file_type().is_symlink() {
             return Ok(None);
         }
-        let target = fs::read_link(&path).map_err(|e| LifecycleError::Io { path: path.clone(), source: e })?;
+        let target = fs::read_link(&path).map_err(|e| HostFsError { path: path.clone(), source: e })?;
         let t = target.to_string_lossy().trim_start_matches('/').trim_end_matches('/').to_string();
         let inside = !t.is_empty() && !t.split('/').any(|c| c == ".." || c == "." || c.is_empty());
         return Ok(inside.then_some(t));
@@ -45,7 +45,7 @@ pub fn through_base_links(store: &Store, base: &[LayerInfo], prime: &Path) -> cr
         }
         let Some(target) = base_link(store, base, &name)? else { continue };
         hostfs::copy_over(&from, &prime.join(&target))?;
-        fs::remove_dir_all(&from).map_err(|e| LifecycleError::Io { path: from.clone(), source: e })?;
+        fs::remove_dir_all(&from).map_err(|e| HostFsError { path: from.clone(), source: e })?;
         moved.push(format!("{name} -> {target}"));
     }
     Ok(moved)

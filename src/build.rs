@@ -1,0 +1,336 @@
+//! One build of one project, end to end: the frontend registry finds the
+//! spec's frontend, the frontend lowers the spec to a graph, [`resolve`]
+//! pins the world, the [`solver`] runs the graph through a worker, and the
+//! image comes out of the store. `strata build`, `plan`, `step`, `shell`
+//! and `clean` are this pipeline with other targets (DESIGN.md §2).
+//!
+//! ```text
+//! path ─frontends::detect─▶ Frontend ─lower─▶ BuildGraph ─resolve─▶ Resolved ─Solver::solve─▶ Solved (+ image)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{Descriptor, ImageManifest};
+use strata_frontend_api::graph::{BuildGraph, Op};
+use strata_frontend_api::{Frontend, LowerOptions};
+
+use crate::cache::remote::{RemoteCache, parse_cache_ref};
+use crate::cache::{Key, Record, StepCache};
+use crate::executor::{Cancel, Executor};
+use crate::layer::{Compression, LayerInfo};
+use crate::progress::{Event, Progress};
+use crate::resolve::{ResolveOptions, Resolved};
+use crate::solver::{PACK, SolveOptions, Solved, Solver};
+use crate::store::Store;
+use crate::worker::LocalWorker;
+
+/// What a build can get wrong besides its steps.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    NoFrontend(#[from] crate::frontends::NoFrontend),
+    #[error("no {what} '{name}' in the project (it has: {})", known.join(", "))]
+    Unknown { what: &'static str, name: String, known: Vec<String> },
+    #[error("the project makes no image")]
+    NoImage,
+}
+
+/// How to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Overrides the spec's build base (an image reference).
+    pub build_base: Option<String>,
+    /// Overrides the spec's runtime base (`bare` or an image reference).
+    pub base: Option<String>,
+    pub compression: Compression,
+    /// Pull every base from its registry even when the store has it
+    /// (reporting a tag that moved); by default only missing ones are.
+    pub pull: bool,
+    pub registry: crate::registry::RegistryOptions,
+    /// Stops the build: running steps are killed and cleaned up, no
+    /// further step starts.
+    pub cancel: Cancel,
+    /// Run every step, ignoring (but still filling) the step cache.
+    pub no_cache: bool,
+    /// Run these groups' steps (`PART`, `PART:STEP`) even when cached.
+    pub no_cache_filter: Vec<String>,
+    /// Registry caches to take step results from, in order.
+    pub cache_from: Vec<String>,
+    /// Open a shell over a failed step's inputs before giving up.
+    pub shell_on_fail: bool,
+    /// Steps at once; 0: the machine's cores.
+    pub jobs: usize,
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub manifest: Descriptor,
+    /// The project's name (the default tag's repository).
+    pub name: String,
+    pub version: Option<String>,
+    /// Every vertex's layers, by vertex id and output.
+    pub layers: Vec<(String, LayerInfo)>,
+    pub ran: Vec<String>,
+    pub cached: Vec<String>,
+    /// Every cache record this build used or made (what `--cache-to` exports).
+    pub records: Vec<(Key, Record)>,
+}
+
+/// A project lowered and resolved, ready to solve.
+pub struct Project {
+    pub frontend: &'static dyn Frontend,
+    pub spec: PathBuf,
+    pub dir: PathBuf,
+    /// Whose last builds explain misses: the spec file's canonical path.
+    pub id: String,
+    pub graph: BuildGraph,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Finds the frontend of `path` and lowers its spec. Pure: reads the spec
+/// and nothing else.
+pub fn lower(path: &Path, opts: &BuildOptions) -> crate::Result<Project> {
+    let (frontend, spec) = crate::frontends::detect(path).map_err(BuildError::from)?;
+    let spec = std::path::absolute(&spec).unwrap_or(spec);
+    let mut lo = LowerOptions::host(cores() as u32);
+    lo.base = opts.base.clone();
+    lo.build_base = opts.build_base.clone();
+    let graph = frontend.lower(&spec, &lo)?;
+    let dir = spec.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let id = std::fs::canonicalize(&spec).unwrap_or_else(|_| spec.clone()).to_string_lossy().into_owned();
+    Ok(Project { frontend, spec, dir, id, graph })
+}
+
+/// The `--cache-from` registries that answer (one that does not makes a
+/// slower build, not a failed one).
+fn remotes(store: &Store, opts: &BuildOptions, progress: &mut dyn Progress) -> crate::Result<Vec<RemoteCache>> {
+    let mut remotes = Vec::new();
+    for r in &opts.cache_from {
+        let reference = parse_cache_ref(r)?;
+        match RemoteCache::open(store, reference, opts.registry.clone()) {
+            Ok(c) => {
+                progress.event(&Event::Note { message: format!("cache {r}: {} step(s)", c.len()) });
+                remotes.push(c);
+            }
+            Err(e) => progress.event(&Event::Note { message: format!("cache {r} not used: {e}") }),
+        }
+    }
+    Ok(remotes)
+}
+
+/// Lowers, resolves and solves `targets` (everything and the image when
+/// empty); `worker` `None` plans.
+fn solve(
+    store: &Store,
+    executor: Option<&dyn Executor>,
+    project: &Project,
+    opts: &BuildOptions,
+    targets: &[String],
+    progress: &mut dyn Progress,
+) -> crate::Result<(Solved, Resolved)> {
+    let planning = executor.is_none();
+    let ro = ResolveOptions { pull: opts.pull, registry: opts.registry.clone(), planning };
+    let resolved = crate::resolve::resolve(store, &project.graph, &project.dir, &ro, progress)?;
+    let epoch = crate::image::source_date_epoch(project.graph.source_date_epoch)?;
+    let remotes = remotes(store, opts, progress)?;
+    let worker = executor.map(|executor| LocalWorker { store, executor, compression: opts.compression, echo: true });
+    let solver = Solver {
+        store,
+        frontend: project.frontend,
+        worker: worker.as_ref().map(|w| w as &dyn crate::worker::Worker),
+        graph: &project.graph,
+        resolved: &resolved,
+        remotes: &remotes,
+        opts: SolveOptions {
+            jobs: if opts.jobs == 0 { cores() } else { opts.jobs },
+            no_cache: opts.no_cache,
+            no_cache_filter: opts.no_cache_filter.clone(),
+            cancel: opts.cancel.clone(),
+            compression: opts.compression,
+            project_id: project.id.clone(),
+            project_dir: project.dir.clone(),
+            shell_on_fail: opts.shell_on_fail,
+        },
+        epoch,
+    };
+    let solved = solver.solve(targets, progress)?;
+    Ok((solved, resolved))
+}
+
+/// `strata build`: the project at `path` into an image in `store`.
+pub fn build(
+    store: &Store,
+    executor: &dyn Executor,
+    path: &Path,
+    opts: &BuildOptions,
+    progress: &mut dyn Progress,
+) -> crate::Result<Built> {
+    let project = lower(path, opts)?;
+    let spec = project.graph.image.clone().ok_or(BuildError::NoImage)?;
+    let (solved, _) = solve(store, Some(executor), &project, opts, &[], progress)?;
+    let manifest = solved.image.clone().expect("a solve of every vertex assembles the image");
+    progress.event(&Event::Image {
+        digest: manifest.digest().to_string(),
+        cached_steps: solved.cached.len(),
+        run_steps: solved.ran.len(),
+    });
+    let m: ImageManifest = store.read_json(manifest.digest())?;
+    let version = m.annotations().as_ref().and_then(|a| a.get("org.opencontainers.image.version").cloned());
+    let layers = solved.outputs.iter().flat_map(|(v, outs)| outs.values().map(|l| (v.clone(), l.clone()))).collect();
+    Ok(Built {
+        manifest,
+        name: spec.name,
+        version,
+        layers,
+        ran: solved.ran,
+        cached: solved.cached,
+        records: solved.records,
+    })
+}
+
+/// `strata plan`: what a build would do, vertex by vertex, and why; runs
+/// nothing, pulls nothing, writes nothing to the store.
+pub fn plan(store: &Store, path: &Path, opts: &BuildOptions, progress: &mut dyn Progress) -> crate::Result<()> {
+    let project = lower(path, opts)?;
+    solve(store, None, &project, opts, &[], progress).map(|_| ())
+}
+
+/// The vertices of `groups` (every group if empty) at `step`: what
+/// `strata step STEP [PART...]` solves (their inputs come along).
+fn step_targets(graph: &BuildGraph, step: &str, groups: &[String]) -> crate::Result<Vec<String>> {
+    check_groups(graph, groups)?;
+    Ok(graph
+        .vertices
+        .iter()
+        .filter(|v| v.step == step)
+        .filter(|v| groups.is_empty() || v.group.as_ref().is_some_and(|g| groups.contains(g)))
+        .map(|v| v.id.clone())
+        .collect())
+}
+
+/// Fails naming the first of `groups` the graph does not have.
+fn check_groups(graph: &BuildGraph, groups: &[String]) -> crate::Result<()> {
+    let mut known: Vec<String> = graph.vertices.iter().filter_map(|v| v.group.clone()).collect();
+    known.dedup();
+    known.sort();
+    known.dedup();
+    match groups.iter().find(|g| !known.contains(g)) {
+        Some(g) => Err(BuildError::Unknown { what: "part", name: g.clone(), known }.into()),
+        None => Ok(()),
+    }
+}
+
+/// `strata step STEP [PART...]`: runs (or takes from the cache) `step` of
+/// `parts` (every part if empty) and what it needs; packs nothing.
+pub fn run_steps(
+    store: &Store,
+    executor: &dyn Executor,
+    path: &Path,
+    opts: &BuildOptions,
+    step: &str,
+    parts: &[String],
+    progress: &mut dyn Progress,
+) -> crate::Result<()> {
+    let project = lower(path, opts)?;
+    let targets = step_targets(&project.graph, step, parts)?;
+    if targets.is_empty() {
+        progress.event(&Event::Note { message: format!("nothing to do for {step}") });
+        return Ok(());
+    }
+    solve(store, Some(executor), &project, opts, &targets, progress).map(|_| ())
+}
+
+/// `strata clean [PART...]`: forgets the cached vertices of `parts` (every
+/// vertex and the image if empty) as last built from this project, so the
+/// next build runs them. Blobs stay until `strata store gc`. Returns how
+/// many records were removed.
+pub fn clean(store: &Store, path: &Path, parts: &[String]) -> crate::Result<usize> {
+    let project = lower(path, &BuildOptions::default())?;
+    check_groups(&project.graph, parts)?;
+    let mut ids: Vec<String> = project
+        .graph
+        .vertices
+        .iter()
+        .filter(|v| parts.is_empty() || v.group.as_ref().is_some_and(|g| parts.contains(g)))
+        .map(|v| v.id.clone())
+        .collect();
+    if parts.is_empty() {
+        ids.push(PACK.into());
+    }
+    let cache = StepCache::new(store);
+    Ok(ids.iter().filter(|v| cache.forget(&project.id, v)).count())
+}
+
+/// `strata shell --part P --step S [-- CMD]`: solves `S` of `P`, then runs
+/// `argv` (a shell if empty) over the state after it — the root filesystem
+/// of the last process `P` ran up to `S`, with what that process and the
+/// rest of `S` yielded laid on top, its mounts and files — and returns the
+/// exit code. Changes made in a shell are discarded.
+#[allow(clippy::too_many_arguments)]
+pub fn shell(
+    store: &Store,
+    executor: &dyn Executor,
+    path: &Path,
+    opts: &BuildOptions,
+    part: &str,
+    step: &str,
+    argv: &[String],
+    progress: &mut dyn Progress,
+) -> crate::Result<i32> {
+    let project = lower(path, opts)?;
+    let graph = &project.graph;
+    let targets = step_targets(graph, step, &[part.to_string()])?;
+    let (solved, resolved) = solve(store, Some(executor), &project, opts, &targets, progress)?;
+    // The last exec vertex of the part among what was solved, in graph order.
+    let of_part = |v: &&strata_frontend_api::graph::Vertex| v.group.as_deref() == Some(part);
+    let solved_ids: Vec<&str> = solved.outputs.keys().map(String::as_str).collect();
+    let Some(vertex) = graph
+        .vertices
+        .iter()
+        .filter(of_part)
+        .filter(|v| solved_ids.contains(&v.id.as_str()) && matches!(v.op, Op::Exec(_)))
+        .last()
+    else {
+        let known = vec![format!("{part} runs no process up to {step}")];
+        return Err(BuildError::Unknown { what: "step to open a shell in", name: step.into(), known }.into());
+    };
+    let Op::Exec(op) = &vertex.op else { unreachable!("filtered on exec") };
+    let inputs: Vec<Vec<LayerInfo>> = vertex
+        .op
+        .inputs()
+        .into_iter()
+        .map(|r| match r {
+            strata_frontend_api::graph::LayerRef::Output { vertex, output } => {
+                solved.outputs.get(vertex).and_then(|o| o.get(output)).cloned().into_iter().collect()
+            }
+            r => resolved.image_layers(r).unwrap_or_default(),
+        })
+        .collect();
+    let epoch = crate::image::source_date_epoch(graph.source_date_epoch)?;
+    let ctx = crate::vertex::Context {
+        store,
+        frontend: project.frontend,
+        worker: None,
+        project_dir: project.dir.clone(),
+        compression: opts.compression,
+        epoch,
+        cancel: opts.cancel.clone(),
+        resolved: &resolved,
+    };
+    let (argv, cwd) = project.frontend.shell_command(part, step, argv);
+    let mut shell_op = op.clone();
+    shell_op.cwd = cwd.or(shell_op.cwd);
+    let mut job = crate::vertex::exec_job(&ctx, &vertex.id, &shell_op, &inputs);
+    // What the process made, then what the rest of the step made.
+    job.rootfs.extend(op.capture.iter().filter_map(|c| solved.outputs.get(&vertex.id)?.get(&c.output).cloned()));
+    let later = graph.vertices.iter().filter(of_part).filter(|v| v.step == step && v.id != vertex.id);
+    for v in later {
+        job.rootfs.extend(solved.outputs.get(&v.id).into_iter().flat_map(|o| o.values().cloned()));
+    }
+    let worker = LocalWorker { store, executor, compression: opts.compression, echo: false };
+    crate::worker::Worker::shell(&worker, &job, argv)
+}
