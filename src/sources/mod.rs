@@ -43,7 +43,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use strata_frontend_api::{Source, SourceKind};
-use strata_frontend_craft::dirs::PROJECT_DIR;
 
 pub use cache::{Downloads, Obtained};
 pub use checksum::{Algorithm, Checksum, Sums};
@@ -161,13 +160,10 @@ fn obtain(
 }
 
 /// Where a location that is not a URL is on the host: relative to the
-/// project directory, or below the project's path in the build container
-/// (`$CRAFT_PROJECT_DIR`, which the frontend expands to `/root/project`).
+/// project directory (frontends make locations in their container's view
+/// of the project relative before they fetch them).
 pub fn host_path(location: &str, project_dir: &Path) -> PathBuf {
-    match Path::new(location).strip_prefix(PROJECT_DIR) {
-        Ok(rest) => project_dir.join(rest),
-        Err(_) => project_dir.join(location),
-    }
+    project_dir.join(location)
 }
 
 /// The scheme of a location, as Python's `urlparse` finds it (craft-parts'

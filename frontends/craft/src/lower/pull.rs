@@ -36,7 +36,7 @@ impl Lowering<'_> {
             let op = match &p.source {
                 Some(s) => Op::Fetch(FetchOp {
                     part: part.into(),
-                    source: s.clone(),
+                    source: on_host(s),
                     prefix: src,
                     owner: Owner::Root,
                     check_subdir: true,
@@ -55,7 +55,7 @@ impl Lowering<'_> {
         if let Some(s) = &p.source {
             let fetch = FetchOp {
                 part: part.into(),
-                source: s.clone(),
+                source: on_host(s),
                 prefix: String::new(),
                 owner: Owner::AsFound,
                 check_subdir: !override_pull,
@@ -95,4 +95,16 @@ impl Lowering<'_> {
         }
         Ok(())
     }
+}
+
+/// A source as strata fetches it on the host: a location under
+/// `$CRAFT_PROJECT_DIR` (which the frontend expands to `/root/project`, the
+/// project in the build container) is made relative to the project.
+fn on_host(s: &strata_frontend_api::Source) -> strata_frontend_api::Source {
+    let mut s = s.clone();
+    if let Some(rest) = s.location.strip_prefix(crate::dirs::PROJECT_DIR) {
+        let rest = rest.trim_start_matches('/');
+        s.location = if rest.is_empty() { ".".into() } else { rest.into() };
+    }
+    s
 }

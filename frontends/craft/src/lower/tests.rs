@@ -190,3 +190,16 @@ fn a_pull_script_runs_over_the_fetched_source_then_checks_the_subdir() {
     assert_eq!(g.vertex("a:pull:check-subdir").unwrap().dependencies(), ["a:pull"]);
     assert_eq!(pull.provide[0].path, "/bin/bash");
 }
+
+#[test]
+fn sources_in_the_containers_view_of_the_project_are_fetched_from_the_project() {
+    let g = lower(&format!(
+        "{HEAD}parts:\n  web:\n    plugin: dump\n    source: $CRAFT_PROJECT_DIR/web\n    source-type: local\n  all:\n    plugin: dump\n    source: $CRAFT_PROJECT_DIR\n    source-type: local\n"
+    ));
+    let location = |id: &str| match &g.vertex(id).unwrap().op {
+        Op::Fetch(f) => f.source.location.clone(),
+        other => panic!("{id} is a {} op", other.kind()),
+    };
+    assert_eq!(location("web:pull"), "web");
+    assert_eq!(location("all:pull"), ".");
+}
