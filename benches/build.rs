@@ -124,6 +124,7 @@ fn main() {
         let warm = bench.warm_up(&w6, Some(warm));
         bench.plan(&w6, &warm);
         bench.rebuild("W6 cached rebuild", &w6, &warm, None, Goal::Seconds(0.1));
+        bench.jobs("W6 cold build", &w6, &[1, 2], 0.6);
     }
 }
 
@@ -252,9 +253,38 @@ impl Bench {
 
     /// One `strata build` of `p` into `store`.
     fn strata_build(&self, store: &Path, p: &Project) -> StrataRun {
+        self.strata_build_with(store, p, &[])
+    }
+
+    fn strata_build_with(&self, store: &Path, p: &Project, extra: &[&str]) -> StrataRun {
         let mut cmd = Command::new(&self.strata);
         cmd.arg("--store").arg(store).arg("build").arg(&p.dir).args(["-t", &format!("strata-bench/{}:latest", p.tag)]);
+        cmd.args(extra);
         StrataRun::spawn(cmd)
+    }
+
+    /// Cold builds of `p` at each of `jobs` (fresh stores, alternating),
+    /// with the ratio of the last to the first against `goal`.
+    fn jobs(&self, what: &str, p: &Project, jobs: &[usize], goal: f64) {
+        let mut walls: Vec<Vec<f64>> = vec![Vec::new(); jobs.len()];
+        for round in 0..=self.runs {
+            for (i, j) in jobs.iter().enumerate() {
+                let store = self.fresh_store();
+                let run = self.strata_build_with(store.path(), p, &["--jobs", &j.to_string()]);
+                if round > 0 {
+                    walls[i].push(run.sample.wall);
+                }
+            }
+        }
+        let medians: Vec<f64> = walls.iter().map(|w| median(w)).collect();
+        let shown: Vec<String> = jobs.iter().zip(&medians).map(|(j, m)| format!("--jobs {j} {m:.2} s")).collect();
+        let ratio = medians[medians.len() - 1] / medians[0];
+        println!(
+            "{what} ({}), strata: {}; ratio {ratio:.2} (goal ≤ {goal}: {})",
+            p.what,
+            shown.join(", "),
+            met(ratio <= goal)
+        );
     }
 
     /// Cold builds, strata and peers alternating; prints the figures, checks

@@ -15,9 +15,12 @@
 //! | base-image recipes (`images/`): mmdebstrap, busybox | [`recipe`] | [`recipe::Recipe`] |
 //! | running a step in a container: runc, Docker/Podman, containerd | [`executor`] | [`executor::Executor`], [`executor::RuncExecutor`] |
 //! | snapshots: unpacked layers, a step's root filesystem, capturing its changes | [`snapshot`] | [`snapshot::Rootfs`], [`snapshot::capture`] |
-//! | the lifecycle: pull, overlay, build, stage, prime, pack a craft project (`strata build`) | [`lifecycle`] | [`lifecycle::build`] |
-//! | stage-packages: fetched, verified, unpacked, normalised | [`lifecycle::packages`] | [`lifecycle::packages::StagePackages`] |
-//! | the overlay step: changes to the runtime base as image layers | [`lifecycle::overlay`] | `Lifecycle::overlay` |
+//! | which frontend reads a path (the only import of frontend crates) | [`frontends`] | [`frontends::detect`] |
+//! | one build end to end: lower, resolve, solve (`strata build`, `plan`, `step`, `shell`, `clean`) | [`build`] | [`build::build`] |
+//! | pinning the world before keying: base digests, source listings, git commits | [`resolve`] | [`resolve::resolve`] |
+//! | the graph walk: keys, cache protocol, ready queue, `--jobs`, cancellation | [`solver`] | [`solver::Solver::solve`], [`solver::keys`] |
+//! | how each op kind runs: exec, fetch, layer ops, host ops, the image | [`vertex`] | [`vertex::run`] |
+//! | running a process for the solver: local executors, a recording fake | [`worker`] | [`worker::Worker`], [`worker::LocalWorker`] |
 //! | part sources: local dirs, tar/zip/deb/file (downloaded, checksummed, cached), git | [`sources`] | [`sources::fetch`] |
 //! | the step cache: keys, records, why a step ran | [`cache`] | [`cache::StepCache`], [`cache::MissReason`] |
 //! | what a build tells its user: plain, tty, json | [`progress`] | [`progress::Event`] |
@@ -25,9 +28,20 @@
 //! | command-line parsing (no logic) | [`cli`] | [`cli::Cli`] |
 //! | the crate error | [`error`] | [`Error`] |
 //!
-//! Data flow (DESIGN.md §2): frontends produce a lifecycle IR; steps run in
-//! containers; their changes become layers through [`layer`]; layers and images
-//! live in the [`store`]; [`export`] sends images out.
+//! ## Follow one `strata build`
+//!
+//! `main` → [`ops::build`] → [`build::build`]: [`frontends::detect`] picks the
+//! frontend of the path (craft: `frontends/craft`), which lowers the spec to a
+//! [`strata_frontend_api::graph::BuildGraph`] — vertices (exec, fetch, layer
+//! and host ops) and how the image is assembled. [`resolve::resolve`] pins
+//! the images it names and its sources; [`solver::Solver::solve`] keys each
+//! vertex from its declared inputs ([`solver::keys`]), takes hits from the
+//! [`cache`], and runs the misses on `--jobs` threads through [`vertex::run`]:
+//! exec ops go to a [`worker::Worker`] ([`worker::LocalWorker`]: an
+//! [`executor`] over [`snapshot`]s, changes captured by [`layer`]), host ops
+//! back to the frontend over file trees. The image vertex
+//! ([`vertex::image`]) writes config and manifest into the [`store`];
+//! [`export`] and [`registry`] send it out.
 //!
 //! Not built yet (see the issue tracker): frontends beyond craft.
 

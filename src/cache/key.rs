@@ -6,27 +6,9 @@
 //! that map plus [`FORMAT_VERSION`]. Keeping the inputs by name, not only
 //! their hash, is what lets a miss say *what* changed ([`super::MissReason`]).
 //!
-//! ## What is in a key, step by step
-//!
-//! Every key holds: `format` ([`FORMAT_VERSION`]: the cache record layout and
-//! the layer format — bumping it invalidates every entry), `vertex`
-//! (`part:step`), `compression` and `epoch` (`SOURCE_DATE_EPOCH`: both change
-//! the bytes of every layer written).
-//!
-//! | vertex | also in its key | deliberately not in it |
-//! |---|---|---|
-//! | `pull` | the `source*` keys as parsed (kind, location, checksum, branch, tag, commit, depth, submodules); a local source's every entry (path, type, mode, symlink target, file sha256; found cheaply through the stat cache); a git source's commit (pinned, or what `git ls-remote` says its branch/tag is now); an archive in the project by its sha256; a URL by its `source-checksum`, else by the URL alone; `stage-packages`; with stage-packages: the build base's layers (its apt sources resolve them) and the fetch script; for `override-pull` / plugin pull commands: the step's scripts and the build base's layers | mtimes, owners and inode numbers of source files (the layer stores neither); plugin, build and stage keys; the mirror's current content (a hit reuses the `.deb`s fetched before: `--no-cache-filter PART:pull` refetches) |
-//! | `overlay` | the runtime base's name and manifest digest (or `bare` and the build base's layers, where the step runs); the overlay layers of the parts before it (part order); `overlay-packages`; the `overlay` fileset; every file and the argv of the step's run dir (`overlay-script`, `override-overlay`, the project variables going in) | the mirror's current content (as for pull); the part's other keys |
-//! | `build-packages` | the build base's layers; the package list and the apt script | the part (two parts with the same packages share the layer) |
-//! | `build` | the build base's layers; the build-packages layer; the part's pull layer; its stage-packages' `.deb` layer and the unpack script (when it has some); the stage layers of the parts it is `after:` (transitively); every file and the argv of the step's run dir — plugin commands, `build-environment`, `override-build`, the `CRAFT_*` environment, the project variables going in; `organize`; for a part that sees the overlay (it or a part it is `after:` has overlay content): the runtime base and the overlay layers up to its own | stage layers of parts it is not `after:`; `stage`, `prime` filesets |
-//! | `stage` | the part's install layer; `stage`; `permissions`; for `override-stage`: the run dir's files, the build base's layers | other parts' stage layers (conflicts between parts are checked on every run that restages, not cached) |
-//! | `prime` | the install layer; the part's own stage layer; `prime` (and `stage`, which the default prime inherits); `permissions`; for `override-prime`: the run dir's files, the build base's layers | other parts' layers |
-//! | `pack` | the base image's manifest digest (or `bare`); every overlay layer in part order; every part's prime layer in order; image settings, name, title, version after the lifecycle; the platform; the project's git origin and commit (annotations) | the build base (it is not in the image) |
-//!
-//! A step's record also restores the project variables it left (`craftctl
-//! set`), so steps after a hit see what they would have seen after a run,
-//! and a pull's record the resolved stage-packages list (its `data`) that
-//! goes with its `.deb` layer.
+//! What each kind of vertex puts in its key is in
+//! [`crate::solver::keys`], beside the code that computes it (and held to
+//! it by a test).
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,11 +1,11 @@
-//! `strata build`: run a project's lifecycle with the runc executor, name
+//! `strata build`, `plan`, `step`, `shell`, `clean`: the build pipeline on the chosen executor; name
 //! the image, export it if asked, print its digest.
 
 use std::io::Write;
 
 use oci_spec::image::Descriptor;
 
-use crate::build::{self as lifecycle, BuildOptions};
+use crate::build::{self as pipeline, BuildOptions};
 use crate::cli::ExecutorKind;
 use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs};
 use crate::executor::containerd::ContainerdExecutor;
@@ -40,12 +40,12 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     let cancel = Cancel::new();
     let opts = options(&args.lc, &cancel);
     if args.dry_run {
-        lifecycle::plan(store, &args.project, &opts, progress::renderer(args.lc.progress, out).as_mut())?;
+        pipeline::plan(store, &args.project, &opts, progress::renderer(args.lc.progress, out).as_mut())?;
         return Ok(None);
     }
     cancel_on_ctrl_c(&cancel);
     let executor = executor(args.lc.executor)?;
-    let built = lifecycle::build(
+    let built = pipeline::build(
         store,
         executor.as_ref(),
         &args.project,
@@ -98,7 +98,7 @@ pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> 
     cancel_on_ctrl_c(&cancel);
     let executor = executor(args.lc.executor)?;
     let mut progress = progress::renderer(args.lc.progress, out);
-    lifecycle::run_steps(store, executor.as_ref(), &args.project, &opts, step, &args.parts, progress.as_mut())
+    pipeline::run_steps(store, executor.as_ref(), &args.project, &opts, step, &args.parts, progress.as_mut())
 }
 
 /// `strata shell`: returns the exit code of the shell or command.
@@ -111,12 +111,12 @@ pub fn shell(store: &Store, args: &ShellArgs, out: &mut dyn Write) -> crate::Res
     let mut err = std::io::stderr();
     let _ = out;
     let mut progress = progress::renderer(args.lc.progress, &mut err);
-    lifecycle::shell(store, executor.as_ref(), &args.project, &opts, &args.part, step, &args.command, progress.as_mut())
+    pipeline::shell(store, executor.as_ref(), &args.project, &opts, &args.part, step, &args.command, progress.as_mut())
 }
 
 /// `strata clean [PART...]`.
 pub fn clean(store: &Store, args: &CleanArgs, out: &mut dyn Write) -> crate::Result<()> {
-    let n = lifecycle::clean(store, &args.project, &args.parts)?;
+    let n = pipeline::clean(store, &args.project, &args.parts)?;
     writeln!(out, "forgot {n} cached step(s)").ok();
     Ok(())
 }

@@ -388,9 +388,9 @@ fn step_commands_run_up_to_a_step_and_clean_forgets_parts() {
     }
     let p = Project::new();
     let dir = p.dir.to_str().unwrap();
-    let staged = Build(p.s.ok(&["stage", "--project", dir, "lib", "--progress", "plain"]));
+    let staged = Build(p.s.ok(&["stage", "--project", dir, "lib", "--progress", "json"]));
     assert_eq!(staged.ran(), ["lib:pull", "lib:build", "lib:stage"], "{}", staged.0);
-    let built = Build(p.s.ok(&["step", "build", "--project", dir, "app", "--progress", "plain"]));
+    let built = Build(p.s.ok(&["step", "build", "--project", dir, "app", "--progress", "json"]));
     assert_eq!(built.ran(), ["app:pull", "app:build"], "lib's steps are reused: {}", built.0);
     assert!(built.cached().contains(&"lib:stage".to_string()), "{}", built.0);
 
@@ -460,4 +460,45 @@ fn shell_on_fail_opens_a_shell_over_the_failed_steps_inputs() {
     assert!(stdout.contains("note: app:build failed: opening a shell"), "{stdout}");
     assert!(stdout.contains("in-shell app"), "the shell ran with the step's environment: {stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("exit code 7"), "{}", text(&out));
+}
+
+/// Every file under `dir` with its size: what a command changed there.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| format!("{} {}", e.path().display(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn plan_says_it_would_pull_an_absent_base_and_changes_nothing_in_the_store() {
+    if !require_runc() {
+        return;
+    }
+    let p = Project::new();
+    p.edit(
+        "parts.yaml",
+        &PROJECT.replace("build-base: busybox:latest", "build-base: 127.0.0.1:5000/strata-it/absent:1"),
+    );
+    let before = listing(&p.s.store());
+    let plan = p.plan();
+    assert!(plan.0.contains("would pull 127.0.0.1:5000/strata-it/absent:1"), "{}", plan.0);
+    assert!(plan.would_run().contains(&"lib:build".to_string()), "{}", plan.0);
+    assert!(plan.reason("lib:build").contains("would be pulled"), "{}", plan.0);
+    assert_eq!(listing(&p.s.store()), before, "plan wrote to the store");
+}
+
+#[test]
+fn the_image_is_the_same_at_any_jobs() {
+    if !require_runc() {
+        return;
+    }
+    let one = Project::new();
+    let four = Project::new();
+    let a = one.build(&["--jobs", "1"]);
+    let b = four.build(&["--jobs", "4"]);
+    assert_eq!(a.digest(), b.digest(), "--jobs 1:\n{}\n--jobs 4:\n{}", a.0, b.0);
 }
