@@ -60,6 +60,9 @@ pub struct BuildOptions {
     pub shell_on_fail: bool,
     /// Steps at once; 0: the machine's cores.
     pub jobs: usize,
+    /// Copy step logs to stderr as they come (plain and json progress; the
+    /// tty renderer shows running steps instead).
+    pub echo_logs: bool,
 }
 
 /// What a build produced.
@@ -137,7 +140,8 @@ fn solve(
     let resolved = crate::resolve::resolve(store, &project.graph, &project.dir, &ro, progress)?;
     let epoch = crate::image::source_date_epoch(project.graph.source_date_epoch)?;
     let remotes = remotes(store, opts, progress)?;
-    let worker = executor.map(|executor| LocalWorker { store, executor, compression: opts.compression, echo: true });
+    let worker =
+        executor.map(|executor| LocalWorker { store, executor, compression: opts.compression, echo: opts.echo_logs });
     let solver = Solver {
         store,
         frontend: project.frontend,

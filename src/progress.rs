@@ -4,7 +4,10 @@
 //! - **plain**: one line per event, stable, for logs and tests:
 //!   `[hello:build] run (source:main.c changed: sha256:… → sha256:…)`,
 //!   `[hello:build] done in 1.2s`, `[hello:build] cached`.
-//! - **tty**: the same lines, with a step counter and colours.
+//! - **tty**: the same lines, with a step counter and colours, and below
+//!   them one line per step running now (redrawn on every event), so
+//!   steps running at once (`--jobs`) can be followed; step logs are not
+//!   echoed then (they stay in the store, and a failure shows their tail).
 //! - **json**: one JSON object per line (`{"event":"step","vertex":...}`),
 //!   for CI systems; every line parses on its own.
 //!
@@ -66,17 +69,20 @@ pub trait Progress {
     fn event(&mut self, event: &Event);
 }
 
-/// A renderer for `mode`, writing to `out` (`auto` looks at stdout).
-pub fn renderer<'a>(mode: ProgressMode, out: &'a mut dyn Write) -> Box<dyn Progress + 'a> {
-    let mode = match mode {
+/// What `mode` means here: `auto` is tty on a terminal, else plain.
+pub fn resolve(mode: ProgressMode) -> ProgressMode {
+    match mode {
         ProgressMode::Auto if std::io::stdout().is_terminal() => ProgressMode::Tty,
         ProgressMode::Auto => ProgressMode::Plain,
         m => m,
-    };
-    match mode {
+    }
+}
+
+/// A renderer for `mode`, writing to `out` (`auto` looks at stdout).
+pub fn renderer<'a>(mode: ProgressMode, out: &'a mut dyn Write) -> Box<dyn Progress + 'a> {
+    match resolve(mode) {
         ProgressMode::Json => Box::new(Json { out }),
-        ProgressMode::Tty => Box::new(Lines { out, tty: true, steps: 0 }),
-        _ => Box::new(Lines { out, tty: false, steps: 0 }),
+        m => Box::new(Lines { out, tty: m == ProgressMode::Tty, steps: 0, running: Vec::new(), drawn: 0 }),
     }
 }
 
@@ -85,6 +91,27 @@ struct Lines<'a> {
     out: &'a mut dyn Write,
     tty: bool,
     steps: usize,
+    /// tty: the steps running now, and since when.
+    running: Vec<(String, std::time::Instant)>,
+    /// tty: how many status lines are below the last event line.
+    drawn: usize,
+}
+
+impl Lines<'_> {
+    /// tty: keeps the set of running steps and redraws their lines.
+    fn status(&mut self, event: &Event) {
+        if let Event::Step { vertex, status, .. } = event {
+            self.running.retain(|(v, _)| v != vertex);
+            if matches!(status, StepStatus::Running { .. }) {
+                self.running.push((vertex.clone(), std::time::Instant::now()));
+            }
+        }
+        for (v, since) in &self.running {
+            let line = format!("  {} [{v}] {:.1}s", self.paint("1;34", "running"), since.elapsed().as_secs_f64());
+            writeln!(self.out, "{line}").ok();
+        }
+        self.drawn = self.running.len();
+    }
 }
 
 impl Lines<'_> {
@@ -118,7 +145,17 @@ impl Progress for Lines<'_> {
                 format!("[pack] image {digest} ({run_steps} steps run, {cached_steps} cached)")
             }
         };
+        if self.tty {
+            // Up over the status lines and clear them; the event line takes
+            // their place and they are drawn again below it.
+            for _ in 0..self.drawn {
+                write!(self.out, "\x1b[1A\x1b[2K").ok();
+            }
+        }
         writeln!(self.out, "{line}").ok();
+        if self.tty {
+            self.status(event);
+        }
         self.out.flush().ok();
     }
 }
@@ -189,5 +226,22 @@ mod tests {
     fn tty_progress_counts_steps_and_colours_statuses() {
         let out = render(ProgressMode::Tty, &events());
         assert!(out.starts_with("1/2 [hello:build] \x1b[1;34mrun\x1b[0m"), "{out:?}");
+    }
+
+    #[test]
+    fn tty_progress_keeps_a_line_per_running_step_below_the_events() {
+        let run = |v: &str| Event::Step {
+            vertex: v.into(),
+            index: 1,
+            status: StepStatus::Running { reason: "not built before".into() },
+        };
+        let done = |v: &str| Event::Step { vertex: v.into(), index: 1, status: StepStatus::Done { seconds: 1.0 } };
+        let out = render(ProgressMode::Tty, &[run("a:build"), run("b:build"), done("a:build")]);
+        let status = |v: &str| format!("  \x1b[1;34mrunning\x1b[0m [{v}] 0.0s\n");
+        let up = "\x1b[1A\x1b[2K";
+        // After the last event: only b is still running.
+        assert!(out.ends_with(&format!("[a:build] done in 1.0s\n{}", status("b:build"))), "{out:?}");
+        // Before it, both were shown, and were cleared for it.
+        assert!(out.contains(&format!("{}{}{up}{up}", status("a:build"), status("b:build"))), "{out:?}");
     }
 }

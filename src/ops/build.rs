@@ -29,6 +29,7 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
         cache_from: lc.cache_from.clone(),
         shell_on_fail: lc.shell_on_fail,
         jobs: lc.jobs,
+        echo_logs: progress::resolve(lc.progress) != progress::ProgressMode::Tty,
     }
 }
 

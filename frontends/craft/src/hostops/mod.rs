@@ -12,7 +12,8 @@
 //! | [`EMPTY`] | `{}` | — | one empty tree |
 //! | [`CHECK_SUBDIR`] | [`subdir::CheckSubdir`] | the pulled `src` | none: fails or passes |
 //! | [`ORGANIZE`] | [`organize::Organize`] | the built install tree | the organized install tree |
-//! | [`STAGE`] | [`stage::Stage`] | the part's organized install tree, then those of the parts before it | what the part adds to the stage |
+//! | [`STAGE`] | [`stage::Stage`] | the part's organized install tree | what the part adds to the stage |
+//! | [`STAGE_CONFLICTS`] | [`stage::StageConflicts`] | every part's organized install tree, lifecycle order | nothing: fails on a conflict |
 //! | [`PRIME`] | [`prime::Prime`] | the install tree, the part's own stage | what the part adds to the prime |
 //! | [`OVERLAY_FILTER`] | [`overlay::OverlayFilter`] | the overlay step's changes (whiteouts as `.wh.` names) | the changes the `overlay` fileset keeps |
 //! | [`STAGE_PACKAGES`] | [`packages::VerifyDebs`] | what the fetch container wrote | the verified `.deb`s; their list |
@@ -43,6 +44,7 @@ pub const EMPTY: &str = "craft.empty";
 pub const CHECK_SUBDIR: &str = "craft.check-subdir";
 pub const ORGANIZE: &str = "craft.organize";
 pub const STAGE: &str = "craft.stage";
+pub const STAGE_CONFLICTS: &str = "craft.stage-conflicts";
 pub const PRIME: &str = "craft.prime";
 pub const OVERLAY_FILTER: &str = "craft.overlay-filter";
 pub const STAGE_PACKAGES: &str = "craft.stage-packages";
@@ -55,6 +57,7 @@ pub fn run(op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, Host
         CHECK_SUBDIR => subdir::run(&params(op)?, input(op, inputs, 0)?).map(|()| Vec::new()),
         ORGANIZE => organize::run(&params(op)?, input(op, inputs, 0)?).map(|r| vec![r]),
         STAGE => stage::run(&params(op)?, inputs).map(|r| vec![r]),
+        STAGE_CONFLICTS => stage::conflicts(&params(op)?, inputs).map(|()| vec![]),
         PRIME => prime::run(&params(op)?, input(op, inputs, 0)?, input(op, inputs, 1)?).map(|r| vec![r]),
         OVERLAY_FILTER => overlay::run(&params(op)?, input(op, inputs, 0)?).map(|r| vec![r]),
         STAGE_PACKAGES => packages::run(&params(op)?, input(op, inputs, 0)?),

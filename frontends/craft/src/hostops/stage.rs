@@ -1,15 +1,14 @@
-//! `craft.stage`: a part's default stage — craft-parts' stage conflict
-//! check against the parts before it in lifecycle order
-//! ([`crate::migrate::check_stage_conflicts`]), then
-//! [`crate::migrate::stage_part`] of its install tree, with the staged
-//! `.pc` files' `prefix=` pointed into the stage
-//! ([`crate::migrate::fix_pkg_config`]). The result is what this part adds
-//! to the stage (`root/stage`, or, for `override-stage`, the migration the
-//! step's `craftctl default` copies).
+//! `craft.stage`: a part's default stage — [`crate::migrate::stage_part`]
+//! of its install tree, with the staged `.pc` files' `prefix=` pointed into
+//! the stage ([`crate::migrate::fix_pkg_config`]). The result is what this
+//! part adds to the stage (`root/stage`, or, for `override-stage`, the
+//! migration the step's `craftctl default` copies).
 //!
-//! The conflict check reads the organized install trees of the parts
-//! before this one in lifecycle order: every pair of parts is checked once,
-//! when the later one stages, whatever order the steps run in.
+//! `craft.stage-conflicts`: craft-parts' stage conflict check
+//! ([`crate::migrate::check_stage_conflicts`]) over every part's organized
+//! install tree, in lifecycle order: one vertex of its own with no output,
+//! so a part's stage is keyed by its own install tree only, and an edit in
+//! one part reruns the check, not the other parts' stages.
 
 use serde::{Deserialize, Serialize};
 use strata_frontend_api::{Fileset, HostOpError, HostResult, HostTree, Part, Permission};
@@ -26,9 +25,13 @@ pub struct Stage {
     pub this: Staging,
     /// `CRAFT_PART_INSTALL` of the part (what `.pc` prefixes lose).
     pub install_dir: String,
-    /// The parts before it in lifecycle order, whose install trees follow
-    /// its own among the inputs.
-    pub earlier: Vec<Staging>,
+}
+
+/// The parts whose stages must not conflict, in lifecycle order; their
+/// install trees are the inputs, in the same order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageConflicts {
+    pub parts: Vec<Staging>,
 }
 
 /// The keys of a part that staging and the conflict check read.
@@ -69,22 +72,26 @@ pub(super) fn part_with(stage: Fileset, prime: Fileset, permissions: Vec<Permiss
     }
 }
 
+/// Fails naming the first two parts that would stage different things at one path.
+pub fn conflicts(p: &StageConflicts, inputs: &[HostTree<'_>]) -> Result<(), HostOpError> {
+    if inputs.len() != p.parts.len() {
+        let n = (p.parts.len(), inputs.len());
+        let message = format!("host op '{}': expected {} input trees, got {}", super::STAGE_CONFLICTS, n.0, n.1);
+        return Err(HostOpError::new(message));
+    }
+    let parts: Vec<Part> =
+        p.parts.iter().map(|s| part_with(s.stage.clone(), Fileset::all(), s.permissions.clone())).collect();
+    let built: Vec<(&str, &Part, &Tree)> =
+        p.parts.iter().zip(&parts).zip(inputs).map(|((s, part), t)| (s.part.as_str(), part, t.tree)).collect();
+    check_stage_conflicts(&built).map_err(HostOpError::new)
+}
+
 pub fn run(p: &Stage, inputs: &[HostTree<'_>]) -> Result<HostResult, HostOpError> {
-    if inputs.len() != p.earlier.len() + 1 {
-        return Err(HostOpError::new(format!(
-            "host op '{}': expected {} input trees, got {}",
-            super::STAGE,
-            p.earlier.len() + 1,
-            inputs.len()
-        )));
-    }
-    let own = &inputs[0];
+    let [own] = inputs else {
+        let message = format!("host op '{}': expected 1 input tree, got {}", super::STAGE, inputs.len());
+        return Err(HostOpError::new(message));
+    };
     let this = part_with(p.this.stage.clone(), Fileset::all(), p.this.permissions.clone());
-    for (other, tree) in p.earlier.iter().zip(&inputs[1..]) {
-        let o = part_with(other.stage.clone(), Fileset::all(), other.permissions.clone());
-        check_stage_conflicts(&[(other.part.as_str(), &o, tree.tree), (p.this.part.as_str(), &this, own.tree)])
-            .map_err(HostOpError::new)?;
-    }
     let mut stage = Tree::new();
     let sel = stage_part(&p.this.part, &this, own.tree, &mut stage).map_err(HostOpError::new)?;
     let mut out = HostResult::default();
@@ -118,11 +125,7 @@ mod tests {
         let install = Files::listing(
             "f 755 bin/tool x\nf 644 usr/lib/pkgconfig/foo.pc prefix=/root/parts/p/install/usr\\nName: foo\\n\nf 644 share/doc/README r\n",
         );
-        let p = Stage {
-            this: staging("p", &["*", "-share"]),
-            install_dir: "/root/parts/p/install".into(),
-            earlier: vec![],
-        };
+        let p = Stage { this: staging("p", &["*", "-share"]), install_dir: "/root/parts/p/install".into() };
         let out = run(&p, &[install.host()]).unwrap();
         assert_eq!(
             out.tree.paths().collect::<Vec<_>>(),
@@ -135,18 +138,15 @@ mod tests {
     }
 
     #[test]
-    fn a_part_conflicts_with_the_parts_before_it_in_lifecycle_order() {
+    fn parts_that_stage_different_files_at_one_path_conflict() {
         let a = Files::listing("f 644 etc/x one\n");
         let b = Files::listing("f 644 etc/x two\n");
-        let p = Stage {
-            this: staging("b", &["*"]),
-            install_dir: "/root/parts/b/install".into(),
-            earlier: vec![staging("a", &["*"])],
-        };
-        let err = run(&p, &[b.host(), a.host()]).unwrap_err();
-        assert!(err.message.starts_with("parts 'b' and 'a' both stage 'etc/x'"), "{}", err.message);
-        let excluded = Stage { earlier: vec![staging("a", &["-etc"])], ..p.clone() };
-        assert!(run(&excluded, &[b.host(), a.host()]).is_ok(), "what a part does not stage does not conflict");
-        assert!(run(&p, &[b.host()]).is_err(), "one input tree per earlier part");
+        let p = StageConflicts { parts: vec![staging("a", &["*"]), staging("b", &["*"])] };
+        let err = conflicts(&p, &[a.host(), b.host()]).unwrap_err();
+        assert!(err.message.contains("'a'") && err.message.contains("'b'"), "{}", err.message);
+        assert!(err.message.contains("both stage 'etc/x'"), "{}", err.message);
+        let excluded = StageConflicts { parts: vec![staging("a", &["-etc"]), staging("b", &["*"])] };
+        assert!(conflicts(&excluded, &[a.host(), b.host()]).is_ok(), "what a part does not stage does not conflict");
+        assert!(conflicts(&p, &[a.host()]).is_err(), "one input tree per part");
     }
 }

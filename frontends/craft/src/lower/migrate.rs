@@ -15,10 +15,12 @@
 //! (`docs/craft-differences.md`).
 
 use strata_frontend_api::Step;
-use strata_frontend_api::graph::{Capture, ExecOp, HostInput, HostOutput, LayerRef, Mount, MountSource, OUT, Op};
+use strata_frontend_api::graph::{
+    Capture, ExecOp, HostInput, HostOutput, LayerRef, Mount, MountSource, OUT, Op, Vertex,
+};
 
 use crate::dirs::MIGRATION_DIR;
-use crate::hostops::{self, prime::Prime, stage::Stage, stage::Staging};
+use crate::hostops::{self, prime::Prime, stage::Stage, stage::StageConflicts, stage::Staging};
 
 use super::{Lowering, part_path};
 
@@ -27,15 +29,9 @@ impl Lowering<'_> {
         let p = &self.project.parts[part];
         let earlier: Vec<String> = self.before(part).to_vec();
         let install_dir = crate::env::part_dirs(part, p).install;
-        let params = Stage {
-            this: Staging::of(part, p),
-            install_dir: install_dir.clone(),
-            earlier: earlier.iter().map(|e| Staging::of(e, &self.project.parts[e])).collect(),
-        };
+        let params = Stage { this: Staging::of(part, p), install_dir: install_dir.clone() };
         let install = part_path(part, "install");
-        let mut inputs = vec![HostInput { layers: vec![self.install(part)], path: install.clone() }];
-        inputs
-            .extend(earlier.iter().map(|e| HostInput { layers: vec![self.install(e)], path: part_path(e, "install") }));
+        let inputs = vec![HostInput { layers: vec![self.install(part)], path: install.clone() }];
         let id = format!("{part}:stage");
         if self.script(part, Step::Stage).is_none() {
             let outputs = vec![HostOutput { name: OUT.into(), prefix: "root/stage".into() }];
@@ -50,6 +46,25 @@ impl Lowering<'_> {
         let mut rootfs = vec![self.build_base(), self.install(part)];
         rootfs.extend(earlier.iter().map(|e| self.stage_out(e)));
         self.override_step(&id, part, Step::Stage, rootfs, LayerRef::output(&migration, OUT), "root/stage");
+    }
+
+    /// The stage conflict check over every part (a project of one part has
+    /// none): `stage:conflicts`, a vertex with no output that every build
+    /// runs, so the parts' stages need not read each other's install trees.
+    pub(super) fn stage_conflicts(&mut self) {
+        if self.order.len() < 2 {
+            return;
+        }
+        let parts: Vec<Staging> = self.order.iter().map(|p| Staging::of(p, &self.project.parts[p])).collect();
+        let inputs = self
+            .order
+            .iter()
+            .map(|p| HostInput { layers: vec![self.install(p)], path: part_path(p, "install") })
+            .collect();
+        let op = hostops::host_op(hostops::STAGE_CONFLICTS, &StageConflicts { parts }, inputs, vec![]);
+        let mut v = Vertex::new("stage:conflicts", None, Step::Stage.name(), Op::Host(op));
+        v.description = "check that no two parts stage different files at one path".into();
+        self.graph.push(v);
     }
 
     pub(super) fn prime(&mut self, part: &str) {

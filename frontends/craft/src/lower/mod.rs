@@ -76,6 +76,7 @@ pub fn lower(project: &Project, info: &BuildInfo, frontend: FrontendId) -> Resul
             Step::Prime => l.prime(part),
         }
     }
+    l.stage_conflicts();
     l.image();
     Ok(l.graph)
 }

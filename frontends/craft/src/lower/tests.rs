@@ -55,6 +55,7 @@ fn a_part_sees_exactly_the_stage_of_the_parts_it_comes_after() {
             "lib:prime",
             "app:prime",
             "other:prime",
+            "stage:conflicts",
             "pack:prime",
         ],
         "plan order (lifecycle order within a step): lib is staged before app builds"
@@ -65,13 +66,14 @@ fn a_part_sees_exactly_the_stage_of_the_parts_it_comes_after() {
     assert_eq!(g.vertex("app:build").unwrap().group.as_deref(), Some("app"));
     assert_eq!(g.vertex("app:build:organize").unwrap().step, "build");
     assert_eq!(g.vertex("app:build:organize").unwrap().dependencies(), ["app:build"]);
-    // The stage conflict check reads the parts before it in lifecycle order.
+    // A part's stage reads its own install tree; the conflict check, every
+    // part's, in lifecycle order.
     let Op::Host(stage) = &g.vertex("other:stage").unwrap().op else { panic!() };
     assert_eq!(stage.name, hostops::STAGE);
-    assert_eq!(
-        g.vertex("other:stage").unwrap().dependencies(),
-        ["other:build:organize", "lib:build:organize", "app:build:organize"]
-    );
+    assert_eq!(g.vertex("other:stage").unwrap().dependencies(), ["other:build:organize"]);
+    let conflicts = g.vertex("stage:conflicts").unwrap();
+    assert_eq!(conflicts.dependencies(), ["lib:build:organize", "app:build:organize", "other:build:organize"]);
+    assert!(conflicts.outputs().is_empty());
     assert_eq!(g.vertex("lib:prime").unwrap().dependencies(), ["lib:build:organize", "lib:stage"]);
 }
 
