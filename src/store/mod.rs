@@ -39,7 +39,7 @@ pub use error::StoreError;
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::GcReport;
 pub use refs::normalize_ref;
-pub use walk::children;
+pub use walk::{children, may_be_absent};
 
 use crate::digest::{self, HashingReader};
 
