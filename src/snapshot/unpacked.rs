@@ -81,7 +81,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::{Compression, IdMode, WriteOptions, write_layer};
+    use crate::layer::{Compression, IdMode, WriteOptions, write_blob, write_tree};
 
     fn store_with_layer(dir: &Path) -> (Store, LayerInfo) {
         let store = Store::open(dir.join("store")).unwrap();
@@ -89,9 +89,7 @@ mod tests {
         fs::create_dir_all(tree.join("etc")).unwrap();
         fs::write(tree.join("etc/hello"), b"hi\n").unwrap();
         let opts = WriteOptions { ids: IdMode::Root, ..WriteOptions::new(Compression::Gzip, 1_700_000_000) };
-        let mut w = store.blob_writer().unwrap();
-        let info = write_layer(&tree, &opts, &mut w).unwrap();
-        w.commit(Some(&info.digest)).unwrap();
+        let info = write_blob(&store, opts.compression, |w| write_tree(&tree, &opts, w)).unwrap();
         (store, info)
     }
 
