@@ -29,6 +29,8 @@ pub enum Error {
     Source(#[from] crate::sources::SourceError),
     #[error(transparent)]
     Recipe(#[from] crate::recipe::RecipeError),
+    #[error(transparent)]
+    Gc(#[from] crate::gc::GcError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
