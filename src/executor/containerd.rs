@@ -601,10 +601,13 @@ impl Held {
             let mut failed = Vec::new();
             if let Some(id) = &task {
                 let _ = within(conn.kill_task(id, SIGKILL)).await;
-                // A killed task takes a moment to stop; delete refuses until then.
+                // A killed task takes a moment to stop; delete refuses until
+                // then (FailedPrecondition, or Unknown "cannot delete a
+                // running process" from some shims). Wait for its exit first.
+                let _ = tokio::time::timeout(KILL_GRACE, conn.wait_task(id)).await;
                 for tries in 0.. {
                     match within(async { gone_ok(conn.delete_task(id).await) }).await {
-                        Err(e) if e.code() == Code::FailedPrecondition && tries < 100 => {
+                        Err(e) if matches!(e.code(), Code::FailedPrecondition | Code::Unknown) && tries < 100 => {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                             let _ = within(conn.kill_task(id, SIGKILL)).await;
                         }
@@ -613,6 +616,12 @@ impl Held {
                             break;
                         }
                     }
+                }
+                if !failed.is_empty() {
+                    // Deleting the container under a task that is still
+                    // there would orphan the task in its shim; keep it all
+                    // (the lease still expires) for a later prune to retry.
+                    return failed.into_iter().map(|e| e.to_string()).collect();
                 }
             }
             if let Some(id) = &container {
