@@ -298,7 +298,7 @@ fn temp_leftovers_of_killed_builds_go() {
 
 #[test]
 fn a_killed_builds_overlay_is_unmounted_then_removed_with_its_snapshots() {
-    if !crate::layer::testutil::have_root("mounting an overlay") {
+    if !crate::testutil::need_root("mounting an overlay") {
         return;
     }
     let (_d, s) = store();

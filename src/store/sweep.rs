@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn clean_temp_keeps_what_is_still_mounted() {
-        if !crate::layer::testutil::have_root("mounting a tmpfs") {
+        if !crate::testutil::need_root("mounting a tmpfs") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
