@@ -14,21 +14,29 @@
 //! | `--all`: Docker, Podman | the daemons at their usual addresses | what a live strata process uses; images a container uses | strata's step images (label `org.strata.step-image`), step containers and temporary commits of processes that are gone ([`DockerExecutor::prune`]) |
 //! | `--all`: containerd | namespace `$CONTAINERD_NAMESPACE` or `strata` | what a live strata process uses or holds in a lease | step containers, tasks, leases and active snapshots of processes that are gone (label `io.strata.owner`), then the chain and init snapshots nothing else is built on ([`ContainerdExecutor::prune_leftovers`], [`ContainerdExecutor::prune`]) |
 //!
-//! **`--keep-storage SIZE`** bounds what gc keeps only to save work: the
-//! step-cache records and the download entries, ranked together by last
-//! use (a record's mtime is touched by every cache hit, a download entry's
-//! by every download-cache hit). Newest first, each keeps its own bytes —
-//! the blobs no ref and no newer kept record holds, and its downloaded file
-//! if no newer kept entry names it — while the total stays within SIZE;
-//! from the first that does not fit, it and everything older go (strictly
-//! least recently used, so an old small entry never outlives a newer big
-//! one). Images named by a ref are always kept and never count. Snapshots
-//! and temp files do not count either: snapshots follow their layers.
+//! **`--keep-storage SIZE`** bounds what is kept only because it saves
+//! work later: step-cache records and pinned downloads, ranked together by
+//! last use (a record's mtime is touched by every cache hit, a download
+//! entry's by every download-cache hit). Newest first, each keeps its own
+//! bytes — the blobs no ref and no newer kept record holds, and its file if
+//! no newer kept entry names it — while the total stays within SIZE; from
+//! the first that does not fit, it and everything older go (strictly least
+//! recently used, so an old small entry never outlives a newer big one).
+//! Images named by a ref are always kept and never count. Snapshots and
+//! temp files do not count: snapshots follow their layers, temp goes anyway.
+//!
+//! Why downloads are ranked with the records rather than kept as long as a
+//! record "uses" them: a cached pull step already holds its source as a
+//! layer, so a download only saves work when that step reruns (its key
+//! changed for another reason, `--no-cache`); it is worth as much as its
+//! last use says, like a record. Records do not name the downloads they
+//! came from, so there is no reference to follow either.
 //!
 //! Not collected: `strata/cache/vertices/` (the last inputs of each vertex,
 //! which let a build say why it missed, including "its cache entry was
-//! removed") and `strata/cache/stat/` (stat caches of local source trees),
-//! a few hundred bytes per part.
+//! removed"), `strata/cache/stat/` (stat caches of local source trees) and
+//! `strata/logs/` (each step's last log, overwritten by its next run): a
+//! few kilobytes per part.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
