@@ -14,9 +14,9 @@ pub enum StoreSubcommand {
     ///
     /// Exits non-zero if anything is wrong, listing each problem.
     Fsck,
-    /// Remove blobs no image name or cached step reaches, downloads no cache
-    /// entry names, snapshots of layers that go, and what interrupted writes
-    /// and killed builds left.
+    /// Remove blobs no image name or cached step reaches, downloads no
+    /// source-checksum pins, snapshots of layers that go, and what
+    /// interrupted writes and killed builds left.
     Gc {
         /// Say what would be removed, remove nothing (and ask no daemon).
         #[arg(long)]

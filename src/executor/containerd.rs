@@ -432,7 +432,7 @@ impl ContainerdExecutor {
             backend: BACKEND,
             reason: format!(
                 "cannot reach containerd at {}: {why}; start it (`containerd &` or `systemctl start containerd`; \
-                 strata's tests: `bash .ci/setup`) or point strata at its socket",
+                 strata's tests: `bash .ci/setup`) or point strata at its socket (CONTAINERD_ADDRESS)",
                 self.config.address.display()
             ),
         }
