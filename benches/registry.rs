@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use strata::image::{ImageBuilder, NewLayer};
-use strata::layer::{Compression, WriteOptions, write_tree};
+use strata::layer::{Compression, WriteOptions, write_blob, write_tree};
 use strata::store::Store;
 
 const RUNS: usize = 5;
@@ -48,13 +48,16 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let store_dir = work.path().join("store");
     let store = Store::open(&store_dir).unwrap();
-    let mut w = store.blob_writer().unwrap();
     let opts =
         WriteOptions { prefix: Some("root/parts/w4/install".into()), ..WriteOptions::new(Compression::Gzip, EPOCH) };
-    let written = write_tree(&w4, &opts, &mut w).unwrap();
-    let (diff_id, uncompressed) = (written.diff_id.clone(), written.uncompressed_size);
-    let (digest, size) = w.commit(None).unwrap();
-    let layer = strata::layer::LayerInfo { digest, diff_id, size, compression: Compression::Gzip };
+    let mut uncompressed = 0;
+    let layer = write_blob(&store, opts.compression, |w| {
+        let written = write_tree(&w4, &opts, w)?;
+        uncompressed = written.uncompressed_size;
+        Ok(written)
+    })
+    .unwrap();
+    let size = layer.size;
     let desc = ImageBuilder::scratch(EPOCH)
         .layer(NewLayer { info: layer, created_by: "W4 tree".into(), comment: None })
         .build(&store)

@@ -39,6 +39,8 @@ pub enum Error {
     Solve(#[from] crate::solver::SolveError),
     #[error(transparent)]
     Resolve(#[from] crate::resolve::ResolveError),
+    #[error(transparent)]
+    Gc(#[from] crate::gc::GcError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,8 +5,9 @@
 //! | concept | module | start at |
 //! |---|---|---|
 //! | digests of streamed bytes | [`digest`] | [`digest::HashingWriter`] |
-//! | layer bytes: deterministic tar, unpack, filter, squash | [`layer`] | `layer::write_tree`, `layer::unpack` |
-//! | the local content-addressed store (an OCI image layout) | [`store`] | [`store::Store`] |
+//! | layer bytes: deterministic tar, unpack, filter, squash; a layer stream into the store | [`layer`] | `layer::write_tree`, `layer::unpack`, [`layer::write_blob`] |
+//! | the local content-addressed store (an OCI image layout): blobs, refs, locks, fsck, mark and sweep; a leaf that imports no tenant | [`store`] | [`store::Store`], [`store::Store::mark`], [`store::Exclusive`] |
+//! | `strata store gc`: roots from refs, step-cache records, downloads and snapshots, one LRU budget, then the store's sweep; `--all` prunes the daemons | [`gc`] | [`gc::run`], [`gc::prune_daemons`] |
 //! | canonical JSON for every blob strata writes | [`json`] | [`json::to_vec`] |
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
 //! | bringing images in: oci-archive, OCI dir, docker-archive, daemon, rootfs tar | [`import`] | [`import::ImportSource`] |
@@ -26,6 +27,7 @@
 //! | what a build tells its user: plain, tty, json | [`progress`] | [`progress::Event`] |
 //! | one entry function per user operation | [`ops`] | [`ops::image`], [`ops::store`] |
 //! | command-line parsing (no logic) | [`cli`] | [`cli::Cli`] |
+//! | what is mounted where (`/proc/self/mountinfo`) | [`mounts`] | [`mounts::mount_points_under`] |
 //! | the crate error | [`error`] | [`Error`] |
 //!
 //! ## Follow one `strata build`
@@ -42,6 +44,8 @@
 //! back to the frontend over file trees. The image vertex
 //! ([`vertex::image`]) writes config and manifest into the [`store`];
 //! [`export`] and [`registry`] send it out.
+//! [`gc`] asks the store's tenants ([`cache`], [`sources`]' downloads,
+//! [`snapshot`]) what they keep and sweeps the rest.
 //!
 //! Not built yet (see the issue tracker): frontends beyond craft.
 
@@ -58,10 +62,12 @@ pub mod error;
 pub mod executor;
 pub mod export;
 pub mod frontends;
+pub mod gc;
 pub mod image;
 pub mod import;
 pub mod json;
 pub mod layer;
+pub mod mounts;
 pub mod ops;
 pub mod progress;
 pub mod recipe;

@@ -74,7 +74,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
-            StoreSubcommand::Gc { dry_run, keep_storage } => ops::store::gc(&store, dry_run, keep_storage, out)?,
+            StoreSubcommand::Gc { dry_run, keep_storage, all } => {
+                let opts = strata::gc::GcOptions { dry_run, keep_storage, all };
+                ops::store::gc(&store, &opts, out)?
+            }
             StoreSubcommand::Path => unreachable!("handled above"),
         },
         Command::Build(a) => {

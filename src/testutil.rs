@@ -14,3 +14,15 @@ pub(crate) fn need_tool(tool: &str) -> bool {
     }
     found
 }
+
+/// Whether this process is root (for tests that mount): under CI=true a
+/// non-root run fails the test instead of skipping it.
+pub(crate) fn need_root(what: &str) -> bool {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{what} needs root, and CI=true forbids skipping");
+        eprintln!("skipped: {what} needs root");
+    }
+    root
+}

@@ -12,9 +12,10 @@
 //! complete one. A record whose blobs the store lacks is a miss, never an
 //! error. Two builds computing the same key write the same record.
 //!
-//! The records are gc roots ([`roots`]): `strata store gc` keeps what they
-//! name; `--keep-storage SIZE` first drops the least recently used records
-//! until the blobs only the cache holds fit in SIZE.
+//! The records are gc roots (`crate::gc`, through [`StepCache::records`]
+//! and [`Record::roots`]): `strata store gc` keeps what they name;
+//! `--keep-storage SIZE` first drops the least recently used records until
+//! what only the cache holds fits in SIZE.
 //!
 //! - `key`: what goes into a key, step by step (the table).
 //! - `explain`: [`MissReason`], old → new.
@@ -26,7 +27,6 @@ mod key;
 pub mod remote;
 mod stat;
 
-use std::collections::HashSet;
 use std::fs;
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -164,61 +164,53 @@ impl<'s> StepCache<'s> {
     }
 }
 
-/// What gc must keep for the step cache, after dropping least recently used
-/// records until the blobs only the cache holds weigh at most `keep_bytes`.
-/// `live` is what the refs reach. Returns the roots (layers: digests;
-/// images: descriptors to walk) and how many records were dropped.
-pub fn roots(
-    store: &Store,
-    live: &HashSet<Digest>,
-    keep_bytes: Option<u64>,
-    dry_run: bool,
-) -> Result<(Vec<Digest>, Vec<Descriptor>, usize), StoreError> {
-    let dir = steps_dir(store);
-    let mut recs: Vec<(SystemTime, PathBuf, Record)> = Vec::new();
-    if let Ok(rd) = fs::read_dir(&dir) {
+/// A record as it lies in the store, for gc (`crate::gc`).
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub path: PathBuf,
+    /// When a build last used it (`get` touches it): the LRU order of
+    /// `--keep-storage`.
+    pub used: SystemTime,
+    pub record: Record,
+}
+
+impl StepCache<'_> {
+    /// Every readable record, in no particular order. A file that does not
+    /// parse as a record (not ours, or from a future format) is not listed:
+    /// it is never a gc root and gc never removes it.
+    pub fn records(&self) -> Vec<StoredRecord> {
+        let Ok(rd) = fs::read_dir(steps_dir(self.store)) else { return Vec::new() };
+        let mut out = Vec::new();
         for e in rd.flatten() {
             let path = e.path();
             let Ok(bytes) = fs::read(&path) else { continue };
-            let Ok(rec) = serde_json::from_slice::<Record>(&bytes) else {
-                // Unreadable (not ours, or from a future format): never a root.
-                continue;
-            };
+            let Ok(record) = serde_json::from_slice::<Record>(&bytes) else { continue };
             let used = e.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
-            recs.push((used, path, rec));
+            out.push(StoredRecord { path, used, record });
         }
+        out
     }
-    // Newest first: they keep their blobs; the oldest go once over budget.
-    recs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let mut counted: HashSet<Digest> = HashSet::new();
-    let mut total = 0u64;
-    let mut layers = Vec::new();
-    let mut images = Vec::new();
-    let mut dropped = 0;
-    let mut over = false;
-    for (_, path, rec) in recs {
-        // What this record alone keeps: its layers, and an image's blobs.
-        let mut blobs: Vec<(Digest, u64)> = rec.layers.iter().map(|(_, l)| (l.digest.clone(), l.size)).collect();
-        if let Some(m) = &rec.manifest {
-            blobs.extend(store.closure(m).into_iter().map(|d| (d.digest().clone(), d.size())));
-        }
-        let own: u64 = blobs.iter().filter(|(d, _)| !live.contains(d) && !counted.contains(d)).map(|(_, s)| *s).sum();
-        over = over || keep_bytes.is_some_and(|k| total + own > k);
-        if over {
-            // Strictly least recently used first: once one record does not
-            // fit, no older one is kept.
-            dropped += 1;
-            if !dry_run {
-                fs::remove_file(&path).map_err(|e| StoreError::Io { path: path.clone(), source: e })?;
+
+    /// Removes a record [`StepCache::records`] listed (gc dropping it).
+    /// The vertex's last inputs stay, so the next build can say its cache
+    /// entry was removed.
+    pub fn remove(&self, rec: &StoredRecord) -> Result<(), StoreError> {
+        match fs::remove_file(&rec.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::Io { path: rec.path.clone(), source: e })
             }
-            continue;
+            _ => Ok(()),
         }
-        total += own;
-        counted.extend(blobs.into_iter().map(|(d, _)| d));
-        layers.extend(rec.layers.iter().map(|(_, l)| l.digest.clone()));
-        images.extend(rec.manifest);
     }
-    Ok((layers, images, dropped))
+}
+
+impl Record {
+    /// What this record keeps alive in the store: its layers and the image
+    /// it made; gc walks each (an image reaches its config and layers).
+    pub fn roots(&self) -> Vec<Descriptor> {
+        let layers = self.layers.iter().map(|(_, l)| Descriptor::new(l.media_type(), l.size, l.digest.clone()));
+        layers.chain(self.manifest.iter().cloned()).collect()
+    }
 }
 
 #[cfg(test)]

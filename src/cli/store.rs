@@ -14,16 +14,25 @@ pub enum StoreSubcommand {
     ///
     /// Exits non-zero if anything is wrong, listing each problem.
     Fsck,
-    /// Remove blobs no image name reaches, and leftovers of interrupted writes.
+    /// Remove blobs no image name or cached step reaches, downloads no
+    /// source-checksum pins, snapshots of layers that go, and what
+    /// interrupted writes and killed builds left.
     Gc {
-        /// Say what would be removed, remove nothing.
+        /// Say what would be removed, remove nothing (and ask no daemon).
         #[arg(long)]
         dry_run: bool,
-        /// Keep at most this much step cache (e.g. 10GB, 512MiB), dropping
-        /// the least recently used entries first. Images named by a ref are
-        /// always kept and do not count.
+        /// Keep at most this much step cache and downloaded sources (e.g.
+        /// 10GB, 512MiB), dropping the least recently used entries first.
+        /// Images named by a ref are always kept and do not count.
         #[arg(long, value_name = "SIZE", value_parser = crate::ops::store::parse_size)]
         keep_storage: Option<u64>,
+        /// Also remove every unpacked snapshot, and what strata left in
+        /// Docker, Podman and containerd: step images, containers of killed
+        /// builds, containerd leases and snapshots (namespace
+        /// $CONTAINERD_NAMESPACE, default strata). Only strata's own, known by
+        /// the labels and names strata gives them.
+        #[arg(long)]
+        all: bool,
     },
     /// Print where the store is.
     Path,

@@ -64,14 +64,18 @@
 //! snapshots ([`INIT_LABEL`]), labelled `containerd.io/gc.root` so
 //! containerd's GC keeps them. They are this executor's cache (`ctr -n
 //! strata snapshots ls`); [`ContainerdExecutor::prune`] removes the ones no
-//! other snapshot is built on. Blobs pushed for unpacking belong to the
+//! other snapshot is built on and no step's lease holds. Blobs pushed for unpacking belong to the
 //! step's lease and are collected after it. No container, task, active
 //! snapshot or lease outlives a step, on any path: errors, timeouts and
 //! cancellation release them in `Drop` (SIGKILL, delete task, delete
 //! container, remove snapshots, delete lease). If strata itself is killed,
-//! the lease expires and containerd's GC takes what it held; only a
-//! container record would remain (`ctr -n strata containers rm <id>`; its
-//! label `io.strata.step` names the step).
+//! its task may run on and its container, active snapshot and lease stay
+//! (the lease expires after [`ContainerdConfig::lease_expiry`] and
+//! containerd's GC takes what it held, but not the container record);
+//! [`ContainerdExecutor::prune_leftovers`] (`strata store gc --all`)
+//! removes them at once, knowing them by their `strata-` ids and the
+//! [`OWNER_LABEL`] (`<hostname>/<pid>`) on the lease and the container
+//! (whose label `io.strata.step` names the step).
 //!
 //! # Threads
 //!
@@ -134,6 +138,10 @@ const CLEANUP_CALL: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 /// Label on each step's container: the step's name.
 const STEP_LABEL: &str = "io.strata.step";
+/// Label on each step's container and lease: `<hostname>/<pid>` of the
+/// strata process running it, so [`ContainerdExecutor::prune_leftovers`]
+/// can tell a killed build's from a live one's.
+pub const OWNER_LABEL: &str = "io.strata.owner";
 
 /// How a finished step's changes are handed to `snapshot::capture`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -164,6 +172,38 @@ pub struct ContainerdConfig {
     /// containerd may collect the step's snapshot after its container is gone.
     pub lease_expiry: Duration,
     pub connect_timeout: Duration,
+}
+
+impl ContainerdConfig {
+    /// The defaults, with the address, namespace and snapshotter `ctr`
+    /// reads from the environment (`CONTAINERD_ADDRESS`,
+    /// `CONTAINERD_NAMESPACE`, `CONTAINERD_SNAPSHOTTER`) where set: what
+    /// `strata build --executor containerd` and `strata store gc --all` use,
+    /// so both see the same containerd and namespace, and `ctr` run in the
+    /// same environment lists what strata made.
+    pub fn from_env() -> ContainerdConfig {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let d = ContainerdConfig::default();
+        ContainerdConfig {
+            address: var("CONTAINERD_ADDRESS").map_or(d.address, PathBuf::from),
+            namespace: var("CONTAINERD_NAMESPACE").unwrap_or(d.namespace),
+            snapshotter: var("CONTAINERD_SNAPSHOTTER").unwrap_or(d.snapshotter),
+            ..d
+        }
+    }
+}
+
+/// What [`ContainerdExecutor::prune_leftovers`] removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LeftoverReport {
+    /// Step containers (with their tasks, killed) of strata processes that are gone.
+    pub containers: usize,
+    /// Their leases.
+    pub leases: usize,
+    /// Their active snapshots: the step's own, and extraction, init and view snapshots in flight.
+    pub snapshots: usize,
+    /// Steps of live processes, of other hosts, or without an owner label, left alone.
+    pub in_use: usize,
 }
 
 impl Default for ContainerdConfig {
@@ -265,10 +305,10 @@ impl ContainerdExecutor {
         self.conn().map(|_| ())
     }
 
-    /// Removes the chain snapshots strata committed in this namespace that
-    /// nothing else is built on (repeatedly, so whole unused stacks go).
-    /// Returns how many were removed. Do not run it while steps are being
-    /// prepared in the same namespace.
+    /// Removes the chain and init snapshots strata committed in this
+    /// namespace that nothing else is built on (repeatedly, so whole unused
+    /// stacks go) and no lease holds (a running step adds the stack it
+    /// builds on to its lease). Returns how many were removed.
     pub fn prune(&self) -> Result<usize, ExecError> {
         let conn = self.conn()?;
         let be = |e| self.rpc_error("prune", e);
@@ -278,10 +318,20 @@ impl ContainerdExecutor {
                 loop {
                     let all = conn.list_snapshots().await?;
                     let parents: std::collections::HashSet<&str> = all.iter().map(|s| s.1.as_str()).collect();
+                    let mut held = std::collections::HashSet::new();
+                    for (lease, _) in conn.list_leases().await? {
+                        let resources = match conn.lease_resources(&lease).await {
+                            Err(e) if e.code() == Code::NotFound => continue,
+                            r => r?,
+                        };
+                        held.extend(
+                            resources.into_iter().filter(|(t, _)| t.starts_with("snapshots/")).map(|(_, id)| id),
+                        );
+                    }
                     let mut progress = false;
                     for (name, _, labels) in &all {
                         let ours = labels.contains_key(CHAIN_LABEL) || labels.contains_key(INIT_LABEL);
-                        if !ours || parents.contains(name.as_str()) {
+                        if !ours || parents.contains(name.as_str()) || held.contains(name) {
                             continue;
                         }
                         match conn.remove_snapshot(name).await {
@@ -301,12 +351,88 @@ impl ContainerdExecutor {
             .map_err(be)
     }
 
+    /// Removes what steps of strata processes that are gone (killed
+    /// mid-step) left in this namespace: their tasks (killed first), their
+    /// containers, their active snapshots and their leases — found by the
+    /// `strata-` ids steps use and the [`OWNER_LABEL`] on their lease and
+    /// container. Steps of live processes, and objects without an owner
+    /// label (made by an older strata; their lease expires on its own), are
+    /// left alone and counted in `in_use`.
+    pub fn prune_leftovers(&self) -> Result<LeftoverReport, ExecError> {
+        let conn = self.conn()?;
+        let be = |e| self.rpc_error("prune", e);
+        let (leases, containers, snapshots) = self
+            .client
+            .block_on(async {
+                Ok::<_, RpcError>((
+                    conn.list_leases().await?,
+                    conn.list_containers().await?,
+                    conn.list_snapshots().await?,
+                ))
+            })
+            .map_err(be)?;
+        // Per step id: has a lease, has a container, and whether its owner is known to be gone.
+        let mut steps: std::collections::BTreeMap<String, (bool, bool, bool)> = Default::default();
+        let gone = |labels: &HashMap<String, String>| {
+            labels.get(OWNER_LABEL).and_then(|o| super::owner_alive(o)) == Some(false)
+        };
+        for (id, labels) in &leases {
+            if id.starts_with("strata-") {
+                let e = steps.entry(id.clone()).or_default();
+                e.0 = true;
+                e.2 |= gone(labels);
+            }
+        }
+        for (id, labels) in &containers {
+            if labels.contains_key(STEP_LABEL) {
+                let e = steps.entry(id.clone()).or_default();
+                e.1 = true;
+                e.2 |= gone(labels);
+            }
+        }
+        let mut report = LeftoverReport::default();
+        for (id, (lease, container, gone)) in steps {
+            if !gone {
+                report.in_use += 1;
+                continue;
+            }
+            let prefix = format!("{id}-");
+            let keys: Vec<String> = snapshots
+                .iter()
+                .map(|(name, _, _)| name)
+                .filter(|name| **name == id || name.starts_with(&prefix))
+                .cloned()
+                .collect();
+            report.containers += usize::from(container);
+            report.leases += usize::from(lease);
+            report.snapshots += keys.len();
+            // What the step's own cleanup would have released, released the same way.
+            let mut held = Held {
+                client: self.client.clone(),
+                conn: conn.clone(),
+                task: container.then(|| id.clone()),
+                container: container.then(|| id.clone()),
+                snapshots: keys,
+                lease: lease.then(|| id.clone()),
+            };
+            let failed = held.release();
+            if !failed.is_empty() {
+                return Err(ExecError::Backend {
+                    backend: BACKEND,
+                    step: "prune".into(),
+                    message: format!("cannot remove what step {id} left: {}", failed.join("; ")),
+                });
+            }
+        }
+        Ok(report)
+    }
+
     fn unavailable(&self, why: impl std::fmt::Display) -> ExecError {
         ExecError::Unavailable {
             backend: BACKEND,
             reason: format!(
                 "cannot reach containerd at {}: {why}; start it (`containerd &` or `systemctl start containerd`; \
-                 strata's tests: `bash .ci/setup`) or point strata at its socket",
+                 strata's tests: `bash .ci/setup`) or point strata at its socket (CONTAINERD_ADDRESS)",
                 self.config.address.display()
             ),
         }
@@ -475,10 +601,13 @@ impl Held {
             let mut failed = Vec::new();
             if let Some(id) = &task {
                 let _ = within(conn.kill_task(id, SIGKILL)).await;
-                // A killed task takes a moment to stop; delete refuses until then.
+                // A killed task takes a moment to stop; delete refuses until
+                // then (FailedPrecondition, or Unknown "cannot delete a
+                // running process" from some shims). Wait for its exit first.
+                let _ = tokio::time::timeout(KILL_GRACE, conn.wait_task(id)).await;
                 for tries in 0.. {
                     match within(async { gone_ok(conn.delete_task(id).await) }).await {
-                        Err(e) if e.code() == Code::FailedPrecondition && tries < 100 => {
+                        Err(e) if matches!(e.code(), Code::FailedPrecondition | Code::Unknown) && tries < 100 => {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                             let _ = within(conn.kill_task(id, SIGKILL)).await;
                         }
@@ -487,6 +616,12 @@ impl Held {
                             break;
                         }
                     }
+                }
+                if !failed.is_empty() {
+                    // Deleting the container under a task that is still
+                    // there would orphan the task in its shim; keep it all
+                    // (the lease still expires) for a later prune to retry.
+                    return failed.into_iter().map(|e| e.to_string()).collect();
                 }
             }
             if let Some(id) = &container {
@@ -568,7 +703,9 @@ impl Executor for ContainerdExecutor {
 
         // 1. the lease everything below lives in
         let expire = rfc3339(SystemTime::now() + self.config.lease_expiry + spec.timeout.unwrap_or_default());
-        self.client.block_on(base.create_lease(&id, &expire)).map_err(be)?;
+        let lease_labels =
+            HashMap::from([("containerd.io/gc.expire".to_owned(), expire), (OWNER_LABEL.to_owned(), super::owner())]);
+        self.client.block_on(base.create_lease(&id, lease_labels)).map_err(be)?;
         held.lease = Some(id.clone());
 
         // 2, 3. input layers → chain snapshots, and the init snapshot over them
@@ -604,7 +741,8 @@ impl Executor for ContainerdExecutor {
         }
 
         // 5. the container
-        let labels = HashMap::from([(STEP_LABEL.to_owned(), step.to_owned())]);
+        let labels =
+            HashMap::from([(STEP_LABEL.to_owned(), step.to_owned()), (OWNER_LABEL.to_owned(), super::owner())]);
         self.client.block_on(conn.create_container(&id, &self.config.runtime, oci, &id, labels)).map_err(be)?;
         held.container = Some(id.clone());
 

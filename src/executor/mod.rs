@@ -32,6 +32,29 @@ pub use cancel::Cancel;
 pub use log::{LogSink, PrefixedLog, Stream};
 pub use runc::RuncExecutor;
 
+/// `<hostname>/<pid>` of this process: the value of the owner label the
+/// daemon executors put on what a step leaves in a daemon while it runs
+/// (`org.strata.owner` on Docker/Podman, `io.strata.owner` on containerd),
+/// so a prune can tell a live build's objects from a killed one's.
+pub(crate) fn owner() -> String {
+    format!("{}/{}", hostname(), std::process::id())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
+}
+
+/// Whether `owner` (an [`owner`] value) names a process alive on this
+/// host. `None` for another host, where it cannot be told.
+pub(crate) fn owner_alive(owner: &str) -> Option<bool> {
+    let (host, pid) = owner.rsplit_once('/')?;
+    if host != hostname() {
+        return None;
+    }
+    let pid: u32 = pid.parse().ok()?;
+    Some(std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
 /// A mount into the step's container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {

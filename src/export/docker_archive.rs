@@ -43,7 +43,7 @@ pub struct DockerArchive {
 pub fn build(store: &Store, desc: &Descriptor, name: &ImageName) -> Result<DockerArchive, ExportError> {
     let img = Image::load(store, desc, &Platform::host())?;
     for l in img.manifest.layers() {
-        if !store.has_blob(l.digest()) && layout::may_be_absent(l) {
+        if !store.has_blob(l.digest()) && crate::store::may_be_absent(l) {
             return Err(ExportError::ForeignLayer { digest: l.digest().clone() });
         }
     }

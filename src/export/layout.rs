@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use oci_spec::image::{Descriptor, MediaType};
+use oci_spec::image::Descriptor;
 use serde_json::{Value, json};
 
 use super::ExportError;
@@ -14,17 +14,6 @@ use crate::store::{self, Store};
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-
-/// Foreign (non-distributable) layers may be absent: registries never serve
-/// them and `docker save` leaves them out too.
-pub fn may_be_absent(d: &Descriptor) -> bool {
-    matches!(
-        d.media_type(),
-        MediaType::ImageLayerNonDistributable
-            | MediaType::ImageLayerNonDistributableGzip
-            | MediaType::ImageLayerNonDistributableZstd
-    ) || matches!(d.media_type(), MediaType::Other(s) if s.contains(".foreign."))
-}
 
 /// Every blob `root` reaches (itself included), keyed by digest string so
 /// the order is fixed. Fails on a blob that is missing or has the wrong size.
@@ -38,7 +27,7 @@ pub fn closure(store: &Store, root: &Descriptor) -> Result<BTreeMap<String, Desc
         }
         let path = store.blob_path(d.digest());
         let Ok(meta) = std::fs::metadata(&path) else {
-            if may_be_absent(&d) {
+            if store::may_be_absent(&d) {
                 continue;
             }
             return Err(ExportError::MissingBlob { digest: d.digest().clone(), needed_by });

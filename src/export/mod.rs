@@ -36,7 +36,6 @@ pub use name::ImageName;
 pub use target::{DaemonKind, ExportTarget};
 
 pub(crate) use daemon::runtime as daemon_runtime;
-pub(crate) use layout::may_be_absent;
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -133,7 +133,7 @@ pub fn ingest(store: &Store, root: &Descriptor, path: &Path, layout_dir: Option<
                         e => e.into(),
                     })?;
                 }
-                None if crate::export::may_be_absent(&d) => continue,
+                None if store::may_be_absent(&d) => continue,
                 None => {
                     return Err(ImportError::MissingBlob {
                         path: path.to_owned(),

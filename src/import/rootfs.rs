@@ -14,7 +14,7 @@ use oci_spec::image::Descriptor;
 
 use super::{ImportError, ImportOptions};
 use crate::image::{ImageBuilder, NewLayer};
-use crate::layer::{self, LayerInfo, LayerInput, OutputOptions};
+use crate::layer::{self, LayerInput, OutputOptions};
 use crate::store::Store;
 
 /// The history line of the layer. Deliberately not the file name: two
@@ -25,10 +25,11 @@ pub fn import(store: &Store, path: &Path, opts: &ImportOptions) -> Result<Descri
     let f = File::open(path).map_err(|e| ImportError::Io { path: path.to_owned(), source: e })?;
     let input = LayerInput::unsorted(BufReader::with_capacity(1 << 20, f));
     let out = OutputOptions::new(opts.compression, opts.source_date_epoch);
-    let written = layer::squash(vec![input], &out, store.blob_writer()?)
-        .map_err(|e| ImportError::Rootfs { path: path.to_owned(), source: e })?;
-    let (digest, size) = written.out.commit(None)?;
-    let info = LayerInfo { digest, diff_id: written.diff_id, size, compression: opts.compression };
+    let info = match layer::write_blob(store, opts.compression, |blob| layer::squash(vec![input], &out, blob)) {
+        Ok(info) => info,
+        Err(layer::LayerError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(ImportError::Rootfs { path: path.to_owned(), source: e }),
+    };
     let desc = ImageBuilder::scratch(opts.source_date_epoch)
         .platform(opts.platform.clone())
         .settings(opts.settings.clone())

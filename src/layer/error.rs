@@ -97,6 +97,10 @@ pub enum LayerError {
     /// Temporary spool files (for unsorted inputs and dropped hard-link targets).
     #[error("cannot use a temporary spool file: {0}")]
     Spool(#[source] io::Error),
+
+    /// Committing a layer blob to the store failed ([`super::write_blob`]).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl LayerError {

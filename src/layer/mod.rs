@@ -22,6 +22,9 @@
 //! - [`mod@filter`] / [`mod@squash`]: tar-level operations used by stage and prime;
 //!   ownership and modes survive without root because no file is ever
 //!   unpacked.
+//! - [`write_blob`]: any of the above straight into the store as a committed
+//!   blob and its [`LayerInfo`] (the layer side imports the store's
+//!   `BlobWriter`; the store never imports layers).
 //!
 //! Everything returns [`LayerError`].
 
@@ -29,6 +32,7 @@ use std::path::Path;
 
 use oci_spec::image::{Digest, MediaType};
 
+mod blob;
 mod emit;
 mod error;
 pub mod filter;
@@ -41,6 +45,7 @@ pub mod writer;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub use blob::write_blob;
 pub use error::LayerError;
 pub use filter::filter;
 pub use reader::{UnpackOptions, UnpackStats, WhiteoutMode, unpack};

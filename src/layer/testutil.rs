@@ -12,13 +12,7 @@ use super::source::decompress;
 /// Whether the test may use root-only operations (mknod, chown, trusted.*
 /// xattrs). Without root it says why it stops; under `CI=true` it fails.
 pub fn have_root(what: &str) -> bool {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{what} needs root, and CI=true forbids skipping");
-    eprintln!("skipping: {what} needs root");
-    false
+    crate::testutil::need_root(what)
 }
 
 /// Builds trees with explicit modes and times (umask-independent).

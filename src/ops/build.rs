@@ -8,7 +8,7 @@ use oci_spec::image::Descriptor;
 use crate::build::{self as pipeline, BuildOptions};
 use crate::cli::ExecutorKind;
 use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs};
-use crate::executor::containerd::ContainerdExecutor;
+use crate::executor::containerd::{ContainerdConfig, ContainerdExecutor};
 use crate::executor::docker::DockerExecutor;
 use crate::executor::{Cancel, Executor, RuncExecutor};
 use crate::export::{self, ExportTarget};
@@ -136,7 +136,7 @@ fn executor(kind: ExecutorKind) -> crate::Result<Box<dyn Executor>> {
             Box::new(e)
         }
         ExecutorKind::Containerd => {
-            let e = ContainerdExecutor::with_defaults()?;
+            let e = ContainerdExecutor::new(ContainerdConfig::from_env())?;
             e.ping()?;
             Box::new(e)
         }

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use crate::gc::{self, DaemonOutcome, GcOptions};
 use crate::store::Store;
 
 /// Verifies the store; returns whether it is clean.
@@ -22,18 +23,56 @@ pub fn fsck(store: &Store, out: &mut dyn Write) -> crate::Result<bool> {
     Ok(report.is_clean())
 }
 
-pub fn gc(store: &Store, dry_run: bool, keep_storage: Option<u64>, out: &mut dyn Write) -> crate::Result<()> {
-    let r = store.gc_with(dry_run, keep_storage)?;
+/// Runs gc (see `crate::gc`) and says what went. Fails, after saying
+/// everything else, if a daemon it reached could not be pruned.
+pub fn gc(store: &Store, opts: &GcOptions, out: &mut dyn Write) -> crate::Result<()> {
+    let r = gc::run(store, opts)?;
+    let verb = if opts.dry_run { "would remove" } else { "removed" };
     writeln!(
         out,
-        "{} {} cache record(s), {} blob(s) ({}), {} temp file(s)",
-        if dry_run { "would remove" } else { "removed" },
+        "{verb} {} cache record(s), {} blob(s) ({}), {} temp file(s), {} download(s) ({}), {} snapshot(s)",
         r.cache_records_removed,
         r.blobs_removed,
         human_bytes(r.bytes_freed),
-        r.temp_files_removed
+        r.temp_files_removed,
+        r.downloads_removed,
+        human_bytes(r.download_bytes_freed),
+        r.snapshots_removed,
     )
     .ok();
+    for (path, e) in &r.unmount_failures {
+        writeln!(out, "could not unmount {} (left by a killed build): {e}", path.display()).ok();
+    }
+    for path in &r.temp_still_mounted {
+        writeln!(out, "kept {}: something is still mounted below it (unmount it, then gc again)", path.display()).ok();
+    }
+    if r.snapshots_kept_mounted {
+        writeln!(out, "kept every snapshot: something is still mounted in the store").ok();
+    }
+    let daemons = if opts.all { gc::prune_daemons(opts.dry_run) } else { Vec::new() };
+    let mut failed = Vec::new();
+    for d in &daemons {
+        let line = match &d.outcome {
+            DaemonOutcome::Docker(p) => format!(
+                "{verb} {} step container(s), {} step image(s); {} in use, left alone",
+                p.containers, p.images, p.in_use
+            ),
+            DaemonOutcome::Containerd { leftovers: l, snapshots } => format!(
+                "{verb} {} step container(s), {} lease(s), {} active snapshot(s), {} cached snapshot(s); {} step(s) in use, left alone",
+                l.containers, l.leases, l.snapshots, snapshots, l.in_use
+            ),
+            DaemonOutcome::Unavailable(why) => format!("not reachable, skipped ({why})"),
+            DaemonOutcome::NotChecked => "not asked (--dry-run)".to_string(),
+            DaemonOutcome::Failed(e) => {
+                failed.push(format!("{}: {e}", d.daemon));
+                format!("prune failed: {e}")
+            }
+        };
+        writeln!(out, "{}: {line}", d.daemon).ok();
+    }
+    if !failed.is_empty() {
+        return Err(gc::GcError::DaemonPrune { failures: failed }.into());
+    }
     Ok(())
 }
 

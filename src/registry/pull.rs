@@ -31,7 +31,7 @@ use super::records::{self, PullRecord};
 use super::session::Session;
 use super::{RegistryError, RegistryEvent, RegistryOptions, reference as refs};
 use crate::image::Platform;
-use crate::store::{BlobWriter, Store, StoreError};
+use crate::store::{BlobWriter, Store, StoreError, may_be_absent};
 
 /// Media types strata asks registries for, most preferred first.
 pub(crate) const MANIFEST_TYPES: &[&str] = &[
@@ -107,16 +107,6 @@ pub(crate) fn is_manifest_type(mt: &MediaType) -> bool {
     is_index(mt)
         || matches!(mt, MediaType::ImageManifest | MediaType::ArtifactManifest)
         || matches!(mt, MediaType::Other(s) if s == "application/vnd.docker.distribution.manifest.v2+json")
-}
-
-/// Layers registries never serve (Windows foreign layers).
-pub(crate) fn may_be_absent(d: &Descriptor) -> bool {
-    matches!(
-        d.media_type(),
-        MediaType::ImageLayerNonDistributable
-            | MediaType::ImageLayerNonDistributableGzip
-            | MediaType::ImageLayerNonDistributableZstd
-    ) || matches!(d.media_type(), MediaType::Other(s) if s.contains(".foreign."))
 }
 
 /// The media type a manifest document declares, or what its shape says.

@@ -32,11 +32,11 @@ use oci_spec::image::{Descriptor, Digest};
 use reqwest::header::HeaderValue;
 use tokio::io::AsyncReadExt as _;
 
-use super::pull::{is_manifest_type, may_be_absent};
+use super::pull::is_manifest_type;
 use super::records;
 use super::session::Session;
 use super::{BlobAction, RegistryError, RegistryEvent, RegistryOptions, reference as refs};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, may_be_absent};
 
 #[derive(Debug, Clone)]
 pub struct PushOptions {

@@ -17,8 +17,7 @@ use crate::store::Store;
 /// Both go through the same emitter, so the same changes give the same
 /// bytes, whichever backend captured them.
 pub fn capture(store: &Store, changes: Changes, opts: &OutputOptions) -> Result<LayerInfo, SnapshotError> {
-    let mut blob = store.blob_writer()?;
-    let written = match changes {
+    let info = match changes {
         Changes::UpperDir { path, guard } => {
             let wo = WriteOptions {
                 compression: opts.compression,
@@ -27,18 +26,17 @@ pub fn capture(store: &Store, changes: Changes, opts: &OutputOptions) -> Result<
                 whiteouts: WhiteoutSource::Overlay,
                 ids: opts.ids,
             };
-            let written = layer::write_tree(&path, &wo, &mut blob)?;
+            let info = layer::write_blob(store, opts.compression, |blob| layer::write_tree(&path, &wo, blob))?;
             drop(guard);
-            written
+            info
         }
         Changes::DiffTar { file } => {
             let reader = file.reopen().map_err(SnapshotError::io(file.path()))?;
-            normalize_diff_tar(BufReader::with_capacity(256 * 1024, reader), opts, &mut blob)?
+            let reader = BufReader::with_capacity(256 * 1024, reader);
+            layer::write_blob(store, opts.compression, |blob| normalize_diff_tar(reader, opts, blob))?
         }
     };
-    let diff_id = written.diff_id;
-    let (digest, size) = blob.commit(None)?;
-    Ok(LayerInfo { digest, diff_id, size, compression: opts.compression })
+    Ok(info)
 }
 
 /// Re-emits a diff tar (Docker/OCI `.wh.` whiteouts, entries in any order,

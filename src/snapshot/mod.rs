@@ -91,6 +91,6 @@ pub use error::{DiffIdMismatch, SnapshotError};
 pub use mode::SnapshotMode;
 pub(crate) use rootfs::mkdir_in_root;
 pub use rootfs::{MountPoint, Rootfs};
-pub use unpacked::{snapshot, snapshot_dir, snapshots_root};
+pub use unpacked::{remove_snapshot, snapshot, snapshot_dir, snapshots, snapshots_root, unmount_leftovers};
 
 pub use crate::executor::Changes;

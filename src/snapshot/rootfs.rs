@@ -375,17 +375,14 @@ mod tests {
 
     /// `n` layers, layer `i` adding the file `l/i`.
     fn many_layers(store: &Store, n: usize) -> Vec<LayerInfo> {
-        use crate::layer::{Compression, IdMode, WriteOptions, write_layer};
+        use crate::layer::{Compression, IdMode, WriteOptions, write_blob, write_tree};
         let opts = WriteOptions { ids: IdMode::Root, ..WriteOptions::new(Compression::None, 1_700_000_000) };
         (0..n)
             .map(|i| {
                 let tree = tempfile::tempdir().unwrap();
                 fs::create_dir(tree.path().join("l")).unwrap();
                 fs::write(tree.path().join("l").join(i.to_string()), b"").unwrap();
-                let mut w = store.blob_writer().unwrap();
-                let info = write_layer(tree.path(), &opts, &mut w).unwrap();
-                w.commit(Some(&info.digest)).unwrap();
-                info
+                write_blob(store, opts.compression, |w| write_tree(tree.path(), &opts, w)).unwrap()
             })
             .collect()
     }

@@ -54,6 +54,47 @@ pub fn snapshot(store: &Store, layer: &LayerInfo) -> Result<PathBuf, SnapshotErr
     publish(tmp, &dest)
 }
 
+/// Every snapshot of `store`: its layer's diff_id and its directory.
+/// Entries whose name is not a sha256 hex digest are not snapshots and
+/// not listed.
+pub fn snapshots(store: &Store) -> Vec<(Digest, PathBuf)> {
+    let Ok(rd) = fs::read_dir(snapshots_root(store)) else { return Vec::new() };
+    rd.flatten()
+        .filter_map(|e| {
+            let diff_id = Digest::try_from(format!("sha256:{}", e.file_name().to_str()?)).ok()?;
+            e.file_type().ok()?.is_dir().then(|| (diff_id, e.path()))
+        })
+        .collect()
+}
+
+/// Removes the snapshot at `dir` (one of [`snapshots`]). Only under the
+/// exclusive gc lock, when no build can be using it as a lower dir. It is
+/// renamed into the temp dir first and deleted there, so a gc killed
+/// halfway never leaves half a snapshot for a later build to mount: what
+/// is left is a temp dir the next gc removes.
+pub fn remove_snapshot(gc: &crate::store::Exclusive<'_>, dir: &Path) -> Result<(), SnapshotError> {
+    let tmp_root = gc.store().tmp_dir();
+    let doomed = tempfile::Builder::new()
+        .prefix("removing-snapshot-")
+        .tempdir_in(&tmp_root)
+        .map_err(SnapshotError::io(&tmp_root))?
+        .keep();
+    let target = doomed.join("snapshot");
+    fs::rename(dir, &target).map_err(SnapshotError::io(dir))?;
+    crate::store::remove_all(&doomed).map_err(SnapshotError::io(&doomed))
+}
+
+/// Unmounts whatever is still mounted under the store's temp dir: the
+/// overlays (and FUSE daemons) of builds that were killed before they could
+/// unmount. Only under the exclusive gc lock, when no live build has
+/// anything mounted there. Returns the mount points that could not be
+/// unmounted (e.g. without the privileges it took to mount them).
+pub fn unmount_leftovers(gc: &crate::store::Exclusive<'_>) -> Vec<(PathBuf, std::io::Error)> {
+    let Ok(points) = crate::mounts::mount_points_under(&gc.store().tmp_dir()) else { return Vec::new() };
+    // Deepest first: a rootfs with mounts inside it comes after them.
+    points.into_iter().filter_map(|p| super::mount::unmount(&p).err().map(|e| (p, e))).collect()
+}
+
 /// Renames the finished `tmp` to `dest`; if another process got there
 /// first, keeps theirs.
 fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<PathBuf, SnapshotError> {
@@ -81,7 +122,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::{Compression, IdMode, WriteOptions, write_layer};
+    use crate::layer::{Compression, IdMode, WriteOptions, write_blob, write_tree};
 
     fn store_with_layer(dir: &Path) -> (Store, LayerInfo) {
         let store = Store::open(dir.join("store")).unwrap();
@@ -89,9 +130,7 @@ mod tests {
         fs::create_dir_all(tree.join("etc")).unwrap();
         fs::write(tree.join("etc/hello"), b"hi\n").unwrap();
         let opts = WriteOptions { ids: IdMode::Root, ..WriteOptions::new(Compression::Gzip, 1_700_000_000) };
-        let mut w = store.blob_writer().unwrap();
-        let info = write_layer(&tree, &opts, &mut w).unwrap();
-        w.commit(Some(&info.digest)).unwrap();
+        let info = write_blob(&store, opts.compression, |w| write_tree(&tree, &opts, w)).unwrap();
         (store, info)
     }
 

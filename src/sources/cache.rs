@@ -19,11 +19,18 @@
 //! today (it is hashed again before use; a damaged entry is downloaded
 //! again). Without a checksum, as in craft-parts, every build downloads;
 //! the file is still stored by its sha256, which is the source's identity.
+//!
+//! For `strata store gc` (`crate::gc`) the `urls/` entries are the roots of
+//! the `sha256/` files: a file no entry names (a download without
+//! `source-checksum`, never looked up again) goes at the next gc, and so
+//! does an entry whose file is gone. An entry's mtime is its last use (set
+//! when written and on every hit), which `--keep-storage` ranks it by.
 
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use oci_spec::image::Digest;
 
@@ -38,6 +45,25 @@ use crate::store::Store;
 pub struct Downloads {
     root: PathBuf,
     tmp: PathBuf,
+}
+
+/// One entry of the URL index (`urls/<hex>`), as gc sees it.
+#[derive(Debug, Clone)]
+pub struct DownloadEntry {
+    pub index: PathBuf,
+    /// The file it names; `None` when the entry does not parse (it is
+    /// never a hit, only garbage).
+    pub sha256: Option<Digest>,
+    /// Its last use: when it was written or last a cache hit.
+    pub used: SystemTime,
+}
+
+/// One downloaded file (`sha256/<hex>`).
+#[derive(Debug, Clone)]
+pub struct DownloadFile {
+    pub sha256: Digest,
+    pub path: PathBuf,
+    pub size: u64,
 }
 
 /// A source file on local disk, hashed.
@@ -107,7 +133,51 @@ impl Downloads {
             let _ = fs::remove_file(&index);
             return Ok(None);
         }
+        // Used now (for gc's `--keep-storage`); best effort: a stale time
+        // only makes the entry look older than it is.
+        if let Ok(f) = fs::File::options().write(true).open(&index) {
+            let _ = f.set_modified(SystemTime::now());
+        }
         Ok(Some(Obtained { path, sums, cached: true }))
+    }
+
+    /// Every entry of the URL index, in no particular order.
+    pub fn entries(&self) -> Vec<DownloadEntry> {
+        let Ok(rd) = fs::read_dir(self.root.join("urls")) else { return Vec::new() };
+        rd.flatten()
+            .map(|e| {
+                let index = e.path();
+                let sha256 = fs::read_to_string(&index).ok().and_then(|t| t.trim().parse::<Digest>().ok());
+                let used = e.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+                DownloadEntry { index, sha256, used }
+            })
+            .collect()
+    }
+
+    /// Every downloaded file, in no particular order. Names that are not
+    /// sha256 digests are not ours and not listed.
+    pub fn files(&self) -> Vec<DownloadFile> {
+        let Ok(rd) = fs::read_dir(self.root.join("sha256")) else { return Vec::new() };
+        rd.flatten()
+            .filter_map(|e| {
+                let sha256 = Digest::try_from(format!("sha256:{}", e.file_name().to_str()?)).ok()?;
+                let size = e.metadata().ok()?.len();
+                Some(DownloadFile { sha256, path: e.path(), size })
+            })
+            .collect()
+    }
+
+    /// Whether the file an entry names is there.
+    pub fn has_file(&self, sha256: &Digest) -> bool {
+        self.blob_path(sha256).is_file()
+    }
+
+    /// Removes an index entry or a downloaded file that gc dropped.
+    pub fn remove(&self, path: &Path) -> io::Result<()> {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Downloads `url` into a temp file, verifies it, renames it into place.

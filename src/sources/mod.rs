@@ -36,7 +36,7 @@ pub mod zip_archive;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 
 use strata_frontend_api::{Source, SourceKind};
 
-pub use cache::{Downloads, Obtained};
+pub use cache::{DownloadEntry, DownloadFile, Downloads, Obtained};
 pub use checksum::{Algorithm, Checksum, Sums};
 pub use error::SourceError;
 use error::io_err;

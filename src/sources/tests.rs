@@ -337,6 +337,29 @@ fn a_download_with_a_checksum_is_cached_and_not_downloaded_again() {
 }
 
 #[test]
+fn the_index_lists_what_each_pinned_download_names_and_a_hit_marks_it_used() {
+    let env = Env::new();
+    let server = HttpServer::start();
+    let bytes = gzip(&release_tar());
+    let url = server.serve("/b.tar.gz", bytes.clone());
+    let s = with_checksum(source(SourceKind::Tar, &url), &format!("sha256/{}", sha256_hex(&bytes)));
+    env.fetch(&s).unwrap();
+    env.fetch(&source(SourceKind::Tar, &server.serve("/unpinned.tar.gz", gzip(&release_tar())))).unwrap();
+    let d = Downloads::in_store(&env.store);
+    let entries = d.entries();
+    assert_eq!(entries.len(), 1, "only a pinned download is indexed");
+    assert_eq!(entries[0].sha256.as_ref().map(|d| d.digest().to_owned()), Some(sha256_hex(&bytes)));
+    assert_eq!(d.files().len(), 1, "the same tarball twice is one file");
+    assert!(d.has_file(entries[0].sha256.as_ref().unwrap()));
+
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    fs::File::options().write(true).open(&entries[0].index).unwrap().set_modified(long_ago).unwrap();
+    env.fetch(&s).unwrap();
+    assert_eq!(server.requests(), 2, "a hit");
+    assert!(d.entries()[0].used > long_ago + std::time::Duration::from_secs(3600), "the hit is its last use");
+}
+
+#[test]
 fn a_damaged_cache_entry_is_downloaded_again() {
     let env = Env::new();
     let server = HttpServer::start();

@@ -117,3 +117,50 @@ fn check(
         Err(e) => problems.push(FsckProblem::Unreadable { digest, reason: e.to_string() }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use oci_spec::image::MediaType;
+
+    use crate::store::{FsckProblem, Store};
+
+    /// A manifest referencing `config` and `layer`, stored and named `app`.
+    fn tiny_image(s: &Store) -> (oci_spec::image::Descriptor, oci_spec::image::Descriptor) {
+        let config = s.put_bytes(MediaType::ImageConfig, b"{}").unwrap();
+        let layer = s.put_bytes(MediaType::ImageLayer, b"layer bytes").unwrap();
+        let m = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config, "layers": [layer],
+        });
+        let md = s.put_json(MediaType::ImageManifest, &m).unwrap();
+        s.set_ref("app", &md).unwrap();
+        (md, layer)
+    }
+
+    #[test]
+    fn fsck_finds_a_corrupted_and_a_missing_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let (_, layer) = tiny_image(&s);
+        let path = s.blob_path(layer.digest());
+        let mut perm = std::fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        std::fs::set_permissions(&path, perm).unwrap();
+        std::fs::write(&path, b"layer bytez").unwrap();
+        let report = s.fsck().unwrap();
+        assert!(
+            matches!(&report.problems[..], [FsckProblem::Corrupt { digest, .. }] if digest == layer.digest()),
+            "{:?}",
+            report.problems
+        );
+
+        std::fs::remove_file(&path).unwrap();
+        let report = s.fsck().unwrap();
+        assert!(
+            matches!(&report.problems[..], [FsckProblem::Missing { digest, .. }] if digest == layer.digest()),
+            "{:?}",
+            report.problems
+        );
+    }
+}

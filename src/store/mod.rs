@@ -1,31 +1,38 @@
-//! The local content-addressed store: an OCI image layout plus strata's own
-//! bookkeeping.
+//! The local content-addressed store: an OCI image layout plus the temp
+//! dir and locks every writer shares.
 //!
 //! ```text
 //! <root>/oci-layout            {"imageLayoutVersion":"1.0.0"}
 //! <root>/index.json            named refs (annotation org.opencontainers.image.ref.name)
 //! <root>/blobs/sha256/<hex>    every blob, named by its digest
-//! <root>/strata/tmp/           blobs being written (temp file → verify → rename)
+//! <root>/strata/tmp/           anything being written (blobs: temp file → verify → rename)
 //! <root>/strata/locks/         inter-process locks (see `lock`)
-//! <root>/strata/cache/         the step-cache index (issue 5)
-//! <root>/strata/downloads/     part sources fetched over HTTP (`sources::Downloads`)
+//! <root>/strata/<other>/       the store's tenants' own dirs, unknown here
 //! ```
 //!
 //! Because the top level is a plain OCI layout, `skopeo inspect oci:<root>:NAME`
 //! and `umoci` read the store directly.
 //!
+//! The store is a leaf: it knows blobs, descriptors and refs, and imports
+//! none of its tenants (the step cache, snapshots, the download cache keep
+//! their own dirs under `strata/`). Garbage collection is composed above it
+//! in `crate::gc`, which asks each tenant for its roots and uses the
+//! mark, sweep and temp cleanup offered here.
+//!
 //! - `blob`: [`BlobWriter`] — hash while writing, verify, rename atomically.
 //! - `refs`: names → descriptors in `index.json`.
 //! - `lock`: the index lock and the gc lock shared between processes.
 //! - `walk`: what a descriptor references (index → manifests → config, layers).
-//! - `fsck` / `gc`: verification and collection.
+//! - `fsck`: verification.
+//! - `sweep`: [`Store::mark`], and under the [`Exclusive`] gc lock
+//!   [`Exclusive::sweep`] and [`Exclusive::clean_temp`].
 
 mod blob;
 mod error;
 mod fsck;
-mod gc;
 mod lock;
 mod refs;
+mod sweep;
 mod walk;
 
 use std::fs::{self, File};
@@ -37,9 +44,9 @@ use oci_spec::image::{Descriptor, Digest, MediaType};
 pub use blob::BlobWriter;
 pub use error::StoreError;
 pub use fsck::{FsckProblem, FsckReport};
-pub use gc::GcReport;
 pub use refs::normalize_ref;
-pub use walk::children;
+pub use sweep::{Exclusive, Marks, SweepReport, TempReport, remove_all};
+pub use walk::{children, may_be_absent};
 
 use crate::digest::{self, HashingReader};
 
@@ -73,7 +80,7 @@ impl Store {
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let root = root.into();
         let io_err = |path: &Path, e: io::Error| StoreError::Io { path: path.to_owned(), source: e };
-        for dir in ["blobs/sha256", "strata/tmp", "strata/locks", "strata/cache"] {
+        for dir in ["blobs/sha256", "strata/tmp", "strata/locks"] {
             let d = root.join(dir);
             fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
         }
@@ -201,19 +208,6 @@ impl Store {
         fsck::run(self)
     }
 
-    /// Removes every blob that no ref reaches, and stale temp files. Waits for
-    /// other strata processes using this store to finish first.
-    pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
-        self.gc_with(dry_run, None)
-    }
-
-    /// [`Store::gc`], first dropping least recently used step-cache records
-    /// until the blobs only the cache holds weigh at most `keep_storage` bytes.
-    pub fn gc_with(&self, dry_run: bool, keep_storage: Option<u64>) -> Result<GcReport, StoreError> {
-        let _exclusive = self.gc_guard.exclusive()?;
-        gc::run(self, dry_run, keep_storage)
-    }
-
     /// `desc` and every blob it reaches (an image: manifest, config, layers).
     pub fn closure(&self, desc: &Descriptor) -> Vec<Descriptor> {
         let mut out = Vec::new();
@@ -231,7 +225,9 @@ impl Store {
         out
     }
 
-    pub(crate) fn tmp_dir(&self) -> PathBuf {
+    /// `strata/tmp/`: where every writer stages what it renames into place,
+    /// on the store's filesystem. Emptied by gc.
+    pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("strata/tmp")
     }
 }

@@ -12,9 +12,11 @@ fn is_json_document(mt: &MediaType) -> bool {
         || matches!(mt, MediaType::Other(s) if s.ends_with("manifest.v2+json") || s.ends_with("manifest.list.v2+json"))
 }
 
-/// Whether a layer descriptor may legitimately be absent (foreign layers that
-/// registries never serve).
-pub(crate) fn may_be_absent(d: &Descriptor) -> bool {
+/// Whether a blob a document names may legitimately be absent from a store,
+/// an export or a push: foreign (non-distributable) layers, which
+/// registries never serve and `docker save` leaves out. The one rule that
+/// fsck, export, import, pull and push share.
+pub fn may_be_absent(d: &Descriptor) -> bool {
     matches!(
         d.media_type(),
         MediaType::ImageLayerNonDistributable

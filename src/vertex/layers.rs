@@ -52,10 +52,8 @@ pub fn filter(
 ) -> crate::Result<LayerInfo> {
     let blob = store.open_blob(&input.digest)?;
     let pred = |p: &Path, _k: layer::EntryKind| keep(&p.to_string_lossy());
-    let mut out = store.blob_writer()?;
-    let diff_id = layer::filter(LayerInput::sorted(BufReader::new(blob)), &pred, opts, &mut out)?.diff_id;
-    let (digest, size) = out.commit(None)?;
-    Ok(LayerInfo { digest, diff_id, size, compression: opts.compression })
+    let input = LayerInput::sorted(BufReader::new(blob));
+    Ok(layer::write_blob(store, opts.compression, |w| layer::filter(input, &pred, opts, w))?)
 }
 
 /// `layers` laid over each other (later wins) as one layer.
@@ -64,10 +62,7 @@ pub fn squash(store: &Store, opts: &OutputOptions, layers: &[&LayerInfo]) -> cra
     for l in layers {
         inputs.push(LayerInput::sorted(BufReader::new(store.open_blob(&l.digest)?)));
     }
-    let mut out = store.blob_writer()?;
-    let diff_id = layer::squash(inputs, opts, &mut out)?.diff_id;
-    let (digest, size) = out.commit(None)?;
-    Ok(LayerInfo { digest, diff_id, size, compression: opts.compression })
+    Ok(layer::write_blob(store, opts.compression, |w| layer::squash(inputs, opts, w))?)
 }
 
 fn empty(ctx: &Context<'_>) -> crate::Result<LayerInfo> {

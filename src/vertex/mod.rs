@@ -67,10 +67,7 @@ impl Context<'_> {
             whiteouts,
             ..WriteOptions::new(self.compression, self.epoch)
         };
-        let mut blob = self.store.blob_writer()?;
-        let diff_id = layer::write_tree(dir, &opts, &mut blob)?.diff_id;
-        let (digest, size) = blob.commit(None)?;
-        Ok(LayerInfo { digest, diff_id, size, compression: self.compression })
+        Ok(layer::write_blob(self.store, self.compression, |w| layer::write_tree(dir, &opts, w))?)
     }
 
     /// A fresh temp dir in the store's tmp (same filesystem as the blobs),

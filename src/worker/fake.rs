@@ -83,10 +83,8 @@ impl<'s> FakeWorker<'s> {
         std::fs::write(&file, hex::encode(h.finalize()))
             .map_err(|e| crate::vertex::hostfs::HostFsError { path: file.clone(), source: e })?;
         let opts = WriteOptions { ids: IdMode::Root, ..WriteOptions::new(Compression::Gzip, job.epoch) };
-        let mut blob = self.store.blob_writer()?;
-        let diff_id = crate::layer::write_tree(dir.path(), &opts, &mut blob)?.diff_id;
-        let (digest, size) = blob.commit(None)?;
-        Ok(LayerInfo { digest, diff_id, size, compression: Compression::Gzip })
+        let write = |w| crate::layer::write_tree(dir.path(), &opts, w);
+        Ok(crate::layer::write_blob(self.store, Compression::Gzip, write)?)
     }
 }
 

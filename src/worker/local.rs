@@ -195,10 +195,7 @@ fn write_file(path: &Path, mode: u32, contents: &[u8]) -> crate::Result<()> {
 
 fn write_dir(store: &Store, dir: &Path, opts: &OutputOptions) -> crate::Result<LayerInfo> {
     let wopts = WriteOptions { ids: IdMode::AsFound, ..WriteOptions::new(opts.compression, opts.source_date_epoch) };
-    let mut blob = store.blob_writer()?;
-    let diff_id = layer::write_tree(dir, &wopts, &mut blob)?.diff_id;
-    let (digest, size) = blob.commit(None)?;
-    Ok(LayerInfo { digest, diff_id, size, compression: opts.compression })
+    Ok(layer::write_blob(store, opts.compression, |w| layer::write_tree(dir, &wopts, w))?)
 }
 
 /// Whether the root filesystem of `layers` has something at `path`

@@ -15,8 +15,9 @@ use containerd_client::services::v1::snapshots::{
 use containerd_client::services::v1::{
     AddResourceRequest, ApplyRequest, Container, CreateContainerRequest, CreateRequest as CreateLeaseRequest,
     CreateTaskRequest, DeleteContainerRequest, DeleteRequest as DeleteLeaseRequest, DeleteTaskRequest, DiffRequest,
-    InfoRequest, KillRequest, ReadContentRequest, Resource, StartRequest, WaitRequest, WriteAction,
-    WriteContentRequest, containers_client::ContainersClient, content_client::ContentClient, diff_client::DiffClient,
+    InfoRequest, KillRequest, ListContainersRequest, ListRequest as ListLeasesRequest, ListResourcesRequest,
+    ReadContentRequest, Resource, StartRequest, WaitRequest, WriteAction, WriteContentRequest,
+    containers_client::ContainersClient, content_client::ContentClient, diff_client::DiffClient,
     leases_client::LeasesClient, tasks_client::TasksClient,
 };
 use containerd_client::tonic::transport::Channel;
@@ -97,10 +98,9 @@ impl Conn {
 
     // ------------------------------------------------------------ leases
 
-    /// Creates lease `id`, collected by containerd after `expire` (RFC 3339)
-    /// even if strata dies without deleting it.
-    pub async fn create_lease(&self, id: &str, expire: &str) -> Rpc<()> {
-        let labels = HashMap::from([("containerd.io/gc.expire".to_owned(), expire.to_owned())]);
+    /// Creates lease `id` with `labels` (`containerd.io/gc.expire`: collected
+    /// by containerd after that time even if strata dies without deleting it).
+    pub async fn create_lease(&self, id: &str, labels: HashMap<String, String>) -> Rpc<()> {
         let req = self.req(CreateLeaseRequest { id: id.to_owned(), labels });
         LeasesClient::new(self.channel.clone()).create(req).await.map_err(ctx(|| format!("create lease {id}")))?;
         Ok(())
@@ -110,6 +110,23 @@ impl Conn {
         let req = self.req(DeleteLeaseRequest { id: id.to_owned(), sync: false });
         LeasesClient::new(self.channel.clone()).delete(req).await.map_err(ctx(|| format!("delete lease {id}")))?;
         Ok(())
+    }
+
+    /// Every lease in the namespace: (id, labels).
+    pub async fn list_leases(&self) -> Rpc<Vec<(String, HashMap<String, String>)>> {
+        let req = self.req(ListLeasesRequest { filters: Vec::new() });
+        let r = LeasesClient::new(self.channel.clone()).list(req).await.map_err(ctx(|| "list leases".to_owned()))?;
+        Ok(r.into_inner().leases.into_iter().map(|l| (l.id, l.labels)).collect())
+    }
+
+    /// What lease `id` holds: (type, id), e.g. (`snapshots/overlayfs`, a snapshot key).
+    pub async fn lease_resources(&self, id: &str) -> Rpc<Vec<(String, String)>> {
+        let req = self.req(ListResourcesRequest { id: id.to_owned() });
+        let r = LeasesClient::new(self.channel.clone())
+            .list_resources(req)
+            .await
+            .map_err(ctx(|| format!("list the resources of lease {id}")))?;
+        Ok(r.into_inner().resources.into_iter().map(|r| (r.r#type, r.id)).collect())
     }
 
     /// Adds an existing resource (`content` or `snapshots/<snapshotter>`) to
@@ -316,6 +333,16 @@ impl Conn {
             .await
             .map_err(ctx(|| format!("create container {id}")))?;
         Ok(())
+    }
+
+    /// Every container in the namespace: (id, labels).
+    pub async fn list_containers(&self) -> Rpc<Vec<(String, HashMap<String, String>)>> {
+        let req = self.req(ListContainersRequest { filters: Vec::new() });
+        let r = ContainersClient::new(self.channel.clone())
+            .list(req)
+            .await
+            .map_err(ctx(|| "list containers".to_owned()))?;
+        Ok(r.into_inner().containers.into_iter().map(|c| (c.id, c.labels)).collect())
     }
 
     pub async fn delete_container(&self, id: &str) -> Rpc<()> {

@@ -525,5 +525,104 @@ fn prune_removes_unused_snapshots_in_its_namespace() {
     assert!(sh(&format!("ctr -n {ns} snapshots ls")).lines().count() > 1);
     assert!(exec.prune().unwrap() >= 2, "the chain and the init snapshot");
     assert_eq!(sh(&format!("ctr -n {ns} snapshots ls")).lines().count(), 1, "only the header is left");
-    let _ = Command::new("ctr").args(["namespaces", "rm", ns]).output();
+    remove_namespace(ns);
+}
+
+#[test]
+fn prune_leftovers_removes_a_killed_steps_lease_snapshot_and_container_and_nothing_of_a_live_one() {
+    if !require_containerd() {
+        return;
+    }
+    let ns = "strata-test-leftovers";
+    let exec = ContainerdExecutor::new(ContainerdConfig { namespace: ns.into(), ..Default::default() }).unwrap();
+    let conn = exec.conn().unwrap();
+    let host = crate::executor::owner().rsplit_once('/').unwrap().0.to_owned();
+    let far = rfc3339(SystemTime::now() + Duration::from_secs(3600));
+    let labels = |owner: &str| {
+        HashMap::from([("containerd.io/gc.expire".to_owned(), far.clone()), (OWNER_LABEL.to_owned(), owner.to_owned())])
+    };
+    // What a step of a process that is gone leaves, made as `run` makes it:
+    // its lease, its active snapshot and an extraction snapshot inside the
+    // lease, its container.
+    let dead = "strata-killed-step-4294967295-0-0000abcd";
+    let dead_owner = format!("{host}/4294967295");
+    // A step of this (live) process, and a lease without an owner (an older strata's).
+    let live = step_id("live step");
+    let unowned = "strata-unowned-1-0-0000abcd";
+    exec.client
+        .block_on(async {
+            conn.create_lease(dead, labels(&dead_owner)).await?;
+            let in_dead = conn.with_lease(dead);
+            in_dead.prepare(dead, None).await?;
+            in_dead.prepare(&format!("{dead}-extract-0"), None).await?;
+            let spec = prost_types::Any { type_url: SPEC_TYPE_URL.to_owned(), value: b"{}".to_vec() };
+            let container_labels = HashMap::from([
+                (STEP_LABEL.to_owned(), "killed:step".to_owned()),
+                (OWNER_LABEL.to_owned(), dead_owner),
+            ]);
+            in_dead.create_container(dead, DEFAULT_RUNTIME, spec, dead, container_labels).await?;
+            conn.create_lease(&live, labels(&crate::executor::owner())).await?;
+            conn.with_lease(&live).prepare(&live, None).await?;
+            conn.create_lease(unowned, HashMap::from([("containerd.io/gc.expire".to_owned(), far.clone())])).await
+        })
+        .unwrap();
+
+    let r = exec.prune_leftovers().unwrap();
+    assert_eq!(r, LeftoverReport { containers: 1, leases: 1, snapshots: 2, in_use: 2 });
+    let names = |what: &str| sh(&format!("ctr -n {ns} {what}"));
+    assert!(!names("leases ls -q").contains(dead) && !names("snapshots ls").contains(dead));
+    assert!(!names("containers ls -q").contains(dead));
+    assert!(names("leases ls -q").contains(&live) && names("snapshots ls").contains(&live), "a live step's stay");
+    assert!(names("leases ls -q").contains(unowned), "without an owner label nothing tells it is gone");
+    assert_eq!(exec.prune_leftovers().unwrap(), LeftoverReport { in_use: 2, ..Default::default() });
+
+    exec.client
+        .block_on(async {
+            conn.remove_snapshot(&live).await?;
+            conn.delete_lease(&live).await?;
+            conn.delete_lease(unowned).await
+        })
+        .unwrap();
+    remove_namespace(ns);
+}
+
+#[test]
+fn prune_leaves_the_snapshots_a_lease_holds() {
+    if !require_containerd() {
+        return;
+    }
+    let ns = "strata-test-prune-held";
+    let exec = ContainerdExecutor::new(ContainerdConfig { namespace: ns.into(), ..Default::default() }).unwrap();
+    let (r, _) = run(&exec, &step("prune-held", "true"));
+    drop(r.unwrap());
+    let conn = exec.conn().unwrap();
+    // A step starting now holds the stack it builds on in its lease.
+    let chain = chain_ids(&base().1.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>());
+    let top = chain.last().unwrap().clone();
+    let lease = step_id("holder");
+    let held = conn.with_lease(&lease);
+    exec.client
+        .block_on(async {
+            conn.create_lease(&lease, HashMap::new()).await?;
+            held.lease_add(&format!("snapshots/{}", conn.snapshotter), &top).await
+        })
+        .unwrap();
+    exec.prune().unwrap();
+    assert!(sh(&format!("ctr -n {ns} snapshots ls")).contains(&top), "held by a lease: kept");
+    exec.client.block_on(conn.delete_lease(&lease)).unwrap();
+    assert!(exec.prune().unwrap() >= 1);
+    assert!(!sh(&format!("ctr -n {ns} snapshots ls")).contains(&top));
+    remove_namespace(ns);
+}
+
+/// Removes a test namespace, retrying for a while: containerd collects the
+/// content a deleted lease held in the background, and refuses to remove a
+/// namespace that still has any.
+fn remove_namespace(ns: &str) {
+    for _ in 0..50 {
+        if Command::new("ctr").args(["namespaces", "rm", ns]).output().is_ok_and(|o| o.status.success()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -26,25 +26,8 @@ pub const STEP_LABEL: &str = "org.strata.step";
 /// objects alone.
 pub const OWNER_LABEL: &str = "org.strata.owner";
 
-/// This process's [`OWNER_LABEL`] value.
-pub(crate) fn owner() -> String {
-    format!("{}/{}", hostname(), std::process::id())
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
-}
-
-/// Whether `owner` (an [`OWNER_LABEL`] value) names a process alive on
-/// this host. `None` for another host, where it cannot be told.
-pub(crate) fn owner_alive(owner: &str) -> Option<bool> {
-    let (host, pid) = owner.rsplit_once('/')?;
-    if host != hostname() {
-        return None;
-    }
-    let pid: u32 = pid.parse().ok()?;
-    Some(std::path::Path::new(&format!("/proc/{pid}")).exists())
-}
+// The owner value and its liveness, shared with the containerd executor.
+pub(crate) use crate::executor::{owner, owner_alive};
 
 /// The container for `spec`, started from the image `image` (an ID).
 pub(crate) fn container_body(spec: &StepSpec, image: &str) -> ContainerCreateBody {
