@@ -295,9 +295,9 @@ pub fn shell(
     let Some(vertex) = graph
         .vertices
         .iter()
+        .rev()
         .filter(of_part)
-        .filter(|v| solved_ids.contains(&v.id.as_str()) && matches!(v.op, Op::Exec(_)))
-        .last()
+        .find(|v| solved_ids.contains(&v.id.as_str()) && matches!(v.op, Op::Exec(_)))
     else {
         let known = vec![format!("{part} runs no process up to {step}")];
         return Err(BuildError::Unknown { what: "step to open a shell in", name: step.into(), known }.into());

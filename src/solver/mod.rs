@@ -417,7 +417,7 @@ impl<'s, 'a> Walk<'s, 'a> {
             progress.event(&Event::Note { message });
         }
         if let Some((i, e)) = self.failure.take() {
-            self.maybe_shell(i);
+            self.maybe_shell(i, progress);
             return Err(e);
         }
         if cancel.is_cancelled() {
@@ -663,7 +663,7 @@ impl<'s, 'a> Walk<'s, 'a> {
     }
 
     /// `--shell-on-fail`: a shell over the failed exec vertex's inputs.
-    fn maybe_shell(&self, i: usize) {
+    fn maybe_shell(&self, i: usize, progress: &mut dyn Progress) {
         let s = self.solver;
         let (true, Some(worker), NodeKind::Vertex(v)) = (s.opts.shell_on_fail, s.worker, &self.nodes[i].kind) else {
             return;
@@ -672,10 +672,11 @@ impl<'s, 'a> Walk<'s, 'a> {
         let Ok(inputs) = self.input_layers(i) else { return };
         let ctx = self.job(i, inputs.clone()).ctx;
         let job = crate::vertex::exec_job(&ctx, &v.id, op, &inputs);
-        eprintln!("strata: {} failed: opening a shell over its inputs (exit it to end the build)", v.id);
+        let message = format!("{} failed: opening a shell over its inputs (exit to end the build)", v.id);
+        progress.event(&Event::Note { message });
         let (argv, _) = s.frontend.shell_command(v.group.as_deref().unwrap_or(""), &v.step, &[]);
         if let Err(e) = worker.shell(&job, argv) {
-            eprintln!("strata: cannot open a shell: {e}");
+            progress.event(&Event::Note { message: format!("no shell: {e}") });
         }
     }
 }
