@@ -63,6 +63,9 @@ pub struct BuildOptions {
     /// Copy step logs to stderr as they come (plain and json progress; the
     /// tty renderer shows running steps instead).
     pub echo_logs: bool,
+    /// CA certificates steps with network access trust (see
+    /// [`crate::worker::local::BuildCa`]).
+    pub build_ca: Option<PathBuf>,
 }
 
 /// What a build produced.
@@ -140,8 +143,13 @@ fn solve(
     let resolved = crate::resolve::resolve(store, &project.graph, &project.dir, &ro, progress)?;
     let epoch = crate::image::source_date_epoch(project.graph.source_date_epoch)?;
     let remotes = remotes(store, opts, progress)?;
-    let worker =
-        executor.map(|executor| LocalWorker { store, executor, compression: opts.compression, echo: opts.echo_logs });
+    let worker = executor.map(|executor| LocalWorker {
+        store,
+        executor,
+        compression: opts.compression,
+        echo: opts.echo_logs,
+        ca: opts.build_ca.clone(),
+    });
     let solver = Solver {
         store,
         frontend: project.frontend,
@@ -335,6 +343,6 @@ pub fn shell(
     for v in later {
         job.rootfs.extend(solved.outputs.get(&v.id).into_iter().flat_map(|o| o.values().cloned()));
     }
-    let worker = LocalWorker { store, executor, compression: opts.compression, echo: false };
+    let worker = LocalWorker { store, executor, compression: opts.compression, echo: false, ca: opts.build_ca.clone() };
     crate::worker::Worker::shell(&worker, &job, argv)
 }

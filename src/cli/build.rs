@@ -119,6 +119,15 @@ pub struct LifecycleArgs {
     /// image is the same at any value.
     #[arg(long, short = 'j', default_value_t = 0, hide_default_value = true)]
     pub jobs: usize,
+    /// CA certificates (a PEM bundle) that steps with network access trust,
+    /// for networks behind a TLS-intercepting proxy; default: the host's
+    /// bundle (/etc/ssl/certs/ca-certificates.crt) when there is one. It is
+    /// mounted, never captured into a layer, and in no cache key.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_build_ca")]
+    pub build_ca: Option<std::path::PathBuf>,
+    /// Give steps no CA certificates of the host's.
+    #[arg(long)]
+    pub no_build_ca: bool,
 }
 
 /// `strata shell --part P --step S [-- CMD...]`.

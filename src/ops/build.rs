@@ -30,6 +30,11 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
         shell_on_fail: lc.shell_on_fail,
         jobs: lc.jobs,
         echo_logs: progress::resolve(lc.progress) != progress::ProgressMode::Tty,
+        build_ca: match (&lc.build_ca, lc.no_build_ca) {
+            (Some(f), _) => Some(f.clone()),
+            (None, true) => None,
+            (None, false) => crate::worker::local::host_ca_bundle(),
+        },
     }
 }
 

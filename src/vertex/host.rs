@@ -13,14 +13,14 @@ use strata_frontend_api::tree::{EntryKind, Tree};
 use strata_frontend_api::{HostOpError, HostTree, ReadFile};
 
 use super::Context;
-use super::hostfs::{self, HostFsError, Sources};
+use super::hostfs::{self, FilesByContent, HostFsError};
 use crate::layer::{IdMode, LayerInfo, WhiteoutSource};
 use crate::worker::Outputs;
 
 /// One input tree and where its files' bytes are.
 struct Input {
     tree: Tree,
-    sources: Sources,
+    sources: FilesByContent,
 }
 
 impl ReadFile for Input {
@@ -44,7 +44,7 @@ pub fn run(ctx: &Context<'_>, op: &HostOp, inputs: &[Vec<LayerInfo>]) -> crate::
         let message = format!("host op {} returned {} trees for {} outputs", op.name, results.len(), op.outputs.len());
         return Err(HostOpError::new(message).into());
     }
-    let mut sources: Sources = Sources::new();
+    let mut sources: FilesByContent = FilesByContent::new();
     for t in &trees {
         for (c, p) in &t.sources {
             sources.entry(c.clone()).or_insert_with(|| p.clone());

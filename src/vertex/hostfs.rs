@@ -3,7 +3,7 @@
 //! host op computed written back to disk from the files it came from.
 //!
 //! A file's content id in a [`Tree`] is the sha256 of its bytes, so equal
-//! ids mean equal contents (stage conflicts compare them) and [`Sources`]
+//! ids mean equal contents (stage conflicts compare them) and [`FilesByContent`]
 //! finds a file with those bytes to copy when a tree is materialized.
 
 use std::collections::BTreeMap;
@@ -29,7 +29,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HostFsError + '_ {
 }
 
 /// Content id → a host file with those bytes.
-pub type Sources = BTreeMap<String, PathBuf>;
+pub type FilesByContent = BTreeMap<String, PathBuf>;
 
 /// The OCI name of a whiteout for `name`, and of an opaque directory's marker.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -38,7 +38,7 @@ pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// Reads the directory `root` as a tree (the root itself is not an entry).
 /// Overlay whiteouts (char devices) and other special files are skipped.
 /// Returns the tree and where each content id's bytes are.
-pub fn read_tree(root: &Path) -> Result<(Tree, Sources), HostFsError> {
+pub fn read_tree(root: &Path) -> Result<(Tree, FilesByContent), HostFsError> {
     read(root, false)
 }
 
@@ -47,7 +47,7 @@ pub fn read_tree(root: &Path) -> Result<(Tree, Sources), HostFsError> {
 /// for a char device 0/0 at `dir/<name>`, and `dir/.wh..wh..opq` for a
 /// directory marked opaque (what host ops see, DESIGN.md and the graph's
 /// `HostOp` docs).
-pub fn read_tree_with_whiteouts(root: &Path) -> Result<(Tree, Sources), HostFsError> {
+pub fn read_tree_with_whiteouts(root: &Path) -> Result<(Tree, FilesByContent), HostFsError> {
     read(root, true)
 }
 
@@ -56,9 +56,9 @@ pub fn empty_content() -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b"")))
 }
 
-fn read(root: &Path, whiteouts: bool) -> Result<(Tree, Sources), HostFsError> {
+fn read(root: &Path, whiteouts: bool) -> Result<(Tree, FilesByContent), HostFsError> {
     let mut tree = Tree::new();
-    let mut sources = Sources::new();
+    let mut sources = FilesByContent::new();
     if !root.is_dir() {
         return Ok((tree, sources));
     }
@@ -149,7 +149,7 @@ pub fn file_digest(path: &Path) -> Result<String, HostFsError> {
 pub fn materialize<'a>(
     tree: &Tree,
     paths: impl IntoIterator<Item = &'a String>,
-    sources: &Sources,
+    sources: &FilesByContent,
     dest: &Path,
 ) -> Result<(), HostFsError> {
     fs::create_dir_all(dest).map_err(io_err(dest))?;
@@ -175,7 +175,7 @@ pub fn materialize<'a>(
     Ok(())
 }
 
-fn write_entry(path: &Path, entry: &Entry, sources: &Sources) -> Result<(), HostFsError> {
+fn write_entry(path: &Path, entry: &Entry, sources: &FilesByContent) -> Result<(), HostFsError> {
     let existing = fs::symlink_metadata(path).ok();
     match &entry.kind {
         EntryKind::Dir => {
@@ -220,18 +220,6 @@ fn write_entry(path: &Path, entry: &Entry, sources: &Sources) -> Result<(), Host
     Ok(())
 }
 
-/// Where each content id of `tree` is once `tree` was materialized in
-/// `dir` (no file is read).
-pub fn sources_in(tree: &Tree, dir: &Path) -> Sources {
-    let mut sources = Sources::new();
-    for (path, entry) in tree.iter() {
-        if let EntryKind::File { content } = &entry.kind {
-            sources.entry(content.clone()).or_insert_with(|| dir.join(path));
-        }
-    }
-    sources
-}
-
 /// Copies everything under `from` over `to` (modes, owners and symlinks
 /// kept; whiteouts and special files skipped).
 pub fn copy_over(from: &Path, to: &Path) -> Result<(), HostFsError> {
@@ -271,5 +259,31 @@ mod tests {
     fn a_missing_dir_reads_as_an_empty_tree() {
         let (tree, _) = read_tree(Path::new("/nonexistent/strata-test")).unwrap();
         assert!(tree.is_empty());
+    }
+
+    #[test]
+    fn whiteouts_read_as_their_oci_names_and_are_written_back_the_overlayfs_way() {
+        if !crate::testutil::need_root("making char devices") {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let snap = d.path().join("snap");
+        fs::create_dir_all(snap.join("etc/opaque")).unwrap();
+        xattr::set(snap.join("etc/opaque"), "trusted.overlay.opaque", b"y").unwrap();
+        let gone = std::ffi::CString::new(snap.join("etc/gone").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR, 0) }, 0);
+
+        let (tree, _) = read_tree_with_whiteouts(&snap).unwrap();
+        assert_eq!(tree.paths().collect::<Vec<_>>(), ["etc", "etc/.wh.gone", "etc/opaque", "etc/opaque/.wh..wh..opq"]);
+        let (plain, _) = read_tree(&snap).unwrap();
+        assert_eq!(plain.paths().collect::<Vec<_>>(), ["etc", "etc/opaque"], "read_tree skips them");
+
+        let out = d.path().join("out");
+        let paths: Vec<String> = tree.paths().filter(|p| !is_whiteout_name(p)).map(str::to_string).collect();
+        materialize(&tree, &paths, &FilesByContent::new(), &out).unwrap();
+        assert!(write_whiteouts(&tree, &out).unwrap());
+        let (back, _) = read_tree_with_whiteouts(&out).unwrap();
+        assert_eq!(back.paths().collect::<Vec<_>>(), tree.paths().collect::<Vec<_>>());
     }
 }

@@ -12,6 +12,15 @@
 //! A `provide`d file is bound read-only at its path when the root
 //! filesystem's layers have nothing there (looked up in their snapshots,
 //! through a top-level link such as `bin -> usr/bin`).
+//!
+//! Steps with network access get the build's CA certificates (`--build-ca`,
+//! by default the host's bundle, as buildah mounts the host's certificates):
+//! bound read-only at [`CA_PATH`], with the variables pip, requests, curl,
+//! git, Go, Node and cargo read pointed at it. Behind a TLS-intercepting
+//! proxy (common in companies) package managers in a base without
+//! `ca-certificates` then verify what the proxy serves. The bundle is a
+//! mount, so it is never captured, and it is in no key: it changes how a
+//! step reaches the network, not what the step is.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -33,6 +42,28 @@ pub struct LocalWorker<'a> {
     pub compression: Compression,
     /// Copy each step's log lines to stderr (prefixed with the vertex).
     pub echo: bool,
+    /// The CA bundle steps with network access trust.
+    pub ca: Option<PathBuf>,
+}
+
+/// Where steps find the build's CA bundle.
+pub const CA_PATH: &str = "/run/strata-ca/ca-certificates.crt";
+
+/// The variables that make TLS clients in a step trust [`CA_PATH`].
+pub const CA_VARIABLES: &[&str] = &[
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+    "CARGO_HTTP_CAINFO",
+];
+
+/// The host's CA bundle, if it has one where Debian keeps it.
+pub fn host_ca_bundle() -> Option<PathBuf> {
+    let p = PathBuf::from("/etc/ssl/certs/ca-certificates.crt");
+    p.is_file().then_some(p)
 }
 
 /// What a mount holds while the step runs.
@@ -117,6 +148,10 @@ impl LocalWorker<'_> {
                 let point = dir.join(rel);
                 std::fs::create_dir_all(&point).map_err(io_err(&point))?;
             }
+        }
+        if let (Some(ca), Network::Host) = (&self.ca, op.network) {
+            spec.mounts.push(Mount::Bind { source: ca.clone(), destination: CA_PATH.into(), read_only: true });
+            spec.env.extend(CA_VARIABLES.iter().map(|v| format!("{v}={CA_PATH}")));
         }
         for (n, p) in op.provide.iter().enumerate() {
             if !rootfs_has(self.store, &job.rootfs, &p.path)? {

@@ -479,3 +479,52 @@ fn tarball_over_http_and_git_tag_sources_are_pulled_and_primed() {
     // The project was only read: no parts/, stage/ or prime/ appeared in it.
     assert!(!dir.join("parts").exists() && !dir.join("stage").exists() && !dir.join("prime").exists());
 }
+
+/// Steps with network access trust the build's CA bundle (`--build-ca`,
+/// default the host's): it is mounted, found through `SSL_CERT_FILE` and
+/// the like, and never captured into a layer. `--no-build-ca` gives none.
+#[test]
+fn build_steps_trust_the_build_ca_which_no_layer_keeps() {
+    if !require_runc() {
+        return;
+    }
+    let s = Strata::new();
+    s.busybox();
+    let dir = project(
+        &s,
+        "base: bare\nbuild-base: busybox:latest\nparts:\n  ca:\n    plugin: nil\n    override-build: |\n      \
+         mkdir -p $CRAFT_PART_INSTALL/etc\n      cat \"${SSL_CERT_FILE:-/dev/null}\" > $CRAFT_PART_INSTALL/etc/seen-ca\n      \
+         echo \"${PIP_CERT:-none} ${NODE_EXTRA_CA_CERTS:-none}\" > $CRAFT_PART_INSTALL/etc/vars\n",
+    );
+    let ca = s.path("proxy-ca.pem");
+    fs::write(&ca, "-----BEGIN CERTIFICATE-----\nstrata-test-ca\n-----END CERTIFICATE-----\n").unwrap();
+    let built = |extra: &[&str], out: &str| -> PathBuf {
+        let dest = format!("type=oci-dir,dest={}", s.path(out).display());
+        let mut args = vec!["build", dir.to_str().unwrap(), "--output", &dest, "--no-cache"];
+        args.extend_from_slice(extra);
+        s.ok(&args);
+        let root = s.path(&format!("{out}-root"));
+        unpack_last_layer(&s.path(out), &root);
+        root
+    };
+    let with = built(&["--build-ca", ca.to_str().unwrap()], "with");
+    assert_eq!(fs::read(with.join("etc/seen-ca")).unwrap(), fs::read(&ca).unwrap(), "the step read the bundle");
+    let path = "/run/strata-ca/ca-certificates.crt";
+    assert_eq!(fs::read_to_string(with.join("etc/vars")).unwrap().trim(), format!("{path} {path}"));
+    let without = built(&["--no-build-ca"], "without");
+    assert_eq!(fs::read(without.join("etc/seen-ca")).unwrap(), b"", "no bundle with --no-build-ca");
+    // No layer of the store holds the bundle or its mount point.
+    for entry in fs::read_dir(s.store().join("blobs/sha256")).unwrap() {
+        let bytes = fs::read(entry.unwrap().path()).unwrap();
+        let mut plain = Vec::new();
+        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain).is_err() {
+            continue; // not a gzip layer: a config, a manifest
+        }
+        let mut archive = tar::Archive::new(&plain[..]);
+        let Ok(entries) = archive.entries() else { continue };
+        for e in entries.flatten() {
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            assert!(!path.starts_with("run/strata-ca"), "a layer kept {path}");
+        }
+    }
+}
