@@ -98,6 +98,11 @@ fn step_of(vertex: &str) -> String {
     }
 }
 
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
 impl Build {
     /// `(vertex, status, reason)` of every step event, in order.
     fn events(&self) -> Vec<(String, String, String)> {
@@ -124,13 +129,14 @@ impl Build {
         steps
     }
 
-    /// The steps that ran (a vertex of theirs ran), in order.
+    /// The steps that ran (a vertex of theirs ran), in name order: steps
+    /// that need nothing of each other start in any order (`--jobs`).
     fn ran(&self) -> Vec<String> {
-        self.steps_with("running")
+        sorted(self.steps_with("running"))
     }
 
     fn would_run(&self) -> Vec<String> {
-        self.steps_with("wouldrun")
+        sorted(self.steps_with("wouldrun"))
     }
 
     /// The steps taken whole from the cache (no vertex of theirs ran).
@@ -189,12 +195,23 @@ fn editing_one_file_reruns_exactly_that_parts_steps_and_says_why() {
 
     p.edit("doc/README", "better docs\n");
     let plan = p.plan();
-    assert_eq!(plan.would_run(), ["doc:pull", "doc:build", "doc:stage", "doc:prime", "pack"], "{}", plan.0);
+    // doc's install changes, so the stage conflict check runs again too.
+    assert_eq!(
+        plan.would_run(),
+        ["doc:build", "doc:prime", "doc:pull", "doc:stage", "pack", "stage:conflicts"],
+        "{}",
+        plan.0
+    );
     assert!(plan.reason("doc:pull").starts_with("source:README changed: file 0644 sha256:"), "{}", plan.0);
     assert_eq!(plan.reason("doc:build"), "doc:pull would run");
 
     let second = p.build(&[]);
-    assert_eq!(second.ran(), ["doc:pull", "doc:build", "doc:stage", "doc:prime", "pack"], "{}", second.0);
+    assert_eq!(
+        second.ran(),
+        ["doc:build", "doc:prime", "doc:pull", "doc:stage", "pack", "stage:conflicts"],
+        "{}",
+        second.0
+    );
     assert!(second.reason("doc:build").starts_with("layer:rootfs[1] changed"), "its pull layer: {}", second.0);
     assert_ne!(second.digest(), first.digest());
     assert_eq!(p.plan().would_run(), Vec::<&str>::new(), "planning after the build: all cached");
@@ -212,7 +229,8 @@ fn a_dependency_reruns_its_dependents_only_when_its_stage_really_changed() {
     // so app (after: lib) is not rebuilt.
     p.edit("lib/NOTES", "still not staged\n");
     let b = p.build(&[]);
-    assert_eq!(b.ran(), ["lib:pull", "lib:build", "lib:stage", "lib:prime"], "{}", b.0);
+    // lib's install changed: the conflict check over every install runs again.
+    assert_eq!(b.ran(), ["lib:build", "lib:prime", "lib:pull", "lib:stage", "stage:conflicts"], "{}", b.0);
     assert!(b.cached().contains(&"app:build".to_string()) && b.cached().contains(&"pack".to_string()), "{}", b.0);
 
     // The staged header changes: app's build sees it and reruns.
@@ -234,7 +252,7 @@ fn no_cache_and_no_cache_filter_force_steps_to_run() {
     let p = Project::new();
     let first = p.build(&[]);
     let b = p.build(&["--no-cache-filter", "doc"]);
-    assert_eq!(b.ran(), ["doc:pull", "doc:build", "doc:stage", "doc:prime"], "{}", b.0);
+    assert_eq!(b.ran(), ["doc:build", "doc:prime", "doc:pull", "doc:stage"], "{}", b.0);
     assert_eq!(b.reason("doc:pull"), "--no-cache-filter doc");
     assert_eq!(b.digest(), first.digest(), "same inputs, same image");
     let b = p.build(&["--no-cache-filter", "app:build"]);
@@ -381,7 +399,7 @@ fn a_fresh_store_with_a_warm_registry_cache_runs_no_step() {
     let third = Project::new();
     third.edit("doc/README", "other docs\n");
     let b = third.build(&["--cache-from", &cache]);
-    assert_eq!(b.ran(), ["doc:pull", "doc:build", "doc:stage", "doc:prime", "pack"], "{}", b.0);
+    assert_eq!(b.ran(), ["doc:build", "doc:prime", "doc:pull", "doc:stage", "pack", "stage:conflicts"], "{}", b.0);
 
     // An unreachable cache is a note, not a failure.
     let fourth = Project::new();
@@ -398,9 +416,9 @@ fn step_commands_run_up_to_a_step_and_clean_forgets_parts() {
     let p = Project::new();
     let dir = p.dir.to_str().unwrap();
     let staged = Build(p.s.ok(&["stage", "--project", dir, "lib", "--progress", "json"]));
-    assert_eq!(staged.ran(), ["lib:pull", "lib:build", "lib:stage"], "{}", staged.0);
+    assert_eq!(staged.ran(), ["lib:build", "lib:pull", "lib:stage"], "{}", staged.0);
     let built = Build(p.s.ok(&["step", "build", "--project", dir, "app", "--progress", "json"]));
-    assert_eq!(built.ran(), ["app:pull", "app:build"], "lib's steps are reused: {}", built.0);
+    assert_eq!(built.ran(), ["app:build", "app:pull"], "lib's steps are reused: {}", built.0);
     assert!(built.cached().contains(&"lib:stage".to_string()), "{}", built.0);
 
     let all = p.build(&[]);
@@ -413,7 +431,7 @@ fn step_commands_run_up_to_a_step_and_clean_forgets_parts() {
 
     assert_eq!(p.s.ok(&["clean", "--project", dir, "doc"]).trim(), "forgot 5 cached step(s)");
     let again = p.build(&[]);
-    assert_eq!(again.ran(), ["doc:pull", "doc:build", "doc:stage", "doc:prime"], "{}", again.0);
+    assert_eq!(again.ran(), ["doc:build", "doc:prime", "doc:pull", "doc:stage"], "{}", again.0);
     assert_eq!(again.digest(), all.digest(), "the same inputs give the same image");
 
     let err = p.s.fails(&["stage", "--project", dir, "nope"]);
