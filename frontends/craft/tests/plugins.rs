@@ -4,9 +4,11 @@
 //! `cases.json` with work dir `/root`, 7 parallel jobs, amd64).
 //!
 //! The differences the comparison allows are strata's deliberate ones
-//! (docs/craft-differences.md): `make` added for autotools and cmake; for
-//! rust, Debian's cargo/rustc instead of the rustup snap, or rustup's
-//! channel commands moved from pull to the start of build.
+//! (docs/craft-differences.md), added to craft-parts' recorded output here
+//! rather than written into it: Debian's compiler toolchain for the plugins
+//! that compile native code ([`DEBIAN_TOOLCHAIN`]); for rust, Debian's
+//! cargo/rustc instead of the rustup snap, or rustup's channel commands moved
+//! from pull to the start of build.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +16,14 @@ use std::path::Path;
 use serde_json::Value;
 use strata_frontend_api::BuildPlan;
 use strata_frontend_craft::{BuildInfo, CraftFrontend, env::expand_globals};
+
+/// What strata adds to craft-parts' build packages for a plugin that compiles
+/// C or C++ on a Debian minbase (`build-essential` less `dpkg-dev`).
+const DEBIAN_TOOLCHAIN: [&str; 4] = ["g++", "gcc", "libc6-dev", "make"];
+
+/// The plugins that get [`DEBIAN_TOOLCHAIN`]: every one that builds, not
+/// `dump` and `nil`.
+const COMPILES_NATIVE: [&str; 8] = ["autotools", "cmake", "go", "make", "meson", "npm", "python", "rust"];
 
 fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
@@ -40,6 +50,13 @@ fn plugins_generate_what_craft_parts_generates() {
     let golden: BTreeMap<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("plugins/golden.json")).unwrap()).unwrap();
     assert_eq!(cases.len(), golden.len());
+    // Every plugin has a case, so each one's build packages are compared.
+    let mut covered: Vec<&str> = cases.values().map(|c| c["plugin"].as_str().unwrap()).collect();
+    covered.sort();
+    covered.dedup();
+    let mut known: Vec<&str> = strata_frontend_craft::plugins::PLUGINS.iter().map(|p| p.name).collect();
+    known.sort();
+    assert_eq!(covered, known, "cases.json has a case for every plugin");
     for (name, spec) in &cases {
         let want = &golden[name];
         let plan = strata_plan(spec);
@@ -48,9 +65,10 @@ fn plugins_generate_what_craft_parts_generates() {
 
         let mut commands = strings(&want["build"]);
         let mut packages = strings(&want["packages"]);
+        if COMPILES_NATIVE.contains(&plugin) {
+            packages.extend(DEBIAN_TOOLCHAIN.map(String::from));
+        }
         match plugin {
-            "autotools" => packages.push("make".into()),
-            "cmake" if spec.get("cmake-generator").is_none() => packages.push("make".into()),
             "rust" => match channel {
                 None => packages.extend(["cargo".to_string(), "rustc".to_string()]),
                 Some("none") => {}
@@ -62,6 +80,7 @@ fn plugins_generate_what_craft_parts_generates() {
             _ => assert_eq!(strings(&want["pull"]), Vec::<String>::new(), "{name}: pull commands"),
         }
         packages.sort();
+        packages.dedup();
         assert_eq!(plan.build_commands, commands, "{name}: build commands");
         assert!(plan.pull_commands.is_empty(), "{name}");
         let env: BTreeMap<String, String> = plan.environment.iter().cloned().collect();
@@ -99,6 +118,6 @@ fn plugins_name_the_commands_they_need() {
     assert!(
         plan.build_commands[0].contains("https://nodejs.org/dist/v20.12.2/node-v20.12.2-linux-${NODE_ARCH}.tar.gz")
     );
-    assert_eq!(plan.build_packages, ["curl", "gcc"]);
+    assert_eq!(plan.build_packages, ["curl", "g++", "gcc", "libc6-dev", "make"]);
     assert!(plan.environment.contains(&("PATH".to_string(), "${CRAFT_PART_INSTALL}/bin:${PATH}".to_string())));
 }

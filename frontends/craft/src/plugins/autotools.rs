@@ -1,8 +1,7 @@
 //! `autotools`: bootstrap when there is no `configure`, then
-//! `./configure && make && make install`.
-//!
-//! strata adds `make` to craft-parts' build packages: Ubuntu build
-//! environments have it preinstalled, a Debian minbase does not.
+//! `./configure && make && make install`. craft-parts' build packages
+//! leave out make (rockcraft's build instance has it); it comes with
+//! strata's [`super::DEBIAN_TOOLCHAIN`].
 
 use strata_frontend_api::BuildPlan;
 
@@ -14,6 +13,7 @@ pub(super) const DEF: PluginDef = PluginDef {
     needs_source: true,
     out_of_source: false,
     build_attributes: &[],
+    compiles_native: true,
     plan,
 };
 
@@ -32,7 +32,7 @@ fn plan(input: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
             make,
             format!("make install DESTDIR=\"{}\"", input.dirs.install),
         ],
-        build_packages: strings(&["autoconf", "automake", "autopoint", "gcc", "libtool", "make"]),
+        build_packages: strings(&["autoconf", "automake", "autopoint", "gcc", "libtool"]),
         ..BuildPlan::default()
     })
 }

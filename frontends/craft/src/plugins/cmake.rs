@@ -1,8 +1,7 @@
 //! `cmake`: configure out of the source tree, build, install with DESTDIR;
-//! `CMAKE_PREFIX_PATH` points at the stage.
-//!
-//! strata adds `make` to craft-parts' build packages for the default
-//! `Unix Makefiles` generator (a Debian minbase has no make).
+//! `CMAKE_PREFIX_PATH` points at the stage. The default `Unix Makefiles`
+//! generator needs make, which craft-parts does not list (rockcraft's build
+//! instance has it): it comes with strata's [`super::DEBIAN_TOOLCHAIN`].
 
 use strata_frontend_api::BuildPlan;
 
@@ -15,6 +14,7 @@ pub(super) const DEF: PluginDef = PluginDef {
     needs_source: true,
     out_of_source: true,
     build_attributes: &[],
+    compiles_native: true,
     plan,
 };
 
@@ -24,10 +24,8 @@ fn plan(input: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
         vec!["cmake".to_string(), format!("\"{}\"", input.dirs.src_work), "-G".into(), format!("\"{generator}\"")];
     configure.extend(input.list("cmake-parameters"));
     let mut packages = strings(&["gcc", "cmake"]);
-    match generator {
-        "Ninja" => packages.push("ninja-build".into()),
-        "Unix Makefiles" => packages.push("make".into()),
-        _ => {}
+    if generator == "Ninja" {
+        packages.push("ninja-build".into());
     }
     Ok(BuildPlan {
         build_commands: vec![

@@ -4,8 +4,15 @@ use strata_frontend_api::BuildPlan;
 
 use super::{PluginDef, PluginError, PluginInput};
 
-pub(super) const DEF: PluginDef =
-    PluginDef { name: "dump", keys: &[], needs_source: true, out_of_source: false, build_attributes: &[], plan };
+pub(super) const DEF: PluginDef = PluginDef {
+    name: "dump",
+    keys: &[],
+    needs_source: true,
+    out_of_source: false,
+    build_attributes: &[],
+    compiles_native: false,
+    plan,
+};
 
 fn plan(input: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
     Ok(BuildPlan {

@@ -1,7 +1,9 @@
 //! `go`: `go mod download all`, `go generate ...`, `go install ./...` with
 //! `GOBIN` in the install dir. The Go toolchain comes from `build-packages`
 //! (`golang-go`) or a part named `go-deps`, as in craft-parts (no go-use
-//! workspaces: strata has no `go-use` plugin).
+//! workspaces: strata has no `go-use` plugin). cgo's C compiler, which
+//! craft-parts leaves to rockcraft's build instance, comes with strata's
+//! [`super::DEBIAN_TOOLCHAIN`].
 
 use strata_frontend_api::BuildPlan;
 
@@ -13,6 +15,7 @@ pub(super) const DEF: PluginDef = PluginDef {
     needs_source: true,
     out_of_source: false,
     build_attributes: &[],
+    compiles_native: true,
     plan,
 };
 

@@ -12,6 +12,7 @@ pub(super) const DEF: PluginDef = PluginDef {
     needs_source: true,
     out_of_source: false,
     build_attributes: &[],
+    compiles_native: true,
     plan,
 };
 

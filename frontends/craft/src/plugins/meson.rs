@@ -1,6 +1,8 @@
 //! `meson`: `meson setup`, `ninja`, `ninja install` out of the source tree.
-//! Like craft-parts it installs nothing itself: meson and ninja come from
+//! Like craft-parts it does not install meson or ninja: they come from
 //! `build-packages` (`meson`, `ninja-build`) or a part named `meson-deps`.
+//! The compiler craft-parts leaves to rockcraft's build instance comes with
+//! strata's [`super::DEBIAN_TOOLCHAIN`].
 
 use strata_frontend_api::BuildPlan;
 
@@ -12,6 +14,7 @@ pub(super) const DEF: PluginDef = PluginDef {
     needs_source: true,
     out_of_source: true,
     build_attributes: &[],
+    compiles_native: true,
     plan,
 };
 

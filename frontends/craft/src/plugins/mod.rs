@@ -3,6 +3,15 @@
 //! 2.37.2 generates them (`craft_parts/plugins/*.py`), with container paths
 //! (`crate::dirs`).
 //!
+//! The build packages are craft-parts' own list, and on top of it, for the
+//! plugins that compile native code ([`PluginDef::compiles_native`]),
+//! [`DEBIAN_TOOLCHAIN`]: rockcraft builds in an instance that has
+//! `build-essential`, strata in a Debian minbase with nothing, and apt there
+//! installs without recommends (so `gcc` alone has no C library headers).
+//! The completion is added in one place, [`PluginDef::plan`]; the plugin
+//! modules keep craft-parts' lists as they are (but for rust's snap, see
+//! `rust.rs`).
+//!
 //! Commands refer to `${CRAFT_PARALLEL_BUILD_COUNT}` where craft-parts
 //! writes the number: a [`strata_frontend_api::Project`] does not depend on the
 //! builder's core count, and [`crate::env::expand_globals`] turns the text
@@ -59,6 +68,11 @@ pub struct PluginDef {
     pub out_of_source: bool,
     /// Plugin-specific `build-attributes` it supports.
     pub build_attributes: &'static [&'static str],
+    /// Whether its build compiles C or C++, itself (make, autotools, cmake,
+    /// meson) or through the language's tools (cgo, cargo build scripts and
+    /// linking, pip building extensions, node-gyp): then its build packages
+    /// get [`DEBIAN_TOOLCHAIN`] added to craft-parts' list.
+    pub compiles_native: bool,
     plan: fn(&PluginInput<'_>) -> Result<BuildPlan, PluginError>,
 }
 
@@ -119,6 +133,18 @@ impl PluginError {
     }
 }
 
+/// strata's completion of the build packages of a plugin that compiles
+/// native code: the compiler toolchain of Debian's `build-essential` (its
+/// dependencies less `dpkg-dev`, which is packaging tools and perl, not
+/// compiling), which rockcraft's build instance has (craft-providers installs
+/// `build-essential` in its Ubuntu build instances by default) and a Debian
+/// minbase does not. craft-parts lists `gcc` (and sometimes `make`) and relies
+/// on that instance for the rest; Debian's `gcc` only recommends `libc6-dev`,
+/// and strata installs without recommends, so `stdio.h` would be missing. `g++`
+/// because every one of these may compile C++ (a CMake `project()` without
+/// `LANGUAGES` fails without a C++ compiler, node-gyp builds C++ addons).
+pub const DEBIAN_TOOLCHAIN: &[&str] = &["g++", "gcc", "libc6-dev", "make"];
+
 /// The plugins strata knows, by name.
 pub const PLUGINS: &[&PluginDef] = &[
     &autotools::DEF,
@@ -170,10 +196,15 @@ impl PluginDef {
         self.keys.iter().find(|k| k.name == name)
     }
 
-    /// The build plan for a part using this plugin.
+    /// The build plan for a part using this plugin: craft-parts' plan, with
+    /// [`DEBIAN_TOOLCHAIN`] added to the build packages of a plugin that
+    /// compiles native code.
     pub fn plan(&self, input: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
         let mut plan = (self.plan)(input)?;
         plan.out_of_source = self.out_of_source;
+        if self.compiles_native {
+            plan.build_packages.extend(strings(DEBIAN_TOOLCHAIN));
+        }
         plan.build_packages.sort();
         plan.build_packages.dedup();
         Ok(plan)

@@ -5,8 +5,15 @@ use strata_frontend_api::BuildPlan;
 
 use super::{PluginDef, PluginError, PluginInput};
 
-pub(super) const DEF: PluginDef =
-    PluginDef { name: "nil", keys: &[], needs_source: false, out_of_source: false, build_attributes: &[], plan };
+pub(super) const DEF: PluginDef = PluginDef {
+    name: "nil",
+    keys: &[],
+    needs_source: false,
+    out_of_source: false,
+    build_attributes: &[],
+    compiles_native: false,
+    plan,
+};
 
 fn plan(_: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
     Ok(BuildPlan::default())
