@@ -313,6 +313,21 @@ pub(crate) fn finish_compressor<W: Write>(c: Compressor<W>) -> Result<W, LayerEr
     c.into_inner().and_then(Encoder::finish).map_err(LayerError::WriteStream)
 }
 
+/// Where [`filter`](super::filter()) and [`squash`](super::squash()) put
+/// the entries they keep, in strata's order: the [`Emitter`] itself, or an
+/// adapter in front of it that changes paths (`relocate`). `layer` is the
+/// input the entry comes from (bottom first).
+pub(crate) trait EntrySink {
+    /// Takes one entry; `data` yields exactly `meta.data_size()` bytes.
+    fn put(&mut self, layer: usize, meta: &Meta, data: &mut dyn Read) -> Result<(), LayerError>;
+}
+
+impl<S: Write> EntrySink for Emitter<S> {
+    fn put(&mut self, _layer: usize, meta: &Meta, data: &mut dyn Read) -> Result<(), LayerError> {
+        self.emit(meta, data, Origin::Stream)
+    }
+}
+
 /// Writes normalised entries, in order, as a PAX tar stream into `S`: the
 /// compressor itself ([`Emitter::new`]), or a channel to a thread running it
 /// (the writer does this, see `writer::write_tree`).

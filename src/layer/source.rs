@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use super::emit::{Emitter, Kind, Meta, Origin};
+use super::emit::{EntrySink, Kind, Meta};
 use super::order::{Class, EntryName, parse_entry_name};
 use super::{Compression, LayerError};
 
@@ -463,25 +463,25 @@ impl DropStore {
     }
 }
 
-/// Emits an entry that filter or squash keeps; a hard link whose target was
-/// left out becomes a regular file with the target's content, and later
-/// links to the same target link to it instead.
-pub(crate) fn emit_kept<W: Write>(
+/// Puts an entry that filter or squash keeps into `sink`; a hard link whose
+/// target was left out becomes a regular file with the target's content,
+/// and later links to the same target link to it instead.
+pub(crate) fn emit_kept(
     layer: usize,
     meta: &Meta,
     data: &mut dyn Read,
     drops: &mut DropStore,
-    emitter: &mut Emitter<W>,
+    sink: &mut dyn EntrySink,
 ) -> Result<(), LayerError> {
     match drops.fix_link(layer, meta) {
-        LinkFix::Keep => emitter.emit(meta, data, Origin::Stream),
+        LinkFix::Keep => sink.put(layer, meta, data),
         LinkFix::Relink(path) => {
             let relinked = Meta { kind: Kind::HardLink { target: path }, ..meta.clone() };
-            emitter.emit(&relinked, &mut io::empty(), Origin::Stream)
+            sink.put(layer, &relinked, &mut io::empty())
         }
         LinkFix::Materialise(file, offset, last) => {
             let size = file.data_size();
-            emitter.emit(&file, &mut drops.content(offset, size)?, Origin::Stream)?;
+            sink.put(layer, &file, &mut drops.content(offset, size)?)?;
             if let Kind::HardLink { target } = &meta.kind {
                 drops.materialised(layer, target, &meta.path);
             }

@@ -26,8 +26,8 @@
 
 use std::io::{Read, Write};
 
-use super::emit::{Emitter, Kind, Meta};
-use super::order::key_is_under;
+use super::emit::{Emitter, EntrySink, Kind, Meta};
+use super::order::{key_is_under, sort_key};
 use super::source::{DropStore, Source, SpooledSource, StreamSource, decompress, emit_kept};
 use super::{InputOrder, LayerError, LayerInput, OutputOptions, Written};
 
@@ -55,6 +55,17 @@ pub fn squash<R: Read, W: Write>(
     opts: &OutputOptions,
     out: W,
 ) -> Result<Written<W>, LayerError> {
+    let mut emitter = Emitter::new(out, opts)?;
+    with_sources(layers, |sources| merge(sources, b"", &mut emitter))?;
+    emitter.finish()
+}
+
+/// Opens `layers` (bottom first) as sources in strata's order and runs `f`
+/// over them: sorted inputs stream, unsorted ones are spooled first.
+pub(crate) fn with_sources<R: Read, T>(
+    layers: Vec<LayerInput<R>>,
+    f: impl FnOnce(&mut [Box<dyn Source + '_>]) -> Result<T, LayerError>,
+) -> Result<T, LayerError> {
     let mut archives = Vec::new();
     let mut spooled = Vec::new();
     for (i, input) in layers.into_iter().enumerate() {
@@ -73,20 +84,24 @@ pub fn squash<R: Read, W: Write>(
     }
     sources.sort_by_key(|(i, _)| *i);
     let mut sources: Vec<Box<dyn Source + '_>> = sources.into_iter().map(|(_, s)| s).collect();
-    merge(&mut sources, opts, out)
+    f(&mut sources)
 }
 
-fn merge<W: Write>(
+/// The merge: puts the squashed entries that lie strictly below `within`
+/// (everything when it is empty) into `sink`, in order. Entries outside
+/// `within` still cut off what they hide, and are kept for the hard links
+/// that point at them, like every entry left out.
+pub(crate) fn merge(
     sources: &mut [Box<dyn Source + '_>],
-    opts: &OutputOptions,
-    out: W,
-) -> Result<Written<W>, LayerError> {
-    let mut emitter = Emitter::new(out, opts)?;
+    within: &[u8],
+    sink: &mut dyn EntrySink,
+) -> Result<(), LayerError> {
     let mut drops = DropStore::default();
     let mut heads: Vec<Option<(Vec<u8>, Meta)>> = Vec::with_capacity(sources.len());
     for source in sources.iter_mut() {
         heads.push(source.next_entry()?.map(|m| (m.key(), m)));
     }
+    let scope = sort_key(within, false);
     let mut cuts: Vec<Cut> = Vec::new();
     while let Some(key) = heads.iter().flatten().map(|(k, _)| k).min().cloned() {
         while cuts.last().is_some_and(|c| !c.covers(&key)) {
@@ -108,14 +123,14 @@ fn merge<W: Write>(
             }
         }
 
-        let winner = live
-            .last()
-            .copied()
-            .filter(|&i| !matches!(heads[i].as_ref().expect("in group").1.kind, Kind::Whiteout | Kind::Opaque));
+        let in_scope = within.is_empty() || key_is_under(&key, &scope);
+        let winner = live.last().copied().filter(|&i| {
+            in_scope && !matches!(heads[i].as_ref().expect("in group").1.kind, Kind::Whiteout | Kind::Opaque)
+        });
         for &i in &group {
             let meta = heads[i].take().expect("in group").1;
             if Some(i) == winner {
-                emit_kept(i, &meta, sources[i].data(), &mut drops, &mut emitter)?;
+                emit_kept(i, &meta, sources[i].data(), &mut drops, sink)?;
             } else {
                 drops.drop_entry(i, &meta, sources[i].data())?;
             }
@@ -123,7 +138,7 @@ fn merge<W: Write>(
         }
         cuts.extend(new_cuts);
     }
-    emitter.finish()
+    Ok(())
 }
 
 #[cfg(test)]
