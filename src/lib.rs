@@ -5,7 +5,7 @@
 //! | concept | module | start at |
 //! |---|---|---|
 //! | digests of streamed bytes | [`digest`] | [`digest::HashingWriter`] |
-//! | layer bytes: deterministic tar, unpack, filter, squash; a layer stream into the store | [`layer`] | `layer::write_tree`, `layer::unpack`, [`layer::write_blob`] |
+//! | layer bytes: deterministic tar, unpack, filter, squash, relocate (pack); a layer stream into the store | [`layer`] | `layer::write_tree`, `layer::unpack`, `layer::squash_relocated`, [`layer::write_blob`] |
 //! | the local content-addressed store (an OCI image layout): blobs, refs, locks, fsck, mark and sweep; a leaf that imports no tenant | [`store`] | [`store::Store`], [`store::Store::mark`], [`store::Exclusive`] |
 //! | `strata store gc`: roots from refs, step-cache records, downloads and snapshots, one LRU budget, then the store's sweep; `--all` prunes the daemons | [`gc`] | [`gc::run`], [`gc::prune_daemons`] |
 //! | canonical JSON for every blob strata writes | [`json`] | [`json::to_vec`] |

@@ -94,6 +94,27 @@ pub enum LayerError {
     #[error("layer entry {entry:?} is under {parent:?}, which is not a directory in the result")]
     ParentNotADirectory { entry: String, parent: String },
 
+    /// Two paths of a squashed result land on one through a move (a prime's
+    /// `bin/X` and `usr/bin/X` over a base with `bin -> usr/bin`) and are not
+    /// the same entry.
+    #[error(
+        "conflicting paths pointing to '{path}': '{first}' (layer {first_layer}) and '{second}' (layer {second_layer}) differ, and {through} makes them one; keep one of them, or make them identical"
+    )]
+    PathConflict {
+        /// Where both would go.
+        path: String,
+        first: String,
+        first_layer: usize,
+        second: String,
+        second_layer: usize,
+        /// The move that joins them (`bin -> usr/bin`).
+        through: String,
+    },
+
+    /// A [`Relocation`](super::relocate::Relocation) whose moves nest or chain.
+    #[error("invalid relocation: {why}")]
+    InvalidRelocation { why: String },
+
     /// Temporary spool files (for unsorted inputs and dropped hard-link targets).
     #[error("cannot use a temporary spool file: {0}")]
     Spool(#[source] io::Error),

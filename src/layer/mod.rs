@@ -25,6 +25,9 @@
 //! - [`write_blob`]: any of the above straight into the store as a committed
 //!   blob and its [`LayerInfo`] (the layer side imports the store's
 //!   `BlobWriter`; the store never imports layers).
+//! - [`relocate`]: squash with paths mapped (a prefix stripped, directories
+//!   moved through a base's links, aliases checked), which packs the image's
+//!   layer from the parts' prime layers ([`squash_relocated`]).
 //!
 //! Everything returns [`LayerError`].
 
@@ -38,6 +41,7 @@ mod error;
 pub mod filter;
 pub mod order;
 pub mod reader;
+pub mod relocate;
 mod source;
 pub mod squash;
 pub mod writer;
@@ -49,6 +53,7 @@ pub use blob::write_blob;
 pub use error::LayerError;
 pub use filter::filter;
 pub use reader::{UnpackOptions, UnpackStats, WhiteoutMode, unpack};
+pub use relocate::{Relocation, squash_relocated};
 pub use source::{InputOrder, LayerInput, decompress};
 pub use squash::squash;
 pub use writer::{WhiteoutSource, WriteOptions, write_layer, write_tree};
@@ -88,7 +93,7 @@ pub enum IdMode {
 }
 
 /// How the layer stream is encoded, shared by every producer
-/// ([`write_tree`], [`filter()`], [`squash()`]).
+/// ([`write_tree`], [`filter()`], [`squash()`], [`squash_relocated`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputOptions {
     pub compression: Compression,
