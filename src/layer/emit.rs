@@ -46,6 +46,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::mpsc;
 
 use flate2::GzBuilder;
 use oci_spec::image::Digest;
@@ -311,6 +312,85 @@ pub(crate) fn compressor<W: Write>(out: W, compression: Compression) -> Result<C
 /// Ends the compressed stream and returns the caller's writer.
 pub(crate) fn finish_compressor<W: Write>(c: Compressor<W>) -> Result<W, LayerError> {
     c.into_inner().and_then(Encoder::finish).map_err(LayerError::WriteStream)
+}
+
+/// Runs `produce` on a scoped thread, its emitter writing the tar stream
+/// (hashing it: the diff_id) into a pipe, and compresses that stream into
+/// `out` on the calling thread: reading (the tree, or the input layers)
+/// overlaps with compressing. The compressor sees the same bytes in the
+/// same blocks as with one thread (see [`Blocks`]), so the output is the
+/// same. `produce` hands its emitter back when it has written every entry.
+pub(crate) fn two_stage<W: Write>(
+    out: W,
+    opts: &OutputOptions,
+    produce: impl FnOnce(Emitter<ChannelWriter>) -> Result<Emitter<ChannelWriter>, LayerError> + Send,
+) -> Result<Written<W>, LayerError> {
+    let mut compressor = compressor(out, opts.compression)?;
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH);
+    let (produced, consumed) = std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            let sink = ChannelWriter { tx, buf: Vec::with_capacity(PIPE_CHUNK) };
+            let emitter = produce(Emitter::with_sink(sink, opts))?;
+            let (sink, diff_id, size) = emitter.finish_tar()?;
+            sink.close().map_err(LayerError::WriteStream)?;
+            Ok::<_, LayerError>((diff_id, size))
+        });
+        let mut consumed = Ok(());
+        for chunk in rx {
+            if let Err(e) = compressor.write_all(&chunk) {
+                // Dropping the receiver makes the producer stop at its next write.
+                consumed = Err(LayerError::WriteStream(e));
+                break;
+            }
+        }
+        let produced = producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (produced, consumed)
+    });
+    // The writing side's error explains a producer that found the pipe closed.
+    consumed?;
+    let (diff_id, uncompressed_size) = produced?;
+    let out = finish_compressor(compressor)?;
+    Ok(Written { out, diff_id, uncompressed_size })
+}
+
+/// Tar stream chunks in flight between the two stages.
+const PIPE_DEPTH: usize = 8;
+/// Size of those chunks (the compressor re-blocks them anyway).
+const PIPE_CHUNK: usize = 256 * 1024;
+
+/// The producing end of [`two_stage`]'s pipe: the tar stream in chunks.
+pub(crate) struct ChannelWriter {
+    tx: mpsc::SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
+        self.tx.send(chunk).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the compressing side stopped"))
+    }
+
+    fn close(mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(PIPE_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == PIPE_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Where [`filter`](super::filter()) and [`squash`](super::squash()) put

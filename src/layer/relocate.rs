@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use super::emit::{Emitter, EntrySink, Kind, Meta, Origin};
+use super::emit::{Emitter, EntrySink, Kind, Meta, Origin, two_stage};
 use super::order::{EntryName, parse_entry_name, path_is_within, sort_key};
 use super::source::meta_from_tar;
 use super::squash::{merge, with_sources};
@@ -157,17 +157,22 @@ fn trim_slashes(mut p: &[u8]) -> &[u8] {
 
 /// Merges `layers` (bottom first) as [`squash`](super::squash()) does and
 /// writes the result, its paths mapped through `relocation`, to `out`.
-pub fn squash_relocated<R: Read, W: Write>(
+///
+/// Two stages, as [`write_tree`](super::write_tree) has: a scoped thread
+/// reads the inputs, merges and relocates, this one compresses.
+pub fn squash_relocated<R: Read + Send, W: Write>(
     layers: Vec<LayerInput<R>>,
     relocation: &Relocation,
     opts: &OutputOptions,
     out: W,
 ) -> Result<Written<W>, LayerError> {
     relocation.check()?;
-    let mut relocator = Relocator::new(Emitter::new(out, opts)?, relocation, opts.source_date_epoch);
-    with_sources(layers, |sources| merge(sources, &relocation.strip_prefix, &mut relocator))?;
-    relocator.flush(&Bound::End)?;
-    relocator.emitter.finish()
+    two_stage(out, opts, move |emitter| {
+        let mut relocator = Relocator::new(emitter, relocation, opts.source_date_epoch);
+        with_sources(layers, |sources| merge(sources, &relocation.strip_prefix, &mut relocator))?;
+        relocator.flush(&Bound::End)?;
+        Ok(relocator.emitter)
+    })
 }
 
 /// A move with the keys the relocator compares.
@@ -295,8 +300,8 @@ impl Spill {
 
 /// The [`EntrySink`] between the merge and the emitter: strips, moves,
 /// reorders and checks aliases (see the module docs).
-struct Relocator<W: Write> {
-    emitter: Emitter<super::emit::Compressor<W>>,
+struct Relocator<S: Write> {
+    emitter: Emitter<S>,
     strip: Vec<u8>,
     moves: Vec<MoveKeys>,
     epoch: i64,
@@ -308,8 +313,8 @@ struct Relocator<W: Write> {
     relinked: HashMap<Vec<u8>, Vec<u8>>,
 }
 
-impl<W: Write> Relocator<W> {
-    fn new(emitter: Emitter<super::emit::Compressor<W>>, r: &Relocation, epoch: i64) -> Self {
+impl<S: Write> Relocator<S> {
+    fn new(emitter: Emitter<S>, r: &Relocation, epoch: i64) -> Self {
         let moves = r
             .moves
             .iter()
@@ -526,7 +531,7 @@ impl<W: Write> Relocator<W> {
     }
 }
 
-impl<W: Write> EntrySink for Relocator<W> {
+impl<S: Write> EntrySink for Relocator<S> {
     fn put(&mut self, layer: usize, meta: &Meta, data: &mut dyn Read) -> Result<(), LayerError> {
         let original = self.stripped(&meta.path, meta)?.to_vec();
         let (mut moved, mut path) = self.mapped(&original);

@@ -40,11 +40,10 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read, Write as _};
+use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use super::emit::{self, Emitter, Kind, Meta, Origin};
 use super::order::WHITEOUT_PREFIX;
@@ -103,82 +102,11 @@ pub fn write_tree<W: std::io::Write>(root: &Path, opts: &WriteOptions, out: W) -
         Some(p) => normalise_prefix(p)?,
         None => Vec::new(),
     };
-    let mut compressor = emit::compressor(out, opts.compression)?;
-    // Two stages, so that waiting for the disk and hashing overlap with
-    // compressing: a scoped thread walks the tree, reads the files and
-    // writes the tar stream (hashing it: the diff_id); this thread
-    // compresses it into `out`. The compressor sees the same bytes in the
-    // same blocks as with one thread, so the output is the same.
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH);
-    let (produced, consumed) = std::thread::scope(|scope| {
-        let producer = scope.spawn(move || {
-            let sink = ChannelWriter { tx, buf: Vec::with_capacity(PIPE_CHUNK) };
-            let mut walker = Walker {
-                emitter: Emitter::with_sink(sink, &opts.output()),
-                overlay: opts.whiteouts == WhiteoutSource::Overlay,
-                links: HashMap::new(),
-            };
-            walker.walk(root, prefix, opts.source_date_epoch)?;
-            let (sink, diff_id, size) = walker.emitter.finish_tar()?;
-            sink.close().map_err(LayerError::WriteStream)?;
-            Ok::<_, LayerError>((diff_id, size))
-        });
-        let mut consumed = Ok(());
-        for chunk in rx {
-            if let Err(e) = compressor.write_all(&chunk) {
-                // Dropping the receiver makes the producer stop at its next write.
-                consumed = Err(LayerError::WriteStream(e));
-                break;
-            }
-        }
-        let produced = producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (produced, consumed)
-    });
-    // The writing side's error explains a producer that found the pipe closed.
-    consumed?;
-    let (diff_id, uncompressed_size) = produced?;
-    let out = emit::finish_compressor(compressor)?;
-    Ok(Written { out, diff_id, uncompressed_size })
-}
-
-/// Tar stream chunks in flight between the two stages.
-const PIPE_DEPTH: usize = 8;
-/// Size of those chunks (the compressor re-blocks them anyway).
-const PIPE_CHUNK: usize = 256 * 1024;
-
-/// The producer's end of the pipe: the tar stream in chunks.
-struct ChannelWriter {
-    tx: mpsc::SyncSender<Vec<u8>>,
-    buf: Vec<u8>,
-}
-
-impl ChannelWriter {
-    fn send(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
-        self.tx.send(chunk).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the compressing side stopped"))
-    }
-
-    fn close(mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.send()?;
-        }
-        Ok(())
-    }
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(PIPE_CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == PIPE_CHUNK {
-            self.send()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    emit::two_stage(out, &opts.output(), move |emitter| {
+        let mut walker = Walker { emitter, overlay: opts.whiteouts == WhiteoutSource::Overlay, links: HashMap::new() };
+        walker.walk(root, prefix, opts.source_date_epoch)?;
+        Ok(walker.emitter)
+    })
 }
 
 /// [`write_tree`] for callers without a blob store: also hashes the
