@@ -332,6 +332,7 @@ pub fn shell(
         epoch,
         cancel: opts.cancel.clone(),
         resolved: &resolved,
+        graph,
     };
     let (argv, cwd) = project.frontend.shell_command(part, step, argv);
     let mut shell_op = op.clone();

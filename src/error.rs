@@ -41,6 +41,8 @@ pub enum Error {
     Resolve(#[from] crate::resolve::ResolveError),
     #[error(transparent)]
     Gc(#[from] crate::gc::GcError),
+    #[error(transparent)]
+    Pack(#[from] crate::vertex::relocate::PackConflict),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

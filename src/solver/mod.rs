@@ -653,6 +653,7 @@ impl<'s, 'a> Walk<'s, 'a> {
                 epoch: s.epoch,
                 cancel: s.opts.cancel.clone(),
                 resolved: s.resolved,
+                graph: s.graph,
             },
             what: match &self.nodes[i].kind {
                 NodeKind::Vertex(v) => What::Vertex(v),

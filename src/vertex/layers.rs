@@ -1,11 +1,12 @@
-//! Layer vertices: operations strata owns over layer streams (filter,
-//! squash) and over their trees (relocate: a subtree moved to the root and
-//! through a base image's top-level links, as pack needs).
+//! Layer vertices: operations strata owns over layer streams — filter,
+//! squash, and relocate (a subtree moved to the root and through a base
+//! image's top-level links, as pack needs: [`super::relocate`]). Nothing is
+//! unpacked.
 
 use std::io::BufReader;
 use std::path::Path;
 
-use strata_frontend_api::graph::{LayerOp, OUT};
+use strata_frontend_api::graph::{LayerOp, LayerRef, OUT};
 
 use super::Context;
 use crate::layer::{self, IdMode, LayerInfo, LayerInput, OutputOptions};
@@ -31,7 +32,21 @@ pub fn run(ctx: &Context<'_>, op: &LayerOp, inputs: &[Vec<LayerInfo>]) -> crate:
         }
         LayerOp::Relocate { inputs: refs, from, .. } => {
             let (layers, links_of) = inputs.split_at(refs.len());
-            relocate(ctx, &layers.iter().flatten().collect::<Vec<_>>(), from, &links_of.concat())?
+            // Each input named by its vertex's group (a craft part), for conflicts.
+            let name = |r: &LayerRef| match r {
+                LayerRef::Output { vertex, .. } => ctx
+                    .graph
+                    .vertex(vertex)
+                    .and_then(|v| v.group.clone())
+                    .unwrap_or_else(|| vertex.clone()),
+                LayerRef::Image { reference } => reference.clone(),
+            };
+            let named: Vec<(String, LayerInfo)> = refs
+                .iter()
+                .zip(layers)
+                .flat_map(|(r, ls)| ls.iter().map(move |l| (name(r), l.clone())))
+                .collect();
+            super::relocate::relocated(ctx.store, &named, from, &links_of.concat(), &ctx.output_opts())?
         }
     };
     Ok(Outputs::from([(OUT.to_string(), layer)]))
@@ -68,20 +83,4 @@ pub fn squash(store: &Store, opts: &OutputOptions, layers: &[&LayerInfo]) -> cra
 fn empty(ctx: &Context<'_>) -> crate::Result<LayerInfo> {
     let dir = ctx.temp_dir("empty-")?;
     ctx.write_dir(dir.path(), "", IdMode::AsFound)
-}
-
-/// `layers`' trees under `from`, laid at the root over each other, moved
-/// through the top-level links of `links_of`, written as one layer.
-fn relocate(ctx: &Context<'_>, layers: &[&LayerInfo], from: &str, links_of: &[LayerInfo]) -> crate::Result<LayerInfo> {
-    let work = ctx.temp_dir("relocate-")?;
-    let dir = work.path().join("root");
-    std::fs::create_dir_all(&dir).map_err(|e| super::hostfs::HostFsError { path: dir.clone(), source: e })?;
-    for l in layers {
-        let snap = crate::snapshot::snapshot(ctx.store, l)?;
-        super::hostfs::copy_over(&snap.join(from), &dir)?;
-    }
-    if !links_of.is_empty() {
-        super::relocate::through_base_links(ctx.store, links_of, &dir)?;
-    }
-    ctx.write_dir(&dir, "", IdMode::AsFound)
 }

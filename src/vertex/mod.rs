@@ -41,6 +41,8 @@ pub struct Context<'a> {
     pub epoch: i64,
     pub cancel: Cancel,
     pub resolved: &'a Resolved,
+    /// The graph being solved (host-side ops name the groups of their inputs in errors).
+    pub graph: &'a strata_frontend_api::graph::BuildGraph,
 }
 
 impl Context<'_> {
