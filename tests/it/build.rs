@@ -233,6 +233,57 @@ fn after_scriptlets_runs_overrides_and_sets_the_version() {
     assert_eq!(manifest["annotations"]["org.opencontainers.image.version"], "1.2.3-rc1");
 }
 
+/// A part that installs both `usr/bin/tool` and `bin/tool`, built over a
+/// Debian base (merged /usr: `bin -> usr/bin`), in the project dir beside
+/// the store; `bin` is `bin_tool`, a shell line in the install dir.
+fn merged_usr_project(s: &Strata, bin_tool: &str) -> PathBuf {
+    let spec = format!(
+        "base: debian:bookworm\nbuild-base: debian:bookworm\nparts:\n  tools:\n    plugin: nil\n    override-build: |\n      \
+         cd \"$CRAFT_PART_INSTALL\"\n      mkdir -p usr/bin bin\n      printf '#!/bin/sh\\necho tool\\n' > usr/bin/tool\n      \
+         chmod 755 usr/bin/tool\n      {bin_tool}\n"
+    );
+    project(s, &spec)
+}
+
+/// Issue #16: the image's `/usr/bin/tool` is what both `bin/tool` and
+/// `usr/bin/tool` of the prime pack to over a merged-/usr base. Packing
+/// one over the other silently broke images (a venv's `bin/python3.11 ->
+/// python3` over the interpreter: a symlink loop); like rockcraft, strata
+/// refuses unless the two are the same, and then packs one.
+#[test]
+fn a_prime_with_bin_x_and_usr_bin_x_over_a_merged_usr_base_is_refused_unless_identical() {
+    if !crate::support::slow_tests("build the Debian base") {
+        return;
+    }
+    if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") {
+        return;
+    }
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    let dir = merged_usr_project(&s, "ln -s tool bin/tool");
+    let err = s.fails(&["build", dir.to_str().unwrap(), "-t", "merged-usr:conflict"]);
+    assert!(
+        err.contains(
+            "conflicting paths pointing to 'usr/bin/tool': 'bin/tool' (part 'tools') and 'usr/bin/tool' (part 'tools') differ, \
+             and the base image has bin -> usr/bin"
+        ),
+        "{err}"
+    );
+    assert!(!s.ok(&["image", "ls"]).contains("merged-usr"), "no image was tagged");
+
+    // The same file in both places is one file in the image.
+    let dir = merged_usr_project(&s, "cp -p usr/bin/tool bin/tool");
+    let dest = format!("type=oci-dir,dest={}", s.path("oci").display());
+    s.ok(&["build", dir.to_str().unwrap(), "-t", "merged-usr:same", "--output", &dest]);
+    let prime = s.path("prime");
+    unpack_last_layer(&s.path("oci"), &prime);
+    assert_eq!(
+        prime_listing(&prime),
+        ["-rwxr-xr-x prime/usr/bin/tool", "drwxr-xr-x prime", "drwxr-xr-x prime/usr", "drwxr-xr-x prime/usr/bin"]
+    );
+    assert!(!prime.join("bin").exists(), "the base's bin link stays a link");
+}
+
 /// The make-c case (the make plugin, `source-subdir`, `make-parameters`, a
 /// stage exclude and a prime of explicit includes) primes what craft-parts
 /// primed: the same paths, modes, owners and man page. The binary's hash
