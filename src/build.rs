@@ -29,8 +29,10 @@ use crate::worker::LocalWorker;
 pub enum BuildError {
     #[error(transparent)]
     NoFrontend(#[from] crate::frontends::NoFrontend),
-    #[error("no {what} '{name}' in the project (it has: {})", known.join(", "))]
-    Unknown { what: &'static str, name: String, known: Vec<String> },
+    #[error("no part '{name}' in the project (its parts: {})", known.join(", "))]
+    UnknownPart { name: String, known: Vec<String> },
+    #[error("part '{part}' runs no process up to its {step} step: there is nothing to open a shell in")]
+    NoShell { part: String, step: String },
     #[error("the project makes no image")]
     NoImage,
 }
@@ -231,7 +233,7 @@ fn check_groups(graph: &BuildGraph, groups: &[String]) -> crate::Result<()> {
     known.sort();
     known.dedup();
     match groups.iter().find(|g| !known.contains(g)) {
-        Some(g) => Err(BuildError::Unknown { what: "part", name: g.clone(), known }.into()),
+        Some(g) => Err(BuildError::UnknownPart { name: g.clone(), known }.into()),
         None => Ok(()),
     }
 }
@@ -307,8 +309,7 @@ pub fn shell(
         .filter(of_part)
         .find(|v| solved_ids.contains(&v.id.as_str()) && matches!(v.op, Op::Exec(_)))
     else {
-        let known = vec![format!("{part} runs no process up to {step}")];
-        return Err(BuildError::Unknown { what: "step to open a shell in", name: step.into(), known }.into());
+        return Err(BuildError::NoShell { part: part.into(), step: step.into() }.into());
     };
     let Op::Exec(op) = &vertex.op else { unreachable!("filtered on exec") };
     let inputs: Vec<Vec<LayerInfo>> = vertex

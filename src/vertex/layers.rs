@@ -34,18 +34,13 @@ pub fn run(ctx: &Context<'_>, op: &LayerOp, inputs: &[Vec<LayerInfo>]) -> crate:
             let (layers, links_of) = inputs.split_at(refs.len());
             // Each input named by its vertex's group (a craft part), for conflicts.
             let name = |r: &LayerRef| match r {
-                LayerRef::Output { vertex, .. } => ctx
-                    .graph
-                    .vertex(vertex)
-                    .and_then(|v| v.group.clone())
-                    .unwrap_or_else(|| vertex.clone()),
+                LayerRef::Output { vertex, .. } => {
+                    ctx.graph.vertex(vertex).and_then(|v| v.group.clone()).unwrap_or_else(|| vertex.clone())
+                }
                 LayerRef::Image { reference } => reference.clone(),
             };
-            let named: Vec<(String, LayerInfo)> = refs
-                .iter()
-                .zip(layers)
-                .flat_map(|(r, ls)| ls.iter().map(move |l| (name(r), l.clone())))
-                .collect();
+            let named: Vec<(String, LayerInfo)> =
+                refs.iter().zip(layers).flat_map(|(r, ls)| ls.iter().map(move |l| (name(r), l.clone()))).collect();
             super::relocate::relocated(ctx.store, &named, from, &links_of.concat(), &ctx.output_opts())?
         }
     };

@@ -53,10 +53,11 @@ fn ran(out: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The digest of the layer a build reported as `[step] layer <label> <digest>`.
-fn layer_digest(out: &str, label: &str) -> String {
-    let needle = format!(" layer {label} ");
-    let line = out.lines().find(|l| l.contains(&needle)).unwrap_or_else(|| panic!("no layer {label} in:\n{out}"));
+/// The digest of the layer a build reported as `[vertex] layer <output> <digest>`.
+fn layer_digest(out: &str, vertex: &str, output: &str) -> String {
+    let needle = format!("[{vertex}] layer {output} ");
+    let line =
+        out.lines().find(|l| l.starts_with(&needle)).unwrap_or_else(|| panic!("no layer {vertex} {output} in:\n{out}"));
     last_digest(line)
 }
 
@@ -110,17 +111,18 @@ fn stage_packages_make_a_bare_image_that_runs_hello() {
 
     // The fetched .debs are a layer of their own, pool file names under
     // the part's stage_packages dir; their names and versions are logged.
-    let debs = layer_listing(&s, &layer_digest(&out, "hello:stage-packages"));
+    let debs = layer_listing(&s, &layer_digest(&out, "hello:pull:debs", "debs"));
     for p in ["hello_", "libc6_", "libgcc-s1_", "gcc-12-base_"] {
         assert!(
             debs.iter().any(|f| f.starts_with(&format!("root/parts/hello/stage_packages/{p}")) && f.ends_with(".deb")),
             "{p} in {debs:?}"
         );
     }
-    assert!(out.contains("[hello:stage-packages] fetched gcc-12-base=") && out.contains(" hello=2.10"), "{out}");
+    let log = fs::read_to_string(s.store().join("strata/logs/hello:pull:stage-packages.log")).unwrap();
+    assert!(log.contains("fetched ") && log.contains("gcc-12-base=") && log.contains(" hello=2.10"), "{log}");
     // Unpacked and normalised: libc6's absolute link to the loader stays
     // absolute (craft-parts leaves links to libc6's files alone).
-    let install = layer_listing(&s, &layer_digest(&out, "hello:stage-packages-install"));
+    let install = layer_listing(&s, &layer_digest(&out, "hello:build:normalize", "out"));
     assert!(install.contains(&"root/parts/hello/install/usr/bin/hello".to_string()), "{install:?}");
     let rootfs = s.path("rootfs");
     fs::create_dir_all(&rootfs).unwrap();
@@ -141,7 +143,7 @@ fn stage_packages_make_a_bare_image_that_runs_hello() {
     // the same bytes.
     let fresh = s.ok(&["build", dir.to_str().unwrap(), "--progress", "plain", "--no-cache"]);
     assert!(ran(&fresh).contains(&"hello:pull") && ran(&fresh).contains(&"hello:build"), "{fresh}");
-    assert_eq!(layer_digest(&fresh, "hello:stage-packages"), layer_digest(&out, "hello:stage-packages"));
+    assert_eq!(layer_digest(&fresh, "hello:pull:debs", "debs"), layer_digest(&out, "hello:pull:debs", "debs"));
     assert_eq!(image_digest(&fresh), image_digest(&out), "fetched again, same image");
 }
 
@@ -199,7 +201,7 @@ fn overlay_packages_and_script_make_a_layer_below_the_prime() {
     let prime_at = history.iter().position(|h| h.contains("the prime of overlaid")).expect("a prime layer");
     assert!(overlay_at < prime_at, "{history:?}");
 
-    let overlay = layer_listing(&s, &layer_digest(&out, "tools:overlay"));
+    let overlay = layer_listing(&s, &layer_digest(&out, "tools:overlay:filter", "out"));
     assert!(overlay.contains(&"usr/bin/hello".to_string()), "{overlay:?}");
     assert!(overlay.contains(&"etc/.wh.issue.net".to_string()), "the deletion is a whiteout: {overlay:?}");
     for gone in ["opt/scratch/junk", "usr/share/doc/hello/copyright", "var/log/dpkg.log", "var/lib/apt/lists/lock"] {
@@ -231,7 +233,7 @@ fn overlay_packages_and_script_make_a_layer_below_the_prime() {
     for v in ["tools:pull", "app:pull", "doc:pull", "doc:build", "doc:stage", "doc:prime"] {
         assert!(!ran.contains(&v), "{v} does not rerun: {ran:?}");
     }
-    assert_ne!(layer_digest(&edited, "tools:overlay"), layer_digest(&out, "tools:overlay"));
+    assert_ne!(layer_digest(&edited, "tools:overlay:filter", "out"), layer_digest(&out, "tools:overlay:filter", "out"));
     assert_eq!(docker_run(&image, "cat /etc/overlay-note /seen-in-build"), "from the edited overlay\n".repeat(2));
 }
 
@@ -252,8 +254,8 @@ fn an_overlay_script_writes_into_a_bare_base() {
          b:\n    plugin: nil\n    overlay-script: |\n      cp $CRAFT_OVERLAY/etc/a $CRAFT_OVERLAY/etc/b\n      rm $CRAFT_OVERLAY/etc/x\n",
     );
     let out = s.ok(&["build", dir.to_str().unwrap()]);
-    assert_eq!(layer_listing(&s, &layer_digest(&out, "a:overlay")), ["etc/", "etc/a", "etc/x"]);
-    assert_eq!(layer_listing(&s, &layer_digest(&out, "b:overlay")), ["etc/", "etc/b", "etc/.wh.x"]);
+    assert_eq!(layer_listing(&s, &layer_digest(&out, "a:overlay:filter", "out")), ["etc/", "etc/a", "etc/x"]);
+    assert_eq!(layer_listing(&s, &layer_digest(&out, "b:overlay:filter", "out")), ["etc/", "etc/b", "etc/.wh.x"]);
 }
 
 /// stage-packages need apt in the build base; a busybox build base says so.

@@ -204,6 +204,32 @@ pub struct Part {
     pub permissions: Vec<Permission>,
 }
 
+/// A `nil` part with every fileset `*` and nothing else set: what a spec
+/// that names only a part's plugin as `nil` means.
+impl Default for Part {
+    fn default() -> Part {
+        Part {
+            plugin: "nil".into(),
+            plugin_options: BTreeMap::new(),
+            build_plan: BuildPlan::default(),
+            source: None,
+            after: vec![],
+            disable_parallel: false,
+            build_packages: vec![],
+            stage_packages: vec![],
+            overlay_packages: vec![],
+            overlay: Fileset::all(),
+            build_environment: vec![],
+            build_attributes: vec![],
+            organize: vec![],
+            stage: Fileset::all(),
+            prime: Fileset::all(),
+            scriptlets: Scriptlets::default(),
+            permissions: vec![],
+        }
+    }
+}
+
 /// A plugin option value: every plugin key is one of these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -1,27 +1,9 @@
 //! Builders for unit tests.
 
-use strata_frontend_api::{BuildPlan, Fileset, Part, Scriptlets};
+use strata_frontend_api::{Fileset, Part};
 
 pub fn part() -> Part {
-    Part {
-        plugin: "nil".into(),
-        plugin_options: Default::default(),
-        build_plan: BuildPlan::default(),
-        source: None,
-        after: vec![],
-        disable_parallel: false,
-        build_packages: vec![],
-        stage_packages: vec![],
-        overlay_packages: vec![],
-        overlay: Fileset::all(),
-        build_environment: vec![],
-        build_attributes: vec![],
-        organize: vec![],
-        stage: Fileset::all(),
-        prime: Fileset::all(),
-        scriptlets: Scriptlets::default(),
-        permissions: vec![],
-    }
+    Part::default()
 }
 
 pub fn part_after(after: &[&str]) -> Part {

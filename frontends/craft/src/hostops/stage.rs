@@ -51,25 +51,7 @@ impl Staging {
 /// A part with only the keys migration reads (the functions of
 /// [`crate::migrate`] take whole parts).
 pub(super) fn part_with(stage: Fileset, prime: Fileset, permissions: Vec<Permission>) -> Part {
-    Part {
-        plugin: "nil".into(),
-        plugin_options: Default::default(),
-        build_plan: Default::default(),
-        source: None,
-        after: vec![],
-        disable_parallel: false,
-        build_packages: vec![],
-        stage_packages: vec![],
-        overlay_packages: vec![],
-        overlay: Fileset::all(),
-        build_environment: vec![],
-        build_attributes: vec![],
-        organize: vec![],
-        stage,
-        prime,
-        scriptlets: Default::default(),
-        permissions,
-    }
+    Part { stage, prime, permissions, ..Part::default() }
 }
 
 /// Fails naming the first two parts that would stage different things at one path.

@@ -2,7 +2,7 @@
 //!
 //! | vertex | op | over | yields |
 //! |---|---|---|---|
-//! | `<p>:build-packages` | exec, host network: [`apt_install`] | the build base | every change; the op never names the part, so parts with the same packages get one op (and one key) |
+//! | `<p>:build-packages` | exec, host network: [`apt_install`] | the build base | every change but apt's logs and caches (the time is in them); the op never names the part, so parts with the same packages get one op (and one key) |
 //! | `<p>:build` | exec, host network: the step script | build base + build-packages + own pull + unpacked stage-packages + the stage of its `after:` parts (transitively, lifecycle order); the overlay at `CRAFT_OVERLAY` read-only when the part sees it | `root/parts/<p>/{build,install}`; `vars` for the adopt-info part |
 //! | `<p>:build:squash` | [`LayerOp::Squash`] (with stage-packages) | the unpacked packages, the build's layer | the whole install tree |
 //! | `<p>:build:organize` | [`hostops::ORGANIZE`] | its install tree | the organized install tree, `root/parts/<p>/install` |
@@ -19,15 +19,22 @@ use crate::sequencer::has_overlay_visibility;
 
 use super::{Lowering, part_path};
 
+/// Files apt writes with the time or host state in them, beyond the
+/// overlay's ([`super::overlay::UNCAPTURED`]): its binary package caches.
+/// Dropped from the build-packages layer so the same packages give the
+/// same bytes (DESIGN.md §5); the build never reads them.
+const APT_CACHES: &[&str] = &["var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin"];
+
 /// The exec op installing `packages` over `build_base`: the same for every
 /// part that needs them.
 pub fn build_packages_op(build_base: LayerRef, packages: &[String]) -> ExecOp {
     let script = apt_install(packages);
+    let drop = super::overlay::UNCAPTURED.iter().chain(APT_CACHES).map(|p| p.to_string()).collect();
     ExecOp {
         rootfs: vec![build_base],
         argv: vec!["/bin/sh".into(), "-c".into(), format!("set -e\n{script}rm -rf /var/lib/apt/lists/*\n")],
         network: Network::Host,
-        capture: vec![Capture::all(OUT)],
+        capture: vec![Capture { output: OUT.into(), paths: Vec::new(), drop }],
         ..Default::default()
     }
 }

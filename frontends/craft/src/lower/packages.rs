@@ -192,6 +192,7 @@ if ! apt-get "$@" --simulate install {pkgs} > "$out/simulation" 2> "$out/apt-err
 fi
 rm -f "$out/apt-error"
 sed -n 's/^Inst \([^ ]*\) (\([^ ]*\) [^[]*\[\([^]]*\)\].*$/\1:\3=\2/p' "$out/simulation" > "$out/resolved"
+printf 'fetched %s\n' "$(sed 's/:[^=]*=/=/' "$out/resolved" | tr '\n' ' ')"
 apt-cache "$@" show --no-all-versions $(cat "$out/resolved") > "$out/index"
 cd "$out/debs"
 apt-get "$@" download $(cat "$out/resolved")
