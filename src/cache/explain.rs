@@ -45,6 +45,28 @@ impl MissReason {
         let (what, old, new) = diffs.swap_remove(0);
         MissReason::Changed { what, old, new, more }
     }
+
+    /// A changed layer input named by what made it: `producer` maps a
+    /// diff_id to the vertex (and output) that yielded it in this build.
+    /// `layer:rootfs[2] changed` says little; `layer:rootfs[2] from
+    /// hello:build:organize (install) changed` says where to look.
+    pub fn naming_layers(self, producer: impl Fn(&str) -> Option<String>) -> MissReason {
+        match self {
+            MissReason::Changed { what, old, new: Some(new), more } if is_layer(&what) => {
+                let what = match producer(&new) {
+                    Some(p) => format!("{what} from {p}"),
+                    None => what,
+                };
+                MissReason::Changed { what, old, new: Some(new), more }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether a key part names input layers (`layer:…`, `mount:<dest>:layers`).
+fn is_layer(name: &str) -> bool {
+    name.starts_with("layer") || name.contains(":layers")
 }
 
 fn rank(name: &str) -> u8 {
@@ -135,5 +157,22 @@ mod tests {
         assert_eq!(r.to_string(), "source:a.c changed: file 0755 sha256:1 → file 0644 sha256:abababababab…");
         assert_eq!(MissReason::between(None, &now), MissReason::FirstBuild);
         assert_eq!(MissReason::between(Some(&now), &now), MissReason::Evicted);
+    }
+
+    #[test]
+    fn a_changed_layer_names_the_vertex_that_made_it() {
+        let last = parts(&[("layer:rootfs[1]", "sha256:1111")]);
+        let now = parts(&[("layer:rootfs[1]", "sha256:2222")]);
+        let producer = |d: &str| (d == "sha256:2222").then(|| "z-lib:stage (stage)".to_string());
+        let r = MissReason::between(Some(&last), &now).naming_layers(producer);
+        assert_eq!(r.to_string(), "layer:rootfs[1] from z-lib:stage (stage) changed: sha256:1111 → sha256:2222");
+        // Other inputs, and layers nobody in this build made (a base image's), stay as they are.
+        let src = MissReason::between(Some(&parts(&[("argv", "a")])), &parts(&[("argv", "b")]));
+        assert_eq!(src.clone().naming_layers(producer), src);
+        let base = MissReason::between(
+            Some(&parts(&[("layer:rootfs[0]", "sha256:9")])),
+            &parts(&[("layer:rootfs[0]", "sha256:8")]),
+        );
+        assert_eq!(base.clone().naming_layers(producer), base);
     }
 }

@@ -240,20 +240,28 @@ impl<'a> Solver<'a> {
                 todo.extend(&deps[i]);
             }
         }
-        // Kahn's algorithm over the wanted vertices, in graph order: a
-        // cycle leaves vertices behind.
+        // Kahn's algorithm over the wanted vertices: a cycle leaves
+        // vertices behind. Linear in vertices + edges, so a long chain
+        // (a Guix package's phases) costs no more than a wide graph.
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); graph.vertices.len()];
+        let mut pending: Vec<usize> = vec![0; graph.vertices.len()];
+        for i in (0..graph.vertices.len()).filter(|i| wanted[*i]) {
+            pending[i] = deps[i].len();
+            for &d in &deps[i] {
+                dependents[d].push(i);
+            }
+        }
         let mut order: Vec<usize> = Vec::new();
         let mut placed = vec![false; graph.vertices.len()];
-        loop {
-            let before = order.len();
-            for i in 0..graph.vertices.len() {
-                if wanted[i] && !placed[i] && deps[i].iter().all(|d| placed[*d]) {
-                    placed[i] = true;
-                    order.push(i);
+        let mut free: Vec<usize> = (0..graph.vertices.len()).filter(|i| wanted[*i] && pending[*i] == 0).collect();
+        while let Some(i) = free.pop() {
+            placed[i] = true;
+            order.push(i);
+            for &j in &dependents[i] {
+                pending[j] -= 1;
+                if pending[j] == 0 {
+                    free.push(j);
                 }
-            }
-            if order.len() == before {
-                break;
             }
         }
         let left: Vec<String> = (0..graph.vertices.len())
@@ -321,6 +329,15 @@ struct Walk<'s, 'a> {
     /// Keys being run, by the node running them.
     running_keys: HashMap<Key, usize>,
     running: usize,
+    /// Per node, how many of its inputs are not settled yet; at 0 it is
+    /// queued (cargo's job queue: no rescans).
+    pending: Vec<usize>,
+    /// Per node, the nodes that read it.
+    dependents: Vec<Vec<usize>>,
+    /// Nodes whose inputs are settled, to key (and run) in this order.
+    ready: VecDeque<usize>,
+    /// Per running node, the nodes that wait for it with the same key.
+    merged: HashMap<usize, Vec<usize>>,
     solved: Solved,
     started: Vec<Option<Instant>>,
     /// How many nodes have been reported (progress counter).
@@ -331,6 +348,14 @@ struct Walk<'s, 'a> {
 impl<'s, 'a> Walk<'s, 'a> {
     fn new(solver: &'s Solver<'a>, nodes: Vec<Node<'a>>) -> Self {
         let n = nodes.len();
+        let mut dependents = vec![Vec::new(); n];
+        for (i, node) in nodes.iter().enumerate() {
+            for &d in &node.deps {
+                dependents[d].push(i);
+            }
+        }
+        let pending: Vec<usize> = nodes.iter().map(|node| node.deps.len()).collect();
+        let ready = (0..n).filter(|i| pending[*i] == 0).collect();
         Walk {
             solver,
             nodes,
@@ -339,6 +364,10 @@ impl<'s, 'a> Walk<'s, 'a> {
             cache: StepCache::new(solver.store),
             running_keys: HashMap::new(),
             running: 0,
+            pending,
+            dependents,
+            ready,
+            merged: HashMap::new(),
             solved: Solved::default(),
             started: vec![None; n],
             shown: 0,
@@ -364,19 +393,10 @@ impl<'s, 'a> Walk<'s, 'a> {
         let cancel = self.solver.opts.cancel.clone();
         let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::scope(|scope| -> crate::Result<()> {
-            let mut ready: VecDeque<usize> = VecDeque::new();
-            let mut queued = vec![false; self.nodes.len()];
             loop {
-                // Everything whose inputs are known and that is not queued yet.
-                for (i, q) in queued.iter_mut().enumerate() {
-                    if !*q && self.state[i] == State::Waiting && self.inputs_settled(i) {
-                        *q = true;
-                        ready.push_back(i);
-                    }
-                }
                 let stopping = self.failure.is_some() || cancel.is_cancelled();
                 while !stopping && self.running < jobs {
-                    let Some(i) = ready.pop_front() else { break };
+                    let Some(i) = self.ready.pop_front() else { break };
                     if let Some(job) = self.start(i, progress)? {
                         self.running += 1;
                         self.started[i] = Some(Instant::now());
@@ -393,11 +413,9 @@ impl<'s, 'a> Walk<'s, 'a> {
                     }
                 }
                 if self.running == 0 {
-                    // Nothing running: either more became ready (loop), or done.
-                    let more = !stopping
-                        && (0..self.nodes.len())
-                            .any(|i| !queued[i] && self.state[i] == State::Waiting && self.inputs_settled(i));
-                    if more || (!stopping && !ready.is_empty()) {
+                    // Nothing running: settling without a job may have
+                    // readied more (loop), or the walk is over.
+                    if !stopping && !self.ready.is_empty() {
                         continue;
                     }
                     break;
@@ -428,10 +446,19 @@ impl<'s, 'a> Walk<'s, 'a> {
         Ok(self.solved)
     }
 
-    /// Whether every input of node `i` is known (done) or known to be
-    /// unknown (planning).
-    fn inputs_settled(&self, i: usize) -> bool {
-        self.nodes[i].deps.iter().all(|d| matches!(self.state[*d], State::Done | State::Unknown(_)))
+    /// Node `i`'s outputs are known (done) or known to be unknown
+    /// (planning): the nodes that read it and wait for nothing else are
+    /// queued, in graph order.
+    fn settled(&mut self, i: usize) {
+        let mut newly: Vec<usize> = Vec::new();
+        for &j in &self.dependents[i] {
+            self.pending[j] -= 1;
+            if self.pending[j] == 0 && self.state[j] == State::Waiting {
+                newly.push(j);
+            }
+        }
+        newly.sort_unstable();
+        self.ready.extend(newly);
     }
 
     /// The layers of each of node `i`'s inputs, in its op's input order;
@@ -461,6 +488,14 @@ impl<'s, 'a> Walk<'s, 'a> {
         }
     }
 
+    /// The vertex and output of this build that yielded the layer with
+    /// `diff_id`, for miss reasons.
+    fn producer_of(&self, diff_id: &str) -> Option<String> {
+        self.solved.outputs.iter().find_map(|(vertex, outs)| {
+            outs.iter().find(|(_, l)| l.diff_id.to_string() == diff_id).map(|(role, _)| format!("{vertex} ({role})"))
+        })
+    }
+
     /// Keys node `i` and takes its result from the cache if it can; else
     /// returns the job that runs it (`None`: settled without a job).
     fn start(&mut self, i: usize, progress: &mut dyn Progress) -> crate::Result<Option<Job<'a>>> {
@@ -485,7 +520,7 @@ impl<'s, 'a> Walk<'s, 'a> {
             Some(by) => MissReason::Forced { by },
             None => {
                 let last = self.cache.last_inputs(&self.solver.opts.project_id, &self.nodes[i].id);
-                MissReason::between(last.as_ref(), &parts)
+                MissReason::between(last.as_ref(), &parts).naming_layers(|diff_id| self.producer_of(diff_id))
             }
         };
         if self.planning() {
@@ -495,6 +530,7 @@ impl<'s, 'a> Walk<'s, 'a> {
         if let Some(&runner) = self.running_keys.get(&key) {
             // Another vertex does the same work right now: wait for it.
             self.state[i] = State::Merged(runner);
+            self.merged.entry(runner).or_default().push(i);
             self.keys[i] = Some((key, parts));
             return Ok(None);
         }
@@ -583,10 +619,12 @@ impl<'s, 'a> Walk<'s, 'a> {
         }
         self.solved.outputs.insert(self.nodes[i].id.clone(), outputs);
         self.state[i] = State::Done;
+        self.settled(i);
     }
 
     fn would_run(&mut self, i: usize, reason: String, progress: &mut dyn Progress) {
         self.state[i] = State::Unknown(reason.clone());
+        self.settled(i);
         self.solved.would_run.push(self.nodes[i].id.clone());
         self.event(progress, i, StepStatus::WouldRun { reason });
     }
@@ -632,8 +670,7 @@ impl<'s, 'a> Walk<'s, 'a> {
         self.solved.ran.push(id);
         self.event(progress, i, StepStatus::Done { seconds });
         // Vertices that waited for this key take the same record.
-        let merged: Vec<usize> = (0..self.nodes.len()).filter(|j| self.state[*j] == State::Merged(i)).collect();
-        for j in merged {
+        for j in self.merged.remove(&i).unwrap_or_default() {
             let (k, p) = self.keys[j].clone().expect("a merged node was keyed");
             self.take(j, &k, &p, rec.clone(), progress);
         }

@@ -212,7 +212,11 @@ fn editing_one_file_reruns_exactly_that_parts_steps_and_says_why() {
         "{}",
         second.0
     );
-    assert!(second.reason("doc:build").starts_with("layer:rootfs[1] changed"), "its pull layer: {}", second.0);
+    assert!(
+        second.reason("doc:build").starts_with("layer:rootfs[1] from doc:pull (out) changed"),
+        "its pull layer: {}",
+        second.0
+    );
     assert_ne!(second.digest(), first.digest());
     assert_eq!(p.plan().would_run(), Vec::<&str>::new(), "planning after the build: all cached");
 }
@@ -240,8 +244,9 @@ fn a_dependency_reruns_its_dependents_only_when_its_stage_really_changed() {
     for v in ["lib:pull", "lib:build", "lib:stage", "app:build", "app:stage", "app:prime", "pack"] {
         assert!(ran.contains(&v.to_string()), "{v} should run: {}", b.0);
     }
-    // Its root filesystem's third layer (build base, pull, lib's stage) changed.
-    assert!(b.reason("app:build").starts_with("layer:rootfs[2] changed"), "{}", b.0);
+    // Its root filesystem's third layer (build base, pull, lib's stage)
+    // changed, and the reason names the vertex that made it.
+    assert!(b.reason("app:build").starts_with("layer:rootfs[2] from lib:stage (out) changed"), "{}", b.0);
     assert!(!ran.iter().any(|v| v.starts_with("doc:")), "doc is not after lib: {}", b.0);
 }
 
