@@ -22,7 +22,7 @@ use crate::progress::{Event, Progress};
 use crate::resolve::{ResolveOptions, Resolved};
 use crate::solver::{PACK, SolveOptions, Solved, Solver};
 use crate::store::Store;
-use crate::worker::LocalWorker;
+use crate::worker::{LocalWorker, Worker};
 
 /// What a build can get wrong besides its steps.
 #[derive(Debug, thiserror::Error)]
@@ -130,32 +130,30 @@ fn remotes(store: &Store, opts: &BuildOptions, progress: &mut dyn Progress) -> c
     Ok(remotes)
 }
 
+/// The worker of a local build: `executor` over the store's snapshots.
+fn local_worker<'a>(store: &'a Store, executor: &'a dyn Executor, opts: &BuildOptions) -> LocalWorker<'a> {
+    LocalWorker { store, executor, compression: opts.compression, echo: opts.echo_logs, ca: opts.build_ca.clone() }
+}
+
 /// Lowers, resolves and solves `targets` (everything and the image when
 /// empty); `worker` `None` plans.
 fn solve(
     store: &Store,
-    executor: Option<&dyn Executor>,
+    worker: Option<&dyn Worker>,
     project: &Project,
     opts: &BuildOptions,
     targets: &[String],
     progress: &mut dyn Progress,
 ) -> crate::Result<(Solved, Resolved)> {
-    let planning = executor.is_none();
+    let planning = worker.is_none();
     let ro = ResolveOptions { pull: opts.pull, registry: opts.registry.clone(), planning };
     let resolved = crate::resolve::resolve(store, &project.graph, &project.dir, &ro, progress)?;
     let epoch = crate::image::source_date_epoch(project.graph.source_date_epoch)?;
     let remotes = remotes(store, opts, progress)?;
-    let worker = executor.map(|executor| LocalWorker {
-        store,
-        executor,
-        compression: opts.compression,
-        echo: opts.echo_logs,
-        ca: opts.build_ca.clone(),
-    });
     let solver = Solver {
         store,
         frontend: project.frontend,
-        worker: worker.as_ref().map(|w| w as &dyn crate::worker::Worker),
+        worker,
         graph: &project.graph,
         resolved: &resolved,
         remotes: &remotes,
@@ -183,9 +181,21 @@ pub fn build(
     opts: &BuildOptions,
     progress: &mut dyn Progress,
 ) -> crate::Result<Built> {
+    build_with(store, &local_worker(store, executor, opts), path, opts, progress)
+}
+
+/// [`build`] with any worker: a farm's, or a fake that answers exec ops
+/// without containers (the craft conformance simulation).
+pub fn build_with(
+    store: &Store,
+    worker: &dyn Worker,
+    path: &Path,
+    opts: &BuildOptions,
+    progress: &mut dyn Progress,
+) -> crate::Result<Built> {
     let project = lower(path, opts)?;
     let spec = project.graph.image.clone().ok_or(BuildError::NoImage)?;
-    let (solved, _) = solve(store, Some(executor), &project, opts, &[], progress)?;
+    let (solved, _) = solve(store, Some(worker), &project, opts, &[], progress)?;
     let manifest = solved.image.clone().expect("a solve of every vertex assembles the image");
     progress.event(&Event::Image {
         digest: manifest.digest().to_string(),
@@ -255,7 +265,7 @@ pub fn run_steps(
         progress.event(&Event::Note { message: format!("nothing to do for {step}") });
         return Ok(());
     }
-    solve(store, Some(executor), &project, opts, &targets, progress).map(|_| ())
+    solve(store, Some(&local_worker(store, executor, opts)), &project, opts, &targets, progress).map(|_| ())
 }
 
 /// `strata clean [PART...]`: forgets the cached vertices of `parts` (every
@@ -298,7 +308,8 @@ pub fn shell(
     let project = lower(path, opts)?;
     let graph = &project.graph;
     let targets = step_targets(graph, step, &[part.to_string()])?;
-    let (solved, resolved) = solve(store, Some(executor), &project, opts, &targets, progress)?;
+    let worker = local_worker(store, executor, opts);
+    let (solved, resolved) = solve(store, Some(&worker), &project, opts, &targets, progress)?;
     // The last exec vertex of the part among what was solved, in graph order.
     let of_part = |v: &&strata_frontend_api::graph::Vertex| v.group.as_deref() == Some(part);
     let solved_ids: Vec<&str> = solved.outputs.keys().map(String::as_str).collect();
@@ -345,6 +356,6 @@ pub fn shell(
     for v in later {
         job.rootfs.extend(solved.outputs.get(&v.id).into_iter().flat_map(|o| o.values().cloned()));
     }
-    let worker = LocalWorker { store, executor, compression: opts.compression, echo: false, ca: opts.build_ca.clone() };
-    crate::worker::Worker::shell(&worker, &job, argv)
+    let worker = LocalWorker { echo: false, ..worker };
+    worker.shell(&job, argv)
 }

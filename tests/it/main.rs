@@ -12,6 +12,7 @@ mod base_images;
 mod build;
 mod cache;
 mod containerd_executor;
+mod craft_conformance;
 mod docker_executor;
 mod examples;
 mod executor;

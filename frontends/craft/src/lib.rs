@@ -18,7 +18,6 @@
 //! | `CRAFT_*` environment, global variable expansion | [`env`](mod@env) | [`env::step_environment`], [`env::expand_globals`] |
 //! | the scripts a step runs, `craftctl`, project variables | [`scripts`] | [`scripts::step_run`], [`scripts::CRAFTCTL_SH`] |
 //! | paths inside build containers | [`dirs`] | [`dirs::PartDirs`] |
-//! | a dry run: dump → organize → stage → prime on listings | [`simulate`] | [`simulate::simulate`] |
 //! | the build graph: vertices per step, their inputs and captures | [`lower`] | [`lower::lower`], [`frontend::SEMANTICS_VERSION`] |
 //! | host ops: organize, stage, prime, overlay filter, stage-packages | [`hostops`] | [`hostops::run`] |
 //!
@@ -84,7 +83,6 @@ pub mod parse;
 pub mod plugins;
 pub mod scripts;
 pub mod sequencer;
-pub mod simulate;
 pub use strata_frontend_api::tree;
 pub mod yaml;
 

@@ -1,16 +1,15 @@
 //! The conformance cases recorded with craft-parts 2.37.2
-//! (`tests/fixtures/conformance/`): each parses, plans exactly the actions
-//! craft-parts ran, and — simulated on file listings — primes exactly the
-//! paths, types and modes craft-parts primed.
+//! (`tests/fixtures/conformance/`): each parses and plans exactly the
+//! actions craft-parts ran. That each primes exactly the paths, types,
+//! modes and contents craft-parts primed is checked through the lowered
+//! graph and strata's solver, with an emulating worker in place of
+//! containers: `tests/it/craft_conformance.rs` at the repository root.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use strata_frontend_api::{Project, Step};
 use strata_frontend_craft::CraftFrontend;
 use strata_frontend_craft::sequencer::{Sequencer, plan};
-use strata_frontend_craft::simulate::{PartInput, Simulation, simulate};
-use strata_frontend_craft::tree::{Entry, EntryKind, Tree};
 
 fn case_dir(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance").join(case)
@@ -24,28 +23,8 @@ fn read(case: &str, file: &str) -> String {
     std::fs::read_to_string(case_dir(case).join(file)).unwrap()
 }
 
-fn listing(case: &str, file: &str) -> Tree {
-    Tree::parse_listing(&read(case, file)).unwrap()
-}
-
 fn expected_lines(case: &str, file: &str) -> Vec<String> {
     read(case, file).lines().map(str::to_string).collect()
-}
-
-/// `expected-prime-detail.txt`'s format: mode, uid:gid, path, and the
-/// sha256 prefix of a file or the target of a symlink, sorted by path.
-fn detail(prime: &Tree) -> Vec<String> {
-    let mut lines = vec![("prime".to_string(), "drwxr-xr-x 0:0 prime".to_string())];
-    for (p, e) in prime.iter() {
-        let extra = match &e.kind {
-            EntryKind::Dir => String::new(),
-            EntryKind::File { content } => format!(" {content}"),
-            EntryKind::Symlink { target } => format!(" -> {target}"),
-        };
-        lines.push((format!("prime/{p}"), format!("{} {}:{} prime/{p}{extra}", e.mode_string(), e.uid, e.gid)));
-    }
-    lines.sort();
-    lines.into_iter().map(|(_, l)| l).collect()
 }
 
 #[test]
@@ -124,52 +103,6 @@ fn a_second_plan_skips_what_ran() {
             "build    run     a-app",
         ]
     );
-}
-
-fn simulated(case: &str, inputs: &[(&str, PartInput)]) -> Simulation {
-    let project = load(case);
-    let inputs: BTreeMap<String, PartInput> = inputs.iter().map(|(n, i)| (n.to_string(), i.clone())).collect();
-    simulate(&project, &inputs).unwrap_or_else(|e| panic!("{case}: {e}"))
-}
-
-#[test]
-fn dump_filesets_primes_what_craft_parts_primes() {
-    let sim = simulated("dump-filesets", &[("files", PartInput::Source(listing("dump-filesets", "source-tree.txt")))]);
-    assert_eq!(sim.prime.find_listing("prime", 0o755), expected_lines("dump-filesets", "expected-prime.txt"));
-    assert_eq!(detail(&sim.prime), expected_lines("dump-filesets", "expected-prime-detail.txt"));
-    // The organize of this case empties bin/ and lib/; strata drops them
-    // (craft-parts keeps them, but this case's stage fileset leaves them out).
-    let organized = &sim.organized["files"];
-    assert_eq!(organized.removed_empty_dirs.iter().collect::<Vec<_>>(), ["bin", "lib"]);
-    assert!(sim.stage.contains("include/foo.h"), "staged, then excluded from prime");
-    assert!(!sim.prime.contains("include"));
-}
-
-#[test]
-fn after_scriptlets_primes_what_craft_parts_primes() {
-    let mut sim = simulated(
-        "after-scriptlets",
-        &[
-            ("z-lib", PartInput::Source(listing("after-scriptlets", "z-lib-source-tree.txt"))),
-            ("a-app", PartInput::Install(listing("after-scriptlets", "a-app-install-tree.txt"))),
-        ],
-    );
-    // a-app's override-prime writes VERSION straight into the prime:
-    // "$(craftctl get version) $GREETING step=$CRAFT_STEP_NAME".
-    sim.prime.insert("VERSION", Entry::file(0o644, "sha256:48c8cba2d069ee2a"));
-    assert_eq!(sim.prime.find_listing("prime", 0o755), expected_lines("after-scriptlets", "expected-prime.txt"));
-    assert_eq!(detail(&sim.prime), expected_lines("after-scriptlets", "expected-prime-detail.txt"));
-    assert!(sim.stage.contains("usr/share/lib/message.txt"));
-    assert!(!sim.stage.contains("usr/share/lib/VERSION_SUFFIX"), "z-lib's stage excludes it");
-}
-
-#[test]
-fn make_c_primes_what_craft_parts_primes() {
-    let sim = simulated("make-c", &[("hello", PartInput::Install(listing("make-c", "install-tree.txt")))]);
-    assert_eq!(sim.prime.find_listing("prime", 0o755), expected_lines("make-c", "expected-prime.txt"));
-    assert_eq!(detail(&sim.prime), expected_lines("make-c", "expected-prime-detail.txt"));
-    assert!(sim.stage.contains("usr/include/greet.h"), "staged; prime's explicit includes leave it out");
-    assert!(!sim.stage.contains("usr/lib/libgreet.a"), "stage excludes usr/lib/*.a");
 }
 
 #[test]
