@@ -52,7 +52,7 @@ use flate2::GzBuilder;
 use oci_spec::image::Digest;
 
 use super::order::{self, parent, path_is_within};
-use super::{Compression, EntryKind, GZIP_LEVEL, IdMode, LayerError, OutputOptions, Written, ZSTD_LEVEL, ZSTD_WORKERS};
+use super::{Compression, GZIP_LEVEL, IdMode, LayerError, OutputOptions, Written, ZSTD_LEVEL, ZSTD_WORKERS};
 use crate::digest::HashingWriter;
 
 /// Largest value of an 8-byte octal field (mode, uid, gid, devmajor, devminor).
@@ -82,7 +82,7 @@ pub(crate) struct Meta {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     File {
         size: u64,
     },
@@ -111,20 +111,6 @@ impl Meta {
     /// The entry's sort key (see [`order`]).
     pub fn key(&self) -> Vec<u8> {
         order::sort_key(&self.path, self.kind == Kind::Opaque)
-    }
-
-    pub fn entry_kind(&self) -> EntryKind {
-        match self.kind {
-            Kind::File { .. } => EntryKind::File,
-            Kind::Dir => EntryKind::Dir,
-            Kind::Symlink { .. } => EntryKind::Symlink,
-            Kind::HardLink { .. } => EntryKind::HardLink,
-            Kind::CharDevice { .. } => EntryKind::CharDevice,
-            Kind::BlockDevice { .. } => EntryKind::BlockDevice,
-            Kind::Fifo => EntryKind::Fifo,
-            Kind::Whiteout => EntryKind::Whiteout,
-            Kind::Opaque => EntryKind::Opaque,
-        }
     }
 
     /// The directory the entry's tar name sits in: its parent, except for an

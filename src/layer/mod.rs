@@ -50,6 +50,7 @@ pub mod writer;
 pub(crate) mod testutil;
 
 pub use blob::write_blob;
+pub use emit::Kind;
 pub use error::LayerError;
 pub use filter::filter;
 pub use reader::{UnpackOptions, UnpackStats, WhiteoutMode, unpack};
@@ -118,22 +119,6 @@ pub struct Written<W> {
     pub diff_id: Digest,
     /// Size in bytes of the uncompressed tar stream.
     pub uncompressed_size: u64,
-}
-
-/// The kind of a layer entry, as seen by a [`filter()`] predicate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EntryKind {
-    File,
-    Dir,
-    Symlink,
-    HardLink,
-    CharDevice,
-    BlockDevice,
-    Fifo,
-    /// A whiteout; the predicate sees the path it deletes.
-    Whiteout,
-    /// An opaque-directory marker; the predicate sees the directory.
-    Opaque,
 }
 
 /// A logical entry path (relative, `/`-separated) as a [`Path`].

@@ -3,7 +3,7 @@
 use std::io::{BufReader, Read, Write};
 
 use super::{Changes, SnapshotError};
-use crate::layer::{self, EntryKind, LayerError, LayerInfo, LayerInput, OutputOptions, WhiteoutSource, WriteOptions};
+use crate::layer::{self, Kind, LayerError, LayerInfo, LayerInput, OutputOptions, WhiteoutSource, WriteOptions};
 use crate::store::Store;
 
 /// Writes `changes` as a layer blob into `store` and returns it.
@@ -51,7 +51,7 @@ pub fn normalize_diff_tar<R: Read, W: Write>(
     // `filter` keeping everything is exactly a normalising copy: it indexes
     // an unsorted input, serves it in strata's order and re-emits each entry
     // through the one emitter, whiteouts included.
-    let keep_all = |_: &std::path::Path, _: EntryKind| true;
+    let keep_all = |_: &std::path::Path, _: &Kind| true;
     layer::filter(LayerInput::unsorted(tar), &keep_all, opts, out)
 }
 

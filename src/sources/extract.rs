@@ -25,30 +25,10 @@ use std::path::Path;
 use super::error::SourceError;
 use crate::layer::{UnpackOptions, WhiteoutMode};
 
-/// What an entry is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    File {
-        size: u64,
-    },
-    Dir,
-    Symlink {
-        target: Vec<u8>,
-    },
-    /// A hard link to an entry extracted before it (its name as extracted).
-    HardLink {
-        target: Vec<u8>,
-    },
-    CharDevice {
-        major: u32,
-        minor: u32,
-    },
-    BlockDevice {
-        major: u32,
-        minor: u32,
-    },
-    Fifo,
-}
+/// What an entry is: the layer writer's own kinds, so an archive entry and
+/// a layer entry are one type. No archive module makes a whiteout or an
+/// opaque marker (the sink refuses `.wh.` names before they could).
+pub use crate::layer::Kind;
 
 /// An archive name split into its components, `.` and empty components
 /// dropped; refused if it could land outside the directory.
@@ -117,6 +97,10 @@ impl<W: Write> Sink<W> {
                 self.append_empty(h, ty, path)
             }
             Kind::Fifo => self.append_empty(h, tar::EntryType::Fifo, path),
+            Kind::Whiteout | Kind::Opaque => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: an archive entry cannot be a whiteout", path.display()),
+            )),
         }
     }
 

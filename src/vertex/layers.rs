@@ -61,7 +61,7 @@ pub fn filter(
     keep: &dyn Fn(&str) -> bool,
 ) -> crate::Result<LayerInfo> {
     let blob = store.open_blob(&input.digest)?;
-    let pred = |p: &Path, _k: layer::EntryKind| keep(&p.to_string_lossy());
+    let pred = |p: &Path, _k: &layer::Kind| keep(&p.to_string_lossy());
     let input = LayerInput::sorted(BufReader::new(blob));
     Ok(layer::write_blob(store, opts.compression, |w| layer::filter(input, &pred, opts, w))?)
 }
