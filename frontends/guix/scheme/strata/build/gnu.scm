@@ -11,6 +11,7 @@
 (define-module (strata build gnu)
   #:use-module (strata build utils)
   #:use-module (srfi srfi-1)
+  #:use-module (srfi srfi-11)
   #:use-module (srfi srfi-26)
   #:use-module (srfi srfi-34)
   #:use-module (srfi srfi-35)
@@ -18,6 +19,7 @@
   #:use-module (ice-9 regex)
   #:use-module (ice-9 ftw)
   #:use-module (ice-9 format)
+  #:use-module (ice-9 threads)
   #:use-module (ice-9 popen)
   #:use-module (ice-9 rdelim)
   #:use-module (rnrs io ports)
@@ -130,10 +132,9 @@
 
 (define (output-name+version outputs)
   "NAME-VERSION of the package, from the `out' output's store name (hash
-stripped), as Guix derives it; $STRATA_GUIX_PACKAGE (set by run-phase from
-phase.scm) wins, since strata's output names need not follow Guix's."
-  (or (let ((p (getenv "STRATA_GUIX_PACKAGE")))
-        (and p (not (string-null? p)) p))
+stripped), as Guix derives it; the driver's `%package-name+version' (from
+phase.scm) wins, since strata's output paths need not follow Guix's."
+  (or (%package-name+version)
       (let ((out (or (assoc-ref outputs "out")
                      (match outputs (((_ . dir) . _) dir) (_ #f)))))
         (and out (strip-store-file-name out)))))
@@ -189,7 +190,7 @@ not forking")
   (setenv "GUIX_LD_WRAPPER_ALLOW_IMPURITIES" "no")
   (let* ((bins (search-path-as-list '("bin" "sbin") input-dirs))
          (old (search-path-as-string->list
-               (or (getenv "STRATA_GUIX_CONTAINER_PATH") (getenv "PATH") "")))
+               (or (getenv "PATH") "")))
          (path (delete-duplicates (append bins old))))
     (setenv "PATH" (list->search-path-as-string path ":"))
     (log-phase "environment variable `PATH' set to `~a'" (getenv "PATH")))

@@ -27,9 +27,11 @@
   #:use-module (ice-9 ftw)
   #:use-module (ice-9 popen)
   #:use-module (ice-9 format)
+  #:use-module (ice-9 threads)
   #:use-module (rnrs bytevectors)
   #:use-module (rnrs io ports)
   #:export (%store-directory
+            %package-name+version
             store-file-name?
             strip-store-file-name
             package-name->name+version
@@ -116,6 +118,11 @@
 ;;;
 ;;; Store names and small helpers.
 ;;;
+
+(define %package-name+version
+  ;; "NAME-VERSION" of the package being built, set by the phase driver
+  ;; from phase.scm; #f when unknown (phases then parse the out path).
+  (make-parameter #f))
 
 (define (%store-directory)
   "The store prefix: $STRATA_GUIX_STORE, else /gnu/store."
@@ -1008,20 +1015,43 @@ absent."
            (append-reverse acc (cons (car l) (acons key value rest)))
            (loop rest (cons (car l) acc)))))))
 
+;; The clause keywords are compared by name, not by binding: package code
+;; runs in modules where `delete' may be core's or SRFI-1's.
 (define-syntax modify-phases
-  (syntax-rules (delete replace add-before add-after)
+  (lambda (x)
     "Fold the clauses over the phase alist, left to right."
-    ((_ phases) phases)
-    ((_ phases (delete name) clause ...)
-     (modify-phases (let ((n name))
-                      (remove (lambda (p) (eq? (car p) n)) phases))
-                    clause ...))
-    ((_ phases (replace name proc) clause ...)
-     (modify-phases (alist-replace name proc phases) clause ...))
-    ((_ phases (add-before ref name proc) clause ...)
-     (modify-phases (alist-cons-before ref name proc phases) clause ...))
-    ((_ phases (add-after ref name proc) clause ...)
-     (modify-phases (alist-cons-after ref name proc phases) clause ...))))
+    (define (clause-kind c)
+      (syntax-case c ()
+        ((kw . _) (identifier? #'kw) (syntax->datum #'kw))
+        (_ #f)))
+    (syntax-case x ()
+      ((_ phases) #'phases)
+      ((_ phases clause rest ...)
+       (case (clause-kind #'clause)
+         ((delete)
+          (syntax-case #'clause ()
+            ((_ name)
+             #'(modify-phases (let ((n name))
+                                (remove (lambda (p) (eq? (car p) n)) phases))
+                              rest ...))))
+         ((replace)
+          (syntax-case #'clause ()
+            ((_ name proc)
+             #'(modify-phases (alist-replace name proc phases) rest ...))))
+         ((add-before)
+          (syntax-case #'clause ()
+            ((_ ref name proc)
+             #'(modify-phases (alist-cons-before ref name proc phases)
+                              rest ...))))
+         ((add-after)
+          (syntax-case #'clause ()
+            ((_ ref name proc)
+             #'(modify-phases (alist-cons-after ref name proc phases)
+                              rest ...))))
+         (else
+          (syntax-violation 'modify-phases
+                            "expected (delete|replace|add-before|add-after …)"
+                            x #'clause)))))))
 
 ;;;
 ;;; Store references.
