@@ -319,7 +319,11 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
           (format #t "starting phase `~a'~%" name)
           (force-output)
           (with-fluids ((%default-port-conversion-strategy 'error))
-            (apply proc args))
+            ;; trivial's builder is evaluated in the package's module.
+            (match (module-variable bs-module '%builder-module)
+              (#f (apply proc args))
+              (var (parameterize (((variable-ref var) module))
+                     (apply proc args)))))
           (let ((seconds (- (current-time) start)))
             (format #t "phase `~a' succeeded after ~a seconds~%" name seconds)
             (force-output)
