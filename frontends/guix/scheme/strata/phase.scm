@@ -96,10 +96,10 @@
 utilities first (so `%standard-phases' is the build system's, as in Guix),
 then the #:modules the package asked for, the usual (ice-9 …) and SRFI
 modules, and the core bindings last."
-  (let ((m (make-module)))
-    (set-module-name! m '(strata phase-code))
-    (for-each
-     (lambda (iface) (module-use! m iface))
+  (let ((m (make-fresh-user-module)))
+    ;; A fresh user module uses (guile) first; put it last instead.
+    (set-module-uses!
+     m
      (append
       (list (resolve-interface '(strata build utils))
             (resolve-interface

@@ -11,6 +11,7 @@
   #:use-module (strata build utils)
   #:use-module ((strata build gnu) #:prefix gnu:)
   #:use-module (srfi srfi-1)
+  #:use-module (srfi srfi-11)
   #:use-module (srfi srfi-26)
   #:use-module (srfi srfi-34)
   #:use-module (srfi srfi-35)
