@@ -4,15 +4,18 @@
 
 SCHEME_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${STRATA_GUIX_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strata-guix-tests}
-# The mirror apt uses on this machine (first deb URI), else deb.debian.org.
+# The root of the mirror apt uses on this machine (first deb URI, its
+# /debian suffix dropped: pool paths, as in DEBIAN-ORIG.tsv, start with
+# debian/), else deb.debian.org.
 DEBIAN_MIRROR=${STRATA_DEBIAN_MIRROR:-$(
   { grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } \
-    | head -n1 | sed -E 's/^(URIs:|deb) +//; s/ *$//; s#/$##')}
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    | head -n1 | sed -E 's/^(URIs:|deb) +//; s/ *$//; s#/$##; s#/debian$##')}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org}
 
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
-# fetch_orig POOL-PATH-UNDER-debian/ SHA256 → prints the cached file
+# fetch_orig POOL-PATH SHA256 → prints the cached file (POOL-PATH as in
+# conformance/guix/corpus/DEBIAN-ORIG.tsv: debian/pool/…)
 fetch_orig() {
   local path=$1 sha=$2 file
   file=$CACHE/$(basename "$path")
