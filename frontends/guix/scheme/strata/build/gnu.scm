@@ -417,9 +417,14 @@ not forking")
                          #:allow-other-keys)
   (define (bin-dirs dir)
     (map (cut string-append dir "/" <>) '("bin" "sbin" "libexec")))
+  ;; Guix looks in the outputs, then the inputs (bash & co are implicit
+  ;; inputs there).  The host side need not list Debian's implicit inputs,
+  ;; so the container's PATH comes last (ADAPTATIONS.md).
   (define path
-    (append (append-map bin-dirs (outputs->directories outputs))
-            (append-map bin-dirs (inputs-directories inputs))))
+    (delete-duplicates
+     (append (append-map bin-dirs (outputs->directories outputs))
+             (append-map bin-dirs (inputs-directories inputs))
+             (search-path-as-string->list (getenv "PATH")))))
   (when patch-shebangs?
     (for-each
      (lambda (dir)

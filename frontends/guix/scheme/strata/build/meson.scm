@@ -58,7 +58,9 @@
                                  (list (string-append "--includedir="
                                                       (output "lib")
                                                       "/include"))))
-                       '())
+                       ;; Debian's meson defaults libdir to the multiarch
+                       ;; lib/x86_64-linux-gnu; Guix's to lib.
+                       (list (string-append "--libdir=" out "/lib")))
                  ,@(if (output "include")
                        (list (string-append "--includedir=" (output "include")
                                             "/include"))
