@@ -61,3 +61,28 @@
                  (test-runner-xpass-count runner))))
     (test-end name)
     (exit (if (zero? bad) 0 1))))
+
+(define-public (install-fake-tools! dir names)
+  "Put scripts named NAMES in DIR/bin, first in PATH, each appending
+\"NAME ARG…\" (one line) to DIR/calls and copying any -C FILE it is given to
+DIR/preload.  Returns a thunk restoring PATH."
+  (let ((old (getenv "PATH")))
+    (for-each
+     (lambda (name)
+       (write-file (string-append dir "/bin/" name)
+                   (string-append "#!/bin/sh\n"
+                                  "echo \"" name " $*\" >> " dir "/calls\n"
+                                  "while [ $# -gt 0 ]; do\n"
+                                  "  if [ \"$1\" = -C ]; then cp \"$2\" " dir "/preload; fi\n"
+                                  "  shift\ndone\n")
+                   #:mode #o755))
+     names)
+    (setenv "PATH" (string-append dir "/bin:" old))
+    (lambda () (setenv "PATH" old))))
+
+(define-public (fake-calls dir)
+  (if (file-exists? (string-append dir "/calls"))
+      (string-split (string-trim-right (read-file (string-append dir "/calls"))
+                                       #\newline)
+                    #\newline)
+      '()))
