@@ -456,4 +456,22 @@
   "a-b-c"
   (string-replace-substring "a::b::c" "::" "-"))
 
+(test-equal "make-desktop-entry-file writes the fields Guix packages pass"
+  "[Desktop Entry]\nType=Application\nVersion=1.1\nName=Foo\nExec=/o/bin/foo %U\nTerminal=true\nCategories=Utility;Viewer;\n"
+  (with-temporary-directory dir
+    (let ((f (string-append dir "/share/applications/foo.desktop")))
+      (make-desktop-entry-file f #:name "Foo" #:exec "/o/bin/foo %U"
+                               #:terminal #t #:comment #f
+                               #:categories '("Utility" "Viewer"))
+      (read-file f))))
+
+(test-equal "false-if-file-not-found turns ENOENT into #f only"
+  '(#f #t)
+  (list (false-if-file-not-found (stat "/nonexistent/file"))
+        (->bool (false-if-file-not-found (stat "/")))))
+
+(test-equal "cc-for-target"
+  '("gcc" "aarch64-linux-gnu-gcc")
+  (list (cc-for-target) (cc-for-target "aarch64-linux-gnu")))
+
 (finish-tests "utils")

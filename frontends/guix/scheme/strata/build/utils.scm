@@ -113,6 +113,13 @@
 
             remove-store-references
             string-replace-substring
+            reset-gzip-timestamp
+            patch-/usr/bin/file
+            make-desktop-entry-file
+            false-if-file-not-found
+            cc-for-target
+            cxx-for-target
+            pkg-config-for-target
             warning))
 
 ;;;
@@ -1095,3 +1102,75 @@ longer refers to store items.  Returns #t."
         (if (or (not i) (zero? olen))
             (string-concatenate-reverse acc (substring str start))
             (loop (+ i olen) (cons* new (substring str start i) acc)))))))
+
+;;;
+;;; Smaller helpers packages call.
+;;;
+
+(define-syntax-rule (false-if-file-not-found exp)
+  "EXP's value, or #f if it raises ENOENT."
+  (catch 'system-error
+    (lambda () exp)
+    (lambda args
+      (if (= ENOENT (system-error-errno args)) #f (apply throw args)))))
+
+(define* (reset-gzip-timestamp file #:key (keep-mtime? #t))
+  "Zero the modification time recorded in the header of the gzip FILE."
+  (let ((st (stat file))
+        (port (open-file file "r+b")))
+    (seek port 4 SEEK_SET)
+    (put-bytevector port (make-bytevector 4 0))
+    (close-port port)
+    (when keep-mtime? (set-file-time file st))))
+
+(define* (patch-/usr/bin/file file #:key (file-command (which "file"))
+                              (keep-mtime? #t))
+  "Point the /usr/bin/file references of FILE (libtool's probe in configure
+scripts) at FILE-COMMAND."
+  (let ((st (stat file)))
+    (when (and file-command (not (string=? file-command "/usr/bin/file")))
+      (substitute file (list (cons "/usr/bin/file" (const file-command)))
+                  #:warn-unmatched? #f)
+      (when keep-mtime? (set-file-time file st)))))
+
+(define* (make-desktop-entry-file destination #:key (type "Application")
+                                  (version "1.1") name #:allow-other-keys
+                                  #:rest args)
+  "Write a freedesktop.org desktop entry to DESTINATION: each keyword
+argument #:generic-name, #:exec, #:categories, … becomes GenericName=,
+Exec=, Categories=; booleans are true/false, lists are ;-terminated."
+  (define (key->field key)
+    (string-concatenate
+     (map (lambda (w) (string-append (string-upcase (substring w 0 1))
+                                     (substring w 1)))
+          (string-split (symbol->string (keyword->symbol key)) #\-))))
+  (define (value->string v)
+    (cond ((eq? v #t) "true")
+          ((list? v) (string-append (string-join v ";") ";"))
+          (else (format #f "~a" v))))
+  (define fields
+    (let loop ((l args) (acc '()))
+      (match l
+        (() (reverse acc))
+        (((? keyword? k) v . rest)
+         (loop rest (if (or (memq k '(#:type #:version #:name)) (not v))
+                        acc
+                        (cons (cons (key->field k) v) acc))))
+        ((_ . rest) (loop rest acc)))))
+  (unless name (error "make-desktop-entry-file: #:name is required"))
+  (mkdir-p (dirname destination))
+  (call-with-output-file destination
+    (lambda (port)
+      (format port "[Desktop Entry]~%Type=~a~%Version=~a~%Name=~a~%"
+              type version name)
+      (for-each (match-lambda
+                  ((field . v) (format port "~a=~a~%" field (value->string v))))
+                fields))))
+
+;; The compilers of the (native) build; a cross target prefixes them.
+(define* (cc-for-target #:optional target)
+  (if target (string-append target "-gcc") "gcc"))
+(define* (cxx-for-target #:optional target)
+  (if target (string-append target "-g++") "g++"))
+(define* (pkg-config-for-target #:optional target)
+  (if target (string-append target "-pkg-config") "pkg-config"))
