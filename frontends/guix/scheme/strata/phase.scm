@@ -219,7 +219,7 @@ cwd what it saved; returns #t then, #f for the first phase."
                     (environ))
         (lambda (a b) (string<? (car a) (car b)))))
 
-(define* (save-state! dir #:key phase seconds)
+(define* (save-state! dir #:key (phases '()))
   "Write the environment and cwd to DIR (format: ../PROTOCOL.md)."
   (mkdir-p dir)
   (let ((env (current-environment)))
@@ -235,9 +235,11 @@ cwd what it saved; returns #t then, #f for the first phase."
                                   env)))
     (write-atomically (state-file dir "cwd")
                       (lambda (out) (display (getcwd) out) (newline out)))
-    (when phase
+    (unless (null? phases)
       (let ((log (open-file (state-file dir "phases") "a")))
-        (format log "~a ~a~%" phase (or seconds 0))
+        (for-each (match-lambda
+                    ((phase . seconds) (format log "~a ~a~%" phase seconds)))
+                  phases)
         (close-port log)))))
 
 (define (initialise-environment! phase)
@@ -276,10 +278,16 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
                            name code)))
           proc))))
 
+(define %running-phase
+  ;; The phase being run, for the error report (set outside any dynamic
+  ;; extent so the handler still sees it after unwinding).
+  #f)
+
 (define (run-phase phase)
   "Run PHASE (an alist as read from phase.scm) in this process."
   (let* ((state (phase-ref phase 'state "/strata/state"))
          (name (phase-ref phase 'name))
+         (done '())
          (bs (phase-ref phase 'build-system 'gnu))
          (bs-module (build-system-module bs))
          (package (phase-ref phase 'package #f)))
@@ -314,20 +322,33 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
         (module-define! module '%build-target-inputs '())
         (let* ((evaluated (evaluate-arguments module raw))
                (args (phase-arguments phase bs-module evaluated))
-               (proc (phase-procedure phase module bs-module))
-               (start (current-time)))
-          (format #t "starting phase `~a'~%" name)
-          (force-output)
-          (with-fluids ((%default-port-conversion-strategy 'error))
-            ;; trivial's builder is evaluated in the package's module.
-            (match (module-variable bs-module '%builder-module)
-              (#f (apply proc args))
-              (var (parameterize (((variable-ref var) module))
-                     (apply proc args)))))
-          (let ((seconds (- (current-time) start)))
-            (format #t "phase `~a' succeeded after ~a seconds~%" name seconds)
-            (force-output)
-            (save-state! state #:phase name #:seconds seconds)))))))
+               ;; One phase, or several run in this process (a group).
+               (steps (match (phase-ref phase 'phases #f)
+                        (#f (list (cons name (phase-ref phase 'code 'standard))))
+                        (steps steps))))
+          (for-each
+           (match-lambda
+             ((step-name . code)
+              (let* ((step `((name . ,step-name) (code . ,code) ,@phase))
+                     (proc (phase-procedure step module bs-module))
+                     (start (current-time)))
+                (set! %running-phase step-name)
+                (format #t "starting phase `~a'~%" step-name)
+                (force-output)
+                (with-fluids ((%default-port-conversion-strategy 'error))
+                  ;; trivial's builder is evaluated in the package's module.
+                  (match (module-variable bs-module '%builder-module)
+                    (#f (apply proc args))
+                    (var (parameterize (((variable-ref var) module))
+                           (apply proc args)))))
+                (let ((seconds (- (current-time) start)))
+                  (format #t "phase `~a' succeeded after ~a seconds~%"
+                          step-name seconds)
+                  (force-output)
+                  (set! done (cons (cons step-name seconds) done))))))
+           steps)
+          ;; The state is written once the whole vertex succeeded.
+          (save-state! state #:phases (reverse done)))))))
 
 (define (report-error phase-name key args)
   (define port (current-error-port))
@@ -360,15 +381,15 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
     ((_ file)
      (setvbuf (current-output-port) 'line)
      (setvbuf (current-error-port) 'line)
-     (let* ((phase (read-phase-file file))
-            (name (phase-ref phase 'name '?)))
+     (let ((phase (read-phase-file file)))
+       (set! %running-phase (phase-ref phase 'name '?))
        (catch #t
          (lambda () (run-phase phase) (exit 0))
          (lambda (key . args)
            (if (eq? key 'quit)
                (apply exit args)
                (begin
-                 (report-error name key args)
+                 (report-error %running-phase key args)
                  (exit 1))))
          (lambda (key . args)
            (when (getenv "STRATA_GUIX_BACKTRACE")

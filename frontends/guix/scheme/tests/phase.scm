@@ -218,4 +218,31 @@ Returns (values EXIT-STATUS OUTPUT)."
                                        (lambda (p) (display "built\n" p))))))))))
       (read-file (string-append root "/gnu/store/abc-pkg-1.0/share/x")))))
 
+(test-equal "a group: several phases in one process, the state written once"
+  '(0 "1" "set-SOURCE-DATE-EPOCH 0\nmark 0\n" "yes\n")
+  (with-root root
+    (let-values (((status out)
+                  (run-phase root
+                             '((phases . ((set-SOURCE-DATE-EPOCH . standard)
+                                          (mark . (lambda _
+                                                    (call-with-output-file "m"
+                                                      (lambda (p)
+                                                        (display "yes\n" p)))))))))))
+      (list status
+            (assoc-ref (call-with-input-file
+                           (string-append root "/state/environ.scm") read)
+                       "SOURCE_DATE_EPOCH")
+            (read-file (string-append root "/state/phases"))
+            (read-file (string-append root "/build/m"))))))
+
+(test-assert "a group: the error names the phase of the group that failed"
+  (with-root root
+    (let-values (((status out)
+                  (run-phase root
+                             '((phases . ((set-SOURCE-DATE-EPOCH . standard)
+                                          (second . (lambda _ (invoke "false")))))))))
+      (and (= status 1)
+           (string-contains out "error: in phase 'second'")
+           (not (file-exists? (string-append root "/state/environ.scm")))))))
+
 (finish-tests "phase")
