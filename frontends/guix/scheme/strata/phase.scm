@@ -181,7 +181,8 @@ passed on anyway" k (phase-ref phase 'build-system 'gnu)))))
 (define (state-file dir name) (string-append dir "/" name))
 
 (define (read-environment dir)
-  (call-with-input-file (state-file dir "environ.scm") read))
+  (with-fluids ((%default-port-encoding "UTF-8"))
+    (call-with-input-file (state-file dir "environ.scm") read)))
 
 (define (restore-state! dir)
   "When DIR holds a previous phase's state, make the process environment and
@@ -189,7 +190,8 @@ cwd what it saved; returns #t then, #f for the first phase."
   (if (file-exists? (state-file dir "environ.scm"))
       (let ((env (read-environment dir))
             (cwd (string-trim-right
-                  (call-with-input-file (state-file dir "cwd") read-string)
+                  (with-fluids ((%default-port-encoding "UTF-8"))
+                    (call-with-input-file (state-file dir "cwd") read-string))
                   #\newline)))
         (environ (map (match-lambda ((k . v) (string-append k "=" v))) env))
         (chdir cwd)
@@ -207,8 +209,10 @@ cwd what it saved; returns #t then, #f for the first phase."
                      name)))
 
 (define (write-atomically file proc)
+  ;; State files are UTF-8 whatever the locale of the phase.
   (let ((tmp (string-append file ".tmp")))
-    (call-with-output-file tmp proc)
+    (with-fluids ((%default-port-encoding "UTF-8"))
+      (call-with-output-file tmp proc))
     (rename-file tmp file)))
 
 (define (current-environment)

@@ -821,7 +821,12 @@ by NEW-FIRST-LINE, byte-exactly for the rest of the file."
                (cond ((= i len) len)
                      ((= 10 (bytevector-u8-ref bytes i)) (+ i 1))
                      (else (loop (+ i 1))))))
-         (head (string->utf8 new-first-line))
+         ;; The line was read as Latin-1: write it back byte for byte.
+         (head (u8-list->bytevector
+                (map (lambda (c)
+                       (let ((n (char->integer c)))
+                         (if (< n 256) n (char->integer #\?))))
+                     (string->list new-first-line))))
          (mode (stat:perms (stat file)))
          (out (mkstemp! (string-append file ".XXXXXX")))
          (tmp (port-filename out)))
