@@ -47,7 +47,7 @@ run_phase() {
  (native-inputs . ())
  (system . "x86_64-linux")
  (build-dir . "$ROOT/tmp/guix-build-$PKG_NAME-$PKG_VERSION.drv-0")
- (state . "$ROOT/state"))
+ (state . "${STATE:-$ROOT/state}"))
 SCM
   # A clean environment, as a container gives: the phases must get
   # everything else from the state directory.

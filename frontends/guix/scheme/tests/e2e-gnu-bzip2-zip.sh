@@ -10,6 +10,13 @@
 # (sha256 equal to the Guix origin's).  Checks bzip2 round-trips a file, the
 # shared-library symlink chain, the static library in its own output, and
 # the patched bzdiff.
+#
+# Then zip 3.0 (corpus/zip.scm: #:make-flags from a let over
+# (assoc-ref %outputs "out"), (replace 'build) applying invoke to them,
+# (delete 'configure)) with that bzip2 as a store input — the graph edge
+# zip → bzip2: set-paths must point the compiler at bzip2's include and lib
+# and LD_RUN_PATH at its lib, so zip links the store libbz2 and records it
+# in its RUNPATH.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -116,4 +123,42 @@ grep -q 'no bzip2 found, nothing done' "$LOG" || fail "hide-input-bzip2 did not 
 grep -q 'PREFIX=' "$LOG" || true
 [[ -f $out/share/doc/bzip2-1.0.8/LICENSE && -f $static/share/doc/bzip2-1.0.8/LICENSE ]] \
   || fail "LICENSE not in every output"
-echo "ok: gnu bzip2 round-trips; libbz2.a in the static output"
+
+# zip, with bzip2's out as an input.
+tarball=$(fetch_orig debian/pool/main/z/zip/zip_3.0.orig.tar.gz \
+  f0e8bb1f9b7eb0b01285495a2699df3a4b766784c1765a8f1aeedf63c0806369)
+STATE=$ROOT/state-zip
+mkdir -p "$STATE"
+PKG_NAME=zip PKG_VERSION=3.0
+ARGUMENTS='#:tests? #f
+  #:make-flags (let ((out (assoc-ref %outputs "out")))
+                 (list "-f" "unix/Makefile"
+                       "CC=gcc -Wno-error=implicit-function-declaration"
+                       (string-append "prefix=" out)
+                       (string-append "MANDIR=" out "/share/man/man1")))'
+zip_out=$ROOT/gnu/store/06r2md4jysp5q5lx108vgv8b7c596zhh-zip-3.0
+SOURCE=$ROOT/gnu/store/f0e8bb1f9b7eb0b01285495a2699df3a-zip30.tar.gz
+cp "$tarball" "$SOURCE"
+OUTPUTS="(\"out\" . \"$zip_out\")"
+INPUTS="(\"bzip2\" . \"$out\")"
+zip_build='(lambda* (#:key (make-flags (quote ())) #:allow-other-keys)
+  (apply invoke "make" "generic" make-flags))'
+for p in $(guile --no-auto-compile -L "$SCHEME_DIR" \
+             "$SCHEME_DIR/strata/run-phase.scm" --list-phases gnu); do
+  case $p in
+    configure) ;;                                   # (delete 'configure)
+    build) run_phase "$p" "$zip_build" ;;
+    *) run_phase "$p" ;;
+  esac
+done
+grep -q "(\"C_INCLUDE_PATH\" . \"$out/include\")" "$STATE/environ.scm" \
+  || fail "C_INCLUDE_PATH does not point at bzip2's include"
+readelf -d "$zip_out/bin/zip" | grep -q "RUNPATH.*$out/lib" \
+  || fail "zip's RUNPATH lacks bzip2's lib: $(readelf -d "$zip_out/bin/zip" | grep -i path)"
+ldd "$zip_out/bin/zip" | grep -q "libbz2.so.1.0 => $out/lib/" \
+  || fail "zip does not load the store libbz2: $(ldd "$zip_out/bin/zip" | grep bz2)"
+"$zip_out/bin/zip" -v | grep -qi "bzip2" || fail "zip lacks bzip2 support"
+(cd "$ROOT" && "$zip_out/bin/zip" -q -Z bzip2 data.zip data)
+/usr/bin/python3 -c 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("data").decode())' \
+  "$ROOT/data.zip" | grep -qx "round trip me" || fail "zip round trip"
+echo "ok: gnu bzip2 round-trips (libbz2.a in the static output); zip links the store libbz2 and round-trips"
