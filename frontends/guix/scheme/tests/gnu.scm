@@ -92,6 +92,22 @@
     (gnu:bootstrap)
     (read-file "out")))
 
+(test-equal "bootstrap: a script without the exec bit is run with sh, its mode kept"
+  '("ran\n" #o644)
+  (with-temporary-directory dir
+    (chdir dir)
+    (write-file "bootstrap" "echo ran > out\n" #:mode #o644)
+    (gnu:bootstrap)
+    (list (read-file "out") (stat:perms (stat "bootstrap")))))
+
+(test-assert "bootstrap: nothing to do when configure exists"
+  (with-temporary-directory dir
+    (chdir dir)
+    (write-file "configure" "" #:mode #o755)
+    (write-file "autogen.sh" "#!/bin/sh\necho ran > out\n" #:mode #o755)
+    (gnu:bootstrap)
+    (not (file-exists? "out"))))
+
 (define fake-configure
   ;; Records its arguments, one per line.
   "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done > \"${0%/*}/../args\"\n")

@@ -271,17 +271,22 @@ not forking")
 (define* (bootstrap #:key (bootstrap-scripts '("bootstrap" "bootstrap.sh"
                                                 "autogen.sh"))
                     #:allow-other-keys)
-  (if (file-exists? "configure")
+  (define (script? f) (and (file-exists? f) (not (directory-exists? f))))
+  (if (script? "configure")
       (log-phase "GNU build system bootstrapping not needed")
-      (let ((script (find file-exists? bootstrap-scripts)))
+      (let ((script (find script? bootstrap-scripts)))
+        ;; configure.ac of GNU packages often runs this one.
+        (when (script? "build-aux/git-version-gen")
+          (patch-shebang "build-aux/git-version-gen"))
         (cond
          (script
-          (log-phase "running '~a'" script)
-          (unless (executable-file? script)
-            (chmod script #o755))
-          (patch-shebang script)
+          (log-phase "running './~a'" script)
           (setenv "NOCONFIGURE" "true")
-          (invoke (string-append "./" script))
+          (if (executable-file? script)
+              (begin
+                (patch-shebang script)
+                (invoke (string-append "./" script)))
+              (invoke "sh" script))
           (unsetenv "NOCONFIGURE"))
          ((or (file-exists? "configure.ac") (file-exists? "configure.in"))
           (invoke "autoreconf" "-vif"))
@@ -321,10 +326,8 @@ not forking")
                     #:allow-other-keys)
   (define (output dir) (assoc-ref outputs dir))
   (define bash
-    (or (and=> (assoc-ref (or native-inputs inputs) "bash")
-               (lambda (dir)
-                 (let ((f (string-append dir "/bin/bash")))
-                   (and (file-exists? f) f))))
+    (or (false-if-exception
+         (search-input-file (or native-inputs inputs) "/bin/bash"))
         ;; The Debian base has bash even when no input names it.
         (which "bash")
         "/bin/sh"))
