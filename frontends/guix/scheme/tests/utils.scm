@@ -174,6 +174,21 @@
     (symlink-relative (string-append dir "/lib/libfoo.so") "bin/libfoo.so")
     (list (readlink "bin/libfoo.so") (read-file "bin/libfoo.so"))))
 
+(test-equal "dump-port copies LEN bytes and reports progress"
+  '(10 (0 10))
+  (let* ((seen '())
+         (out (call-with-values open-bytevector-output-port
+                (lambda (port get)
+                  (dump-port (open-bytevector-input-port (make-bytevector 100 1))
+                             port 10
+                             #:progress (lambda (n k) (set! seen (cons n seen)) (k)))
+                  (get)))))
+    (list (bytevector-length out) (reverse seen))))
+
+(test-equal "search-path-as-string->list drops empty components"
+  '("/a" "/b")
+  (search-path-as-string->list "/a::/b:"))
+
 (test-equal "dump-port copies every byte"
   (make-bytevector 100000 7)
   (let ((out (call-with-values open-bytevector-output-port
@@ -373,6 +388,14 @@
 (test-equal "patch-makefile-SHELL points SHELL at the shell in PATH"
   (string-append "SHELL = " (which "sh") "\nall:\n")
   (substituted "SHELL = /bin/sh\nall:\n" patch-makefile-SHELL))
+
+(test-equal "patch-makefile-SHELL reads Latin-1 makefiles without error"
+  (string-append "# caf\xe9;\nSHELL = " (which "sh") "\n")
+  (with-fluids ((%default-port-encoding "ISO-8859-1"))
+    (substituted "# caf\xe9;\nSHELL = /bin/sh\n"
+                 (lambda (f)
+                   (with-fluids ((%default-port-encoding "UTF-8"))
+                     (patch-makefile-SHELL f))))))
 
 ;;; Wrappers.
 

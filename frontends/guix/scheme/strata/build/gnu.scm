@@ -306,12 +306,7 @@ not forking")
         (log-phase "`file' is /usr/bin/file; configure scripts left as they are"))
        (else
         (for-each
-         (lambda (script)
-           (let ((st (stat script)))
-             (substitute script
-                         (list (cons "/usr/bin/file" (const file)))
-                         #:warn-unmatched? #f)
-             (set-file-time script st)))
+         (cut patch-/usr/bin/file <> #:file-command file)
          (find-files "." (lambda (f st)
                            (and (string=? (basename f) "configure")
                                 (executable-file? f))))))))))

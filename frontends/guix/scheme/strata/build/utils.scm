@@ -255,7 +255,8 @@ string or a compiled regexp)."
   "Give FILE the access and modification times recorded in ST."
   (utime file
          (stat:atime st) (stat:mtime st)
-         (stat:atimensec st) (stat:mtimensec st)))
+         (stat:atimensec st) (stat:mtimensec st)
+         AT_SYMLINK_NOFOLLOW))
 
 ;;;
 ;;; Directories and copying.
@@ -429,27 +430,38 @@ or raise when FAIL-ON-ERROR?."
     (symlink target tmp)
     (rename-file tmp link)))
 
-(define* (dump-port in out #:key (buffer-size 65536) progress)
-  "Copy everything from port IN to port OUT; call PROGRESS with the byte
-count after each chunk when given."
+(define* (dump-port in out #:optional len
+                    #:key (buffer-size 65536)
+                    (progress (lambda (total continue) (continue))))
+  "Copy LEN bytes (all when LEN is #f) from port IN to port OUT.  PROGRESS
+is called with the bytes copied so far and a thunk continuing the copy,
+first with 0, then after each chunk."
   (let ((buf (make-bytevector buffer-size)))
+    (define (chunk total)
+      (if len (min buffer-size (- len total)) buffer-size))
     (let loop ((total 0))
-      (let ((n (get-bytevector-n! in buf 0 buffer-size)))
-        (if (eof-object? n)
-            total
-            (begin
-              (put-bytevector out buf 0 n)
-              (when progress (progress (+ total n)))
-              (loop (+ total n))))))))
+      (progress
+       total
+       (lambda ()
+         (if (and len (>= total len))
+             total
+             (let ((n (get-bytevector-n! in buf 0 (chunk total))))
+               (if (eof-object? n)
+                   total
+                   (begin
+                     (put-bytevector out buf 0 n)
+                     (loop (+ total n)))))))))))
 
 ;;;
 ;;; Search paths.
 ;;;
 
-(define (search-path-as-string->list str)
-  (if (or (not str) (string-null? str))
-      '()
-      (string-split str #\:)))
+(define* (search-path-as-string->list str #:optional (separator #\:))
+  "The components of the search path STR; empty ones are dropped."
+  (cond ((not str) '())
+        (separator (string-tokenize str (char-set-complement
+                                         (char-set separator))))
+        (else (list str))))
 
 (define* (list->search-path-as-string lst #:optional (separator ":"))
   (if separator (string-join lst separator) (match lst ((x . _) x) (() ""))))
@@ -496,7 +508,10 @@ when there are none."
   (let ((found (search-path-as-list files input-dirs
                                     #:type type #:pattern pattern)))
     (if (null? found)
-        (unsetenv variable)
+        (begin
+          ;; Never an empty value: it often means ".".
+          (unsetenv variable)
+          (when log (format log "environment variable `~a' unset~%" variable)))
         (let ((value (list->search-path-as-string found separator)))
           (setenv variable value)
           (when log
@@ -839,8 +854,10 @@ by NEW-FIRST-LINE, byte-exactly for the rest of the file."
 (define* (patch-makefile-SHELL file #:key (keep-mtime? #t))
   "Point `SHELL = /…/sh' lines of the makefile FILE at the shell found in
 PATH, keeping the file's mtime."
+  ;; Makefiles may be in any 8-bit encoding: read them as Latin-1.
   (let ((st (stat file)))
-    (substitute file
+    (with-fluids ((%default-port-encoding "ISO-8859-1"))
+     (substitute file
                 (list (cons "^( *SHELL[[:blank:]]*:?=[[:blank:]]*)([[:graph:]]*/)([[:graph:]]+)(.*)$"
                             (lambda (m)
                               (let* ((shell (match:substring m 3))
@@ -849,7 +866,7 @@ PATH, keeping the file's mtime."
                                     (string-append (match:substring m 1) found
                                                    (match:substring m 4))
                                     (match:substring m 0))))))
-                #:warn-unmatched? #f)
+                #:warn-unmatched? #f))
     (when keep-mtime? (set-file-time file st))))
 
 ;;;
@@ -1134,8 +1151,9 @@ longer refers to store items.  Returns #t."
 scripts) at FILE-COMMAND."
   (let ((st (stat file)))
     (when (and file-command (not (string=? file-command "/usr/bin/file")))
-      (substitute file (list (cons "/usr/bin/file" (const file-command)))
-                  #:warn-unmatched? #f)
+      (with-fluids ((%default-port-encoding "ISO-8859-1"))
+        (substitute file (list (cons "/usr/bin/file" (const file-command)))
+                    #:warn-unmatched? #f))
       (when keep-mtime? (set-file-time file st)))))
 
 (define* (make-desktop-entry-file destination #:key (type "Application")
