@@ -400,16 +400,33 @@
 ;;; Wrappers.
 
 (test-equal "wrap-program sets variables and runs the original"
-  "PFX:old|SET\n"
+  "PFX:old|SET /home/x\n"
   (with-temporary-directory dir
     (let ((prog (write-file (string-append dir "/prog")
                             "#!/bin/sh\necho \"$MYPATH|$MYVAR\"\n"
                             #:mode #o755)))
       (wrap-program prog
                     '("MYPATH" prefix ("PFX"))
-                    '("MYVAR" = ("SET")))
+                    '("MYVAR" " " = ("SET" "$HOME/x")))
       (and (file-exists? (string-append dir "/.prog-real"))
-           (command-output "env" "MYPATH=old" prog)))))
+           (command-output "env" "MYPATH=old" "HOME=/home" prog)))))
+
+(test-equal "wrap-program: suffix with a separator; exec -a the base name"
+  '("old;S1;S2\n" #t)
+  (with-temporary-directory dir
+    (let ((prog (write-file (string-append dir "/prog")
+                            "#!/bin/sh\necho \"$V\"\n" #:mode #o755)))
+      (wrap-program prog '("V" ";" suffix ("S1" "S2")))
+      (list (command-output "env" "V=old" prog)
+            (->bool (string-contains (read-file prog)
+                                     "exec -a \"${0##*/}\" \""))))))
+
+(test-assert "wrap-program refuses to wrap a .X-real file"
+  (with-temporary-directory dir
+    (let ((prog (write-file (string-append dir "/.prog-real") "#!/bin/sh\n"
+                            #:mode #o755)))
+      (catch #t (lambda () (wrap-program prog '("V" = ("x"))) #f)
+        (const #t)))))
 
 (test-equal "wrap-program twice adds to the existing wrapper"
   "A|B\n"
@@ -479,13 +496,15 @@
   "a-b-c"
   (string-replace-substring "a::b::c" "::" "-"))
 
-(test-equal "make-desktop-entry-file writes the fields Guix packages pass"
-  "[Desktop Entry]\nType=Application\nVersion=1.1\nName=Foo\nExec=/o/bin/foo %U\nTerminal=true\nCategories=Utility;Viewer;\n"
+(test-equal "make-desktop-entry-file: Type first, then the fields in order"
+  "[Desktop Entry]\nType=Application\nName=Foo\nName[fr]=Toto\nExec=/o/bin/foo %U\nTerminal=true\nNoDisplay=false\nCategories=Utility;Viewer\nStartupWMClass=a\\;b\n"
   (with-temporary-directory dir
     (let ((f (string-append dir "/share/applications/foo.desktop")))
-      (make-desktop-entry-file f #:name "Foo" #:exec "/o/bin/foo %U"
-                               #:terminal #t #:comment #f
-                               #:categories '("Utility" "Viewer"))
+      (make-desktop-entry-file f #:name '((#f "Foo") ("fr" "Toto"))
+                               #:exec "/o/bin/foo %U"
+                               #:terminal #t #:no-display #f
+                               #:categories '("Utility" "Viewer")
+                               #:startup-w-m-class "a;b")
       (read-file f))))
 
 (test-equal "false-if-file-not-found turns ENOENT into #f only"

@@ -98,6 +98,7 @@
             patch-shebang
             patch-makefile-SHELL
             wrap-program
+            wrapped-program?
             wrap-script
             &wrap-error
             wrap-error?
@@ -878,35 +879,42 @@ PATH, keeping the file's mtime."
   (program wrap-error-program)
   (type wrap-error-type))
 
-(define (shell-quote str)
-  (string-append "'" (string-join (string-split str #\') "'\\''") "'"))
+(define (double-quote str)
+  ;; Values are double-quoted as Guix writes them, so a value may refer to
+  ;; other variables ("$HOME/.local/share").
+  (string-append "\"" (string-join (string-split str #\") "\\\"") "\""))
 
 (define (wrapper-export spec)
-  "The shell lines for one wrap-program spec: (VAR = (VALUE…)),
-(VAR [SEP] prefix (DIR…)), (VAR [SEP] suffix (DIR…))."
+  "The shell line for one wrap-program spec: (VAR [SEP] = (VALUE…)),
+(VAR [SEP] prefix (DIR…)), (VAR [SEP] suffix (DIR…)); SEP defaults to :."
   (define (line var sep position dirs)
-    (let ((value (shell-quote (string-join dirs sep))))
+    (let ((joined (string-join dirs sep)))
       (match position
-        ('=
-         (format #f "export ~a=~a" var value))
+        ('= (format #f "export ~a=~a" var (double-quote joined)))
         ('prefix
-         (format #f "export ~a=~a${~a:+~a}$~a" var value var
-                 (shell-quote sep) var))
+         (format #f "export ~a=~a${~a:+~a}\"$~a\"" var (double-quote joined)
+                 var sep var))
         ('suffix
-         (format #f "export ~a=$~a${~a:+~a}~a" var var var
-                 (shell-quote sep) value))
+         (format #f "export ~a=\"$~a\"${~a:+~a}~a" var var var sep
+                 (double-quote joined)))
         (_ (error "wrap-program: unknown position" position)))))
   (match spec
-    ((var '= (dirs ...)) (line var ":" '= dirs))
-    ((var (? string? sep) position (dirs ...)) (line var sep position dirs))
-    ((var position (dirs ...)) (line var ":" position dirs))))
+    ((var (? string? sep) (? symbol? position) (dirs ...))
+     (line var sep position dirs))
+    ((var (? symbol? position) (dirs ...)) (line var ":" position dirs))
+    (_ (error "wrap-program: malformed variable spec" spec))))
+
+(define (wrapped-program? prog)
+  "True for the .NAME-real file wrap-program moves a program to."
+  (let ((base (basename prog)))
+    (and (string-prefix? "." base) (string-suffix? "-real" base))))
 
 (define* (wrap-program prog #:key (sh (or (which "bash") "/bin/sh"))
                        #:rest specs)
   "Turn PROG into a shell wrapper that sets the variables of SPECS, each
-(VAR = (VALUE…)), (VAR prefix (DIR…)) or (VAR suffix (DIR…)) with an
-optional separator after VAR, then execs .PROG-real (PROG's original, hard
-linked).  Wrapping a wrapper adds its exports to the existing one."
+(VAR [SEP] = (VALUE…)), (VAR [SEP] prefix (DIR…)) or (VAR [SEP] suffix
+(DIR…)), then execs .PROG-real (PROG's original, hard-linked) as
+${0##*/}.  Wrapping a wrapper adds its exports to the existing one."
   (define specs*
     ;; #:rest includes the keyword arguments; drop them.
     (let loop ((l specs) (acc '()))
@@ -917,6 +925,8 @@ linked).  Wrapping a wrapper adds its exports to the existing one."
   (define real
     (string-append (dirname prog) "/." (basename prog) "-real"))
   (define exports (map wrapper-export specs*))
+  (when (wrapped-program? prog)
+    (error (string-append prog " is a wrapper; refusing to wrap it")))
   (if (file-exists? real)
       ;; Already wrapped: insert the new exports before the exec line.
       (let* ((lines (call-with-input-file prog
@@ -932,15 +942,16 @@ linked).  Wrapping a wrapper adds its exports to the existing one."
           (lambda (out)
             (for-each (cut format out "~a~%" <>)
                       (append before exports after)))))
-      (let ((mode (stat:perms (stat prog))))
+      (let ((tmp (string-append real "-tmp")))
         (link prog real)
-        (delete-file prog)
-        (call-with-output-file prog
+        (call-with-output-file tmp
           (lambda (out)
             (format out "#!~a~%" sh)
             (for-each (cut format out "~a~%" <>) exports)
-            (format out "exec -a \"$0\" ~s \"$@\"~%" real)))
-        (chmod prog mode)))
+            (format out "exec -a \"${0##*/}\" ~s \"$@\"~%"
+                    (canonicalize-path real))))
+        (chmod tmp #o755)
+        (rename-file tmp prog)))
   #t)
 
 (define* (wrap-script prog #:key (guile (which "guile")) #:rest specs)
@@ -1157,38 +1168,54 @@ scripts) at FILE-COMMAND."
       (when keep-mtime? (set-file-time file st)))))
 
 (define* (make-desktop-entry-file destination #:key (type "Application")
-                                  (version "1.1") name #:allow-other-keys
-                                  #:rest args)
-  "Write a freedesktop.org desktop entry to DESTINATION: each keyword
-argument #:generic-name, #:exec, #:categories, … becomes GenericName=,
-Exec=, Categories=; booleans are true/false, lists are ;-terminated."
+                                  name #:allow-other-keys #:rest args)
+  "Write a freedesktop.org desktop entry to DESTINATION: Type= first, then
+each keyword argument in the order given — #:generic-name → GenericName=,
+#:try-exec → TryExec=, #:d-bus-activatable → DBusActivatable=.  Values are
+booleans (true/false), numbers, strings (`;' escaped) or lists of strings
+(joined with `;'); an alist ((#f \"default\") (\"fr\" \"texte\")) gives
+localised keys (Name[fr]=).  #:name is required."
   (define (key->field key)
     (string-concatenate
-     (map (lambda (w) (string-append (string-upcase (substring w 0 1))
-                                     (substring w 1)))
+     (map (lambda (w)
+            (if (string-null? w) w
+                (string-append (string-upcase (substring w 0 1))
+                               (substring w 1))))
           (string-split (symbol->string (keyword->symbol key)) #\-))))
+  (define (escape s) (string-join (string-split s #\;) "\\;"))
   (define (value->string v)
-    (cond ((eq? v #t) "true")
-          ((list? v) (string-append (string-join v ";") ";"))
-          (else (format #f "~a" v))))
-  (define fields
-    (let loop ((l args) (acc '()))
-      (match l
-        (() (reverse acc))
-        (((? keyword? k) v . rest)
-         (loop rest (if (or (memq k '(#:type #:version #:name)) (not v))
-                        acc
-                        (cons (cons (key->field k) v) acc))))
-        ((_ . rest) (loop rest acc)))))
+    (match v
+      (#t "true")
+      (#f "false")
+      ((? number?) (number->string v))
+      ((? string?) (escape v))
+      (((? string?) ...) (string-join (map escape v) ";"))
+      (_ (error "make-desktop-entry-file: not a boolean, number, string or \
+list of strings" v))))
+  (define (localised? v)
+    (match v ((((or #f (? string?)) _) ...) (pair? v)) (_ #f)))
+  (define (write-field port key v)
+    (if (localised? v)
+        (for-each (match-lambda
+                    ((#f text) (format port "~a=~a~%" key (value->string text)))
+                    ((locale text)
+                     (format port "~a[~a]=~a~%" key locale
+                             (value->string text))))
+                  v)
+        (format port "~a=~a~%" key (value->string v))))
   (unless name (error "make-desktop-entry-file: #:name is required"))
   (mkdir-p (dirname destination))
   (call-with-output-file destination
     (lambda (port)
-      (format port "[Desktop Entry]~%Type=~a~%Version=~a~%Name=~a~%"
-              type version name)
-      (for-each (match-lambda
-                  ((field . v) (format port "~a=~a~%" field (value->string v))))
-                fields))))
+      (format port "[Desktop Entry]~%")
+      (let loop ((l (if (memq #:type args) args (cons* #:type type args))))
+        (match l
+          (() #t)
+          (((? keyword? k) v . rest)
+           (write-field port (key->field k) v)
+           (loop rest))
+          (_ (error "make-desktop-entry-file: expected keyword arguments"
+                    args)))))))
 
 ;; The compilers of the (native) build; a cross target prefixes them.
 (define* (cc-for-target #:optional target)
