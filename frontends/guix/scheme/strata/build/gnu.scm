@@ -570,8 +570,12 @@ multiarch and plain lib dirs and those of /etc/ld.so.conf(.d)."
                     (format #f "~a: error: depends on '~a', which cannot be \
 found in RUNPATH ~s or Debian's library directories" file lib runpath)))
              needed)))))
-  (if (not validate-runpath?)
-      (log-phase "skipping RUNPATH validation")
+  (cond
+   ((not validate-runpath?)
+    (log-phase "skipping RUNPATH validation"))
+   ((not (which "readelf"))
+    (warning "validate-runpath: no readelf (binutils) in PATH; skipping"))
+   (else
       (let* ((files (append-map
                      (match-lambda
                        ((_ . dir)
@@ -590,7 +594,7 @@ found in RUNPATH ~s or Debian's library directories" file lib runpath)))
         (log-phase "validating RUNPATH of ~a binaries..." (length files))
         (for-each (cut format (current-error-port) "~a~%" <>) errors)
         (unless (null? errors)
-          (error "RUNPATH validation failed")))))
+          (error "RUNPATH validation failed"))))))
 
 (define* (validate-documentation-location #:key outputs #:allow-other-keys)
   (define (move dir from to)

@@ -231,10 +231,10 @@ string or a compiled regexp)."
       (regexp-exec rx (basename file)))))
 
 (define (make-file-writable file)
-  "Add the owner write bit to FILE (not following a symlink)."
+  "Add the owner read and write bits to FILE (a symlink is left alone)."
   (let ((st (lstat file)))
     (unless (eq? 'symlink (stat:type st))
-      (chmod file (logior #o200 (stat:perms st))))))
+      (chmod file (logior #o600 (stat:perms st))))))
 
 (define (make-executable file)
   "Add the execute bits for which FILE has read bits."
