@@ -42,6 +42,7 @@
   '((gnu . (strata build gnu))
     (cmake . (strata build cmake))
     (meson . (strata build meson))
+    (glib-or-gtk . (strata build glib-or-gtk))
     (copy . (strata build copy))
     (trivial . (strata build trivial))
     (pyproject . (strata build pyproject))))
@@ -273,8 +274,12 @@ NIX_BUILD_CORES, TMPDIR & co, HOME=/homeless-shelter; cwd = build-dir."
   (let ((name (phase-ref phase 'name))
         (code (phase-ref phase 'code 'standard)))
     (if (eq? code 'standard)
-        (let ((phases (module-ref bs-module '%standard-phases)))
+        (let ((phases (module-ref bs-module '%standard-phases))
+              (optional (match (module-variable bs-module '%optional-phases)
+                          (#f '())
+                          (var (variable-ref var)))))
           (or (assq-ref phases name)
+              (assq-ref optional name)
               (error (format #f "~a-build-system has no standard phase `~a'; \
 its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
 (map car phases)))))

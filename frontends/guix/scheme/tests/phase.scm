@@ -58,7 +58,7 @@ Returns (values EXIT-STATUS OUTPUT)."
 (test-begin "phase")
 
 (test-equal "--list-phases prints a build system's phases"
-  "gnu:23 cmake:22 meson:24 copy:19 trivial:1"
+  "gnu:23 cmake:22 meson:24 glib-or-gtk:26 copy:19 trivial:1 pyproject:32"
   (string-join
    (map (lambda (bs)
           (format #f "~a:~a" bs
@@ -68,7 +68,7 @@ Returns (values EXIT-STATUS OUTPUT)."
                                            (string-append scheme-dir
                                                           "/strata/run-phase.scm")
                                            "--list-phases" bs)))))
-        '("gnu" "cmake" "meson" "copy" "trivial"))
+        '("gnu" "cmake" "meson" "glib-or-gtk" "copy" "trivial" "pyproject"))
    " "))
 
 (test-equal "env and cwd set by one phase are seen by the next process"
@@ -182,6 +182,14 @@ Returns (values EXIT-STATUS OUTPUT)."
       (and (= status 1)
            (string-contains out "gnu-build-system has no standard phase `zork'")
            (string-contains out "set-SOURCE-DATE-EPOCH")))))
+
+(test-equal "meson: glib-or-gtk-wrap is a standard phase the host may ask for"
+  0
+  (with-root root
+    (let-values (((status out)
+                  (run-phase root '((name . glib-or-gtk-wrap)
+                                    (build-system . meson)))))
+      status)))
 
 (test-assert "a substitute* that matches nothing warns, naming the pattern"
   (with-root root

@@ -4,17 +4,20 @@
 ;;; glib-or-gtk's list without bootstrap, configure/build/check/install
 ;;; replaced, shrink-runpath after strip, the glib-or-gtk wrap and schema
 ;;; phases dropped as with the default #:glib-or-gtk? #f) and its phases.
+;;; With #:glib-or-gtk? #t those two run after install: they are in
+;;; `%optional-phases', so the host side can ask for them by name.
 
 (define-module (strata build meson)
   #:use-module (strata build utils)
   #:use-module ((strata build gnu) #:prefix gnu:)
+  #:use-module ((strata build glib-or-gtk) #:prefix glib:)
   #:use-module (srfi srfi-1)
   #:use-module (srfi srfi-11)
   #:use-module (ice-9 match)
   #:use-module (ice-9 format)
   #:export (%standard-phases
+            %optional-phases
             %default-arguments
-            generate-gdk-pixbuf-loaders-cache-file
             configure
             build
             check
@@ -31,15 +34,6 @@
              ((k . _) (memq k '(#:out-of-source? #:test-target #:make-flags
                                 #:bootstrap-scripts))))
            gnu:%default-arguments)))
-
-(define* (generate-gdk-pixbuf-loaders-cache-file #:key outputs
-                                                 #:allow-other-keys)
-  ;; Guix runs gdk-pixbuf-query-loaders over the loaders of the inputs when
-  ;; the tool is in PATH.  Debian's gdk-pixbuf keeps its loader cache in
-  ;; /usr/lib/*/gdk-pixbuf-2.0 already, so strata leaves it to Debian.
-  (if (which "gdk-pixbuf-query-loaders")
-      (format #t "gdk-pixbuf loaders: Debian's cache is used~%")
-      (format #t "no gdk-pixbuf-query-loaders; nothing to do~%")))
 
 (define* (configure #:key outputs (configure-flags '())
                     (build-type "debugoptimized")
@@ -124,9 +118,15 @@ meson installed them~%")
   (modify-phases gnu:%standard-phases
     (delete 'bootstrap)
     (add-after 'unpack 'generate-gdk-pixbuf-loaders-cache-file
-      generate-gdk-pixbuf-loaders-cache-file)
+      glib:generate-gdk-pixbuf-loaders-cache-file)
     (replace 'configure configure)
     (replace 'build build)
     (replace 'check check)
     (replace 'install install)
     (add-after 'strip 'shrink-runpath shrink-runpath)))
+
+(define %optional-phases
+  ;; Standard phases that are not in the default list: with #:glib-or-gtk?
+  ;; #t they follow install, in this order.
+  `((glib-or-gtk-wrap . ,glib:glib-or-gtk-wrap)
+    (glib-or-gtk-compile-schemas . ,glib:glib-or-gtk-compile-schemas)))
