@@ -24,11 +24,12 @@
   "hello-2.12.3-doc"
   (strip-store-file-name "/gnu/store/0a1b2c-hello-2.12.3-doc"))
 
-(test-equal "package-name->name+version splits at the last dash before a digit"
-  '("font-dejavu" "2.37" "gtk" #f)
+(test-equal "package-name->name+version splits at the first dash before a digit"
+  '("font-dejavu" "2.37" "gtk" #f "font-x" "1.2-3")
   (let-values (((n v) (package-name->name+version "font-dejavu-2.37"))
-               ((n2 v2) (package-name->name+version "gtk")))
-    (list n v n2 v2)))
+               ((n2 v2) (package-name->name+version "gtk"))
+               ((n3 v3) (package-name->name+version "font-x-1.2-3")))
+    (list n v n2 v2 n3 v3)))
 
 (test-equal "the store prefix follows STRATA_GUIX_STORE"
   '("/gnu/store" "/tmp/root/gnu/store" #t)
@@ -145,8 +146,8 @@
   (let ((p (file-name-predicate "^lib.*\\.so")))
     (list (->bool (p "/x/libz.so.1" #f)) (->bool (p "/libdir/z.so" #f)))))
 
-(test-equal "elf-file?, ar-file?, gzip-file?, executable-file?"
-  '(#t #f #t #t #t)
+(test-equal "elf-file?, ar-file?, gzip-file?, executable-file? (a directory counts)"
+  '(#t #f #t #t #t #t)
   (with-temporary-directory dir
     (chdir dir)
     (write-file "a.txt" "hello")
@@ -156,7 +157,8 @@
           (elf-file? "a.txt")
           (ar-file? "lib.a")
           (gzip-file? "a.txt.gz")
-          (executable-file? (canonicalize-path "/bin/sh")))))
+          (executable-file? (canonicalize-path "/bin/sh"))
+          (executable-file? dir))))
 
 (test-equal "make-file-writable adds the owner write bit"
   #o644

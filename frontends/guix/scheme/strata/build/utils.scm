@@ -151,15 +151,15 @@ gives \"hello-2.12\".  A base name with no dash is returned as is."
 
 (define (package-name->name+version spec)
   "Split \"hello-2.12.3\" into \"hello\" and \"2.12.3\": the version starts at
-the last dash followed by a digit.  Returns (values NAME #f) when there is
-none."
-  (let loop ((i (string-length spec)))
-    (let ((dash (string-rindex spec #\- 0 i)))
+the first dash followed by a digit (\"font-x-1.2-3\" → \"font-x\", \"1.2-3\").
+Returns (values NAME #f) when there is none."
+  (let loop ((start 0))
+    (let ((dash (string-index spec #\- start)))
       (cond ((not dash) (values spec #f))
             ((and (< (+ dash 1) (string-length spec))
                   (char-numeric? (string-ref spec (+ dash 1))))
              (values (substring spec 0 dash) (substring spec (+ dash 1))))
-            (else (loop dash))))))
+            (else (loop (+ dash 1)))))))
 
 (define (parallel-job-count)
   "How many jobs to run: $NIX_BUILD_CORES, where unset means 1 and 0 means
@@ -202,7 +202,13 @@ every processor."
   (eq? 'symlink (file-type file)))
 
 (define (executable-file? file)
-  "True when FILE is a regular file with an execute bit set."
+  "True when FILE exists and has its owner execute bit (as in Guix, a
+directory counts)."
+  (let ((st (false-if-exception (stat file))))
+    (and st (not (zero? (logand (stat:perms st) #o100))))))
+
+(define (executable-program? file)
+  "A regular file some execute bit is set on: what `which' looks for."
   (let ((st (false-if-exception (stat file))))
     (and st (eq? 'regular (stat:type st))
          (not (zero? (logand (stat:perms st) #o111))))))
@@ -471,12 +477,12 @@ first with 0, then after each chunk."
   "The absolute file name of PROGRAM found in PATH (a colon-separated string
 or a list of directories), or #f."
   (if (string-index program #\/)
-      (and (executable-file? program) program)
+      (and (executable-program? program) program)
       (let ((dirs (if (string? path) (search-path-as-string->list path)
                       (or path '()))))
         (any (lambda (dir)
                (let ((f (string-append dir "/" program)))
-                 (and (executable-file? f) f)))
+                 (and (executable-program? f) f)))
              dirs))))
 
 (define* (search-path-as-list files input-dirs #:key (type 'directory) pattern)
@@ -821,7 +827,8 @@ found in $PATH" file cmd)
                                                (string-append " " rest))
                                            "\n"))
                        (st (stat file)))
-                   (format #t "patch-shebang: ~a: changing `~a' to `~a'~%"
+                   (format (current-error-port)
+                           "patch-shebang: ~a: changing `~a' to `~a'~%"
                            file (string-trim-right (match:substring m 0))
                            (string-trim-right new))
                    (rewrite-first-line file new)
