@@ -45,6 +45,19 @@ relative to each."
   '("share/a/top.txt")
   (plan-result '(("foo/top.txt" "share/a/"))))
 
+(test-equal "a symlink SOURCE is recreated as a symlink"
+  "top.txt"
+  (with-temporary-directory dir
+    (chdir dir)
+    (write-file "src/foo/top.txt" "x")
+    (symlink "top.txt" "src/foo/link")
+    (chdir "src")
+    (with-output-to-string
+      (lambda ()
+        (copy:install #:outputs `(("out" . ,(string-append dir "/out")))
+                      #:install-plan '(("foo/link" "l/")))))
+    (readlink (string-append dir "/out/l/link"))))
+
 (test-equal "a file to TARGET is copied as TARGET"
   '("share/b")
   (plan-result '(("foo/top.txt" "share/b"))))

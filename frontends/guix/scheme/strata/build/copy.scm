@@ -85,7 +85,10 @@ then not excluded."
                      (string-append dest (basename source))
                      dest)))
           (mkdir-p (dirname d))
-          (copy-file source d)
+          ;; A symlink is recreated, not followed.
+          (if (symbolic-link? source)
+              (symlink (readlink source) d)
+              (copy-file source d))
           (format #t "`~a' -> `~a'~%" source d)))
        ((and (null? filters) (not (string-suffix? "/" source)))
         ;; The directory itself: as TARGET, or beneath it with a slash.
