@@ -19,7 +19,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Both sides see the test root's store as the store.
 export NIX_STORE=$work/root/gnu/store STRATA_GUIX_STORE=$work/root/gnu/store
-for t in utils-cases install-plan gnu-phases; do
+# Guix reads it when its module loads.
+export NIX_BUILD_CORES=3
+for t in utils-cases install-plan gnu-phases build-commands; do
   guile --no-auto-compile -L "$guix" "$here/$t.scm" "$work/root" guix >"$work/$t.guix" 2>/dev/null
   guile --no-auto-compile -L "$scheme" "$here/$t.scm" "$work/root" strata >"$work/$t.strata" 2>/dev/null
   echo "=== $t"
