@@ -331,6 +331,15 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
         (module-define! module '%build-host-inputs
                         (module-ref module '%build-inputs))
         (module-define! module '%build-target-inputs '())
+        ;; Host-side procedures the host normally evaluates away; should
+        ;; one reach the build side, it answers for a native build.
+        (let ((system (phase-ref phase 'system "x86_64-linux")))
+          (module-define! module '%current-system (make-parameter system))
+          (module-define! module '%current-target-system (make-parameter #f))
+          (for-each (lambda (name) (module-define! module name (const #f)))
+                    '(target-hurd? target-hurd64? system-hurd? system-hurd64?
+                      target-arm? target-aarch64? target-x86-32?
+                      target-mingw? target-64bit?)))
         (let* ((evaluated (evaluate-arguments module raw))
                (args (phase-arguments phase bs-module evaluated))
                ;; One phase, or several run in this process (a group).

@@ -139,6 +139,19 @@ Returns (values EXIT-STATUS OUTPUT)."
                                            "yes" "no"))))))))
     (read-file (string-append root "/build/r"))))
 
+(test-equal "host-side system predicates answer for a native build"
+  "x86_64-linux #f #f\n"
+  (with-root root
+    (run-phase root
+               '((name . show)
+                 (code . (lambda _
+                           (call-with-output-file "s"
+                             (lambda (p)
+                               (format p "~a ~a ~a~%" (%current-system)
+                                       (%current-target-system)
+                                       (target-hurd?))))))))
+    (read-file (string-append root "/build/s"))))
+
 (test-equal "#:modules with #:prefix gnu: gives Guix's prefixed names"
   "23\n"
   (with-root root
