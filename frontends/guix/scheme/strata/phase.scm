@@ -185,11 +185,21 @@ passed on anyway" k (phase-ref phase 'build-system 'gnu)))))
   (with-fluids ((%default-port-encoding "UTF-8"))
     (call-with-input-file (state-file dir "environ.scm") read)))
 
+(define (driver-variable? name)
+  ;; STRATA_GUIX_* control the driver (strictness, backtraces, the store
+  ;; prefix), not the build: they come from each phase's container and are
+  ;; not part of the saved state.
+  (string-prefix? "STRATA_GUIX_" name))
+
 (define (restore-state! dir)
   "When DIR holds a previous phase's state, make the process environment and
-cwd what it saved; returns #t then, #f for the first phase."
+cwd what it saved (keeping this container's STRATA_GUIX_* variables);
+returns #t then, #f for the first phase."
   (if (file-exists? (state-file dir "environ.scm"))
-      (let ((env (read-environment dir))
+      (let ((env (append (remove (lambda (p) (driver-variable? (car p)))
+                                 (read-environment dir))
+                         (filter (lambda (p) (driver-variable? (car p)))
+                                 (current-environment))))
             (cwd (string-trim-right
                   (with-fluids ((%default-port-encoding "UTF-8"))
                     (call-with-input-file (state-file dir "cwd") read-string))
@@ -227,7 +237,8 @@ cwd what it saved; returns #t then, #f for the first phase."
 (define* (save-state! dir #:key (phases '()))
   "Write the environment and cwd to DIR (format: ../PROTOCOL.md)."
   (mkdir-p dir)
-  (let ((env (current-environment)))
+  (let ((env (remove (lambda (p) (driver-variable? (car p)))
+                     (current-environment))))
     (write-atomically (state-file dir "environ.scm")
                       (lambda (out) (write env out) (newline out)))
     (write-atomically (state-file dir "environ.sh")
@@ -371,6 +382,8 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
           (save-state! state #:phases (reverse done)))))))
 
 (define (report-error phase-name key args)
+  "One line on stderr naming the phase and what went wrong; an &invoke-error
+names the command and its exit status."
   (define port (current-error-port))
   (format port "error: in phase '~a': " phase-name)
   (match (cons key args)
@@ -385,11 +398,7 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
       ((exception-with-message? exn)
        (format port "~a~%" (exception-message exn)))
       (else (format port "~s~%" exn))))
-    (_
-     (call-with-values
-         (lambda () (values key args))
-       (lambda (key args)
-         (print-exception port #f key args)))))
+    (_ (print-exception port #f key args)))
   (force-output port))
 
 (define (main args)

@@ -19,7 +19,7 @@
   (or (getenv "STRATA_GUIX_SCHEME_DIR")
       (dirname (dirname (canonicalize-path (car (command-line)))))))
 
-(define (run-phase root phase)
+(define* (run-phase root phase #:key (extra-env '()))
   "Write PHASE (an alist; defaults for the required keys filled in from
 ROOT) to ROOT/phase.scm and run the driver on it in a clean environment.
 Returns (values EXIT-STATUS OUTPUT)."
@@ -39,13 +39,15 @@ Returns (values EXIT-STATUS OUTPUT)."
         (write (append phase
                        (remove (lambda (p) (assq (car p) phase)) defaults))
                port)))
-    (let* ((port (open-pipe* OPEN_READ "env" "-i"
-                             "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
-                             (string-append "STRATA_GUIX_STORE=" root "/gnu/store")
-                             "sh" "-c" "exec \"$@\" 2>&1" "sh"
-                             "guile" "--no-auto-compile" "-L" scheme-dir
-                             (string-append scheme-dir "/strata/run-phase.scm")
-                             file))
+    (let* ((port (apply open-pipe* OPEN_READ "env" "-i"
+                        "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+                        (string-append "STRATA_GUIX_STORE=" root "/gnu/store")
+                        (append extra-env
+                                (list "sh" "-c" "exec \"$@\" 2>&1" "sh"
+                                      "guile" "--no-auto-compile" "-L" scheme-dir
+                                      (string-append scheme-dir
+                                                     "/strata/run-phase.scm")
+                                      file))))
            (output (get-string-all port))
            (status (status:exit-val (close-pipe port))))
       (values status output))))
@@ -215,6 +217,21 @@ Returns (values EXIT-STATUS OUTPUT)."
                                                 (("nomatch") "x"))))))))
       (and (= status 0)
            (string-contains out "warning: substitute*: pattern \"nomatch\"")))))
+
+(test-equal "STRATA_GUIX_STRICT comes from each phase's container, not the state"
+  '(0 1 0 #f)
+  (with-root root
+    (mkdir-p (string-append root "/build"))
+    (write-file (string-append root "/build/f") "abc\n")
+    (let* ((code '(lambda _ (substitute* "f" (("nomatch") "x"))))
+           (s1 (run-phase root `((name . a) (code . ,code))))
+           (s2 (run-phase root `((name . b) (code . ,code))
+                          #:extra-env '("STRATA_GUIX_STRICT=1")))
+           (s3 (run-phase root `((name . c) (code . ,code)))))
+      (list s1 s2 s3
+            (assoc-ref (call-with-input-file
+                           (string-append root "/state/environ.scm") read)
+                       "STRATA_GUIX_STORE")))))
 
 (test-equal "the phase's return value is ignored (#f is not a failure)"
   0
