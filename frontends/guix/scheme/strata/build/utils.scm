@@ -719,6 +719,14 @@ strict mode)."
                                      (and (zero? (vector-ref hits i))
                                           (car c)))
                                    compiled (iota (length compiled)))))
+        (define where
+          ;; Long lists (find-files results) are abbreviated.
+          (match files
+            (() "no file (an empty list of files)")
+            ((_ _ _ _ _ . _)
+             (format #f "~a and ~a other files" (car files)
+                     (- (length files) 1)))
+            (_ (string-join files ", "))))
         (unless (null? unmatched)
           (if (strict-mode?)
               (raise (condition
@@ -726,10 +734,10 @@ strict mode)."
                       (&message
                        (message
                         (format #f "substitute*: ~{pattern ~s~^, ~} matched \
-nothing in ~{~a~^, ~} (STRATA_GUIX_STRICT=1)" unmatched files)))))
+nothing in ~a (STRATA_GUIX_STRICT=1)" unmatched where)))))
               (for-each (lambda (p)
                           (warning "substitute*: pattern ~s matched nothing \
-in ~{~a~^, ~}" p files))
+in ~a" p where))
                         unmatched)))))
     #t))
 
