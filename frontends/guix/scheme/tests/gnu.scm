@@ -281,6 +281,21 @@
           (file-exists? (string-append dir "/d/share/doc/pkg-1.0/COPYING"))
           (file-exists? (string-append dir "/o/share/doc/pkg-1.0/README")))))
 
+(test-equal "install-license-files: a LICENSES directory's contents are copied; out of source, the source is the sibling"
+  '(#t #t)
+  (with-temporary-directory dir
+    (chdir dir)
+    (write-file "pkg-1.0/LICENSES/MIT.txt" "MIT")
+    (write-file "pkg-1.0/COPYING" "GPL")
+    (write-file "other/COPYING" "no")
+    (mkdir-p "build")
+    (chdir "build")
+    (parameterize ((%package-name+version "pkg-1.0"))
+      (gnu:install-license-files #:outputs `(("out" . ,(string-append dir "/o")))
+                                 #:out-of-source? #t))
+    (list (file-exists? (string-append dir "/o/share/doc/pkg-1.0/MIT.txt"))
+          (file-exists? (string-append dir "/o/share/doc/pkg-1.0/COPYING")))))
+
 (test-equal "reset-gzip-timestamps zeroes the gzip header's mtime"
   #vu8(0 0 0 0)
   (with-temporary-directory dir

@@ -657,42 +657,57 @@ found in RUNPATH ~s or Debian's library directories" file lib runpath)))
 nothing written"
                  "disabled")))
 
-(define (source-directory out-of-source?)
+(define (source-directory out-of-source? name)
   "The unpacked source directory: the cwd, or for out-of-source builds the
-first sibling directory of the build directory that is not it."
+sibling directory of the build directory — the only one, or else the first
+whose name starts with the package NAME; #f if none."
   (if out-of-source?
       (let* ((here (basename (getcwd)))
              (siblings (filter (lambda (n)
-                                 (and (not (string=? n here))
+                                 (and (not (member n (list "build" here)))
                                       (directory-exists?
                                        (string-append "../" n))))
                                (directory-names ".."))))
         (match siblings
-          ((first . _) (string-append "../" first))
-          (() ".")))
+          (() #f)
+          ((only) (string-append "../" only))
+          (several (and=> (find (cut string-prefix? name <>) several)
+                          (cut string-append "../" <>)))))
       "."))
 
 (define* (install-license-files #:key outputs
                                 (license-file-regexp %license-file-regexp)
                                 out-of-source?
                                 #:allow-other-keys)
-  (let* ((src (source-directory out-of-source?))
+  ;; Files at the top of the source whose names match go to
+  ;; share/doc/NAME-VERSION of every output (a matching directory, e.g.
+  ;; LICENSES/, contributes its contents).
+  (let* ((full-name (output-name+version outputs))
+         (src (source-directory out-of-source?
+                                (call-with-values
+                                    (lambda ()
+                                      (package-name->name+version full-name))
+                                  (lambda (name version) name))))
          (rx (make-regexp license-file-regexp))
-         (files (filter (lambda (n)
-                          (and (regexp-exec rx n)
-                               (regular-file? (string-append src "/" n))))
-                        (directory-names src)))
-         (name (output-name+version outputs)))
+         (files (if src
+                    (filter (cut regexp-exec rx <>) (directory-names src))
+                    '())))
     (if (null? files)
-        (warning "no license files found in ~a" (canonicalize-path src))
-        (for-each (match-lambda
-                    ((_ . dir)
-                     (let ((docdir (string-append dir "/share/doc/" name)))
-                       (for-each (lambda (f)
-                                   (install-file (string-append src "/" f)
-                                                 docdir))
-                                 files))))
-                  (or outputs '())))))
+        (warning "no license files found in ~a"
+                 (if src (canonicalize-path src) "the source directory"))
+        (for-each
+         (match-lambda
+           ((_ . dir)
+            (let ((docdir (string-append dir "/share/doc/" full-name)))
+              (for-each (lambda (f)
+                          (let ((file (string-append src "/" f)))
+                            ;; A directory's contents land in docdir
+                            ;; itself, as Guix copies them.
+                            (if (directory-exists? file)
+                                (copy-recursively file docdir #:log #f)
+                                (install-file file docdir))))
+                        files))))
+         (or outputs '())))))
 
 (define* (reset-gzip-timestamps #:key outputs #:allow-other-keys)
   (define (reset file)

@@ -34,7 +34,7 @@
   (w (string-append out "/man/man1/a.1") "") (w (string-append out "/info/a.info") "")
   ((ph 'validate-documentation-location) #:outputs outputs))
 (case "license"
-  (w "src/COPYING" "") (w "src/COPYING.LIB" "") (w "src/LICENSE.md" "") (w "src/copyright" "") (w "src/Copyright.txt" "") (w "src/licence" "") (mkdir-p "src/LICENSES")
+  (w "src/COPYING" "") (w "src/LICENSES/MIT" "m") (w "src/COPYING.LIB" "") (w "src/LICENSE.md" "") (w "src/copyright" "") (w "src/Copyright.txt" "") (w "src/licence" "") (mkdir-p "src/LICENSES")
   (chdir "src")
   ((ph 'install-license-files) #:outputs outputs))
 (case "license out-of-source"
