@@ -18,6 +18,7 @@
             names)
   (setenv "PATH" (string-append root "/fake:" (getenv "PATH"))))
 (define old-path (getenv "PATH"))
+(define report (current-output-port))
 (define-syntax-rule (case name body ...)
   (begin (system* "rm" "-rf" root) (mkdir-p root) (chdir root) (setenv "PATH" old-path)
          (setenv "NIX_BUILD_CORES" "3")
@@ -63,20 +64,20 @@
 (case "patch-source-shebangs"
   (w "a/x.sh" "#!/bin/sh\n") (w "a/y.in" "#! /bin/bash -e\n") (w "z" "no\n") (symlink "z" "l")
   ((ph 'gnu-build-system 'patch-source-shebangs))
-  (for-each (lambda (f) (format #t "~a: ~a" f (call-with-input-file f get-string-all))) '("a/x.sh" "a/y.in" "z")))
+  (for-each (lambda (f) (format report "~a: ~a" f (call-with-input-file f get-string-all))) '("a/x.sh" "a/y.in" "z")))
 (case "patch-generated-file-shebangs"
   (w "exe" "#!/bin/sh\n") (chmod "exe" #o755) (w "noexe" "#!/bin/sh\n") (w "sub/Makefile" "SHELL = /bin/sh\n") (w "GNUmakefile" "SHELL=/bin/bash\n")
   ((ph 'gnu-build-system 'patch-generated-file-shebangs))
-  (for-each (lambda (f) (format #t "~a: ~a" f (call-with-input-file f get-string-all))) '("exe" "noexe" "sub/Makefile" "GNUmakefile")))
+  (for-each (lambda (f) (format report "~a: ~a" f (call-with-input-file f get-string-all))) '("exe" "noexe" "sub/Makefile" "GNUmakefile")))
 (case "patch-shebangs"
   (w (string-append out "/bin/a") "#!/bin/sh\n") (w (string-append out "/libexec/sub/b") "#!/bin/sh\n") (w (string-append out "/share/c") "#!/bin/sh\n")
   ((ph 'gnu-build-system 'patch-shebangs) #:outputs `(("out" . ,out)) #:inputs '(("bash" . "/usr")))
-  (for-each (lambda (f) (format #t "~a: ~a" f (call-with-input-file (string-append out f) get-string-all))) '("/bin/a" "/libexec/sub/b" "/share/c")))
+  (for-each (lambda (f) (format report "~a: ~a" f (call-with-input-file (string-append out f) get-string-all))) '("/bin/a" "/libexec/sub/b" "/share/c")))
 (case "strip"
   (w "p.c" "int main(void){return 0;}\n") (mkdir-p (string-append out "/bin")) (mkdir-p (string-append out "/share"))
   (invoke "gcc" "-g" "-o" (string-append out "/bin/p") "p.c") (copy-file (string-append out "/bin/p") (string-append out "/share/p"))
   ((ph 'gnu-build-system 'strip) #:outputs `(("out" . ,out) ("debug" . ,(string-append out "-debug"))))
-  (for-each (lambda (f) (format #t "~a ~a~%" (substring f (string-length root))
+  (for-each (lambda (f) (format report "~a ~a~%" (substring f (string-length root))
                                 (let ((s (call-with-input-file f (lambda (p) (get-string-all p)) #:encoding "ISO-8859-1")))
                                   (if (string-contains s ".gnu_debuglink") "debuglink" "-"))))
             (find-files root (lambda (f s) (elf-file? f)))))
