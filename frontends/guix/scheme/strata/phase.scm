@@ -347,6 +347,11 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
         (let ((system (phase-ref phase 'system "x86_64-linux")))
           (module-define! module '%current-system (make-parameter system))
           (module-define! module '%current-target-system (make-parameter #f))
+          ;; (this-package-input "x") inside a gexp is the input's store
+          ;; path; left for the build side, it is the input's directory.
+          (let ((lookup (lambda (label) (assoc-ref inputs label))))
+            (module-define! module 'this-package-input lookup)
+            (module-define! module 'this-package-native-input lookup))
           (for-each (lambda (name) (module-define! module name (const #f)))
                     '(target-hurd? target-hurd64? system-hurd? system-hurd64?
                       target-arm? target-aarch64? target-x86-32?

@@ -141,17 +141,20 @@ Returns (values EXIT-STATUS OUTPUT)."
                                            "yes" "no"))))))))
     (read-file (string-append root "/build/r"))))
 
-(test-equal "host-side system predicates answer for a native build"
-  "x86_64-linux #f #f\n"
+(test-equal "host-side procedures answer for a native build"
+  "x86_64-linux #f #f /usr #f\n"
   (with-root root
     (run-phase root
                '((name . show)
+                 (inputs . (("perl" . "/usr")))
                  (code . (lambda _
                            (call-with-output-file "s"
                              (lambda (p)
-                               (format p "~a ~a ~a~%" (%current-system)
+                               (format p "~a ~a ~a ~a ~a~%" (%current-system)
                                        (%current-target-system)
-                                       (target-hurd?))))))))
+                                       (target-hurd?)
+                                       (this-package-input "perl")
+                                       (this-package-input "zork"))))))))
     (read-file (string-append root "/build/s"))))
 
 (test-equal "#:modules with #:prefix gnu: gives Guix's prefixed names"
