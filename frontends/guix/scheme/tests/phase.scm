@@ -185,6 +185,17 @@ Returns (values EXIT-STATUS OUTPUT)."
            (string-contains out "(\"sh\" \"-c\" \"exit 7\")")
            (string-contains out "exit status 7")))))
 
+(test-assert "other errors are reported on one line naming the phase"
+  (with-root root
+    (let-values (((s1 o1) (run-phase root '((name . p1) (code . (lambda _ (error "went wrong:" 42))))))
+                 ((s2 o2) (run-phase root '((name . p2) (code . (lambda _ (raise 'oops))))))
+                 ((s3 o3) (run-phase root '((name . p3) (code . (lambda _ (car '())))))))
+      (and (= 1 s1 s2 s3)
+           (string-contains o1 "error: in phase 'p1': went wrong: 42")
+           (string-contains o2 "error: in phase 'p2': oops")
+           (string-contains o3 "error: in phase 'p3': ")
+           (string-contains o3 "car")))))
+
 (test-assert "a failed phase does not overwrite the state"
   (with-root root
     (run-phase root '((name . ok) (code . (lambda _ (setenv "X" "1")))))
