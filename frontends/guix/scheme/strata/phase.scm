@@ -390,8 +390,15 @@ its phases are: ~{~a~^ ~}" (phase-ref phase 'build-system) name
 (define (report-error phase-name key args)
   "One line on stderr naming the phase and what went wrong; an &invoke-error
 names the command and its exit status."
-  (define port (current-error-port))
-  (format port "error: in phase '~a': " phase-name)
+  (let ((text (call-with-output-string
+                (lambda (port) (describe-error port key args)))))
+    (format (current-error-port) "error: in phase '~a': ~a" phase-name text)
+    (when (string-contains text "nrecognized keyword")
+      (format (current-error-port) "  (every phase is called with all the \
+keyword arguments: its lambda* needs #:allow-other-keys)~%"))
+    (force-output (current-error-port))))
+
+(define (describe-error port key args)
   (match (cons key args)
     (('%exception exn)
      (cond
@@ -404,8 +411,7 @@ names the command and its exit status."
       ((exception-with-message? exn)
        (format port "~a~%" (exception-message exn)))
       (else (format port "~s~%" exn))))
-    (_ (print-exception port #f key args)))
-  (force-output port))
+    (_ (print-exception port #f key args))))
 
 (define (main args)
   (match args

@@ -196,6 +196,14 @@ Returns (values EXIT-STATUS OUTPUT)."
            (string-contains o3 "error: in phase 'p3': ")
            (string-contains o3 "car")))))
 
+(test-assert "a lambda* without #:allow-other-keys gets a hint"
+  (with-root root
+    (let-values (((status out)
+                  (run-phase root '((name . p) (code . (lambda* (#:key outputs) outputs))))))
+      (and (= status 1)
+           (string-contains out "Unrecognized keyword")
+           (string-contains out "needs #:allow-other-keys")))))
+
 (test-assert "a failed phase does not overwrite the state"
   (with-root root
     (run-phase root '((name . ok) (code . (lambda _ (setenv "X" "1")))))
