@@ -1,0 +1,10 @@
+;;; strata — (guix build cmake-build-system) for package code that names Guix's module.
+;;;
+;;; Package definitions list Guix's build-side modules in #:modules, import
+;;; them with #:prefix, or use-modules them in trivial builders; this module
+;;; gives them strata's implementation, (strata build cmake), under that name.
+
+(define-module (guix build cmake-build-system)
+  #:use-module (strata build alias))
+
+(re-export-all! (current-module) '(strata build cmake))

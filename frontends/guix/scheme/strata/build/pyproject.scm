@@ -1,0 +1,410 @@
+;;; strata — the standard phases of pyproject-build-system.
+;;;
+;;; This module owns pyproject-build-system's 32 phases (reference §2.4):
+;;; gnu's list without bootstrap, configure and the make-based build, check
+;;; and install, plus the Python phases — a PEP 517 `build_wheel' into the
+;;; `wheel' output (or dist/), the wheel unpacked into
+;;; $out/lib/pythonX.Y/site-packages, entry points, wrappers, an import
+;;; sanity check, bytecode, and the tests after installation.  The Python
+;;; side of each phase is a short script passed to `python3 -c'.
+;;;
+;;; Debian adaptation (ADAPTATIONS.md): Debian's python3 does not read
+;;; GUIX_PYTHONPATH, so every place Guix sets it strata sets PYTHONPATH too.
+
+(define-module (strata build pyproject)
+  #:use-module (strata build utils)
+  #:use-module ((strata build gnu) #:prefix gnu:)
+  #:use-module (srfi srfi-1)
+  #:use-module (srfi srfi-11)
+  #:use-module (srfi srfi-26)
+  #:use-module (ice-9 match)
+  #:use-module (ice-9 format)
+  #:use-module (ice-9 popen)
+  #:use-module (ice-9 textual-ports)
+  #:export (%standard-phases
+            %default-arguments
+            scheme->json
+            python-version
+            site-packages
+            ensure-no-mtimes-pre-1980
+            enable-bytecode-determinism
+            ensure-no-cythonized-files
+            set-version
+            build
+            install
+            add-install-to-pythonpath
+            add-install-to-path
+            create-entrypoints
+            wrap
+            sanity-check
+            compile-bytecode
+            check
+            rename-pth-file))
+
+(define %default-arguments
+  (append
+   '((#:configure-flags . #f)          ; an alist: PEP 517 config_settings
+     (#:build-backend . #f)
+     (#:backend-path . #f)
+     (#:test-backend . #f)
+     (#:test-flags . ())
+     (#:python . #f))                   ; #f = python3 in PATH
+   (remove (match-lambda
+             ((k . _) (memq k '(#:configure-flags #:make-flags #:test-target
+                                #:out-of-source? #:bootstrap-scripts
+                                #:parallel-build?))))
+           gnu:%default-arguments)))
+
+(define (python-program python)
+  (or python (which "python3") (which "python")
+      (error "pyproject-build-system: no python3 in PATH")))
+
+(define (python-output python . code-lines)
+  "Run python with the code; its stdout, trimmed."
+  (let* ((port (open-pipe* OPEN_READ (python-program python) "-c"
+                           (string-join code-lines "\n")))
+         (text (get-string-all port)))
+    (unless (zero? (status:exit-val (close-pipe port)))
+      (error "python failed" code-lines))
+    (string-trim-both text)))
+
+(define* (python-version #:optional python)
+  "\"3.11\" for the python in PATH."
+  (python-output python
+                 "import sys; print('%d.%d' % sys.version_info[:2])"))
+
+(define* (site-packages out #:optional python)
+  (string-append out "/lib/python" (python-version python) "/site-packages"))
+
+(define (scheme->json x)
+  "A JSON text for X: alists → objects, lists → arrays, strings, numbers,
+#t/#f, and symbols as strings."
+  (define (str s)
+    (call-with-output-string
+      (lambda (p)
+        (write-char #\" p)
+        (string-for-each
+         (lambda (c)
+           (case c
+             ((#\") (display "\\\"" p))
+             ((#\\) (display "\\\\" p))
+             ((#\newline) (display "\\n" p))
+             (else (if (< (char->integer c) 32)
+                       (format p "\\u~4,'0x" (char->integer c))
+                       (write-char c p)))))
+         s)
+        (write-char #\" p))))
+  (match x
+    (#t "true")
+    (#f "false")
+    ((? string?) (str x))
+    ((? symbol?) (str (symbol->string x)))
+    ((? number?) (number->string x))
+    (() "[]")
+    ((((? string?) . _) ...)
+     (string-append "{"
+                    (string-join (map (match-lambda
+                                        ((k . v) (string-append (str k) ": "
+                                                                (scheme->json v))))
+                                      x)
+                                 ", ")
+                    "}"))
+    ((? list?) (string-append "[" (string-join (map scheme->json x) ", ") "]"))))
+
+;;;
+;;; Phases.
+;;;
+
+(define* (set-SOURCE-DATE-EPOCH . _)
+  ;; 1980-01-02: ZIP archives cannot hold earlier dates.
+  (setenv "SOURCE_DATE_EPOCH" "315619200"))
+
+(define* (ensure-no-mtimes-pre-1980 . _)
+  (let ((early 315532800) (new 315619200))
+    (for-each (lambda (f)
+                (let ((st (lstat f)))
+                  (when (and (not (eq? 'symlink (stat:type st)))
+                             (< (stat:mtime st) early))
+                    (utime f new new))))
+              (find-files "." #:directories? #t))))
+
+(define* (enable-bytecode-determinism . _)
+  (setenv "PYTHONHASHSEED" "0")
+  (setenv "PYTHONDONTWRITEBYTECODE" "1"))
+
+(define* (ensure-no-cythonized-files . _)
+  ;; C files generated from .pyx sources are regenerated by the build.
+  (for-each (lambda (pyx)
+              (let ((stem (string-drop-right pyx 4)))
+                (for-each (lambda (ext)
+                            (let ((f (string-append stem ext)))
+                              (when (file-exists? f)
+                                (format #t "removing Cython output ~a~%" f)
+                                (delete-file f))))
+                          '(".c" ".cpp"))))
+            (find-files "." "\\.pyx$")))
+
+(define* (set-version #:key source inputs #:allow-other-keys)
+  ;; A VCS checkout has no version metadata for setuptools-scm or pbr.
+  (let-values (((name version)
+                (package-name->name+version
+                 (or (%package-name+version) ""))))
+    (when (and version source (directory-exists? source))
+      (when (assoc-ref inputs "python-setuptools-scm")
+        (setenv "SETUPTOOLS_SCM_PRETEND_VERSION" version))
+      (when (assoc-ref inputs "python-pbr")
+        (setenv "PBR_VERSION" version)))))
+
+(define %build-script
+  "import sys, json, os, importlib
+backend_path, backend_name, config, outdir = json.loads(sys.argv[1])
+if not backend_name or not backend_path:
+    try:
+        import tomllib
+        with open('pyproject.toml', 'rb') as f:
+            bs = tomllib.load(f).get('build-system', {})
+    except FileNotFoundError:
+        bs = {}
+    backend_name = backend_name or bs.get('build-backend')
+    backend_path = backend_path or bs.get('backend-path')
+backend_name = backend_name or 'setuptools.build_meta'
+sys.path[:0] = [os.path.abspath(p) for p in (backend_path or [])]
+module, _, obj = backend_name.partition(':')
+backend = importlib.import_module(module)
+for attr in filter(None, obj.split('.')):
+    backend = getattr(backend, attr)
+print('building a wheel with', backend_name, 'config_settings', config)
+os.makedirs(outdir, exist_ok=True)
+print('built', backend.build_wheel(outdir, config_settings=config))
+")
+
+(define (wheel-directory outputs)
+  (or (assoc-ref outputs "wheel") (string-append (getcwd) "/dist")))
+
+(define* (build #:key outputs build-backend backend-path configure-flags
+                python #:allow-other-keys)
+  (invoke (python-program python) "-c" %build-script
+          (scheme->json (list (or backend-path #f) (or build-backend #f)
+                              (or configure-flags '())
+                              (wheel-directory outputs)))))
+
+(define %install-script
+  "import sys, os, zipfile, shutil, json, stat
+wheel_dir, out, site, pyver, python = json.loads(sys.argv[1])
+wheels = sorted(f for f in os.listdir(wheel_dir) if f.endswith('.whl'))
+if len(wheels) != 1:
+    sys.exit('install: expected exactly one wheel in %s, found %s' % (wheel_dir, wheels))
+os.makedirs(site, exist_ok=True)
+with zipfile.ZipFile(os.path.join(wheel_dir, wheels[0])) as z:
+    z.extractall(site)
+for entry in os.listdir(site):
+    if not entry.endswith('.data'):
+        continue
+    data = os.path.join(site, entry)
+    dist = entry[:-len('.data')].split('-')[0]
+    for kind in os.listdir(data):
+        src = os.path.join(data, kind)
+        dest = {'scripts': os.path.join(out, 'bin'),
+                'data': out,
+                'headers': os.path.join(out, 'include', 'python' + pyver, dist),
+                'purelib': site, 'platlib': site}.get(kind)
+        if dest is None:
+            sys.exit('install: unknown wheel data directory ' + kind)
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+        if kind == 'scripts':
+            for name in os.listdir(src):
+                f = os.path.join(dest, name)
+                with open(f, 'rb') as h:
+                    body = h.read()
+                if body.startswith(b'#!python'):
+                    body = b'#!' + python.encode() + body[len(b'#!python'):]
+                    with open(f, 'wb') as h:
+                        h.write(body)
+                os.chmod(f, 0o755)
+    shutil.rmtree(data)
+print('installed', wheels[0], 'into', site)
+")
+
+(define* (install #:key outputs python #:allow-other-keys)
+  (let* ((out (assoc-ref outputs "out"))
+         (py (python-program python)))
+    (invoke py "-c" %install-script
+            (scheme->json (list (wheel-directory outputs) out
+                                (site-packages out python)
+                                (python-version python) py)))))
+
+(define (prepend-path! variable dir)
+  (let ((old (getenv variable)))
+    (setenv variable (if (and old (not (string-null? old)))
+                         (string-append dir ":" old)
+                         dir))))
+
+(define* (add-install-to-pythonpath #:key outputs python #:allow-other-keys)
+  (let ((site (site-packages (assoc-ref outputs "out") python)))
+    (prepend-path! "GUIX_PYTHONPATH" site)
+    ;; Debian's python3 reads PYTHONPATH, not GUIX_PYTHONPATH.
+    (prepend-path! "PYTHONPATH" site)))
+
+(define* (add-install-to-path #:key outputs #:allow-other-keys)
+  (prepend-path! "PATH" (string-append (assoc-ref outputs "out") "/bin")))
+
+(define %entrypoints-script
+  "import sys, os, configparser, json
+site, bindir, python = json.loads(sys.argv[1])
+for entry in sorted(os.listdir(site)):
+    ep = os.path.join(site, entry, 'entry_points.txt')
+    if not (entry.endswith('.dist-info') and os.path.exists(ep)):
+        continue
+    cp = configparser.ConfigParser(delimiters=('=',))
+    cp.optionxform = str
+    cp.read(ep)
+    for section in ('console_scripts', 'gui_scripts'):
+        if not cp.has_section(section):
+            continue
+        for name, value in cp.items(section):
+            module, _, obj = value.strip().partition(':')
+            obj = obj.split('[')[0].strip()
+            os.makedirs(bindir, exist_ok=True)
+            path = os.path.join(bindir, name)
+            with open(path, 'w') as f:
+                f.write('#!%s\\n# Auto-generated entry point script.\\n'
+                        'import sys\\nfrom %s import %s\\n'
+                        'if __name__ == \"__main__\":\\n    sys.exit(%s())\\n'
+                        % (python, module.strip(), obj.split('.')[0], obj))
+            os.chmod(path, 0o755)
+            print('created entry point', path)
+")
+
+(define* (create-entrypoints #:key outputs python #:allow-other-keys)
+  (let ((out (assoc-ref outputs "out")))
+    (invoke (python-program python) "-c" %entrypoints-script
+            (scheme->json (list (site-packages out python)
+                                (string-append out "/bin")
+                                (python-program python))))))
+
+(define* (wrap #:key outputs python #:allow-other-keys)
+  (define path
+    (delete-duplicates
+     (append (filter directory-exists?
+                     (map (lambda (o) (site-packages (cdr o) python)) outputs))
+             (search-path-as-string->list (getenv "GUIX_PYTHONPATH")))))
+  (define (programs dir)
+    (if (directory-exists? dir)
+        (filter (lambda (f)
+                  (and (regular-file? f)
+                       (not (string-prefix? "." (basename f)))))
+                (find-files dir #:stat lstat))
+        '()))
+  (unless (null? path)
+    (for-each
+     (lambda (prog)
+       (wrap-program prog
+                     `("GUIX_PYTHONPATH" prefix ,path)
+                     `("PYTHONPATH" prefix ,path)))
+     (append-map (match-lambda
+                   ((_ . dir) (append (programs (string-append dir "/bin"))
+                                      (programs (string-append dir "/sbin")))))
+                 outputs))))
+
+(define %sanity-check-script
+  "import sys, os, importlib, importlib.metadata as md, json
+site, = json.loads(sys.argv[1])
+failed = []
+for entry in sorted(os.listdir(site)):
+    if not entry.endswith('.dist-info'):
+        continue
+    dist = md.Distribution.at(os.path.join(site, entry))
+    top = dist.read_text('top_level.txt')
+    names = [n for n in (top or '').split() if n and not n.startswith('_')]
+    for name in names:
+        try:
+            importlib.import_module(name)
+            print('imported', name)
+        except Exception as e:
+            failed.append('import %s: %r' % (name, e))
+    for ep in dist.entry_points:
+        try:
+            ep.load()
+            print('loaded entry point', ep.name)
+        except Exception as e:
+            failed.append('entry point %s: %r' % (ep.name, e))
+if failed:
+    sys.exit('sanity check failed:\\n  ' + '\\n  '.join(failed))
+")
+
+(define* (sanity-check #:key outputs python #:allow-other-keys)
+  (let ((site (site-packages (assoc-ref outputs "out") python)))
+    (if (directory-exists? site)
+        (invoke (python-program python) "-c" %sanity-check-script
+                (scheme->json (list site)))
+        (format #t "sanity-check: no ~a~%" site))))
+
+(define* (compile-bytecode #:key outputs python #:allow-other-keys)
+  (let ((site (site-packages (assoc-ref outputs "out") python)))
+    (when (directory-exists? site)
+      (invoke (python-program python) "-m" "compileall" "-q"
+              "--invalidation-mode=unchecked-hash" site))))
+
+(define (python-module-available? python module)
+  (zero? (status:exit-val
+          (system* (python-program python) "-c"
+                   (string-append "import " module)))))
+
+(define* (check #:key (tests? #t) test-backend (test-flags '()) python
+                #:allow-other-keys)
+  (define py (python-program python))
+  (define backend
+    (or test-backend
+        (cond ((python-module-available? python "pytest") 'pytest)
+              ((python-module-available? python "stestr") 'stestr)
+              ((python-module-available? python "nose") 'nose)
+              ((python-module-available? python "nose2") 'nose2)
+              ((file-exists? "setup.py") 'setup.py)
+              (else 'unittest))))
+  (if (not tests?)
+      (format #t "test suite not run~%")
+      (begin
+        (format #t "running tests with ~a~%" backend)
+        (match backend
+          ('pytest (apply invoke py "-m" "pytest" "-vv" test-flags))
+          ('stestr (apply invoke py "-m" "stestr" "run" test-flags))
+          ('nose (apply invoke py "-m" "nose" "-v" test-flags))
+          ('nose2 (apply invoke py "-m" "nose2" "-v" "--pretty-assert"
+                         test-flags))
+          ('setup.py (apply invoke py "setup.py" "test" "-v" test-flags))
+          ('unittest (apply invoke py "-m" "unittest" "discover" "-v"
+                            test-flags))
+          ('custom (apply invoke py test-flags))
+          (other (error "pyproject: unknown #:test-backend" other))))))
+
+(define* (rename-pth-file #:key outputs python #:allow-other-keys)
+  (let* ((site (site-packages (assoc-ref outputs "out") python))
+         (pth (string-append site "/easy-install.pth")))
+    (when (file-exists? pth)
+      (let-values (((name _) (package-name->name+version
+                              (or (%package-name+version) "package"))))
+        (rename-file pth (string-append site "/" name ".pth"))))))
+
+(define %standard-phases
+  (modify-phases gnu:%standard-phases
+    (replace 'set-SOURCE-DATE-EPOCH set-SOURCE-DATE-EPOCH)
+    (delete 'bootstrap)
+    (delete 'configure)
+    (add-after 'unpack 'ensure-no-mtimes-pre-1980 ensure-no-mtimes-pre-1980)
+    (add-after 'ensure-no-mtimes-pre-1980 'enable-bytecode-determinism
+      enable-bytecode-determinism)
+    (add-after 'enable-bytecode-determinism 'ensure-no-cythonized-files
+      ensure-no-cythonized-files)
+    (add-after 'ensure-no-cythonized-files 'set-version set-version)
+    (replace 'build build)
+    (delete 'check)
+    (replace 'install install)
+    (add-after 'install 'add-install-to-pythonpath add-install-to-pythonpath)
+    (add-after 'add-install-to-pythonpath 'add-install-to-path
+      add-install-to-path)
+    (add-after 'add-install-to-path 'create-entrypoints create-entrypoints)
+    (add-after 'create-entrypoints 'wrap wrap)
+    (add-after 'wrap 'sanity-check sanity-check)
+    (add-after 'sanity-check 'compile-bytecode compile-bytecode)
+    (add-after 'compile-bytecode 'check check)
+    (add-before 'strip 'rename-pth-file rename-pth-file)))
