@@ -13,6 +13,8 @@
 //! | [`load`] | render + parse a file, strict mode |
 
 pub mod error;
+pub mod filter;
+pub mod hostops;
 pub mod load;
 pub mod spec;
 pub mod template;
