@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use strata_frontend_api::Frontend;
 
 /// Every frontend strata has, in the order they are asked.
-pub static FRONTENDS: &[&dyn Frontend] = &[&strata_frontend_craft::CraftFrontend];
+pub static FRONTENDS: &[&dyn Frontend] = &[&strata_frontend_craft::CraftFrontend, &strata_frontend_spk::SpkFrontend];
 
 /// No frontend reads a path.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "no spec file strata can read at {}: expected a craft project (rockcraft.yaml, strata.yaml, parts.yaml or a YAML file with a top-level 'parts:' key)",
+    "no spec file strata can read at {}: expected a craft project (rockcraft.yaml, strata.yaml, parts.yaml or a YAML file with a top-level 'parts:' key) or an spk spec (a *.spk.yaml file, or a directory with exactly one)",
     path.display()
 )]
 pub struct NoFrontend {

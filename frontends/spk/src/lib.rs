@@ -14,10 +14,14 @@
 
 pub mod error;
 pub mod filter;
+mod frontend;
 pub mod hostops;
 pub mod load;
+pub mod lower;
 pub mod spec;
 pub mod template;
 pub mod variants;
 pub mod version;
 pub mod yaml;
+
+pub use frontend::{NAME, SEMANTICS_VERSION, SpkFrontend};

@@ -1,0 +1,124 @@
+//! The spk frontend as strata sees it: `*.spk.yaml` files, the `-X`
+//! options (spk's `-o`, `--variant`, `--no-host`, and strata's strict
+//! mode), lowering, and its host ops.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use strata_frontend_api::graph::{BuildGraph, FrontendId, HostOp};
+use strata_frontend_api::{Frontend, FrontendError, FrontendOption, HostOpError, HostResult, HostTree, LowerOptions};
+
+use crate::lower::{DEFAULT_BASE, Settings, lower};
+use crate::variants::{Host, Selection, distro_of, rust_arch};
+
+/// Bumped whenever a vertex would yield other bytes for the same spec.
+pub const SEMANTICS_VERSION: u32 = 1;
+pub const NAME: &str = "spk";
+
+/// The spk frontend.
+pub struct SpkFrontend;
+
+static OPTIONS: &[FrontendOption] = &[
+    FrontendOption { name: "opt", value: "NAME=VALUE", repeatable: true, help: "an option value (spk's -o): overrides it in every variant and in the template's opt" },
+    FrontendOption { name: "variant", value: "N|K=V[,K=V]", repeatable: true, help: "build only this variant: its index, or the values it has (spk's --variant)" },
+    FrontendOption { name: "no-host", value: "", repeatable: false, help: "leave the host options (os, arch, distro) out (spk's --no-host)" },
+    FrontendOption { name: "strict", value: "", repeatable: false, help: "refuse keys spk would ignore instead of warning about them" },
+    FrontendOption { name: "host-pkg", value: "NAME", repeatable: true, help: "a package the build base provides: requirements on it are met without a recipe" },
+    FrontendOption { name: "env", value: "NAME=VALUE", repeatable: true, help: "a variable of the template's env (strata passes none of its own)" },
+];
+
+impl SpkFrontend {
+    pub fn id() -> FrontendId {
+        FrontendId { name: NAME.into(), semantics: SEMANTICS_VERSION }
+    }
+
+    /// What lowering reads from the user's options.
+    pub fn settings(opts: &LowerOptions) -> Result<Settings, FrontendError> {
+        let pairs = |key: &str| -> Result<BTreeMap<String, String>, FrontendError> {
+            let mut m = BTreeMap::new();
+            for v in opts.options(key) {
+                let (k, val) = v.split_once('=').or_else(|| v.split_once(':')).ok_or_else(|| {
+                    FrontendError::new(format!("-X {key}={v}: expected {key}=NAME=VALUE")).hint(format!("e.g. -X {key}=debug=on"))
+                })?;
+                m.insert(if key == "opt" { k.trim().to_lowercase() } else { k.trim().to_string() }, val.trim().to_string());
+            }
+            Ok(m)
+        };
+        let build_base = opts.build_base.clone().unwrap_or_else(|| DEFAULT_BASE.to_string());
+        let base = match opts.base.as_deref() {
+            Some("bare") => None,
+            Some(b) => Some(b.to_string()),
+            None => Some(build_base.clone()),
+        };
+        let host = Host { os: "linux".into(), arch: rust_arch(&opts.arch), distro: distro_of(&build_base) };
+        Ok(Settings {
+            selection: Selection {
+                overrides: pairs("opt")?,
+                variants: opts.options("variant").into_iter().map(str::to_string).collect(),
+                no_host: opts.flag("no-host"),
+            },
+            host_pkgs: opts.options("host-pkg").iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).collect(),
+            strict: opts.flag("strict"),
+            env: pairs("env")?,
+            build_base,
+            base,
+            host,
+        })
+    }
+}
+
+/// Whether `path` names an spk spec.
+fn is_spec(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".spk.yaml"))
+}
+
+impl Frontend for SpkFrontend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn semantics_version(&self) -> u32 {
+        SEMANTICS_VERSION
+    }
+
+    /// A `*.spk.yaml` file, or a directory holding exactly one.
+    fn locate(&self, path: &Path) -> Option<PathBuf> {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path).ok()?.flatten().map(|e| e.path()).filter(|p| p.is_file() && is_spec(p)).collect();
+            return (found.len() == 1).then(|| found.remove(0));
+        }
+        (path.is_file() && is_spec(path)).then(|| path.to_path_buf())
+    }
+
+    fn options(&self) -> &'static [FrontendOption] {
+        OPTIONS
+    }
+
+    fn lower(&self, spec: &Path, opts: &LowerOptions) -> Result<BuildGraph, FrontendError> {
+        let settings = SpkFrontend::settings(opts)?;
+        let (graph, warnings) = lower(spec, &settings, SpkFrontend::id())?;
+        for w in &warnings {
+            eprintln!("{}: warning: {}", w.pos, w.message);
+        }
+        Ok(graph)
+    }
+
+    fn run_host_op(&self, op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
+        crate::hostops::run(op, inputs)
+    }
+
+    fn shell_command(&self, _group: &str, _step: &str, argv: &[String]) -> (Vec<String>, Option<String>) {
+        let mut v = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            "for f in /spfs/etc/spfs/startup.d/*.sh; do [ -e \"$f\" ] && . \"$f\"; done; exec \"$@\"".into(),
+            "strata-shell".into(),
+        ];
+        if argv.is_empty() {
+            v.extend(["/bin/sh".to_string(), "-c".into(), "command -v bash >/dev/null && exec bash || exec sh".into()]);
+        } else {
+            v.extend(argv.iter().cloned());
+        }
+        (v, Some("/spfs".into()))
+    }
+}

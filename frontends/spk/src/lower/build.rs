@@ -1,0 +1,348 @@
+//! Each variant's binary build (reference §3.5–§3.6):
+//!
+//! | vertex | op | over | yields |
+//! |---|---|---|---|
+//! | `<n>:build:<id>` | exec: write spk's metadata, source the startup files, `bash -ex build.sh` in the src dir, write this package's startup files | the build base + the build requirements' component layers (and their run closure) + the source package | the changes under `/spfs` |
+//! | `<n>:package:<id>` | [`hostops::PACKAGE`]: purge, validate, split | those changes, the build environment under `/spfs` | one layer per component |
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use strata_frontend_api::graph::{
+    Capture, ExecOp, FileData, HostInput, HostOp, HostOutput, LayerRef, Mount, MountSource, Network, OUT, Op, Vertex,
+};
+use strata_frontend_api::FrontendError;
+
+use super::source::quote;
+use super::{Built, Lowering, pkg_dir};
+use crate::hostops::{self, ComponentParams, Package, RuleParams};
+use crate::spec::{EnvOp, Request, RuleMode, Spec};
+use crate::variants::{Resolved, variants};
+
+/// The PATH of a build: the deps' `/spfs/bin` first, then Debian's.
+pub const BUILD_PATH: &str = "/spfs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A name as an environment variable name part (`-` → `_`).
+fn env_name(s: &str) -> String {
+    s.replace('-', "_")
+}
+
+/// spk's `SPK_PKG_<P>_*` for a resolved package.
+fn pkg_env(prefix: &str, b: &Built, env: &mut Vec<(String, String)>) {
+    let v = crate::version::Version::parse(&b.version).expect("a built version parses");
+    env.push((prefix.to_string(), b.ident.clone()));
+    env.push((format!("{prefix}_VERSION"), b.version.clone()));
+    env.push((format!("{prefix}_BUILD"), b.digest.clone()));
+    env.push((format!("{prefix}_VERSION_MAJOR"), v.part(0).to_string()));
+    env.push((format!("{prefix}_VERSION_MINOR"), v.part(1).to_string()));
+    env.push((format!("{prefix}_VERSION_PATCH"), v.part(2).to_string()));
+    env.push((format!("{prefix}_VERSION_BASE"), v.base()));
+}
+
+/// The startup files for `install.environment`: (base name, bash, csh).
+pub fn startup_files(name: &str, ops: &[EnvOp]) -> Option<(String, String, String)> {
+    if ops.is_empty() {
+        return None;
+    }
+    let mut priority = None;
+    let (mut sh, mut csh) = (String::new(), String::new());
+    for op in ops {
+        match op {
+            EnvOp::Set { var, value } => {
+                sh.push_str(&format!("export {var}=\"{value}\"\n"));
+                csh.push_str(&format!("setenv {var} \"{value}\"\n"));
+            }
+            EnvOp::Append { var, value, separator } => {
+                sh.push_str(&format!("export {var}=\"${{{var}}}{separator}{value}\"\n"));
+                csh.push_str(&format!(
+                    "if ( $?{var} ) then\nsetenv {var} \"${{{var}}}{separator}{value}\"\nelse\nsetenv {var} \"{value}\"\nendif\n"
+                ));
+            }
+            EnvOp::Prepend { var, value, separator } => {
+                sh.push_str(&format!("export {var}=\"{value}{separator}${{{var}}}\"\n"));
+                csh.push_str(&format!(
+                    "if ( $?{var} ) then\nsetenv {var} \"{value}{separator}${{{var}}}\"\nelse\nsetenv {var} \"{value}\"\nendif\n"
+                ));
+            }
+            EnvOp::Comment(c) => {
+                sh.push_str(&format!("# {c}\n"));
+                csh.push_str(&format!("# {c}\n"));
+            }
+            EnvOp::Priority(p) => priority = Some(*p),
+        }
+    }
+    let base = match priority {
+        Some(p) => format!("{p:02}_spk_{name}"),
+        None => format!("spk_{name}"),
+    };
+    Some((base, sh, csh))
+}
+
+/// The build wrapper: metadata, startup files sourced, the script, this
+/// package's startup files.
+fn wrapper(meta: &str, src: &str, components: &[String], startup: Option<&str>) -> String {
+    let mut s = String::from("set -e\n");
+    s.push_str(&format!("meta={}\nmkdir -p \"$meta\" {}\n", quote(&format!("/{meta}")), quote(&format!("/{src}"))));
+    s.push_str("cp /.spk/spec.yaml /.spk/options.json /.spk/build.sh \"$meta/\"\n");
+    for c in components {
+        s.push_str(&format!(": > \"$meta\"/{}\n", quote(&format!("{c}.cmpt"))));
+    }
+    s.push_str("for f in /spfs/etc/spfs/startup.d/*.sh; do if [ -e \"$f\" ]; then . \"$f\"; fi; done\n");
+    s.push_str(&format!("cd {}\n", quote(&format!("/{src}"))));
+    s.push_str("bash -ex \"$meta/build.sh\"\n");
+    if let Some(base) = startup {
+        s.push_str("mkdir -p /spfs/etc/spfs/startup.d\n");
+        s.push_str(&format!("cp /.spk/startup.sh /spfs/etc/spfs/startup.d/{}\n", quote(&format!("{base}.sh"))));
+        s.push_str(&format!("cp /.spk/startup.csh /spfs/etc/spfs/startup.d/{}\n", quote(&format!("{base}.csh"))));
+    }
+    s
+}
+
+/// The output spec, as spk writes it beside the build (JSON is YAML).
+fn output_spec(spec: &Spec, r: &Resolved) -> String {
+    let options: Vec<serde_json::Value> = r
+        .values
+        .iter()
+        .map(|(k, v)| {
+            if r.pkgs.iter().any(|(p, _, _)| p == k) {
+                serde_json::json!({ "pkg": k, "static": v })
+            } else {
+                serde_json::json!({ "var": k, "static": v })
+            }
+        })
+        .collect();
+    let reqs: Vec<serde_json::Value> = spec
+        .install
+        .requirements
+        .iter()
+        .map(|q| match q {
+            Request::Pkg { name, range, .. } if range.is_empty() => serde_json::json!({ "pkg": name }),
+            Request::Pkg { name, range, .. } => serde_json::json!({ "pkg": format!("{name}/{range}") }),
+            Request::Var { name, value, .. } => serde_json::json!({ "var": format!("{name}/{value}") }),
+        })
+        .collect();
+    let comps: Vec<serde_json::Value> = spec
+        .install
+        .components
+        .iter()
+        .map(|c| serde_json::json!({ "name": c.name, "files": c.files, "uses": c.uses }))
+        .collect();
+    let v = serde_json::json!({
+        "pkg": format!("{}/{}/{}", spec.name, spec.version, r.digest),
+        "api": "v0/package",
+        "build": { "options": options },
+        "install": { "requirements": reqs, "components": comps },
+    });
+    serde_json::to_string_pretty(&v).expect("plain data") + "\n"
+}
+
+impl Lowering<'_> {
+    /// Lowers the builds of `spec`.
+    pub(super) fn builds(&mut self, spec: &Spec, file: &Path, source: &Option<LayerRef>, root: bool) -> Result<Vec<Built>, FrontendError> {
+        let sel = if root { self.settings.selection.clone() } else { crate::variants::Selection { variants: Vec::new(), ..self.settings.selection.clone() } };
+        let mut chosen = variants(&spec.name, &spec.build, &self.settings.host, &sel).map_err(|e| {
+            FrontendError::new(format!("{}: {e}", spec.name)).at(file, spec.pos.line, spec.pos.col).hint("check build.variants and the -X opt=/-X variant= options")
+        })?;
+        if !root {
+            chosen.truncate(1);
+        }
+        self.setup_checks(spec, file)?;
+        let mut out = Vec::new();
+        for r in chosen {
+            out.push(self.build(spec, file, source, &r)?);
+        }
+        Ok(out)
+    }
+
+    /// spk's setup-phase rules that read only the spec.
+    fn setup_checks(&self, spec: &Spec, file: &Path) -> Result<(), FrontendError> {
+        let mode = |rule: &str, default: RuleMode| {
+            spec.build.validation.iter().filter(|r| r.rule == rule).map(|r| r.mode).last().unwrap_or(default)
+        };
+        for o in &spec.build.options {
+            if let crate::spec::Opt::Var(v) = o {
+                let strong = v.inheritance != crate::spec::Inheritance::Weak;
+                if strong && v.description.is_none() && mode("StrongInheritanceVarDescription", RuleMode::Require) == RuleMode::Require {
+                    return Err(FrontendError::new(format!("option '{}': Description required for strong inheritance vars", v.name))
+                        .at(file, v.pos.line, v.pos.col)
+                        .hint("add 'description:' to the option"));
+                }
+                if v.description.as_ref().is_some_and(|d| d.chars().count() > 256) && mode("LongVarDescription", RuleMode::Deny) == RuleMode::Deny {
+                    return Err(FrontendError::new(format!("option '{}': Description over character limit (256)", v.name)).at(file, v.pos.line, v.pos.col));
+                }
+            }
+        }
+        if let Some(l) = &spec.meta.license {
+            let valid = !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '+'));
+            if !valid && mode("SpdxLicense", RuleMode::Allow) != RuleMode::Allow {
+                return Err(FrontendError::new(format!("A valid SPDX license required, got '{l}'")).in_file(file));
+            }
+        } else if mode("SpdxLicense", RuleMode::Allow) == RuleMode::Require {
+            return Err(FrontendError::new("A valid SPDX license required, got none").in_file(file).hint("add meta.license"));
+        }
+        Ok(())
+    }
+
+    fn build(&mut self, spec: &Spec, file: &Path, source: &Option<LayerRef>, r: &Resolved) -> Result<Built, FrontendError> {
+        let (name, version) = (spec.name.as_str(), spec.version.to_string());
+        let ident = format!("{name}/{version}/{}", r.digest);
+        // The build environment: each package option's components (`build`
+        // by default) and their run closure.
+        let mut env_layers: Vec<LayerRef> = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut deps: Vec<Built> = Vec::new();
+        for (dep, comps, range) in &r.pkgs {
+            let resolved = self.resolve(dep, range, &ident).map_err(|e| if e.file.is_none() { e.in_file(file) } else { e })?;
+            if let Some(b) = resolved {
+                let comps = if comps.is_empty() { vec!["build".to_string()] } else { comps.clone() };
+                self.closure(&b, &comps, &mut env_layers, &mut seen)?;
+                deps.push(b);
+            }
+        }
+        let mut rootfs = vec![LayerRef::image(&self.settings.build_base)];
+        rootfs.extend(env_layers.iter().cloned());
+        rootfs.extend(source.iter().cloned());
+
+        let meta = pkg_dir(name, &version, &r.digest);
+        let src = pkg_dir(name, &version, "src");
+        let components: Vec<String> = spec.install.components.iter().map(|c| c.name.clone()).collect();
+        let startup = startup_files(name, &spec.install.environment);
+        let mut files = vec![
+            FileData::new("run.sh", 0o755, wrapper(&meta, &src, &components, startup.as_ref().map(|s| s.0.as_str()))),
+            FileData::new("build.sh", 0o644, spec.build.script.join("\n")),
+            FileData::new("spec.yaml", 0o644, output_spec(spec, r)),
+            FileData::new("options.json", 0o644, serde_json::to_string_pretty(&r.values).expect("plain data")),
+        ];
+        if let Some((_, sh, csh)) = &startup {
+            files.push(FileData::new("startup.sh", 0o644, sh.clone()));
+            files.push(FileData::new("startup.csh", 0o644, csh.clone()));
+        }
+        let mut env: Vec<(String, String)> = vec![("SPK_ACTIVE_PREFIX".into(), "/spfs".into())];
+        for d in &deps {
+            pkg_env(&format!("SPK_PKG_{}", env_name(&d.name)), d, &mut env);
+        }
+        for (k, v) in &r.exported {
+            match k.split_once('.') {
+                Some((ns, x)) => {
+                    env.push((format!("SPK_PKG_{}_OPT_{}", env_name(ns), env_name(x)), v.clone()));
+                    env.push((format!("SPK_OPT_{k}"), v.clone()));
+                }
+                None => env.push((format!("SPK_OPT_{}", env_name(k)), v.clone())),
+            }
+        }
+        let own = Built {
+            name: name.to_string(),
+            ident: ident.clone(),
+            version: version.clone(),
+            digest: r.digest.clone(),
+            components: BTreeMap::new(),
+            uses: BTreeMap::new(),
+            requirements: BTreeMap::new(),
+            environment: Vec::new(),
+        };
+        pkg_env("SPK_PKG", &own, &mut env);
+        env.push(("SPK_PKG_NAME".into(), name.to_string()));
+        env.push(("PREFIX".into(), "/spfs".into()));
+        env.push(("SHELL".into(), "bash".into()));
+        env.push(("PATH".into(), BUILD_PATH.into()));
+
+        let build_id = format!("{name}:build:{}", r.digest);
+        let op = ExecOp {
+            rootfs,
+            mounts: vec![Mount {
+                destination: "/.spk".into(),
+                source: MountSource::Dir { seed: Vec::new(), files },
+                read_only: true,
+                capture: None,
+            }],
+            argv: vec!["/bin/bash".into(), "/.spk/run.sh".into()],
+            env,
+            cwd: Some("/".into()),
+            network: Network::None,
+            capture: vec![Capture::under(OUT, ["spfs"])],
+            ..Default::default()
+        };
+        let mut v = Vertex::new(&build_id, Some(name), "build", Op::Exec(op));
+        v.description = format!("build {ident}");
+        self.graph.push(v);
+
+        let params = Package {
+            ident: ident.clone(),
+            src_dir: src,
+            meta_dir: meta,
+            components: spec
+                .install
+                .components
+                .iter()
+                .map(|c| ComponentParams { name: c.name.clone(), files: c.files.clone(), remaining: c.remaining })
+                .collect(),
+            rules: spec
+                .build
+                .validation
+                .iter()
+                .map(|r| RuleParams {
+                    mode: match r.mode {
+                        RuleMode::Allow => "allow",
+                        RuleMode::Deny => "deny",
+                        RuleMode::Require => "require",
+                    }
+                    .into(),
+                    rule: r.rule.clone(),
+                })
+                .collect(),
+        };
+        let mut env_tree: Vec<LayerRef> = env_layers.clone();
+        env_tree.extend(source.iter().cloned());
+        let pkg_id = format!("{name}:package:{}", r.digest);
+        let op = HostOp {
+            name: hostops::PACKAGE.into(),
+            params: serde_json::to_value(params).expect("plain data"),
+            inputs: vec![
+                HostInput { layers: vec![LayerRef::output(&build_id, OUT)], path: String::new() },
+                HostInput { layers: env_tree, path: String::new() },
+            ],
+            outputs: components.iter().map(|c| HostOutput { name: c.clone(), prefix: String::new() }).collect(),
+        };
+        let mut v = Vertex::new(&pkg_id, Some(name), "package", Op::Host(op));
+        v.description = format!("validate {ident} and split it into {}", components.join(", "));
+        self.graph.push(v);
+
+        let mut requirements = BTreeMap::new();
+        let mut uses = BTreeMap::new();
+        for c in &spec.install.components {
+            let mut reqs = spec.install.requirements.clone();
+            reqs.extend(c.requirements.iter().cloned());
+            requirements.insert(c.name.clone(), reqs);
+            uses.insert(c.name.clone(), c.uses.clone());
+        }
+        Ok(Built {
+            components: components.iter().map(|c| (c.clone(), LayerRef::output(&pkg_id, c))).collect(),
+            uses,
+            requirements,
+            environment: spec.install.environment.clone(),
+            ..own
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_files_follow_spks_naming_and_lines() {
+        let ops = vec![
+            EnvOp::Comment("greet".into()),
+            EnvOp::Set { var: "GREETING".into(), value: "hello".into() },
+            EnvOp::Prepend { var: "PATH".into(), value: "/spfs/bin".into(), separator: ":".into() },
+        ];
+        let (name, sh, csh) = startup_files("greet", &ops).unwrap();
+        assert_eq!(name, "spk_greet");
+        assert_eq!(sh, "# greet\nexport GREETING=\"hello\"\nexport PATH=\"/spfs/bin:${PATH}\"\n");
+        assert!(csh.contains("setenv GREETING \"hello\""));
+        let mut ops = ops;
+        ops.push(EnvOp::Priority(5));
+        assert_eq!(startup_files("greet", &ops).unwrap().0, "05_spk_greet");
+        assert_eq!(startup_files("greet", &[]), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! Lowering a spec (and the sibling recipes it depends on) to a build
+//! graph (DESIGN.md §4, spk):
+//!
+//! | vertices | module |
+//! |---|---|
+//! | `<n>:source…`: the source package `/spfs/spk/pkg/<n>/<v>/src` as one layer | [`source`] |
+//! | `<n>:build:<id>`, `<n>:package:<id>`: each variant's build, its purge, validation and components | [`build`] |
+//! | the image: the runtime base + the default variant's `run` closure | [`image`] |
+//!
+//! Build requirements are resolved from the `*.spk.yaml` files beside the
+//! spec ([`Lowering::resolve`]); packages the build base provides are named
+//! with `-X host-pkg=NAME`.
+
+mod build;
+mod image;
+mod source;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use strata_frontend_api::graph::{BuildGraph, FrontendId, LayerRef};
+use strata_frontend_api::FrontendError;
+
+use crate::error::Warning;
+use crate::load::load_file;
+use crate::spec::{EnvOp, Request, Spec};
+use crate::variants::{Host, Selection};
+use crate::version::VersionRange;
+
+/// The build base when neither the user nor the spec names one.
+pub const DEFAULT_BASE: &str = "debian:bookworm";
+
+/// Everything lowering reads besides the spec.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub selection: Selection,
+    /// Packages the build base provides: requirements on them are met.
+    pub host_pkgs: Vec<String>,
+    pub strict: bool,
+    /// The template's `env`.
+    pub env: BTreeMap<String, String>,
+    pub build_base: String,
+    /// The runtime base; `None`: scratch.
+    pub base: Option<String>,
+    pub host: Host,
+}
+
+/// A package lowered: its components' layers and what it brings along.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub name: String,
+    /// `name/version/DIGEST`.
+    pub ident: String,
+    pub version: String,
+    pub digest: String,
+    pub components: BTreeMap<String, LayerRef>,
+    /// Component → the components it `uses`.
+    pub uses: BTreeMap<String, Vec<String>>,
+    /// Install requirements (per component: the install-level ones plus the component's own).
+    pub requirements: BTreeMap<String, Vec<Request>>,
+    pub environment: Vec<EnvOp>,
+}
+
+pub struct Lowering<'s> {
+    pub graph: BuildGraph,
+    pub settings: &'s Settings,
+    pub dir: PathBuf,
+    pub warnings: Vec<Warning>,
+    /// Sibling recipes, loaded once: (file, spec).
+    siblings: Option<Vec<(PathBuf, Spec)>>,
+    /// Packages lowered so far, by name (one build each).
+    built: BTreeMap<String, Built>,
+    /// Packages being lowered (a dependency cycle check).
+    active: Vec<String>,
+}
+
+/// Lowers the spec at `file`.
+pub fn lower(file: &Path, settings: &Settings, id: FrontendId) -> Result<(BuildGraph, Vec<Warning>), FrontendError> {
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut l = Lowering {
+        graph: BuildGraph::new(id),
+        settings,
+        dir,
+        warnings: Vec::new(),
+        siblings: None,
+        built: BTreeMap::new(),
+        active: Vec::new(),
+    };
+    let loaded = load_file(file, &settings.selection.overrides, &settings.env, settings.strict)?;
+    l.warnings.extend(loaded.warnings.iter().map(|w| Warning { pos: w.pos, message: format!("{}: {}", file.display(), w.message) }));
+    let builds = l.package(&loaded.spec, file, true)?;
+    l.image(&loaded.spec, &builds[0]).map_err(|e| e.in_file(file))?;
+    Ok((l.graph, l.warnings))
+}
+
+impl Lowering<'_> {
+    /// Lowers `spec`: its source package and its builds (every selected
+    /// variant for the spec built, the first for a dependency).
+    fn package(&mut self, spec: &Spec, file: &Path, root: bool) -> Result<Vec<Built>, FrontendError> {
+        self.active.push(spec.name.clone());
+        let source = self.source(spec, file)?;
+        let builds = self.builds(spec, file, &source, root)?;
+        self.active.pop();
+        if let Some(first) = builds.first() {
+            self.built.insert(spec.name.clone(), first.clone());
+        }
+        Ok(builds)
+    }
+
+    /// The sibling recipes of the spec (every `*.spk.yaml` in its directory).
+    fn siblings(&mut self) -> Result<&[(PathBuf, Spec)], FrontendError> {
+        if self.siblings.is_none() {
+            let mut found = Vec::new();
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            paths.sort();
+            for p in paths {
+                if p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".spk.yaml")) {
+                    let s = &self.settings;
+                    // A sibling that does not load is only an error if it is needed.
+                    if let Ok(l) = load_file(&p, &s.selection.overrides, &s.env, false) {
+                        found.push((p, l.spec));
+                    }
+                }
+            }
+            self.siblings = Some(found);
+        }
+        Ok(self.siblings.as_deref().unwrap_or_default())
+    }
+
+    /// The package that meets a requirement (`name`, `range`), lowered
+    /// (once); `None` when the build base provides it.
+    pub fn resolve(&mut self, name: &str, range: &str, by: &str) -> Result<Option<Built>, FrontendError> {
+        if self.settings.host_pkgs.iter().any(|h| h == name) {
+            return Ok(None);
+        }
+        let range_p = VersionRange::parse(range).map_err(|e| {
+            FrontendError::new(format!("{by} requires '{name}/{range}': {e}")).hint("write a version range such as 1.2, ^1.2, >=1.2,<2 or ~1.2.3")
+        })?;
+        if let Some(b) = self.built.get(name) {
+            let v = crate::version::Version::parse(&b.version).expect("a built version parses");
+            if !range_p.contains(&v) {
+                return Err(FrontendError::new(format!(
+                    "{by} requires '{name}/{range}', but {name}/{} is already part of this build",
+                    b.version
+                ))
+                .hint("align the version ranges of the packages that require it"));
+            }
+            return Ok(Some(b.clone()));
+        }
+        if self.active.iter().any(|a| a == name) {
+            return Err(FrontendError::new(format!("{by} requires '{name}', which is being built: a dependency cycle ({} → {name})", self.active.join(" → ")))
+                .hint("spk refuses a package in its own build environment (RecursiveBuild)"));
+        }
+        let candidates: Vec<(PathBuf, Spec)> = self.siblings()?.iter().filter(|(_, s)| s.name == name).cloned().collect();
+        let mut best: Option<(PathBuf, Spec)> = None;
+        for (p, s) in candidates.iter() {
+            if range_p.contains(&s.version) && best.as_ref().is_none_or(|(_, b)| s.version > b.version) {
+                best = Some((p.clone(), s.clone()));
+            }
+        }
+        let Some((path, spec)) = best else {
+            let have: Vec<String> = candidates.iter().map(|(_, s)| format!("{}/{}", s.name, s.version)).collect();
+            let found = if have.is_empty() { "no recipe for it".to_string() } else { format!("only {}", have.join(", ")) };
+            return Err(FrontendError::new(format!(
+                "{by} requires '{name}{}', which cannot be satisfied: {found} in {}",
+                if range.is_empty() { String::new() } else { format!("/{range}") },
+                self.dir.display()
+            ))
+            .hint(format!("add a {name}.spk.yaml recipe beside the spec, or, if the build base provides {name}, pass -X host-pkg={name}")));
+        };
+        let loaded = load_file(&path, &self.settings.selection.overrides, &self.settings.env, self.settings.strict)?;
+        self.warnings.extend(loaded.warnings.iter().map(|w| Warning { pos: w.pos, message: format!("{}: {}", path.display(), w.message) }));
+        let _ = spec;
+        let builds = self.package(&loaded.spec, &path, false)?;
+        Ok(builds.into_iter().next())
+    }
+
+    /// The layers of `components` of `pkg` (with the ones they use) and,
+    /// transitively, the run components of their install requirements.
+    pub fn closure(&mut self, pkg: &Built, components: &[String], layers: &mut Vec<LayerRef>, seen: &mut BTreeSet<(String, String)>) -> Result<(), FrontendError> {
+        let mut todo: Vec<String> = components.to_vec();
+        while let Some(c) = todo.pop() {
+            if !seen.insert((pkg.name.clone(), c.clone())) {
+                continue;
+            }
+            let Some(layer) = pkg.components.get(&c) else {
+                return Err(FrontendError::new(format!("package {} has no component '{c}'", pkg.ident))
+                    .hint(format!("its components are: {}", pkg.components.keys().cloned().collect::<Vec<_>>().join(", "))));
+            };
+            if !layers.contains(layer) {
+                layers.push(layer.clone());
+            }
+            todo.extend(pkg.uses.get(&c).cloned().unwrap_or_default());
+            for r in pkg.requirements.get(&c).cloned().unwrap_or_default() {
+                if let Request::Pkg { name, components, range, if_already_present: false, .. } = r
+                    && let Some(dep) = self.resolve(&name, &range, &pkg.ident)?
+                {
+                    let comps = if components.is_empty() { vec!["run".to_string()] } else { components };
+                    self.closure(&dep, &comps, layers, seen)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `spfs/spk/pkg/<n>/<v>/<leaf>` (a layer path, relative).
+pub fn pkg_dir(name: &str, version: &str, leaf: &str) -> String {
+    format!("spfs/spk/pkg/{name}/{version}/{leaf}")
+}
+
+#[cfg(test)]
+mod tests;

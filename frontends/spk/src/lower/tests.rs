@@ -1,0 +1,130 @@
+//! Lowering specs in a temp dir and reading the graph back.
+
+use std::path::{Path, PathBuf};
+
+use strata_frontend_api::graph::{BuildGraph, LayerRef, Op};
+use strata_frontend_api::{Frontend, LowerOptions};
+
+use crate::SpkFrontend;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(files: &[(&str, &str)]) -> Dir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let d = std::env::temp_dir().join(format!("strata-spk-lower-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        for (name, text) in files {
+            std::fs::write(d.join(name), text).unwrap();
+        }
+        Dir(d)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn lower(spec: &Path, x: &[&str]) -> Result<BuildGraph, strata_frontend_api::FrontendError> {
+    let opts = LowerOptions {
+        frontend_options: x.iter().map(|a| strata_frontend_api::parse_frontend_option(a).unwrap()).collect(),
+        ..LowerOptions { arch: "amd64".into(), ..LowerOptions::host(2) }
+    };
+    SpkFrontend.lower(spec, &opts)
+}
+
+fn ids(g: &BuildGraph) -> Vec<&str> {
+    g.vertices.iter().map(|v| v.id.as_str()).collect()
+}
+
+const GREET: &str = "pkg: greet/1.0.0\napi: v0/package\nsources:\n  - path: ./\n  - script: echo generated > gen.txt\n\
+build:\n  auto_host_vars: None\n  options:\n    - var: color/red\n  script:\n    - make install PREFIX=$PREFIX\n\
+install:\n  environment:\n    - prepend: PATH\n      value: /spfs/bin\n  components:\n    - name: man\n      files: [share/man/]\n";
+
+#[test]
+fn a_package_is_a_source_package_a_build_per_variant_and_its_components() {
+    let d = Dir::new(&[("greet.spk.yaml", GREET)]);
+    let g = lower(&d.path("greet.spk.yaml"), &[]).unwrap();
+    let digest = crate::variants::build_digest(&[("color".to_string(), "red".to_string())].into(), &[]);
+    assert_eq!(
+        ids(&g),
+        [
+            "greet:source:fetch:0".to_string(),
+            "greet:source:local:0".into(),
+            "greet:source:run".into(),
+            "greet:source".into(),
+            format!("greet:build:{digest}"),
+            format!("greet:package:{digest}"),
+        ]
+    );
+    let build = g.vertex(&format!("greet:build:{digest}")).unwrap();
+    let Op::Exec(e) = &build.op else { panic!() };
+    assert_eq!(e.rootfs, [LayerRef::image("debian:bookworm"), LayerRef::output("greet:source", "out")]);
+    assert_eq!(e.argv, ["/bin/bash", "/.spk/run.sh"]);
+    assert!(e.env.contains(&("SPK_OPT_color".into(), "red".into())) && e.env.contains(&("PREFIX".into(), "/spfs".into())));
+    assert!(e.env.contains(&("SPK_PKG".into(), format!("greet/1.0.0/{digest}"))));
+    let Op::Host(p) = &g.vertex(&format!("greet:package:{digest}")).unwrap().op else { panic!() };
+    assert_eq!(p.outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["man", "build", "run"]);
+    let image = g.image.clone().unwrap();
+    assert_eq!(image.layers.len(), 1);
+    assert_eq!(image.layers[0].layer, LayerRef::output(&format!("greet:package:{digest}"), "run"));
+    assert!(image.config.env[0].1.starts_with("/spfs/bin:"), "{:?}", image.config.env);
+    let Op::Host(local) = &g.vertex("greet:source:local:0").unwrap().op else { panic!() };
+    assert_eq!(local.outputs[0].prefix, "spfs/spk/pkg/greet/1.0.0/src");
+}
+
+#[test]
+fn every_variant_is_built_and_x_options_select_and_override() {
+    let spec = "pkg: vv/1.0.0\nsources: []\nbuild:\n  auto_host_vars: None\n  options: [{var: color}]\n  variants:\n    - {color: red}\n    - {color: blue}\n  script: [touch /spfs/x]\n";
+    let d = Dir::new(&[("v.spk.yaml", spec)]);
+    let builds = |g: &BuildGraph| g.vertices.iter().filter(|v| v.step == "build").count();
+    assert_eq!(builds(&lower(&d.path("v.spk.yaml"), &[]).unwrap()), 2);
+    assert_eq!(builds(&lower(&d.path("v.spk.yaml"), &["variant=1"]).unwrap()), 1);
+    assert_eq!(builds(&lower(&d.path("v.spk.yaml"), &["opt=color=green"]).unwrap()), 1, "-o collapses the variants");
+    let e = lower(&d.path("v.spk.yaml"), &["variant=7"]).unwrap_err();
+    assert!(e.to_string().contains("--variant 7"), "{e}");
+}
+
+#[test]
+fn build_requirements_come_from_sibling_recipes_built_first() {
+    let lib = "pkg: libgreet/1.2.0\nsources: []\nbuild:\n  auto_host_vars: None\n  script: [mkdir -p /spfs/lib, touch /spfs/lib/libgreet.a]\n";
+    let lib_old = "pkg: libgreet/0.9.0\nsources: []\nbuild:\n  auto_host_vars: None\n  script: [true]\n";
+    let app = "pkg: app/1.0.0\nsources: []\nbuild:\n  auto_host_vars: None\n  options:\n    - pkg: libgreet/1.1\n  script: [true]\ninstall:\n  requirements:\n    - pkg: libgreet\n";
+    let d = Dir::new(&[("libgreet.spk.yaml", lib), ("libgreet-old.spk.yaml", lib_old), ("app.spk.yaml", app)]);
+    let g = lower(&d.path("app.spk.yaml"), &[]).unwrap();
+    let lib_pkg = ids(&g).into_iter().find(|i| i.starts_with("libgreet:package:")).expect("libgreet is built").to_string();
+    let app_build = g.vertices.iter().find(|v| v.id.starts_with("app:build:")).unwrap();
+    assert!(app_build.dependencies().contains(&lib_pkg.as_str()), "built first: {:?}", app_build.dependencies());
+    let Op::Exec(e) = &app_build.op else { panic!() };
+    assert_eq!(e.rootfs[1], LayerRef::output(&lib_pkg, "build"), "a build requirement brings its build component");
+    assert!(e.env.iter().any(|(k, v)| k == "SPK_PKG_libgreet_VERSION" && v == "1.2.0"), "the newest version in range");
+    let image = g.image.unwrap();
+    assert_eq!(image.layers.iter().map(|l| l.layer.clone()).collect::<Vec<_>>()[1], LayerRef::output(&lib_pkg, "run"), "runtime closure");
+}
+
+#[test]
+fn a_requirement_nothing_satisfies_is_an_error_naming_it() {
+    let app = "pkg: app/1.0.0\nsources: []\nbuild:\n  options:\n    - pkg: gcc/6.3\n  script: [true]\n";
+    let d = Dir::new(&[("app.spk.yaml", app)]);
+    let e = lower(&d.path("app.spk.yaml"), &[]).unwrap_err();
+    assert!(e.to_string().contains("requires 'gcc/6.3', which cannot be satisfied: no recipe for it"), "{e}");
+    assert!(e.hint.as_deref().unwrap().contains("-X host-pkg=gcc"));
+    assert!(lower(&d.path("app.spk.yaml"), &["host-pkg=gcc"]).is_ok(), "the build base provides it");
+}
+
+#[test]
+fn locate_takes_a_spec_or_a_directory_with_exactly_one() {
+    let d = Dir::new(&[("a.spk.yaml", "pkg: aa/1\n")]);
+    assert_eq!(SpkFrontend.locate(&d.0), Some(d.path("a.spk.yaml")));
+    std::fs::write(d.path("b.spk.yaml"), "pkg: bb/1\n").unwrap();
+    assert_eq!(SpkFrontend.locate(&d.0), None, "two specs: name one");
+    assert_eq!(SpkFrontend.locate(&d.path("b.spk.yaml")), Some(d.path("b.spk.yaml")));
+}
