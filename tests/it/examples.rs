@@ -57,6 +57,12 @@ const EXAMPLES: &[Example] = &[
         prints: "hello from hello-npm 1.0.0, installed with npm on node 18\n",
     },
     Example { dir: "multi-part", recipes: &["debian-bookworm"], prints: "hello from multi-part (libgreet 1.0)\n" },
+    // Built and run by tests/it/spk.rs (the spk frontend; two recipes in one dir).
+    Example {
+        dir: "spk-greet",
+        recipes: &["debian-bookworm"],
+        prints: "hello strata from spk-greet 1.2.0 (libgreet 1.0.3)\n",
+    },
 ];
 
 #[test]

@@ -20,4 +20,5 @@ mod packages;
 mod real_clients;
 mod refusals;
 mod registry;
+mod spk;
 mod store_cli;

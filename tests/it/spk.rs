@@ -1,0 +1,86 @@
+//! The spk frontend end to end: `examples/spk-greet` built with the runc
+//! executor (a sibling recipe as a requirement, two variants, components,
+//! the image's environment) and run; spec errors as the user sees them.
+
+use std::fs;
+
+use crate::support::{Strata, require, require_docker, text};
+
+/// A spec written into a temp dir; returns the dir and the spec's path.
+fn spec_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    for (name, body) in files {
+        fs::write(d.path().join(name), body).unwrap();
+    }
+    let first = d.path().join(files[0].0).to_string_lossy().into_owned();
+    (d, first)
+}
+
+#[test]
+fn spk_greet_builds_with_runc_and_runs() {
+    if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("mmdebstrap", "mmdebstrap --version")
+        || !require_docker()
+    {
+        return;
+    }
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    let tag = format!("strata-it-spk-greet:{}", std::process::id());
+    let started = std::time::Instant::now();
+    let out = s.ok(&["build", "examples/spk-greet/greet.spk.yaml", "-t", &tag, "--output", "type=docker"]);
+    eprintln!("examples/spk-greet: built in {:.0}s", started.elapsed().as_secs_f64());
+    for v in ["greet:build:", "greet:package:", "libgreet:build:", "greet:source"] {
+        assert!(out.contains(v), "no '{v}' in:\n{out}");
+    }
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", &tag];
+        all.extend(args);
+        std::process::Command::new("docker").args(&all).output().expect("docker run")
+    };
+    let greet = run(&["greet"]);
+    let ls_man = run(&["sh", "-c", "ls /spfs/share/man 2>&1; ls /spfs/etc/spfs/startup.d"]);
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag]).output();
+    assert!(greet.status.success(), "docker run {tag} greet:\n{}", text(&greet));
+    assert_eq!(String::from_utf8_lossy(&greet.stdout), "hello strata from spk-greet 1.2.0 (libgreet 1.0.3)\n");
+    let listing = String::from_utf8_lossy(&ls_man.stdout);
+    assert!(listing.contains("No such file"), "the man component is not in the image:\n{listing}");
+    assert!(listing.contains("spk_greet.sh") && listing.contains("spk_greet.csh"), "the startup files are:\n{listing}");
+
+    // The second variant and an option, from the cache of the first build.
+    let out = s.ok(&["build", "examples/spk-greet/greet.spk.yaml", "-X", "variant=style=loud", "-X", "opt=greeting=hi"]);
+    assert!(out.contains("greet:build:"), "{out}");
+}
+
+#[test]
+fn a_malformed_spec_points_at_its_line_and_column() {
+    let (_d, spec) = spec_dir(&[("bad.spk.yaml", "pkg: bad/1.0.0\nbuild:\n  script: [unclosed\n")]);
+    let err = Strata::new().fails(&["plan", &spec]);
+    assert!(err.contains("bad.spk.yaml:") && err.contains("invalid YAML"), "{err}");
+    let (_d, spec) = spec_dir(&[("bad.spk.yaml", "pkg: bad/1.0.0\nbuild:\n  options:\n    - bar: 1\n")]);
+    let err = Strata::new().fails(&["plan", &spec]);
+    assert!(err.contains("bad.spk.yaml:4:7: an option has 'var:' or 'pkg:'"), "{err}");
+}
+
+#[test]
+fn unknown_keys_warn_and_strict_refuses_them() {
+    let body = "pkg: typo/1.0.0\napi: v0/package\nsources: []\nuild:\n  script: [true]\n";
+    let (_d, spec) = spec_dir(&[("typo.spk.yaml", body)]);
+    let s = Strata::new();
+    let out = s.cmd().args(["plan", &spec]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("4:1: warning: ") && stderr.contains("unknown key 'uild'") && stderr.contains("did you mean 'build'"), "{stderr}");
+    let err = s.fails(&["plan", &spec, "-X", "strict"]);
+    assert!(err.contains("typo.spk.yaml:4:1: unknown key 'uild'") && err.contains("strict mode"), "{err}");
+}
+
+#[test]
+fn a_missing_requirement_is_named() {
+    let body = "pkg: needy/1.0.0\nsources: []\nbuild:\n  options:\n    - pkg: gcc/6.3\n  script: [true]\n";
+    let (_d, spec) = spec_dir(&[("needy.spk.yaml", body)]);
+    let err = Strata::new().fails(&["plan", &spec]);
+    assert!(err.contains("requires 'gcc/6.3', which cannot be satisfied"), "{err}");
+    assert!(err.contains("-X host-pkg=gcc"), "{err}");
+    let err = Strata::new().fails(&["plan", &spec, "-X", "nosuch=1"]);
+    assert!(err.contains("has no option 'nosuch'"), "{err}");
+}
