@@ -19,12 +19,42 @@ pub const NAME: &str = "spk";
 pub struct SpkFrontend;
 
 static OPTIONS: &[FrontendOption] = &[
-    FrontendOption { name: "opt", value: "NAME=VALUE", repeatable: true, help: "an option value (spk's -o): overrides it in every variant and in the template's opt" },
-    FrontendOption { name: "variant", value: "N|K=V[,K=V]", repeatable: true, help: "build only this variant: its index, or the values it has (spk's --variant)" },
-    FrontendOption { name: "no-host", value: "", repeatable: false, help: "leave the host options (os, arch, distro) out (spk's --no-host)" },
-    FrontendOption { name: "strict", value: "", repeatable: false, help: "refuse keys spk would ignore instead of warning about them" },
-    FrontendOption { name: "host-pkg", value: "NAME", repeatable: true, help: "a package the build base provides: requirements on it are met without a recipe" },
-    FrontendOption { name: "env", value: "NAME=VALUE", repeatable: true, help: "a variable of the template's env (strata passes none of its own)" },
+    FrontendOption {
+        name: "opt",
+        value: "NAME=VALUE",
+        repeatable: true,
+        help: "an option value (spk's -o): overrides it in every variant and in the template's opt",
+    },
+    FrontendOption {
+        name: "variant",
+        value: "N|K=V[,K=V]",
+        repeatable: true,
+        help: "build only this variant: its index, or the values it has (spk's --variant)",
+    },
+    FrontendOption {
+        name: "no-host",
+        value: "",
+        repeatable: false,
+        help: "leave the host options (os, arch, distro) out (spk's --no-host)",
+    },
+    FrontendOption {
+        name: "strict",
+        value: "",
+        repeatable: false,
+        help: "refuse keys spk would ignore instead of warning about them",
+    },
+    FrontendOption {
+        name: "host-pkg",
+        value: "NAME",
+        repeatable: true,
+        help: "a package the build base provides: requirements on it are met without a recipe",
+    },
+    FrontendOption {
+        name: "env",
+        value: "NAME=VALUE",
+        repeatable: true,
+        help: "a variable of the template's env (strata passes none of its own)",
+    },
 ];
 
 impl SpkFrontend {
@@ -38,9 +68,13 @@ impl SpkFrontend {
             let mut m = BTreeMap::new();
             for v in opts.options(key) {
                 let (k, val) = v.split_once('=').or_else(|| v.split_once(':')).ok_or_else(|| {
-                    FrontendError::new(format!("-X {key}={v}: expected {key}=NAME=VALUE")).hint(format!("e.g. -X {key}=debug=on"))
+                    FrontendError::new(format!("-X {key}={v}: expected {key}=NAME=VALUE"))
+                        .hint(format!("e.g. -X {key}=debug=on"))
                 })?;
-                m.insert(if key == "opt" { k.trim().to_lowercase() } else { k.trim().to_string() }, val.trim().to_string());
+                m.insert(
+                    if key == "opt" { k.trim().to_lowercase() } else { k.trim().to_string() },
+                    val.trim().to_string(),
+                );
             }
             Ok(m)
         };
@@ -57,7 +91,12 @@ impl SpkFrontend {
                 variants: opts.options("variant").into_iter().map(str::to_string).collect(),
                 no_host: opts.flag("no-host"),
             },
-            host_pkgs: opts.options("host-pkg").iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).collect(),
+            host_pkgs: opts
+                .options("host-pkg")
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(|s| s.trim().to_string())
+                .collect(),
             strict: opts.flag("strict"),
             env: pairs("env")?,
             build_base,
@@ -84,7 +123,12 @@ impl Frontend for SpkFrontend {
     /// A `*.spk.yaml` file, or a directory holding exactly one.
     fn locate(&self, path: &Path) -> Option<PathBuf> {
         if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path).ok()?.flatten().map(|e| e.path()).filter(|p| p.is_file() && is_spec(p)).collect();
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && is_spec(p))
+                .collect();
             return (found.len() == 1).then(|| found.remove(0));
         }
         (path.is_file() && is_spec(path)).then(|| path.to_path_buf())

@@ -77,7 +77,9 @@ pub fn local_source(p: &LocalSource, input: &HostTree<'_>) -> Result<Tree, HostO
     let mut merge_names: Vec<String> = Vec::new();
     for f in &p.filter {
         let f = f.trim();
-        if let Some(name) = f.strip_prefix(":- ").or_else(|| f.strip_prefix("dir-merge,- ")).or_else(|| f.strip_prefix(": ")) {
+        if let Some(name) =
+            f.strip_prefix(":- ").or_else(|| f.strip_prefix("dir-merge,- ")).or_else(|| f.strip_prefix(": "))
+        {
             merge_names.push(name.trim().to_string());
         } else if let Some(pat) = f.strip_prefix("- ").or_else(|| f.strip_prefix("exclude ")) {
             rules.add("", [pat]);
@@ -156,15 +158,16 @@ pub fn package(p: &Package, built: &Tree, env: &Tree) -> Result<Vec<Tree>, HostO
                 continue;
             }
             altered.push(format!("{target} (removed)"));
-        } else if !e.is_dir() && !under(path, &p.meta_dir) {
-            if let Some(old) = env.get(path) {
-                if old.kind == e.kind && old.mode == e.mode {
-                    continue; // touched, unchanged
-                }
-                if !old.is_dir() {
-                    altered.push(format!("{path} (changed)"));
-                    collected.push(path.clone());
-                }
+        } else if !e.is_dir()
+            && !under(path, &p.meta_dir)
+            && let Some(old) = env.get(path)
+        {
+            if old.kind == e.kind && old.mode == e.mode {
+                continue; // touched, unchanged
+            }
+            if !old.is_dir() {
+                altered.push(format!("{path} (changed)"));
+                collected.push(path.clone());
             }
         }
         kept.insert(path, e.clone());
@@ -281,7 +284,11 @@ mod tests {
             meta_dir: "spfs/spk/pkg/greet/1.0.0/ABCDEFGH".into(),
             components: components
                 .iter()
-                .map(|(n, f, r)| ComponentParams { name: n.to_string(), files: f.iter().map(|s| s.to_string()).collect(), remaining: *r })
+                .map(|(n, f, r)| ComponentParams {
+                    name: n.to_string(),
+                    files: f.iter().map(|s| s.to_string()).collect(),
+                    remaining: *r,
+                })
                 .collect(),
             rules: rules.iter().map(|(m, r)| RuleParams { mode: m.to_string(), rule: r.to_string() }).collect(),
         }
@@ -297,11 +304,25 @@ mod tests {
     #[test]
     fn components_split_the_purged_build_and_each_carries_the_metadata() {
         let built = Tree::parse_listing(BUILT).unwrap();
-        let p = params(&[("man", &["share/man/"], false), ("build", &["*"], false), ("run", &["/bin/", "/etc/"], false)], &[]);
+        let p = params(
+            &[("man", &["share/man/"], false), ("build", &["*"], false), ("run", &["/bin/", "/etc/"], false)],
+            &[],
+        );
         let out = package(&p, &built, &Tree::new()).unwrap();
         let files = |t: &Tree| t.iter().filter(|(_, e)| !e.is_dir()).map(|(p, _)| p.clone()).collect::<Vec<_>>();
-        assert_eq!(files(&out[0]), ["spfs/share/man/man1/greet.1", "spfs/spk/pkg/greet/1.0.0/ABCDEFGH/man.cmpt", "spfs/spk/pkg/greet/1.0.0/ABCDEFGH/spec.yaml"]);
-        assert!(files(&out[1]).contains(&"spfs/include/greet.h".to_string()) && files(&out[1]).contains(&"spfs/share/man/man1/greet.1".to_string()), "components overlap");
+        assert_eq!(
+            files(&out[0]),
+            [
+                "spfs/share/man/man1/greet.1",
+                "spfs/spk/pkg/greet/1.0.0/ABCDEFGH/man.cmpt",
+                "spfs/spk/pkg/greet/1.0.0/ABCDEFGH/spec.yaml"
+            ]
+        );
+        assert!(
+            files(&out[1]).contains(&"spfs/include/greet.h".to_string())
+                && files(&out[1]).contains(&"spfs/share/man/man1/greet.1".to_string()),
+            "components overlap"
+        );
         assert!(!files(&out[1]).iter().any(|f| f.contains("/src/")), "the source dir is purged");
         assert_eq!(files(&out[2])[0], "spfs/bin/greet");
         assert!(out[2].is_dir("spfs/bin") && out[2].is_dir("spfs"), "with parents");
@@ -316,14 +337,21 @@ mod tests {
         let env = Tree::parse_listing("f 644 spfs/include/greet.h old\nf 755 spfs/bin/greet spfs/bin/greet\n").unwrap();
         let p = params(&[("run", &["*"], false)], &[]);
         let e = package(&p, &built, &env).unwrap_err();
-        assert!(e.message.contains("Build must not alter files from other packages.") && e.message.contains("spfs/include/greet.h (changed)"), "{e}");
+        assert!(
+            e.message.contains("Build must not alter files from other packages.")
+                && e.message.contains("spfs/include/greet.h (changed)"),
+            "{e}"
+        );
         assert!(!e.message.contains("spfs/bin/greet"), "an identical rewrite is purged, not an alteration: {e}");
-        let p = params(&[("run", &["*"], false)], &[("allow", "AlterExistingFiles"), ("allow", "CollectExistingFiles")]);
+        let p =
+            params(&[("run", &["*"], false)], &[("allow", "AlterExistingFiles"), ("allow", "CollectExistingFiles")]);
         let out = package(&p, &built, &env).unwrap();
         assert!(!out[0].contains("spfs/bin/greet") && out[0].contains("spfs/include/greet.h"));
         let empty = Tree::parse_listing("f 644 spfs/spk/pkg/greet/1.0.0/ABCDEFGH/spec.yaml\n").unwrap();
         let e = package(&params(&[("run", &["*"], false)], &[]), &empty, &Tree::new()).unwrap_err();
         assert!(e.message.contains("Builds must install at least one file in spfs"), "{e}");
-        assert!(package(&params(&[("run", &["*"], false)], &[("allow", "EmptyPackage")]), &empty, &Tree::new()).is_ok());
+        assert!(
+            package(&params(&[("run", &["*"], false)], &[("allow", "EmptyPackage")]), &empty, &Tree::new()).is_ok()
+        );
     }
 }

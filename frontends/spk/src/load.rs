@@ -65,7 +65,11 @@ mod tests {
         let l = load(text, false).unwrap();
         assert_eq!(l.warnings.len(), 1);
         assert_eq!(l.warnings[0].pos, crate::error::Pos::new(3, 1));
-        assert!(l.warnings[0].message.contains("'uild'") && l.warnings[0].message.contains("did you mean 'build'"), "{:?}", l.warnings);
+        assert!(
+            l.warnings[0].message.contains("'uild'") && l.warnings[0].message.contains("did you mean 'build'"),
+            "{:?}",
+            l.warnings
+        );
         assert_eq!(l.spec.build.script, ["sh ./build.sh"], "the section is ignored, as spk ignores it");
         let e = load(text, true).unwrap_err();
         assert_eq!(e.pos, Some((3, 1)));

@@ -50,10 +50,22 @@ pub struct SourceSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind {
     /// rsync of `path` with `filter` rules and `exclude` globs.
-    Local { path: String, exclude: Vec<String>, filter: Vec<String> },
-    Git { url: String, reference: Option<String>, depth: u32 },
-    Tar { tar: String },
-    Script { lines: Vec<String> },
+    Local {
+        path: String,
+        exclude: Vec<String>,
+        filter: Vec<String>,
+    },
+    Git {
+        url: String,
+        reference: Option<String>,
+        depth: u32,
+    },
+    Tar {
+        tar: String,
+    },
+    Script {
+        lines: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -212,12 +224,17 @@ type R<T> = Result<T, SpecError>;
 /// The name rule of packages and components: `[a-z0-9-]`, 2–64 chars, not
 /// starting with `-`.
 pub fn valid_pkg_name(n: &str) -> bool {
-    (2..=64).contains(&n.len()) && !n.starts_with('-') && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    (2..=64).contains(&n.len())
+        && !n.starts_with('-')
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Option names: `[a-z0-9_-]`, 2–64 chars, optionally `ns.name`.
 pub fn valid_opt_name(n: &str) -> bool {
-    let ok = |s: &str| (2..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    let ok = |s: &str| {
+        (2..=64).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    };
     match n.split_once('.') {
         Some((ns, name)) => valid_pkg_name(ns) && ok(name),
         None => ok(n),
@@ -227,14 +244,19 @@ pub fn valid_opt_name(n: &str) -> bool {
 impl Reader<'_> {
     /// The mapping at `node` with its keys checked against `known`.
     fn map<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> R<&'n [(Node, Node)]> {
-        let m = node.as_map().ok_or_else(|| node.error(format!("{what} must be a mapping, not {}", node.describe()), ""))?;
+        let m = node
+            .as_map()
+            .ok_or_else(|| node.error(format!("{what} must be a mapping, not {}", node.describe()), ""))?;
         for (k, _) in m {
             let key = k.key_text();
             if !known.contains(&key.as_str()) {
                 let hint = close_match(&key, known).map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default();
                 self.warnings.push(Warning {
                     pos: k.pos,
-                    message: format!("unknown key '{key}' in {what} is ignored{hint}; known keys: {}", known.join(", ")),
+                    message: format!(
+                        "unknown key '{key}' in {what} is ignored{hint}; known keys: {}",
+                        known.join(", ")
+                    ),
                 });
             }
         }
@@ -256,7 +278,9 @@ impl Reader<'_> {
     fn bool(&self, node: Option<&Node>, what: &str) -> R<bool> {
         match node {
             None => Ok(false),
-            Some(n) => n.as_bool().ok_or_else(|| n.error(format!("{what} must be true or false, not {}", n.describe()), "")),
+            Some(n) => {
+                n.as_bool().ok_or_else(|| n.error(format!("{what} must be true or false, not {}", n.describe()), ""))
+            }
         }
     }
 
@@ -294,7 +318,10 @@ impl Reader<'_> {
         }
         let api = match root.get("api") {
             None => {
-                self.warnings.push(Warning { pos: root.pos, message: "no 'api:' key: reading the spec as api: v0/package".into() });
+                self.warnings.push(Warning {
+                    pos: root.pos,
+                    message: "no 'api:' key: reading the spec as api: v0/package".into(),
+                });
                 Api::Package
             }
             Some(n) => match self.string(n, "api")?.as_str() {
@@ -318,7 +345,8 @@ impl Reader<'_> {
         let text = self.string(node, key)?;
         let text = text.trim();
         let hint = format!("write '{key}: NAME/VERSION', e.g. '{key}: zlib/1.2.11'");
-        let (name, version) = text.split_once('/').ok_or_else(|| node.error(format!("'{text}' has no version"), &hint))?;
+        let (name, version) =
+            text.split_once('/').ok_or_else(|| node.error(format!("'{text}' has no version"), &hint))?;
         if !valid_pkg_name(name) {
             return Err(node.error(
                 format!("'{name}' is not a valid package name"),
@@ -388,7 +416,9 @@ impl Reader<'_> {
     /// its requirements on the build and run components, IfAlreadyPresent.
     fn platform(&mut self, root: &Node) -> R<Spec> {
         self.map(root, "the platform", &["platform", "api", "meta", "compat", "deprecated", "base", "requirements"])?;
-        let p = root.get("platform").ok_or_else(|| root.error("the platform has no 'platform:'", "add 'platform: NAME/VERSION'"))?;
+        let p = root
+            .get("platform")
+            .ok_or_else(|| root.error("the platform has no 'platform:'", "add 'platform: NAME/VERSION'"))?;
         let (name, version) = self.ident(p, "platform")?;
         let mut reqs: Vec<Request> = Vec::new();
         for r in self.seq(root.get("requirements"), "requirements")? {
@@ -409,8 +439,7 @@ impl Reader<'_> {
                 reqs.push(Request::Pkg { name, components, range, if_already_present: true, pos: r.pos });
             }
         }
-        let mut install = InstallSpec::default();
-        install.components = default_components(Vec::new());
+        let mut install = InstallSpec { components: default_components(Vec::new()), ..Default::default() };
         for c in &mut install.components {
             c.requirements = reqs.clone();
         }
@@ -511,7 +540,11 @@ impl Reader<'_> {
 
     fn option(&mut self, node: &Node) -> R<Opt> {
         if let Some(v) = node.get("var") {
-            self.map(node, "a var option", &["var", "default", "choices", "inheritance", "static", "description", "compat", "required", "value"])?;
+            self.map(
+                node,
+                "a var option",
+                &["var", "default", "choices", "inheritance", "static", "description", "compat", "required", "value"],
+            )?;
             let text = self.string(v, "var")?;
             let (name, inline) = match text.split_once('/') {
                 Some((n, d)) => (n.to_string(), Some(d.to_string())),
@@ -519,17 +552,30 @@ impl Reader<'_> {
             };
             let name = name.to_lowercase();
             if !valid_opt_name(&name) {
-                return Err(v.error(format!("'{name}' is not a valid option name"), "an option name is 2 to 64 of a-z, 0-9, '_' and '-' (or NS.NAME)"));
+                return Err(v.error(
+                    format!("'{name}' is not a valid option name"),
+                    "an option name is 2 to 64 of a-z, 0-9, '_' and '-' (or NS.NAME)",
+                ));
             }
             let default = match (inline, self.opt_string(node.get("default"), "default")?) {
-                (Some(_), Some(_)) => return Err(v.error(format!("option '{name}' has a default twice"), "give it in 'var: NAME/DEFAULT' or in 'default:', not both")),
+                (Some(_), Some(_)) => {
+                    return Err(v.error(
+                        format!("option '{name}' has a default twice"),
+                        "give it in 'var: NAME/DEFAULT' or in 'default:', not both",
+                    ));
+                }
                 (a, b) => a.or(b).unwrap_or_default(),
             };
             let inheritance = match self.opt_string(node.get("inheritance"), "inheritance")?.as_deref() {
                 None | Some("Weak") => Inheritance::Weak,
                 Some("StrongForBuildOnly") => Inheritance::StrongForBuildOnly,
                 Some("Strong") => Inheritance::Strong,
-                Some(o) => return Err(node.get("inheritance").unwrap().error(format!("inheritance '{o}' is not Weak, StrongForBuildOnly or Strong"), "")),
+                Some(o) => {
+                    return Err(node
+                        .get("inheritance")
+                        .unwrap()
+                        .error(format!("inheritance '{o}' is not Weak, StrongForBuildOnly or Strong"), ""));
+                }
             };
             let required = self.bool(node.get("required"), "required")?;
             Ok(Opt::Var(VarOpt {
@@ -545,9 +591,14 @@ impl Reader<'_> {
         } else if let Some(p) = node.get("pkg") {
             self.map(node, "a pkg option", &["pkg", "default", "prereleasePolicy", "static", "value"])?;
             let text = self.string(p, "pkg")?;
-            let (name, components, inline) = split_request(&text).map_err(|m| p.error(m, "write 'pkg: NAME[:COMPONENT][/RANGE]'"))?;
+            let (name, components, inline) =
+                split_request(&text).map_err(|m| p.error(m, "write 'pkg: NAME[:COMPONENT][/RANGE]'"))?;
             let default = match self.opt_string(node.get("default"), "default")? {
-                Some(d) if !inline.is_empty() => return Err(p.error(format!("option '{name}' has a default twice ('{inline}' and '{d}')"), "give one")),
+                Some(d) if !inline.is_empty() => {
+                    return Err(
+                        p.error(format!("option '{name}' has a default twice ('{inline}' and '{d}')"), "give one")
+                    );
+                }
                 Some(d) => d,
                 None => inline,
             };
@@ -564,7 +615,9 @@ impl Reader<'_> {
     }
 
     fn variant(&mut self, node: &Node, what: &str) -> R<Variant> {
-        let m = node.as_map().ok_or_else(|| node.error(format!("{what} must be a mapping of option: value"), "e.g. '- {gcc: 6.3, debug: on}'"))?;
+        let m = node.as_map().ok_or_else(|| {
+            node.error(format!("{what} must be a mapping of option: value"), "e.g. '- {gcc: 6.3, debug: on}'")
+        })?;
         let mut entries = Vec::new();
         for (k, v) in m {
             let value = self.string(v, "a variant value")?;
@@ -583,11 +636,20 @@ impl Reader<'_> {
         };
         let rule = self.string(r, "a rule")?;
         const RULES: &[&str] = &[
-            "EmptyPackage", "CollectAllFiles", "AlterExistingFiles", "CollectExistingFiles", "RecursiveBuild",
-            "StrongInheritanceVarDescription", "LongVarDescription", "InheritRequirements", "SpdxLicense",
+            "EmptyPackage",
+            "CollectAllFiles",
+            "AlterExistingFiles",
+            "CollectExistingFiles",
+            "RecursiveBuild",
+            "StrongInheritanceVarDescription",
+            "LongVarDescription",
+            "InheritRequirements",
+            "SpdxLicense",
         ];
         if !RULES.contains(&rule.as_str()) {
-            return Err(r.error(format!("unknown validation rule '{rule}'"), format!("the rules are: {}", RULES.join(", "))));
+            return Err(
+                r.error(format!("unknown validation rule '{rule}'"), format!("the rules are: {}", RULES.join(", ")))
+            );
         }
         Ok(ValidationRule {
             mode,
@@ -600,18 +662,32 @@ impl Reader<'_> {
 
     fn request(&mut self, node: &Node) -> R<Request> {
         if let Some(p) = node.get("pkg") {
-            self.map(node, "a package request", &["pkg", "prereleasePolicy", "include", "fromBuildEnv", "ifPresentInBuildEnv"])?;
+            self.map(
+                node,
+                "a package request",
+                &["pkg", "prereleasePolicy", "include", "fromBuildEnv", "ifPresentInBuildEnv"],
+            )?;
             let text = self.string(p, "pkg")?;
-            let (name, components, range) = split_request(&text).map_err(|m| p.error(m, "write 'pkg: NAME[:COMPONENT][/RANGE]'"))?;
+            let (name, components, range) =
+                split_request(&text).map_err(|m| p.error(m, "write 'pkg: NAME[:COMPONENT][/RANGE]'"))?;
             let include = self.opt_string(node.get("include"), "include")?;
             let if_already_present = match include.as_deref() {
                 None | Some("Always") => false,
                 Some("IfAlreadyPresent") => true,
-                Some(o) => return Err(node.get("include").unwrap().error(format!("include '{o}' is not Always or IfAlreadyPresent"), "")),
+                Some(o) => {
+                    return Err(node
+                        .get("include")
+                        .unwrap()
+                        .error(format!("include '{o}' is not Always or IfAlreadyPresent"), ""));
+                }
             };
             Ok(Request::Pkg { name, components, range, if_already_present, pos: node.pos })
         } else if let Some(v) = node.get("var") {
-            self.map(node, "a var request", &["var", "value", "fromBuildEnv", "ifPresentInBuildEnv", "description", "suppress"])?;
+            self.map(
+                node,
+                "a var request",
+                &["var", "value", "fromBuildEnv", "ifPresentInBuildEnv", "description", "suppress"],
+            )?;
             let text = self.string(v, "var")?;
             let (name, value) = match text.split_once('/') {
                 Some((n, val)) => (n.to_string(), val.to_string()),
@@ -642,7 +718,10 @@ impl Reader<'_> {
             let nn = c.get("name").ok_or_else(|| c.error("a component has no name", "add 'name: NAME'"))?;
             let name = self.string(nn, "name")?;
             if !valid_pkg_name(&name) || matches!(name.as_str(), "all" | "src") {
-                return Err(nn.error(format!("'{name}' is not a valid component name"), "a component name is 2 to 64 of a-z, 0-9 and '-', and not 'all' or 'src'"));
+                return Err(nn.error(
+                    format!("'{name}' is not a valid component name"),
+                    "a component name is 2 to 64 of a-z, 0-9 and '-', and not 'all' or 'src'",
+                ));
             }
             if comps.iter().any(|p| p.name == name) {
                 return Err(nn.error(format!("component '{name}' is defined twice"), "component names are unique"));
@@ -650,7 +729,12 @@ impl Reader<'_> {
             let remaining = match self.opt_string(c.get("file_match_mode"), "file_match_mode")?.as_deref() {
                 None | Some("All") => false,
                 Some("Remaining") => true,
-                Some(o) => return Err(c.get("file_match_mode").unwrap().error(format!("file_match_mode '{o}' is not All or Remaining"), "")),
+                Some(o) => {
+                    return Err(c
+                        .get("file_match_mode")
+                        .unwrap()
+                        .error(format!("file_match_mode '{o}' is not All or Remaining"), ""));
+                }
             };
             let mut requirements = Vec::new();
             for r in self.seq(c.get("requirements"), "requirements")? {
@@ -671,7 +755,9 @@ impl Reader<'_> {
 
     fn env_op(&mut self, node: &Node) -> R<EnvOp> {
         let get = |k: &str| node.get(k);
-        let sep = |s: &mut Self| -> R<String> { Ok(s.opt_string(get("separator"), "separator")?.unwrap_or_else(|| ":".into())) };
+        let sep = |s: &mut Self| -> R<String> {
+            Ok(s.opt_string(get("separator"), "separator")?.unwrap_or_else(|| ":".into()))
+        };
         let value = |s: &Self| -> R<String> {
             let v = get("value").ok_or_else(|| node.error("this environment op has no 'value:'", ""))?;
             s.string(v, "value")
@@ -697,7 +783,8 @@ impl Reader<'_> {
 
     fn test(&mut self, node: &Node) -> R<TestSpec> {
         self.map(node, "a test", &["stage", "script", "selectors", "requirements"])?;
-        let stage = node.get("stage").ok_or_else(|| node.error("a test has no stage", "add 'stage: sources|build|install'"))?;
+        let stage =
+            node.get("stage").ok_or_else(|| node.error("a test has no stage", "add 'stage: sources|build|install'"))?;
         let stage_s = self.string(stage, "stage")?;
         if !matches!(stage_s.as_str(), "sources" | "build" | "install") {
             return Err(stage.error(format!("test stage '{stage_s}' is not sources, build or install"), ""));

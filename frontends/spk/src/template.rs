@@ -20,7 +20,11 @@ use crate::version::{Version, VersionRange};
 pub const SPK_VERSION: &str = "0.44.0";
 
 /// Renders `text` with `opts` (flat names, `ns.name` nested) and `env`.
-pub fn render(text: &str, opts: &BTreeMap<String, String>, env: &BTreeMap<String, String>) -> Result<String, SpecError> {
+pub fn render(
+    text: &str,
+    opts: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+) -> Result<String, SpecError> {
     if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
         return Ok(text.to_string());
     }

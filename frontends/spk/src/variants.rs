@@ -108,7 +108,10 @@ fn options_for(build: &BuildSpec, variant: &[(String, String)]) -> Vec<Opt> {
         let (name, comps) = match key.split_once(':') {
             Some((n, c)) => {
                 let c = c.trim_start_matches('{').trim_end_matches('}');
-                (n.to_string(), c.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+                (
+                    n.to_string(),
+                    c.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+                )
             }
             None => (key.clone(), Vec::new()),
         };
@@ -123,7 +126,13 @@ fn options_for(build: &BuildSpec, variant: &[(String, String)]) -> Vec<Opt> {
             Some(Opt::Var(_)) => {}
             None => {
                 let new = if (valid_pkg_name(&name) && VersionRange::parse(value).is_ok()) || !comps.is_empty() {
-                    Opt::Pkg(PkgOpt { name, components: comps, default: String::new(), static_value: String::new(), pos: Default::default() })
+                    Opt::Pkg(PkgOpt {
+                        name,
+                        components: comps,
+                        default: String::new(),
+                        static_value: String::new(),
+                        pos: Default::default(),
+                    })
                 } else {
                     Opt::Var(var(&name))
                 };
@@ -274,11 +283,14 @@ fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// A variant of the spec: its index (none for the default one) and entries.
+type Listed = (Option<usize>, Vec<(String, String)>);
+
 /// The variants `spk build` would build for `pkg` on `host` with `sel`.
 pub fn variants(pkg: &str, build: &BuildSpec, host: &Host, sel: &Selection) -> Result<Vec<Resolved>, VariantError> {
     let host_opts = if sel.no_host { BTreeMap::new() } else { host.options() };
     // No variants: one, of the var options' non-empty defaults.
-    let listed: Vec<(Option<usize>, Vec<(String, String)>)> = if build.variants.is_empty() {
+    let listed: Vec<Listed> = if build.variants.is_empty() {
         let defaults = build
             .options
             .iter()
@@ -294,32 +306,34 @@ pub fn variants(pkg: &str, build: &BuildSpec, host: &Host, sel: &Selection) -> R
     // Identical variants in the spec are an error.
     for (i, a) in listed.iter().enumerate() {
         for (j, b) in listed.iter().enumerate().skip(i + 1) {
-            let (ma, mb): (BTreeMap<_, _>, BTreeMap<_, _>) = (a.1.iter().cloned().collect(), b.1.iter().cloned().collect());
+            let (ma, mb): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                (a.1.iter().cloned().collect(), b.1.iter().cloned().collect());
             if ma == mb {
                 return Err(VariantError::Duplicate(i, j));
             }
         }
     }
-    let chosen: Vec<&(Option<usize>, Vec<(String, String)>)> = if sel.variants.is_empty() {
+    let chosen: Vec<&Listed> = if sel.variants.is_empty() {
         // Skip variants that name a host option with another value.
-        listed
-            .iter()
-            .filter(|(_, e)| e.iter().all(|(k, v)| host_opts.get(k).is_none_or(|h| h == v)))
-            .collect()
+        listed.iter().filter(|(_, e)| e.iter().all(|(k, v)| host_opts.get(k).is_none_or(|h| h == v))).collect()
     } else {
         let mut out = Vec::new();
         for s in &sel.variants {
             if let Ok(n) = s.parse::<usize>() {
-                let v = listed
-                    .iter()
-                    .find(|(i, _)| i.unwrap_or(0) == n)
-                    .ok_or_else(|| VariantError::BadSelector(s.clone(), format!("the spec has {} variant(s), counted from 0", listed.len())))?;
+                let v = listed.iter().find(|(i, _)| i.unwrap_or(0) == n).ok_or_else(|| {
+                    VariantError::BadSelector(
+                        s.clone(),
+                        format!("the spec has {} variant(s), counted from 0", listed.len()),
+                    )
+                })?;
                 out.push(v);
                 continue;
             }
             let mut want = BTreeMap::new();
             for kv in s.split(',') {
-                let (k, v) = kv.split_once('=').ok_or_else(|| VariantError::BadSelector(s.clone(), "expected N or KEY=VALUE[,KEY=VALUE]".into()))?;
+                let (k, v) = kv.split_once('=').ok_or_else(|| {
+                    VariantError::BadSelector(s.clone(), "expected N or KEY=VALUE[,KEY=VALUE]".into())
+                })?;
                 want.insert(k.trim().to_lowercase(), v.trim().to_string());
             }
             let matching: Vec<_> = listed
@@ -346,7 +360,11 @@ pub fn variants(pkg: &str, build: &BuildSpec, host: &Host, sel: &Selection) -> R
         }
     }
     if built.is_empty() {
-        let why = if host_opts.is_empty() { String::new() } else { " on this host (every variant names a host option with another value; pick one with -X variant=N)".into() };
+        let why = if host_opts.is_empty() {
+            String::new()
+        } else {
+            " on this host (every variant names a host option with another value; pick one with -X variant=N)".into()
+        };
         return Err(VariantError::Nothing(why));
     }
     Ok(built)
@@ -406,7 +424,11 @@ mod tests {
     fn arch_from_the_host_and_color_from_a_default_is_panwabzu() {
         let b = build("build:\n  auto_host_vars: Arch\n  options:\n    - var: color/red\n");
         // auto_host_vars: Arch adds os too; --no-host with -o arch=... gives exactly arch+color+os.
-        let sel = Selection { no_host: true, overrides: BTreeMap::from([("arch".into(), "x86_64".into())]), ..Default::default() };
+        let sel = Selection {
+            no_host: true,
+            overrides: BTreeMap::from([("arch".into(), "x86_64".into())]),
+            ..Default::default()
+        };
         let v = variants("my-pkg", &b, &linux(), &sel).unwrap();
         assert_eq!(v[0].values.get("os").map(String::as_str), Some(""), "--no-host leaves the host vars empty");
         let b = build("build:\n  auto_host_vars: None\n  options:\n    - var: arch\n    - var: color/red\n");
@@ -443,7 +465,9 @@ mod tests {
 
     #[test]
     fn overrides_collapse_variants_and_host_mismatches_are_skipped() {
-        let b = build("build:\n  auto_host_vars: None\n  options: [{var: color}]\n  variants:\n    - {color: red}\n    - {color: blue}\n    - {distro: centos}\n");
+        let b = build(
+            "build:\n  auto_host_vars: None\n  options: [{var: color}]\n  variants:\n    - {color: red}\n    - {color: blue}\n    - {distro: centos}\n",
+        );
         let all = variants("my-pkg", &b, &linux(), &Selection::default()).unwrap();
         assert_eq!(all.len(), 2, "the centos variant is skipped on debian");
         let sel = Selection { overrides: BTreeMap::from([("color".into(), "green".into())]), ..Default::default() };

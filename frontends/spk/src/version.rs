@@ -74,7 +74,15 @@ impl Version {
 impl Ord for Version {
     fn cmp(&self, other: &Version) -> Ordering {
         // pre < release < post
-        let rank = |v: &Version| if !v.pre.is_empty() { 0 } else if v.post.is_empty() { 1 } else { 2 };
+        let rank = |v: &Version| {
+            if !v.pre.is_empty() {
+                0
+            } else if v.post.is_empty() {
+                1
+            } else {
+                2
+            }
+        };
         self.cmp_parts(other)
             .then_with(|| rank(self).cmp(&rank(other)))
             .then_with(|| self.pre.cmp(&other.pre))
@@ -199,7 +207,9 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert!(r("1.2.3").contains(&v("1.4.0")) && !r("1.2.3").contains(&v("2.0.0")) && !r("1.2.3").contains(&v("1.2.2")));
+        assert!(
+            r("1.2.3").contains(&v("1.4.0")) && !r("1.2.3").contains(&v("2.0.0")) && !r("1.2.3").contains(&v("1.2.2"))
+        );
         assert!(r("^3.13").contains(&v("3.20.1")) && !r("^3.13").contains(&v("4.0")));
         assert!(r("~1.2.3").contains(&v("1.2.9")) && !r("~1.2.3").contains(&v("1.3.0")));
         assert!(r("~1.2").contains(&v("1.9")) && !r("~1.2").contains(&v("2.0")), "spk's ~1.2 is <2.0");

@@ -21,7 +21,10 @@ pub struct Node {
 pub enum Kind {
     /// The scalar's source text; `plain` is false when quoted, a block
     /// scalar or tagged `!!str`.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// In file order.
     Map(Vec<(Node, Node)>),
@@ -49,10 +52,11 @@ pub fn resolve_plain(text: &str) -> Scalar {
         _ => {}
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Scalar::Int(i);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Scalar::Int(i);
     }
     if let Some(h) = text.strip_prefix("0x")
         && let Ok(i) = i64::from_str_radix(h, 16)
@@ -75,11 +79,16 @@ pub fn resolve_plain(text: &str) -> Scalar {
     });
     let mant_ok = match mantissa.split_once('.') {
         Some((i, f)) => {
-            i.bytes().all(|b| b.is_ascii_digit()) && f.bytes().all(|b| b.is_ascii_digit()) && !(i.is_empty() && f.is_empty())
+            i.bytes().all(|b| b.is_ascii_digit())
+                && f.bytes().all(|b| b.is_ascii_digit())
+                && !(i.is_empty() && f.is_empty())
         }
         None => !mantissa.is_empty() && mantissa.bytes().all(|b| b.is_ascii_digit()),
     };
-    if exp_ok && mant_ok && let Ok(f) = text.parse::<f64>() {
+    if exp_ok
+        && mant_ok
+        && let Ok(f) = text.parse::<f64>()
+    {
         return Scalar::Float(f);
     }
     Scalar::Str
@@ -102,9 +111,15 @@ pub fn load(text: &str) -> Result<Node, SpecError> {
     }
     let mut docs = loader.into_documents();
     match docs.len() {
-        0 => Err(SpecError::new(Pos::new(1, 1), "the spec is empty", "an spk spec is a YAML mapping with a 'pkg:' key")),
+        0 => {
+            Err(SpecError::new(Pos::new(1, 1), "the spec is empty", "an spk spec is a YAML mapping with a 'pkg:' key"))
+        }
         1 => convert(docs.remove(0)),
-        _ => Err(SpecError::new(Pos::new(1, 1), "the spec holds more than one YAML document", "remove the '---' separators")),
+        _ => Err(SpecError::new(
+            Pos::new(1, 1),
+            "the spec holds more than one YAML document",
+            "remove the '---' separators",
+        )),
     }
 }
 
@@ -135,7 +150,11 @@ fn convert(node: MarkedYamlOwned) -> Result<Node, SpecError> {
         }
         YamlDataOwned::Tagged(_, inner) => return convert(*inner).map(|n| Node { pos, ..n }),
         YamlDataOwned::Alias(_) | YamlDataOwned::BadValue => {
-            return Err(SpecError::new(pos, "this value cannot be read (an unknown alias or a bad tag)", "write the value out"));
+            return Err(SpecError::new(
+                pos,
+                "this value cannot be read (an unknown alias or a bad tag)",
+                "write the value out",
+            ));
         }
     };
     Ok(Node { pos, kind })

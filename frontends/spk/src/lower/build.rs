@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use strata_frontend_api::FrontendError;
 use strata_frontend_api::graph::{
     Capture, ExecOp, FileData, HostInput, HostOp, HostOutput, LayerRef, Mount, MountSource, Network, OUT, Op, Vertex,
 };
-use strata_frontend_api::FrontendError;
 
 use super::source::quote;
 use super::{Built, Lowering, pkg_dir};
@@ -138,10 +138,22 @@ fn output_spec(spec: &Spec, r: &Resolved) -> String {
 
 impl Lowering<'_> {
     /// Lowers the builds of `spec`.
-    pub(super) fn builds(&mut self, spec: &Spec, file: &Path, source: &Option<LayerRef>, root: bool) -> Result<Vec<Built>, FrontendError> {
-        let sel = if root { self.settings.selection.clone() } else { crate::variants::Selection { variants: Vec::new(), ..self.settings.selection.clone() } };
+    pub(super) fn builds(
+        &mut self,
+        spec: &Spec,
+        file: &Path,
+        source: &Option<LayerRef>,
+        root: bool,
+    ) -> Result<Vec<Built>, FrontendError> {
+        let sel = if root {
+            self.settings.selection.clone()
+        } else {
+            crate::variants::Selection { variants: Vec::new(), ..self.settings.selection.clone() }
+        };
         let mut chosen = variants(&spec.name, &spec.build, &self.settings.host, &sel).map_err(|e| {
-            FrontendError::new(format!("{}: {e}", spec.name)).at(file, spec.pos.line, spec.pos.col).hint("check build.variants and the -X opt=/-X variant= options")
+            FrontendError::new(format!("{}: {e}", spec.name))
+                .at(file, spec.pos.line, spec.pos.col)
+                .hint("check build.variants and the -X opt=/-X variant= options")
         })?;
         if !root {
             chosen.truncate(1);
@@ -157,18 +169,30 @@ impl Lowering<'_> {
     /// spk's setup-phase rules that read only the spec.
     fn setup_checks(&self, spec: &Spec, file: &Path) -> Result<(), FrontendError> {
         let mode = |rule: &str, default: RuleMode| {
-            spec.build.validation.iter().filter(|r| r.rule == rule).map(|r| r.mode).last().unwrap_or(default)
+            spec.build.validation.iter().filter(|r| r.rule == rule).map(|r| r.mode).next_back().unwrap_or(default)
         };
         for o in &spec.build.options {
             if let crate::spec::Opt::Var(v) = o {
                 let strong = v.inheritance != crate::spec::Inheritance::Weak;
-                if strong && v.description.is_none() && mode("StrongInheritanceVarDescription", RuleMode::Require) == RuleMode::Require {
-                    return Err(FrontendError::new(format!("option '{}': Description required for strong inheritance vars", v.name))
-                        .at(file, v.pos.line, v.pos.col)
-                        .hint("add 'description:' to the option"));
+                if strong
+                    && v.description.is_none()
+                    && mode("StrongInheritanceVarDescription", RuleMode::Require) == RuleMode::Require
+                {
+                    return Err(FrontendError::new(format!(
+                        "option '{}': Description required for strong inheritance vars",
+                        v.name
+                    ))
+                    .at(file, v.pos.line, v.pos.col)
+                    .hint("add 'description:' to the option"));
                 }
-                if v.description.as_ref().is_some_and(|d| d.chars().count() > 256) && mode("LongVarDescription", RuleMode::Deny) == RuleMode::Deny {
-                    return Err(FrontendError::new(format!("option '{}': Description over character limit (256)", v.name)).at(file, v.pos.line, v.pos.col));
+                if v.description.as_ref().is_some_and(|d| d.chars().count() > 256)
+                    && mode("LongVarDescription", RuleMode::Deny) == RuleMode::Deny
+                {
+                    return Err(FrontendError::new(format!(
+                        "option '{}': Description over character limit (256)",
+                        v.name
+                    ))
+                    .at(file, v.pos.line, v.pos.col));
                 }
             }
         }
@@ -178,12 +202,20 @@ impl Lowering<'_> {
                 return Err(FrontendError::new(format!("A valid SPDX license required, got '{l}'")).in_file(file));
             }
         } else if mode("SpdxLicense", RuleMode::Allow) == RuleMode::Require {
-            return Err(FrontendError::new("A valid SPDX license required, got none").in_file(file).hint("add meta.license"));
+            return Err(FrontendError::new("A valid SPDX license required, got none")
+                .in_file(file)
+                .hint("add meta.license"));
         }
         Ok(())
     }
 
-    fn build(&mut self, spec: &Spec, file: &Path, source: &Option<LayerRef>, r: &Resolved) -> Result<Built, FrontendError> {
+    fn build(
+        &mut self,
+        spec: &Spec,
+        file: &Path,
+        source: &Option<LayerRef>,
+        r: &Resolved,
+    ) -> Result<Built, FrontendError> {
         let (name, version) = (spec.name.as_str(), spec.version.to_string());
         let ident = format!("{name}/{version}/{}", r.digest);
         // The build environment: each package option's components (`build`
@@ -192,7 +224,8 @@ impl Lowering<'_> {
         let mut seen = BTreeSet::new();
         let mut deps: Vec<Built> = Vec::new();
         for (dep, comps, range) in &r.pkgs {
-            let resolved = self.resolve(dep, range, &ident).map_err(|e| if e.file.is_none() { e.in_file(file) } else { e })?;
+            let resolved =
+                self.resolve(dep, range, &ident).map_err(|e| if e.file.is_none() { e.in_file(file) } else { e })?;
             if let Some(b) = resolved {
                 let comps = if comps.is_empty() { vec!["build".to_string()] } else { comps.clone() };
                 self.closure(&b, &comps, &mut env_layers, &mut seen)?;

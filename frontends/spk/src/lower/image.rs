@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use strata_frontend_api::graph::{ImageConfig, ImageLayer, ImageSpec};
 use strata_frontend_api::FrontendError;
+use strata_frontend_api::graph::{ImageConfig, ImageLayer, ImageSpec};
 
 use super::{Built, Lowering};
 use crate::spec::{EnvOp, Spec};
@@ -20,7 +20,10 @@ const DEBIAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 pub fn image_env(ops: &[&EnvOp]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let current = |env: &Vec<(String, String)>, var: &str| -> Option<String> {
-        env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()).or_else(|| (var == "PATH").then(|| DEBIAN_PATH.to_string()))
+        env.iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v.clone())
+            .or_else(|| (var == "PATH").then(|| DEBIAN_PATH.to_string()))
     };
     let set = |env: &mut Vec<(String, String)>, var: &str, value: String| match env.iter_mut().find(|(k, _)| k == var) {
         Some(e) => e.1 = value,
@@ -62,7 +65,8 @@ impl Lowering<'_> {
         }
         // Dependencies' environments first, the package's own last.
         names.retain(|n| *n != root.name);
-        let mut ops: Vec<&EnvOp> = names.iter().filter_map(|n| self.built.get(n)).flat_map(|b| &b.environment).collect();
+        let mut ops: Vec<&EnvOp> =
+            names.iter().filter_map(|n| self.built.get(n)).flat_map(|b| &b.environment).collect();
         ops.extend(&root.environment);
         let env = image_env(&ops);
         let layers = layers

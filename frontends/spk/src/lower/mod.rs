@@ -18,8 +18,8 @@ mod source;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use strata_frontend_api::graph::{BuildGraph, FrontendId, LayerRef};
 use strata_frontend_api::FrontendError;
+use strata_frontend_api::graph::{BuildGraph, FrontendId, LayerRef};
 
 use crate::error::Warning;
 use crate::load::load_file;
@@ -87,7 +87,9 @@ pub fn lower(file: &Path, settings: &Settings, id: FrontendId) -> Result<(BuildG
         active: Vec::new(),
     };
     let loaded = load_file(file, &settings.selection.overrides, &settings.env, settings.strict)?;
-    l.warnings.extend(loaded.warnings.iter().map(|w| Warning { pos: w.pos, message: format!("{}: {}", file.display(), w.message) }));
+    l.warnings.extend(
+        loaded.warnings.iter().map(|w| Warning { pos: w.pos, message: format!("{}: {}", file.display(), w.message) }),
+    );
     let builds = l.package(&loaded.spec, file, true)?;
     l.image(&loaded.spec, &builds[0]).map_err(|e| e.in_file(file))?;
     Ok((l.graph, l.warnings))
@@ -111,9 +113,8 @@ impl Lowering<'_> {
     fn siblings(&mut self) -> Result<&[(PathBuf, Spec)], FrontendError> {
         if self.siblings.is_none() {
             let mut found = Vec::new();
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-                .map(|rd| rd.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
+            let mut paths: Vec<PathBuf> =
+                std::fs::read_dir(&self.dir).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
             paths.sort();
             for p in paths {
                 if p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".spk.yaml")) {
@@ -136,7 +137,8 @@ impl Lowering<'_> {
             return Ok(None);
         }
         let range_p = VersionRange::parse(range).map_err(|e| {
-            FrontendError::new(format!("{by} requires '{name}/{range}': {e}")).hint("write a version range such as 1.2, ^1.2, >=1.2,<2 or ~1.2.3")
+            FrontendError::new(format!("{by} requires '{name}/{range}': {e}"))
+                .hint("write a version range such as 1.2, ^1.2, >=1.2,<2 or ~1.2.3")
         })?;
         if let Some(b) = self.built.get(name) {
             let v = crate::version::Version::parse(&b.version).expect("a built version parses");
@@ -150,10 +152,14 @@ impl Lowering<'_> {
             return Ok(Some(b.clone()));
         }
         if self.active.iter().any(|a| a == name) {
-            return Err(FrontendError::new(format!("{by} requires '{name}', which is being built: a dependency cycle ({} → {name})", self.active.join(" → ")))
-                .hint("spk refuses a package in its own build environment (RecursiveBuild)"));
+            return Err(FrontendError::new(format!(
+                "{by} requires '{name}', which is being built: a dependency cycle ({} → {name})",
+                self.active.join(" → ")
+            ))
+            .hint("spk refuses a package in its own build environment (RecursiveBuild)"));
         }
-        let candidates: Vec<(PathBuf, Spec)> = self.siblings()?.iter().filter(|(_, s)| s.name == name).cloned().collect();
+        let candidates: Vec<(PathBuf, Spec)> =
+            self.siblings()?.iter().filter(|(_, s)| s.name == name).cloned().collect();
         let mut best: Option<(PathBuf, Spec)> = None;
         for (p, s) in candidates.iter() {
             if range_p.contains(&s.version) && best.as_ref().is_none_or(|(_, b)| s.version > b.version) {
@@ -162,7 +168,8 @@ impl Lowering<'_> {
         }
         let Some((path, spec)) = best else {
             let have: Vec<String> = candidates.iter().map(|(_, s)| format!("{}/{}", s.name, s.version)).collect();
-            let found = if have.is_empty() { "no recipe for it".to_string() } else { format!("only {}", have.join(", ")) };
+            let found =
+                if have.is_empty() { "no recipe for it".to_string() } else { format!("only {}", have.join(", ")) };
             return Err(FrontendError::new(format!(
                 "{by} requires '{name}{}', which cannot be satisfied: {found} in {}",
                 if range.is_empty() { String::new() } else { format!("/{range}") },
@@ -171,7 +178,12 @@ impl Lowering<'_> {
             .hint(format!("add a {name}.spk.yaml recipe beside the spec, or, if the build base provides {name}, pass -X host-pkg={name}")));
         };
         let loaded = load_file(&path, &self.settings.selection.overrides, &self.settings.env, self.settings.strict)?;
-        self.warnings.extend(loaded.warnings.iter().map(|w| Warning { pos: w.pos, message: format!("{}: {}", path.display(), w.message) }));
+        self.warnings.extend(
+            loaded
+                .warnings
+                .iter()
+                .map(|w| Warning { pos: w.pos, message: format!("{}: {}", path.display(), w.message) }),
+        );
         let _ = spec;
         let builds = self.package(&loaded.spec, &path, false)?;
         Ok(builds.into_iter().next())
@@ -179,15 +191,23 @@ impl Lowering<'_> {
 
     /// The layers of `components` of `pkg` (with the ones they use) and,
     /// transitively, the run components of their install requirements.
-    pub fn closure(&mut self, pkg: &Built, components: &[String], layers: &mut Vec<LayerRef>, seen: &mut BTreeSet<(String, String)>) -> Result<(), FrontendError> {
+    pub fn closure(
+        &mut self,
+        pkg: &Built,
+        components: &[String],
+        layers: &mut Vec<LayerRef>,
+        seen: &mut BTreeSet<(String, String)>,
+    ) -> Result<(), FrontendError> {
         let mut todo: Vec<String> = components.to_vec();
         while let Some(c) = todo.pop() {
             if !seen.insert((pkg.name.clone(), c.clone())) {
                 continue;
             }
             let Some(layer) = pkg.components.get(&c) else {
-                return Err(FrontendError::new(format!("package {} has no component '{c}'", pkg.ident))
-                    .hint(format!("its components are: {}", pkg.components.keys().cloned().collect::<Vec<_>>().join(", "))));
+                return Err(FrontendError::new(format!("package {} has no component '{c}'", pkg.ident)).hint(format!(
+                    "its components are: {}",
+                    pkg.components.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
             };
             if !layers.contains(layer) {
                 layers.push(layer.clone());

@@ -68,7 +68,8 @@ impl Lowering<'_> {
             match &s.kind {
                 SourceKind::Local { path, exclude, filter } => {
                     if path.contains("://") {
-                        return Err(at(format!("path source '{path}' is a URL")).hint("use 'tar:' for an archive URL, or 'git:' for a repository"));
+                        return Err(at(format!("path source '{path}' is a URL"))
+                            .hint("use 'tar:' for an archive URL, or 'git:' for a repository"));
                     }
                     let fetch = format!("{name}:source:fetch:{i}");
                     let op = FetchOp {
@@ -82,7 +83,8 @@ impl Lowering<'_> {
                     v.description = format!("read the local source {path} of {name}");
                     self.graph.push(v);
                     let id = format!("{name}:source:local:{i}");
-                    let params = serde_json::to_value(LocalSource { exclude: exclude.clone(), filter: filter.clone() }).expect("plain data");
+                    let params = serde_json::to_value(LocalSource { exclude: exclude.clone(), filter: filter.clone() })
+                        .expect("plain data");
                     let op = HostOp {
                         name: hostops::LOCAL_SOURCE.into(),
                         params,
@@ -99,7 +101,13 @@ impl Lowering<'_> {
                     let mut source = ir_source(IrKind::Git, url);
                     source.branch = reference.clone();
                     source.depth = *depth;
-                    let op = FetchOp { part: name.to_string(), source, prefix: target, owner: Owner::Root, check_subdir: false };
+                    let op = FetchOp {
+                        part: name.to_string(),
+                        source,
+                        prefix: target,
+                        owner: Owner::Root,
+                        check_subdir: false,
+                    };
                     let mut v = Vertex::new(&id, group, "source", Op::Fetch(op));
                     v.description = format!("clone {url} for {name}");
                     self.graph.push(v);

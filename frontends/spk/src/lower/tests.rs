@@ -69,7 +69,9 @@ fn a_package_is_a_source_package_a_build_per_variant_and_its_components() {
     let Op::Exec(e) = &build.op else { panic!() };
     assert_eq!(e.rootfs, [LayerRef::image("debian:bookworm"), LayerRef::output("greet:source", "out")]);
     assert_eq!(e.argv, ["/bin/bash", "/.spk/run.sh"]);
-    assert!(e.env.contains(&("SPK_OPT_color".into(), "red".into())) && e.env.contains(&("PREFIX".into(), "/spfs".into())));
+    assert!(
+        e.env.contains(&("SPK_OPT_color".into(), "red".into())) && e.env.contains(&("PREFIX".into(), "/spfs".into()))
+    );
     assert!(e.env.contains(&("SPK_PKG".into(), format!("greet/1.0.0/{digest}"))));
     let Op::Host(p) = &g.vertex(&format!("greet:package:{digest}")).unwrap().op else { panic!() };
     assert_eq!(p.outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["man", "build", "run"]);
@@ -100,14 +102,19 @@ fn build_requirements_come_from_sibling_recipes_built_first() {
     let app = "pkg: app/1.0.0\nsources: []\nbuild:\n  auto_host_vars: None\n  options:\n    - pkg: libgreet/1.1\n  script: [true]\ninstall:\n  requirements:\n    - pkg: libgreet\n";
     let d = Dir::new(&[("libgreet.spk.yaml", lib), ("libgreet-old.spk.yaml", lib_old), ("app.spk.yaml", app)]);
     let g = lower(&d.path("app.spk.yaml"), &[]).unwrap();
-    let lib_pkg = ids(&g).into_iter().find(|i| i.starts_with("libgreet:package:")).expect("libgreet is built").to_string();
+    let lib_pkg =
+        ids(&g).into_iter().find(|i| i.starts_with("libgreet:package:")).expect("libgreet is built").to_string();
     let app_build = g.vertices.iter().find(|v| v.id.starts_with("app:build:")).unwrap();
     assert!(app_build.dependencies().contains(&lib_pkg.as_str()), "built first: {:?}", app_build.dependencies());
     let Op::Exec(e) = &app_build.op else { panic!() };
     assert_eq!(e.rootfs[1], LayerRef::output(&lib_pkg, "build"), "a build requirement brings its build component");
     assert!(e.env.iter().any(|(k, v)| k == "SPK_PKG_libgreet_VERSION" && v == "1.2.0"), "the newest version in range");
     let image = g.image.unwrap();
-    assert_eq!(image.layers.iter().map(|l| l.layer.clone()).collect::<Vec<_>>()[1], LayerRef::output(&lib_pkg, "run"), "runtime closure");
+    assert_eq!(
+        image.layers.iter().map(|l| l.layer.clone()).collect::<Vec<_>>()[1],
+        LayerRef::output(&lib_pkg, "run"),
+        "runtime closure"
+    );
 }
 
 #[test]
