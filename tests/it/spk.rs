@@ -48,7 +48,8 @@ fn spk_greet_builds_with_runc_and_runs() {
     assert!(listing.contains("spk_greet.sh") && listing.contains("spk_greet.csh"), "the startup files are:\n{listing}");
 
     // The second variant and an option, from the cache of the first build.
-    let out = s.ok(&["build", "examples/spk-greet/greet.spk.yaml", "-X", "variant=style=loud", "-X", "opt=greeting=hi"]);
+    let out =
+        s.ok(&["build", "examples/spk-greet/greet.spk.yaml", "-X", "variant=style=loud", "-X", "opt=greeting=hi"]);
     assert!(out.contains("greet:build:"), "{out}");
 }
 
@@ -69,7 +70,12 @@ fn unknown_keys_warn_and_strict_refuses_them() {
     let s = Strata::new();
     let out = s.cmd().args(["plan", &spec]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("4:1: warning: ") && stderr.contains("unknown key 'uild'") && stderr.contains("did you mean 'build'"), "{stderr}");
+    assert!(
+        stderr.contains("4:1: warning: ")
+            && stderr.contains("unknown key 'uild'")
+            && stderr.contains("did you mean 'build'"),
+        "{stderr}"
+    );
     let err = s.fails(&["plan", &spec, "-X", "strict"]);
     assert!(err.contains("typo.spk.yaml:4:1: unknown key 'uild'") && err.contains("strict mode"), "{err}");
 }

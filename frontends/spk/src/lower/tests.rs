@@ -135,3 +135,28 @@ fn locate_takes_a_spec_or_a_directory_with_exactly_one() {
     assert_eq!(SpkFrontend.locate(&d.0), None, "two specs: name one");
     assert_eq!(SpkFrontend.locate(&d.path("b.spk.yaml")), Some(d.path("b.spk.yaml")));
 }
+
+#[test]
+fn the_conformance_specs_lower_with_their_sibling_recipes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/spk");
+    if !dir.is_dir() {
+        eprintln!("skipped: no {}", dir.display());
+        return;
+    }
+    // What a Debian build base would provide; stdfs, bzip2, openssl and zlib
+    // come from the sibling recipes.
+    let host = "host-pkg=gcc,cmake,binutils,libffi,ncurses,python,wheel";
+    for name in ["zlib", "bzip2", "openssl", "python3", "pip", "stdfs"] {
+        let g = lower(&dir.join(format!("{name}.spk.yaml")), &[host]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(g.vertices.iter().any(|v| v.step == "build"), "{name}: {:?}", ids(&g));
+        assert!(g.image.is_some());
+    }
+    let g = lower(&dir.join("python3.spk.yaml"), &[host]).unwrap();
+    let needs = |dep: &str| g.vertices.iter().any(|v| v.id.starts_with(&format!("{dep}:package:")));
+    assert!(needs("zlib") && needs("openssl") && needs("bzip2") && needs("stdfs"), "{:?}", ids(&g));
+    let Op::Fetch(git) = &g.vertex("python:source:git:0").unwrap().op else { panic!("{:?}", ids(&g)) };
+    assert_eq!(git.source.branch.as_deref(), Some("v3.7.3"), "the templated ref");
+    let g = lower(&dir.join("zlib.spk.yaml"), &[host]).unwrap();
+    let builds: Vec<&str> = ids(&g).into_iter().filter(|i| i.contains(":build:")).collect();
+    assert_eq!(builds.len(), 3, "zlib for gcc 4.8 and 6.3, and its build requirement stdfs: {builds:?}");
+}
