@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use crate::support::{Strata, require, require_docker, text};
+use crate::support::{Strata, require, require_docker, slow_tests, text};
 
 /// A spec written into a temp dir; returns the dir and the spec's path.
 fn spec_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, String) {
@@ -89,4 +89,68 @@ fn a_missing_requirement_is_named() {
     assert!(err.contains("-X host-pkg=gcc"), "{err}");
     let err = Strata::new().fails(&["plan", &spec, "-X", "nosuch=1"]);
     assert!(err.contains("has no option 'nosuch'"), "{err}");
+}
+
+/// `shared/conformance/spk/bzip2.spk.yaml` (and its sibling stdfs) built from
+/// Debian's bzip2 1.0.8 `.orig` tarball, byte-identical to upstream's: the
+/// spec's unreachable upstream URL and version are the only edits. gcc and
+/// make come from the build base (`-X host-pkg=gcc`).
+#[test]
+fn spk_builds_the_bzip2_conformance_spec_from_debian_sources() {
+    let conformance = crate::support::repo().join("../shared/conformance/spk");
+    if !slow_tests("build the bzip2 spk conformance spec from Debian's sources") {
+        return;
+    }
+    if !conformance.is_dir() {
+        assert!(!crate::support::in_ci(), "no {}", conformance.display());
+        eprintln!("skipping: no {}", conformance.display());
+        return;
+    }
+    if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("mmdebstrap", "mmdebstrap --version")
+        || !require_docker()
+    {
+        return;
+    }
+    // The Debian mirror the base images use.
+    let recipe = fs::read_to_string(crate::support::repo().join("images/debian-bookworm/recipe.toml")).unwrap();
+    let mirror = recipe.lines().find_map(|l| l.strip_prefix("mirror = ")).unwrap().trim_matches('"');
+    let spec = fs::read_to_string(conformance.join("bzip2.spk.yaml")).unwrap();
+    let tar = spec.lines().find_map(|l| l.trim().strip_prefix("- tar: ")).expect("bzip2's tar source").to_string();
+    let spec = spec
+        .replace(&tar, &format!("{mirror}/pool/main/b/bzip2/bzip2_1.0.8.orig.tar.gz"))
+        .replace("bzip2/1.0.6", "bzip2/1.0.8")
+        .replace("cd bzip2-1.0.6", "cd bzip2-1.0.8");
+    let stdfs = fs::read_to_string(conformance.join("stdfs.spk.yaml")).unwrap();
+    let (_d, path) = spec_dir(&[("bzip2.spk.yaml", &spec), ("stdfs.spk.yaml", &stdfs)]);
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    s.base_image("debian-bookworm-build");
+    let tag = format!("strata-it-spk-bzip2:{}", std::process::id());
+    let started = std::time::Instant::now();
+    let out = s.ok(&[
+        "build",
+        &path,
+        "--build-base",
+        "debian:bookworm-build",
+        "-X",
+        "host-pkg=gcc",
+        "-t",
+        &tag,
+        "--output",
+        "type=docker",
+    ]);
+    eprintln!("bzip2.spk.yaml: built in {:.0}s", started.elapsed().as_secs_f64());
+    assert!(out.contains("stdfs:build:") && out.contains("bzip2:package:"), "{out}");
+    let run = std::process::Command::new("docker")
+        .args(["run", "--rm", &tag, "sh", "-c", "echo round trip | bzip2 | bzip2 -d; echo $LD_LIBRARY_PATH"])
+        .output()
+        .expect("docker run");
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag]).output();
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "round trip\n/spfs/lib\n",
+        "bzip2 from /spfs/bin and stdfs's environment"
+    );
 }

@@ -82,7 +82,7 @@ impl SpkFrontend {
         let base = match opts.base.as_deref() {
             Some("bare") => None,
             Some(b) => Some(b.to_string()),
-            None => Some(build_base.clone()),
+            None => Some(DEFAULT_BASE.to_string()),
         };
         let host = Host { os: "linux".into(), arch: rust_arch(&opts.arch), distro: distro_of(&build_base) };
         Ok(Settings {
