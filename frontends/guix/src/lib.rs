@@ -1,0 +1,15 @@
+//! # strata's Guix frontend: package definitions → the build graph
+//!
+//! `strata build FILE.scm` reads a Guix package definition and lowers it to
+//! a [`strata_frontend_api::graph::BuildGraph`]: the origin fetched and
+//! verified, the build system's phases after `modify-phases` each a vertex
+//! running strata's build-side Scheme (`scheme/`, see its PROTOCOL.md)
+//! under Guile, each output its own layer, and an image.
+//!
+//! | concept | module |
+//! |---|---|
+//! | Scheme data with line and column | [`datum`] |
+//! | the reader: text → data | [`reader`] |
+
+pub mod datum;
+pub mod reader;
