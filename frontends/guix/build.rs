@@ -26,7 +26,9 @@ fn main() {
         walk(&root, &root.join(sub), &mut files);
         println!("cargo:rerun-if-changed=scheme/{sub}");
     }
-    let mut code = String::from("/// The embedded build-side files: (path under `scheme/`, contents).\npub static FILES: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// The embedded build-side files: (path under `scheme/`, contents).\npub static FILES: &[(&str, &[u8])] = &[\n",
+    );
     for (rel, path) in &files {
         println!("cargo:rerun-if-changed={}", path.display());
         code.push_str(&format!("    ({rel:?}, include_bytes!({:?})),\n", path.display().to_string()));

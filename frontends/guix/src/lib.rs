@@ -11,5 +11,7 @@
 //! | Scheme data with line and column | [`datum`] |
 //! | the reader: text → data | [`reader`] |
 
+pub mod base32;
 pub mod datum;
+pub mod nar;
 pub mod reader;

@@ -105,7 +105,9 @@ impl Reader {
                                 break;
                             }
                             Some(_) => {}
-                            None => return Err(self.error_at(start, "unterminated '#!' comment", Some("end it with '!#'"))),
+                            None => {
+                                return Err(self.error_at(start, "unterminated '#!' comment", Some("end it with '!#'")));
+                            }
                         }
                     }
                 }
@@ -322,7 +324,11 @@ impl Reader {
                 let mut name = first.to_string();
                 name.push_str(&self.token());
                 let c = char_named(&name).ok_or_else(|| {
-                    self.error_at(pos, format!("unknown character name '#\\{name}'"), Some("e.g. #\\a, #\\space, #\\x41"))
+                    self.error_at(
+                        pos,
+                        format!("unknown character name '#\\{name}'"),
+                        Some("e.g. #\\a, #\\space, #\\x41"),
+                    )
                 })?;
                 Ok(Datum::new(Kind::Char(c), pos))
             }
@@ -439,8 +445,10 @@ mod tests {
 
     #[test]
     fn strings_keep_their_escapes_meaning() {
-        let d = read1(r#""a\"b\\c\n\t\x41;\
-            d""#);
+        let d = read1(
+            r#""a\"b\\c\n\t\x41;\
+            d""#,
+        );
         assert_eq!(d.kind, Kind::Str("a\"b\\c\n\tAd".into()));
     }
 
