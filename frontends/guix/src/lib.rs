@@ -10,8 +10,11 @@
 //! |---|---|
 //! | Scheme data with line and column | [`datum`] |
 //! | the reader: text → data | [`reader`] |
+//! | nix-base32, NAR hashes | [`base32`], [`nar`] |
+//! | the package-level evaluator: definitions → package records | [`eval`] |
 
 pub mod base32;
 pub mod datum;
+pub mod eval;
 pub mod nar;
 pub mod reader;

@@ -106,7 +106,11 @@ impl Reader {
                             }
                             Some(_) => {}
                             None => {
-                                return Err(self.error_at(start, "unterminated '#!' comment", Some("end it with '!#'")));
+                                return Err(self.error_at(
+                                    start,
+                                    "unterminated '#!' comment",
+                                    Some("end it with '!#'"),
+                                ));
                             }
                         }
                     }
