@@ -35,6 +35,8 @@ pub enum BuildError {
     NoShell { part: String, step: String },
     #[error("the project makes no image")]
     NoImage,
+    #[error("{0}")]
+    FrontendOption(String),
 }
 
 /// How to build.
@@ -68,6 +70,9 @@ pub struct BuildOptions {
     /// CA certificates steps with network access trust (see
     /// [`crate::worker::local::BuildCa`]).
     pub build_ca: Option<PathBuf>,
+    /// The frontend's own options (`-X KEY=VALUE`), checked against
+    /// [`Frontend::options`] before lowering.
+    pub frontend_options: Vec<(String, String)>,
 }
 
 /// What a build produced.
@@ -107,6 +112,9 @@ pub fn lower(path: &Path, opts: &BuildOptions) -> crate::Result<Project> {
     let mut lo = LowerOptions::host(cores() as u32);
     lo.base = opts.base.clone();
     lo.build_base = opts.build_base.clone();
+    strata_frontend_api::check_frontend_options(frontend, &opts.frontend_options)
+        .map_err(BuildError::FrontendOption)?;
+    lo.frontend_options = opts.frontend_options.clone();
     let graph = frontend.lower(&spec, &lo)?;
     let dir = spec.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let id = std::fs::canonicalize(&spec).unwrap_or_else(|_| spec.clone()).to_string_lossy().into_owned();

@@ -128,6 +128,12 @@ pub struct LifecycleArgs {
     /// Give steps no CA certificates of the host's.
     #[arg(long)]
     pub no_build_ca: bool,
+    /// An option of the spec's frontend: KEY=VALUE, or KEY alone for a flag
+    /// (repeatable; e.g. `-X variant=1` for spk, `-X package=hello` for
+    /// Guix). An option the frontend does not know is refused, naming the
+    /// ones it does.
+    #[arg(short = 'X', long = "frontend-opt", value_name = "KEY[=VALUE]", value_parser = strata_frontend_api::parse_frontend_option)]
+    pub frontend_opts: Vec<(String, String)>,
 }
 
 /// `strata shell --part P --step S [-- CMD...]`.

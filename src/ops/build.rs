@@ -35,6 +35,7 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
             (None, true) => None,
             (None, false) => crate::worker::local::host_ca_bundle(),
         },
+        frontend_options: lc.frontend_opts.clone(),
     }
 }
 

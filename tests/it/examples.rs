@@ -7,72 +7,56 @@
 //! `STRATA_SLOW_TESTS=1`, as root with runc, mmdebstrap and Docker.
 
 use std::fs;
-use std::path::Path;
 
-use crate::support::{Strata, last_digest, repo, require, require_docker, sh, slow_tests};
+use crate::support::{Strata, last_digest, repo, require, require_docker, slow_tests};
 
 /// One directory of `examples/`.
 struct Example {
     dir: &'static str,
     /// The recipes (`images/<recipe>`) of its `base` and `build-base`.
     recipes: &'static [&'static str],
-    /// Whether its build downloads over https (PyPI): such builds need the
-    /// host's local CAs, see [`build_base_with_local_cas`].
-    fetches: bool,
     /// What `docker run` of its image prints.
     prints: &'static str,
 }
 
 const EXAMPLES: &[Example] = &[
-    Example { dir: "hello-make", recipes: &["debian-bookworm"], fetches: false, prints: "hello from strata\n" },
+    Example { dir: "hello-make", recipes: &["debian-bookworm"], prints: "hello from strata\n" },
     Example {
         dir: "hello-cmake",
         recipes: &["debian-bookworm"],
-        fetches: false,
         prints: "hello from hello-cmake 1.0, built with cmake\n",
     },
     Example {
         dir: "hello-autotools",
         recipes: &["debian-bookworm"],
-        fetches: false,
         prints: "hello from hello-autotools 1.0, built with autotools\n",
     },
     Example {
         dir: "hello-python",
-        recipes: &["debian-bookworm", "debian-bookworm-python"],
-        fetches: true,
+        recipes: &["debian-bookworm"],
         prints: "hello from hello-python, built with the python plugin in MMXXV\n",
     },
     Example {
         dir: "hello-go",
         recipes: &["debian-bookworm"],
-        fetches: false,
         prints: "hello from hello-go, built with the go plugin\n",
     },
     Example {
         dir: "hello-rust",
         recipes: &["debian-bookworm"],
-        fetches: false,
         prints: "hello from hello-rust 1.0.0, built with the rust plugin\n",
     },
     Example {
         dir: "hello-meson",
         recipes: &["debian-bookworm"],
-        fetches: false,
         prints: "hello from hello-meson 1.0, built with meson\n",
     },
     Example {
         dir: "hello-npm",
         recipes: &["debian-bookworm"],
-        fetches: false,
         prints: "hello from hello-npm 1.0.0, installed with npm on node 18\n",
     },
-    Example {
-        dir: "multi-part",
-        recipes: &["debian-bookworm"],
-        fetches: false,
-        prints: "hello from multi-part (libgreet 1.0)\n",
-    },
+    Example { dir: "multi-part", recipes: &["debian-bookworm"], prints: "hello from multi-part (libgreet 1.0)\n" },
 ];
 
 #[test]
@@ -111,6 +95,42 @@ fn hello_autotools() {
 #[test]
 fn hello_python() {
     builds_reproducibly_and_runs("hello-python");
+}
+
+/// A rock with the python plugin gets rockcraft's plugin (as rockcraft's
+/// `plugin-python` spread test checks): on a Debian base and on `bare`, the
+/// console script and `python3 -m` by every name of the interpreter find the
+/// venv's packages, through the staged interpreter's sitecustomize.py.
+#[test]
+fn hello_python_runs_however_python_is_called_on_an_image_base_and_on_bare() {
+    let example = EXAMPLES.iter().find(|e| e.dir == "hello-python").unwrap();
+    if !slow_tests("build examples/hello-python on two bases")
+        || !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("mmdebstrap", "mmdebstrap --version")
+        || !require_docker()
+    {
+        return;
+    }
+    let s = Strata::new();
+    for base in ["debian:bookworm", "bare"] {
+        let tag = format!("strata-it-hello-python-{}:{}", base.replace(':', "-"), std::process::id());
+        build(&s, example, &["--base", base, "-t", &tag, "--output", "type=docker"]);
+        for argv in [
+            &["/bin/hello-python"][..],
+            &["/bin/python3", "-m", "hello_python"],
+            &["/usr/bin/python3", "-m", "hello_python"],
+            &["python3", "-m", "hello_python"],
+        ] {
+            let run = std::process::Command::new("docker")
+                .args(["run", "--rm", "--entrypoint", argv[0], &tag])
+                .args(&argv[1..])
+                .output()
+                .expect("docker run");
+            assert!(run.status.success(), "{base}: {argv:?}:\n{}", crate::support::text(&run));
+            assert_eq!(String::from_utf8_lossy(&run.stdout), example.prints, "{base}: {argv:?}");
+        }
+        let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag]).output();
+    }
 }
 
 #[test]
@@ -176,45 +196,6 @@ fn build(s: &Strata, example: &Example, args: &[&str]) -> String {
         s.base_image(recipe);
     }
     let mut all = vec!["build".to_string(), format!("examples/{}", example.dir)];
-    if example.fetches
-        && let Some(base) = build_base_with_local_cas(s)
-    {
-        all.extend(["--build-base".into(), base]);
-    }
     all.extend(args.iter().map(|a| a.to_string()));
     s.ok(&all.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-/// Where Debian keeps locally added CA certificates (`update-ca-certificates`
-/// adds every `*.crt` below it to `/etc/ssl/certs`).
-const LOCAL_CAS: &str = "/usr/local/share/ca-certificates";
-
-/// On a host that trusts CAs of its own (a TLS-inspecting proxy between it
-/// and PyPI), a build base that trusts them too: `debian:bookworm` plus
-/// those certificates in the same place, made by a one-part strata project.
-/// The example's `ca-certificates` build package then adds them to the
-/// bundle pip reads, as it would on the host. None on a host without local
-/// CAs: the example builds as written.
-fn build_base_with_local_cas(s: &Strata) -> Option<String> {
-    let certs: Vec<String> =
-        sh(&format!("find {LOCAL_CAS} -name '*.crt' 2>/dev/null || true")).lines().map(str::to_owned).collect();
-    if certs.is_empty() {
-        return None;
-    }
-    let project = s.path("local-cas");
-    let into = project.join("certs").join(LOCAL_CAS.trim_start_matches('/'));
-    fs::create_dir_all(&into).unwrap();
-    for cert in &certs {
-        let rel = Path::new(cert).strip_prefix(LOCAL_CAS).unwrap();
-        fs::create_dir_all(into.join(rel).parent().unwrap()).unwrap();
-        fs::copy(cert, into.join(rel)).unwrap();
-    }
-    fs::write(
-        project.join("parts.yaml"),
-        "base: debian:bookworm\nbuild-base: debian:bookworm\nparts:\n  local-cas:\n    plugin: dump\n    source: certs\n",
-    )
-    .unwrap();
-    let name = "debian:bookworm-local-cas";
-    s.ok(&["build", project.to_str().unwrap(), "-t", name]);
-    Some(name.to_owned())
 }

@@ -121,3 +121,16 @@ fn a_truncated_oci_archive_is_refused() {
     assert!(!err.trim().is_empty());
     assert_store_untouched(&s);
 }
+
+#[test]
+fn a_frontend_option_the_frontend_does_not_know_is_refused_before_anything_runs() {
+    let s = Strata::new();
+    let project = s.path("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("parts.yaml"), "parts:\n  a:\n    plugin: nil\n").unwrap();
+    let err = s.fails(&["plan", project.to_str().unwrap(), "-X", "variant=1"]);
+    assert!(err.contains("the craft frontend takes no -X options (got 'variant')"), "{err}");
+    let err = s.fails(&["build", project.to_str().unwrap(), "-X", "=1"]);
+    assert!(err.contains("is not KEY=VALUE"), "{err}");
+    assert_store_untouched(&s);
+}

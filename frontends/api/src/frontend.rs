@@ -26,14 +26,87 @@ pub struct LowerOptions {
     pub arch: String,
     /// How many jobs a build step may run at once (`CRAFT_PARALLEL_BUILD_COUNT`).
     pub parallelism: u32,
+    /// The user's frontend-specific options (`-X KEY=VALUE`, `-X KEY` for
+    /// `KEY=true`), in the order given. strata checks the keys against
+    /// [`Frontend::options`] before lowering; a frontend reads them with
+    /// [`LowerOptions::option`], [`LowerOptions::options`] and
+    /// [`LowerOptions::flag`].
+    pub frontend_options: Vec<(String, String)>,
 }
 
 impl LowerOptions {
     /// Building on and for this machine, with no overrides.
     pub fn host(parallelism: u32) -> LowerOptions {
         let arch = debian_arch(std::env::consts::ARCH).unwrap_or("amd64");
-        LowerOptions { base: None, build_base: None, arch: arch.into(), parallelism }
+        LowerOptions { base: None, build_base: None, arch: arch.into(), parallelism, frontend_options: Vec::new() }
     }
+
+    /// The last value given for `key`.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.frontend_options.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value given for `key`, in order (a repeatable option).
+    pub fn options(&self, key: &str) -> Vec<&str> {
+        self.frontend_options.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// Whether the flag `key` is on: given, and its last value is not
+    /// `false`, `0`, `no` or `off`.
+    pub fn flag(&self, key: &str) -> bool {
+        self.option(key).is_some_and(|v| !matches!(v, "false" | "0" | "no" | "off"))
+    }
+}
+
+/// One `-X` option a frontend understands, for checking and `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrontendOption {
+    /// The key (`package`, `variant`).
+    pub name: &'static str,
+    /// What a value looks like (`NAME`, `K=V`); empty for a flag.
+    pub value: &'static str,
+    /// Whether it may be given more than once.
+    pub repeatable: bool,
+    /// One line for the user.
+    pub help: &'static str,
+}
+
+/// Parses one `-X` argument: `KEY=VALUE`, or `KEY` alone for `KEY=true`.
+pub fn parse_frontend_option(arg: &str) -> Result<(String, String), String> {
+    let (k, v) = match arg.split_once('=') {
+        Some((k, v)) => (k, v),
+        None => (arg, "true"),
+    };
+    let k = k.trim();
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+        return Err(format!("'{arg}' is not KEY=VALUE (a key is letters, digits, '-', '_' or '.')"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Why the user's `-X` options do not fit a frontend: an unknown key (with
+/// the keys it knows) or a repeated one that may be given once.
+pub fn check_frontend_options(frontend: &dyn Frontend, given: &[(String, String)]) -> Result<(), String> {
+    let known = frontend.options();
+    for (i, (k, _)) in given.iter().enumerate() {
+        let Some(opt) = known.iter().find(|o| o.name == k) else {
+            let names: Vec<&str> = known.iter().map(|o| o.name).collect();
+            return Err(if names.is_empty() {
+                format!("the {} frontend takes no -X options (got '{k}')", frontend.name())
+            } else {
+                format!("the {} frontend has no option '{k}'; it knows: {}", frontend.name(), names.join(", "))
+            });
+        };
+        if !opt.repeatable && given[..i].iter().any(|(p, _)| p == k) {
+            return Err(format!("-X {k} given twice: the {} frontend takes it once", frontend.name()));
+        }
+        if opt.value.is_empty()
+            && !matches!(given[i].1.as_str(), "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off")
+        {
+            return Err(format!("-X {k} is a flag: give it alone or as {k}=true|false"));
+        }
+    }
+    Ok(())
 }
 
 /// The Debian architecture of a Rust `target_arch`.
@@ -66,6 +139,11 @@ pub trait Frontend: Send + Sync {
 
     /// Lowers the spec at `spec` (as [`Frontend::locate`] found it).
     fn lower(&self, spec: &Path, opts: &LowerOptions) -> Result<BuildGraph, FrontendError>;
+
+    /// The `-X KEY=VALUE` options it understands (none by default).
+    fn options(&self) -> &'static [FrontendOption] {
+        &[]
+    }
 
     /// Runs one of the host ops its graphs hold.
     fn run_host_op(&self, op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError>;
@@ -185,5 +263,68 @@ mod tests {
     fn the_trait_is_object_safe() {
         fn takes(_: &[&dyn Frontend]) {}
         takes(&[]);
+    }
+
+    /// A frontend with one repeatable option and one flag, for the checks.
+    struct Opts;
+    impl Frontend for Opts {
+        fn name(&self) -> &'static str {
+            "toy"
+        }
+        fn semantics_version(&self) -> u32 {
+            1
+        }
+        fn locate(&self, _: &Path) -> Option<PathBuf> {
+            None
+        }
+        fn lower(&self, _: &Path, _: &LowerOptions) -> Result<BuildGraph, FrontendError> {
+            Err(FrontendError::new("not here"))
+        }
+        fn options(&self) -> &'static [FrontendOption] {
+            &[
+                FrontendOption { name: "mirror", value: "KIND=URL", repeatable: true, help: "" },
+                FrontendOption { name: "strict", value: "", repeatable: false, help: "" },
+            ]
+        }
+        fn run_host_op(&self, _: &HostOp, _: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn given(args: &[&str]) -> Vec<(String, String)> {
+        args.iter().map(|a| parse_frontend_option(a).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_frontend_option_is_key_value_or_a_bare_flag() {
+        assert_eq!(parse_frontend_option("mirror=gnu=http://m/gnu"), Ok(("mirror".into(), "gnu=http://m/gnu".into())));
+        assert_eq!(parse_frontend_option("strict"), Ok(("strict".into(), "true".into())));
+        assert!(parse_frontend_option("=x").is_err());
+        assert!(parse_frontend_option("a b=c").is_err());
+    }
+
+    #[test]
+    fn lowering_reads_the_last_value_every_value_or_a_flag() {
+        let lo = LowerOptions {
+            frontend_options: given(&["mirror=a", "strict=false", "mirror=b"]),
+            ..LowerOptions::host(1)
+        };
+        assert_eq!(lo.option("mirror"), Some("b"));
+        assert_eq!(lo.options("mirror"), ["a", "b"]);
+        assert!(!lo.flag("strict"));
+        assert!(!lo.flag("absent"));
+        let lo = LowerOptions { frontend_options: given(&["strict"]), ..LowerOptions::host(1) };
+        assert!(lo.flag("strict"));
+    }
+
+    #[test]
+    fn unknown_repeated_and_valued_flags_are_refused_by_name() {
+        assert_eq!(check_frontend_options(&Opts, &given(&["mirror=a", "mirror=b", "strict"])), Ok(()));
+        let e = check_frontend_options(&Opts, &given(&["packge=hello"])).unwrap_err();
+        assert_eq!(e, "the toy frontend has no option 'packge'; it knows: mirror, strict");
+        let e = check_frontend_options(&Opts, &given(&["strict", "strict"])).unwrap_err();
+        assert!(e.contains("given twice"), "{e}");
+        let e = check_frontend_options(&Opts, &given(&["strict=maybe"])).unwrap_err();
+        assert!(e.contains("is a flag"), "{e}");
     }
 }

@@ -39,7 +39,10 @@ pub mod frontend;
 pub mod graph;
 pub mod tree;
 
-pub use frontend::{Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions, ReadFile, debian_arch};
+pub use frontend::{
+    Frontend, FrontendError, FrontendOption, HostOpError, HostResult, HostTree, LowerOptions, ReadFile,
+    check_frontend_options, debian_arch, parse_frontend_option,
+};
 pub use graph::IR_VERSION;
 
 /// A lifecycle step, in craft-parts order.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use strata_frontend_api::graph::{BuildGraph, FrontendId, HostOp};
-use strata_frontend_api::{Base, Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions};
+use strata_frontend_api::{Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions};
 
 use crate::dirs::{CRAFTCTL_DIR, PARTS_DIR};
 use crate::env::{BuildInfo, expand_globals};
@@ -70,12 +70,9 @@ impl Frontend for CraftFrontend {
             arch_build_for: opts.arch.clone(),
             parallel_build_count: opts.parallelism,
         };
-        let mut project = self.load(spec)?;
+        let mut project = self.load_over(spec, opts.base.as_deref())?;
         if let Some(b) = &opts.build_base {
             project.build_base = b.clone();
-        }
-        if let Some(b) = &opts.base {
-            project.base = if b == "bare" { Base::Bare } else { Base::Image(b.clone()) };
         }
         // The bases first: `CRAFT_OVERLAY` and the overlay scripts depend on them.
         let project = expand_globals(&project, &info);

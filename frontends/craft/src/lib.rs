@@ -104,7 +104,19 @@ pub struct CraftFrontend;
 impl CraftFrontend {
     /// Parses spec text as if it were the file `spec_file` in `project_dir`.
     pub fn load_str(&self, text: &str, project_dir: &Path, spec_file: &str) -> Result<Project, LoadError> {
-        parse::parse_project(text, project_dir, spec_file)
+        self.load_str_over(text, project_dir, spec_file, None)
+    }
+
+    /// [`CraftFrontend::load_str`] with the runtime base replaced
+    /// ([`parse::parse_project_over`]).
+    pub fn load_str_over(
+        &self,
+        text: &str,
+        project_dir: &Path,
+        spec_file: &str,
+        base: Option<&str>,
+    ) -> Result<Project, LoadError> {
+        parse::parse_project_over(text, project_dir, spec_file, base)
             .map_err(|error| LoadError::Spec { file: spec_file.to_string(), error })
     }
 }
@@ -125,11 +137,16 @@ impl CraftFrontend {
 
     /// Reads the spec file at `path` into a project; errors point at line and column.
     pub fn load(&self, path: &Path) -> Result<Project, LoadError> {
+        self.load_over(path, None)
+    }
+
+    /// [`CraftFrontend::load`] with the runtime base replaced (`--base`).
+    pub fn load_over(&self, path: &Path, base: Option<&str>) -> Result<Project, LoadError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let project_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let spec_file = path.file_name().and_then(|n| n.to_str()).unwrap_or("rockcraft.yaml").to_string();
-        self.load_str(&text, &project_dir, &spec_file)
+        self.load_str_over(&text, &project_dir, &spec_file, base)
     }
 }

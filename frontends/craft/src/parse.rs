@@ -13,7 +13,7 @@ use strata_frontend_api::{
 use crate::dirs::PartDirs;
 use crate::error::{SpecError, closest};
 use crate::order;
-use crate::plugins::{self, KeyType, PluginInput, UNSUPPORTED_PLUGINS};
+use crate::plugins::{self, Flavour, KeyType, PluginInput, UNSUPPORTED_PLUGINS};
 use crate::yaml::{self, Kind, Node, Resolved, resolve_plain};
 
 /// The build base of a project whose runtime base is `bare` and that names
@@ -102,6 +102,20 @@ const BUILD_ATTRIBUTES: &[&str] = &["enable-usrmerge", "disable-usrmerge"];
 /// Parses a project (or bare `parts:`) file. `project_dir` is only read to
 /// tell local directory sources from other sources, as craft-parts does.
 pub fn parse_project(text: &str, project_dir: &Path, spec_file: &str) -> Result<Project, SpecError> {
+    parse_project_over(text, project_dir, spec_file, None)
+}
+
+/// [`parse_project`] with the runtime base replaced by `base` (`bare` or an
+/// image reference; `strata build --base`) before the parts are read, so
+/// that what depends on the base (the overlay checks, rockcraft's plugins)
+/// sees the base the image gets. The default build base still follows the
+/// project's own `base`.
+pub fn parse_project_over(
+    text: &str,
+    project_dir: &Path,
+    spec_file: &str,
+    base_override: Option<&str>,
+) -> Result<Project, SpecError> {
     let root = yaml::load(text)?;
     let Kind::Map(entries) = &root.kind else {
         return Err(SpecError::new(
@@ -152,6 +166,12 @@ pub fn parse_project(text: &str, project_dir: &Path, spec_file: &str) -> Result<
         (None, Base::Image(img)) => img.clone(),
         (None, Base::Bare) => DEFAULT_BUILD_BASE.to_string(),
     };
+    let base = match base_override {
+        Some("bare") => Base::Bare,
+        Some(image) => Base::Image(image.to_string()),
+        None => base,
+    };
+    let flavour = Flavour::of(spec_file, base == Base::Bare);
 
     let parts_map = map(parts_node, "parts")?;
     if parts_map.is_empty() {
@@ -172,7 +192,7 @@ pub fn parse_project(text: &str, project_dir: &Path, spec_file: &str) -> Result<
                 "use letters, digits, '.', '_' and '-', starting with a letter or digit (no '/' or spaces)",
             ));
         }
-        let part = parse_part(&part_name, k, v, project_dir, &base)?;
+        let part = parse_part(&part_name, k, v, project_dir, &base, flavour)?;
         parts.insert(part_name.clone(), part);
         part_nodes.insert(part_name, (k, v));
     }
@@ -366,7 +386,14 @@ fn parse_image<'a>(get: &dyn Fn(&str) -> Option<&'a Node>) -> Result<ImageSettin
     Ok(image)
 }
 
-fn parse_part(name: &str, key: &Node, node: &Node, project_dir: &Path, base: &Base) -> Result<Part, SpecError> {
+fn parse_part(
+    name: &str,
+    key: &Node,
+    node: &Node,
+    project_dir: &Path,
+    base: &Base,
+    flavour: Flavour,
+) -> Result<Part, SpecError> {
     let what = format!("parts.{name}");
     if node.is_null() {
         return Err(SpecError::new(
@@ -579,6 +606,7 @@ fn parse_part(name: &str, key: &Node, node: &Node, project_dir: &Path, base: &Ba
     let subdir = part.source.as_ref().and_then(|s| s.subdir.clone());
     let input = PluginInput {
         part: name,
+        flavour,
         dirs: PartDirs::new(name, subdir.as_deref(), plugin.out_of_source),
         options: &part.plugin_options,
         after: &part.after,

@@ -33,12 +33,18 @@ fn strings(v: &Value) -> Vec<String> {
     v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
 }
 
-/// The build plan strata makes for one case of cases.json (JSON is YAML).
+/// The build plan strata makes for one case of cases.json (JSON is YAML),
+/// in a `parts.yaml`: craft-parts' plugins (a `rockcraft.yaml` gets
+/// rockcraft's python plugin, tested below).
 fn strata_plan(spec: &Value) -> BuildPlan {
-    let yaml = format!("parts:\n  p: {spec}\n");
+    strata_plan_in(spec, "parts.yaml", "")
+}
+
+fn strata_plan_in(spec: &Value, spec_file: &str, top: &str) -> BuildPlan {
+    let yaml = format!("{top}parts:\n  p: {spec}\n");
     // A project dir where both `.` and `src` are directories.
     let dir = fixtures().join("conformance/dump-filesets");
-    let project = CraftFrontend.load_str(&yaml, &dir, "rockcraft.yaml").unwrap_or_else(|e| panic!("{spec}: {e}"));
+    let project = CraftFrontend.load_str(&yaml, &dir, spec_file).unwrap_or_else(|e| panic!("{spec}: {e}"));
     let info = BuildInfo { arch_build_on: "amd64".into(), arch_build_for: "amd64".into(), parallel_build_count: 7 };
     expand_globals(&project, &info).parts["p"].build_plan.clone()
 }
@@ -120,4 +126,29 @@ fn plugins_name_the_commands_they_need() {
     );
     assert_eq!(plan.build_packages, ["curl", "g++", "gcc", "libc6-dev", "make"]);
     assert!(plan.environment.contains(&("PATH".to_string(), "${CRAFT_PART_INSTALL}/bin:${PATH}".to_string())));
+}
+
+#[test]
+fn a_rock_gets_rockcrafts_python_plugin() {
+    let spec: Value = serde_json::json!({"plugin": "python", "source": "src"});
+    let craft = strata_plan(&spec).build_commands.join("\n");
+    let rock = strata_plan_in(&spec, "rockcraft.yaml", "base: debian@12\n").build_commands.join("\n");
+    let bare = strata_plan_in(&spec, "rockcraft.yaml", "base: bare\n").build_commands.join("\n");
+
+    // craft-parts: `env` shebangs, the venv's python linked to the payload's or the system's.
+    assert!(craft.contains("|#!/usr/bin/env ${PARTS_PYTHON_INTERPRETER}|"), "{craft}");
+    assert!(craft.contains(r#"symlink_target="$(readlink -f "$(which "${PARTS_PYTHON_INTERPRETER}")")""#));
+    assert!(!craft.contains("sitecustomize"));
+
+    // rockcraft: /bin/python3 shebangs, no system interpreter, the links
+    // removed over an image base, sitecustomize.py and no pyvenv.cfg.
+    for plan in [&rock, &bare] {
+        assert!(plan.contains("|#!/bin/${PARTS_PYTHON_INTERPRETER}|"), "{plan}");
+        assert!(plan.contains("symlink_target=\"\"\n"), "the interpreter must come from the parts");
+        assert!(plan.contains("cat << EOF > ${py_dir}/sitecustomize.py\n\n# sitecustomize added by Rockcraft."));
+        assert!(plan.ends_with("rm ${CRAFT_PART_INSTALL}/pyvenv.cfg\n"), "{plan}");
+        assert!(plan.contains("Absolute paths in"));
+    }
+    assert!(rock.contains("/bin/python*") && !rock.contains("ln -sf"), "{rock}");
+    assert!(bare.contains("ln -sf \"${symlink_target}\"") && !bare.contains("/bin/python*"), "{bare}");
 }

@@ -76,9 +76,35 @@ pub struct PluginDef {
     plan: fn(&PluginInput<'_>) -> Result<BuildPlan, PluginError>,
 }
 
+/// Whose plugins a project gets. rockcraft registers plugins of its own
+/// over craft-parts' for rock projects (`rockcraft.yaml`, `*.rockcraft.yaml`);
+/// today only `python` differs (`python.rs`). Other project files
+/// (`parts.yaml`, `strata.yaml`) get craft-parts' plugins as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    CraftParts,
+    /// A rock, and whether its runtime base is `bare`.
+    Rockcraft {
+        bare: bool,
+    },
+}
+
+impl Flavour {
+    /// The flavour of a project file named `spec_file` over a base that is
+    /// `bare` or not.
+    pub fn of(spec_file: &str, bare: bool) -> Flavour {
+        if spec_file == "rockcraft.yaml" || spec_file.ends_with(".rockcraft.yaml") {
+            Flavour::Rockcraft { bare }
+        } else {
+            Flavour::CraftParts
+        }
+    }
+}
+
 /// Everything a plugin sees of its part.
 pub struct PluginInput<'a> {
     pub part: &'a str,
+    pub flavour: Flavour,
     pub dirs: PartDirs,
     /// The plugin keys given, by name.
     pub options: &'a BTreeMap<String, OptionValue>,
