@@ -12,9 +12,25 @@
 //! | the reader: text → data | [`reader`] |
 //! | nix-base32, NAR hashes | [`base32`], [`nar`] |
 //! | the package-level evaluator: definitions → package records | [`eval`] |
+//! | build systems: phase lists, keywords, `modify-phases` | [`phases`] |
+//! | origins: mirrors, hashes, the source cache | [`sources`] |
+//! | Guix inputs → Debian packages | [`debian`] |
+//! | the phase file of the build-side protocol | [`phasefile`] |
+//! | the embedded build-side Scheme | [`scheme`] |
+//! | vertices and the image | [`lower`] |
+//! | the `Frontend` itself: options, package choice | [`frontend`] |
 
 pub mod base32;
 pub mod datum;
+pub mod debian;
 pub mod eval;
+pub mod frontend;
+pub mod lower;
 pub mod nar;
+pub mod phasefile;
+pub mod phases;
 pub mod reader;
+pub mod scheme;
+pub mod sources;
+
+pub use frontend::GuixFrontend;

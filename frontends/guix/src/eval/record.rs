@@ -37,6 +37,8 @@ pub struct Package {
     /// 32 nix-base32 characters naming its store items.
     pub hash: String,
     pub pos: Pos,
+    /// The file it is defined in.
+    pub file: Option<std::path::PathBuf>,
     fields: Fields,
 }
 
@@ -173,10 +175,8 @@ pub fn package(
     inherit: Option<Value>,
 ) -> Result<Value, EvalError> {
     let mut f = Fields::default();
-    let mut parent_hash = None;
-    let mut set_parent = |v: Value, pos: Pos, f: &mut Fields| match v {
+    let set_parent = |v: Value, pos: Pos, f: &mut Fields| match v {
         Value::Package(p) => {
-            parent_hash = Some(p.hash.clone());
             *f = p.fields.clone();
             Ok(())
         }
@@ -243,7 +243,7 @@ pub fn package(
         EvalError::new(d.pos, "the package has no build-system field").hint("e.g. (build-system gnu-build-system)")
     })?;
     let outputs = f.outputs.clone().unwrap_or_else(|| vec!["out".into()]);
-    let hash = store_hash(d, &f, parent_hash.as_deref(), &outputs);
+    let hash = store_hash(&f, &outputs);
     let mut p = Package {
         name,
         version,
@@ -258,6 +258,7 @@ pub fn package(
         home_page: f.home_page.clone(),
         hash,
         pos: d.pos,
+        file: ev.current_file(),
         fields: f.clone(),
     };
     if let Some((expr, aenv)) = &f.arguments {
@@ -287,21 +288,27 @@ fn clone_head(p: &Package) -> Package {
         home_page: p.home_page.clone(),
         hash: p.hash.clone(),
         pos: p.pos,
+        file: p.file.clone(),
         fields: Fields::default(),
     }
 }
 
-/// The store hash: a function of the definition's text and of what it
-/// builds on (its parent's and its inputs' hashes), so it is known before
-/// anything is built and changes whenever the build could.
-fn store_hash(d: &Datum, f: &Fields, parent: Option<&str>, outputs: &[String]) -> String {
+/// The store hash: a function of what the package is built from — its
+/// name, version, build system, source hash, outputs and inputs (their
+/// hashes) — so it is known before anything is built. Unlike Guix's it
+/// leaves out `arguments`, so editing a phase does not move the output
+/// directories and rerun the phases before it (docs/guix-differences.md).
+fn store_hash(f: &Fields, outputs: &[String]) -> String {
     let mut h = Sha256::new();
     h.update(b"strata-guix-store-1\0");
-    h.update(d.to_string().as_bytes());
-    h.update(b"\0");
-    if let Some(p) = parent {
-        h.update(p.as_bytes());
+    for s in [&f.name, &f.version] {
+        h.update(s.as_deref().unwrap_or("").as_bytes());
+        h.update(b"\0");
     }
+    if let Some((bs, _)) = &f.build_system {
+        h.update(bs.as_bytes());
+    }
+    h.update(b"\0");
     if let Some(s) = &f.source
         && let Some((sha, _)) = &s.sha256
     {
