@@ -15,6 +15,7 @@ mod containerd_executor;
 mod craft_conformance;
 mod docker_executor;
 mod examples;
+mod guix;
 mod executor;
 mod packages;
 mod real_clients;
