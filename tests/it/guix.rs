@@ -13,7 +13,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::support::{Strata, repo, require, require_docker, sh, slow_tests};
+use crate::support::{Strata, repo, require, require_docker, sh};
 
 const HELLO_SCM: &str = "/work/shared/conformance/guix/hello.scm";
 const HELLO_ORIG: (&str, &str) = (
@@ -99,8 +99,7 @@ fn guix_spec_errors_name_file_line_and_column() {
 
 #[test]
 fn guix_hello_builds_and_greets() {
-    if !slow_tests("build GNU hello from its Guix definition")
-        || !require_runc()
+    if !require_runc()
         || !require("mmdebstrap", "mmdebstrap --version")
         || !require_docker()
     {

@@ -9,6 +9,7 @@
 //! | `<n>:<phase>` | exec: `guile …/run-phase.scm /strata/phase/phase.scm`, one per phase | `changes`: the state dir, the build dir and the outputs' store dirs |
 //! | `<n>:squash` | layer: every phase's changes | `out` |
 //! | `<n>:output:<o>` | layer: output `o`'s store dir from the squash | `out` |
+//! | `<n>:runtime` | exec, host network, over the runtime base: `ca-certificates` | `out` |
 //!
 //! A phase's root filesystem is the build base, the packages, the source,
 //! the outputs of its store inputs, then the changes of every earlier
@@ -129,7 +130,7 @@ impl Lowering {
             g,
             "packages",
             format!("install the Debian packages {g} builds with"),
-            Op::Exec(apt_op(&self.settings.build_base, &packages)),
+            Op::Exec(apt_op(&self.settings.build_base, &packages, &format!("mkdir -p /gnu/store {STATE_DIR}\n"))),
         );
         rootfs.push(LayerRef::output(&pk, OUT));
         let mut source_path = None;
@@ -259,6 +260,17 @@ impl Lowering {
     /// of its store inputs (each a layer), `PATH` through its `bin`s.
     pub fn image(&mut self, p: &Rc<Package>, outs: &BTreeMap<String, LayerRef>) {
         let mut layers = Vec::new();
+        if let Some(base) = self.settings.base.clone() {
+            // Guix's images have no CA certificates; these do.
+            let id = format!("{}:runtime", p.name);
+            let op = apt_op(&base, &["ca-certificates".to_string()], "");
+            self.push(&id, &p.name, "runtime", format!("{}: the runtime base's CA certificates", p.name), Op::Exec(op));
+            layers.push(ImageLayer {
+                layer: LayerRef::output(&id, OUT),
+                created_by: "apt-get install ca-certificates".into(),
+                comment: None,
+            });
+        }
         let mut closure: Vec<Rc<Package>> = Vec::new();
         collect_runtime(p, &mut closure);
         for dep in closure.iter().rev() {
@@ -317,9 +329,10 @@ fn collect_runtime(p: &Package, out: &mut Vec<Rc<Package>>) {
 }
 
 /// The exec op installing `packages` over the build base.
-fn apt_op(build_base: &str, packages: &[String]) -> ExecOp {
+/// `then` runs after the installation.
+fn apt_op(build_base: &str, packages: &[String], then: &str) -> ExecOp {
     let script = format!(
-        "set -e\nexport DEBIAN_FRONTEND=noninteractive\napt-get update\napt-get install -y --no-install-recommends {}\nrm -rf /var/lib/apt/lists/*\nmkdir -p /gnu/store {STATE_DIR}\n",
+        "set -e\nexport DEBIAN_FRONTEND=noninteractive\napt-get update\napt-get install -y --no-install-recommends {}\nrm -rf /var/lib/apt/lists/*\n{then}",
         packages.join(" ")
     );
     ExecOp {
