@@ -166,8 +166,8 @@ impl Frontend for GuixFrontend {
         Ok(l.graph)
     }
 
-    fn run_host_op(&self, op: &HostOp, _inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
-        Err(HostOpError::new(format!("the guix frontend has no host op '{}'", op.name)))
+    fn run_host_op(&self, op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
+        crate::hostops::run(op, inputs)
     }
 
     /// The phase's saved environment and directory, then `argv` or a shell.

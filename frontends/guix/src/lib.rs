@@ -18,6 +18,7 @@
 //! | the phase file of the build-side protocol | [`phasefile`] |
 //! | the embedded build-side Scheme | [`scheme`] |
 //! | vertices and the image | [`lower`] |
+//! | host ops: the NAR check of git checkouts | [`hostops`] |
 //! | the `Frontend` itself: options, package choice | [`frontend`] |
 
 pub mod base32;
@@ -25,6 +26,7 @@ pub mod datum;
 pub mod debian;
 pub mod eval;
 pub mod frontend;
+pub mod hostops;
 pub mod lower;
 pub mod nar;
 pub mod phasefile;

@@ -3,7 +3,8 @@
 //!
 //! | vertex (`<n>` the package's name) | op | yields |
 //! |---|---|---|
-//! | `<n>:source` | fetch: the origin's file, verified by its sha256, at `strata/source/` | `out` |
+//! | `<n>:source` | fetch: the origin's file, verified by its sha256, at `strata/source/` (a git-fetch checkout at `strata/source/<file-name>`) | `out` |
+//! | `<n>:source:verify` | host ([`hostops::VERIFY_NAR`]), git-fetch only: the checkout's NAR hash, `.git` left out | `out` |
 //! | `<n>:packages` | exec, host network: the build base's Debian packages (Guile, the implicit inputs' tools, the mapped inputs) | `out`: every change but apt's logs and caches |
 //! | `<n>:setup` | exec: the first phases that only set the environment, in one process | `changes` |
 //! | `<n>:<phase>` | exec: `guile …/run-phase.scm /strata/phase/phase.scm`, one per phase | `changes`: the state dir, the build dir and the outputs' store dirs |
@@ -23,8 +24,8 @@ use std::rc::Rc;
 
 use strata_frontend_api::FrontendError;
 use strata_frontend_api::graph::{
-    BuildGraph, Capture, ExecOp, FetchOp, FileData, ImageConfig, ImageLayer, ImageSpec, LayerOp, LayerRef, Mount,
-    MountSource, Network, OUT, Op, Owner, Vertex,
+    BuildGraph, Capture, ExecOp, FetchOp, FileData, HostInput, HostOp, HostOutput, ImageConfig, ImageLayer, ImageSpec,
+    LayerOp, LayerRef, Mount, MountSource, Network, OUT, Op, Owner, Vertex,
 };
 
 use crate::debian;
@@ -32,7 +33,7 @@ use crate::eval::EvalError;
 use crate::eval::record::{InputTarget, Package};
 use crate::phasefile::{STATE_DIR, build_dir, phase_file};
 use crate::phases::{Phase, SETUP, check_keywords, phases_of};
-use crate::sources;
+use crate::{hostops, sources};
 
 /// What lowering reads besides the package: the user's options.
 #[derive(Debug, Clone)]
@@ -141,12 +142,26 @@ impl Lowering {
             let op = FetchOp {
                 part: g.into(),
                 source: r.source,
-                prefix: sources::SOURCE_DIR.into(),
+                prefix: r.prefix.clone(),
                 owner: Owner::Root,
                 check_subdir: false,
             };
             self.push(&id, g, "source", format!("fetch the source of {g}"), Op::Fetch(op));
-            rootfs.push(LayerRef::output(&id, OUT));
+            let mut layer = LayerRef::output(&id, OUT);
+            if let Some(expected) = &r.nar {
+                let (line, col) = o.sha256.as_ref().map_or((o.pos.line, o.pos.col), |(_, p)| (p.line, p.col));
+                let file = p.file.as_ref().map_or_else(|| "?".into(), |f| f.display().to_string());
+                let verify = format!("{g}:source:verify");
+                let op = HostOp {
+                    name: hostops::VERIFY_NAR.into(),
+                    params: hostops::verify_params(expected, &format!("{file}:{line}:{col}")),
+                    inputs: vec![HostInput { layers: vec![layer], path: r.prefix.clone() }],
+                    outputs: vec![HostOutput { name: OUT.into(), prefix: r.prefix.clone() }],
+                };
+                self.push(&verify, g, "source", format!("check the NAR hash of {g}'s checkout"), Op::Host(op));
+                layer = LayerRef::output(&verify, OUT);
+            }
+            rootfs.push(layer);
             source_path = Some(r.path);
         }
         rootfs.extend(deps);

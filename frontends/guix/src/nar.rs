@@ -79,6 +79,68 @@ fn node(path: &Path, out: &mut impl io::Write) -> io::Result<()> {
     string(out, b")")
 }
 
+/// The sha256 of the NAR of a file tree as strata lists it (a host op's
+/// input): `tree`'s root is the NAR's root directory; paths `skip` says
+/// yes to are left out (with what is below them).
+pub fn hash_tree(
+    tree: &strata_frontend_api::tree::Tree,
+    files: &dyn strata_frontend_api::ReadFile,
+    skip: &dyn Fn(&str) -> bool,
+) -> io::Result<[u8; 32]> {
+    let mut w = HashWriter(Sha256::new());
+    string(&mut w, b"nix-archive-1")?;
+    tree_node(tree, files, skip, "", &mut w)?;
+    Ok(w.0.finalize().into())
+}
+
+fn tree_node(
+    tree: &strata_frontend_api::tree::Tree,
+    files: &dyn strata_frontend_api::ReadFile,
+    skip: &dyn Fn(&str) -> bool,
+    path: &str,
+    out: &mut HashWriter,
+) -> io::Result<()> {
+    use strata_frontend_api::tree::EntryKind;
+    string(out, b"(")?;
+    string(out, b"type")?;
+    let entry = if path.is_empty() { None } else { tree.get(path) };
+    match entry.map(|e| (&e.kind, e.mode)) {
+        Some((EntryKind::Symlink { target }, _)) => {
+            string(out, b"symlink")?;
+            string(out, b"target")?;
+            string(out, target.as_bytes())?;
+        }
+        Some((EntryKind::File { .. }, mode)) => {
+            string(out, b"regular")?;
+            if mode & 0o100 != 0 {
+                string(out, b"executable")?;
+                string(out, b"")?;
+            }
+            string(out, b"contents")?;
+            string(out, &files.read(path)?)?;
+        }
+        _ => {
+            string(out, b"directory")?;
+            let mut names = tree.children(path);
+            names.sort();
+            for name in names {
+                let child = if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
+                if skip(&child) {
+                    continue;
+                }
+                string(out, b"entry")?;
+                string(out, b"(")?;
+                string(out, b"name")?;
+                string(out, name.as_bytes())?;
+                string(out, b"node")?;
+                tree_node(tree, files, skip, &child, out)?;
+                string(out, b")")?;
+            }
+        }
+    }
+    string(out, b")")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +221,16 @@ mod tests {
             b")",
         ]);
         assert_eq!(v, want);
+        // The same tree as a listing hashes the same.
+        struct Files<'a>(&'a Path);
+        impl strata_frontend_api::ReadFile for Files<'_> {
+            fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+                fs::read(self.0.join(path))
+            }
+        }
+        let tree = strata_frontend_api::tree::Tree::parse_listing("f 755 a\nf 644 b\nl 777 c -> a\nf 644 .git/HEAD\n")
+            .unwrap();
+        let h = hash_tree(&tree, &Files(dir.path()), &|p| p == ".git").unwrap();
+        assert_eq!(h, hash(dir.path()).unwrap());
     }
 }

@@ -49,6 +49,11 @@ pub struct Resolved {
     pub source: Source,
     /// Its path in the build container (the phase file's `source`).
     pub path: String,
+    /// Where the fetch puts it in its layer.
+    pub prefix: String,
+    /// For a recursive origin: the NAR sha256 (nix-base32) the fetched
+    /// tree must have, checked by [`crate::hostops::VERIFY_NAR`].
+    pub nar: Option<String>,
 }
 
 /// `url` with a `mirror://KIND/` prefix replaced (`user`: `KIND=URL` entries).
@@ -137,9 +142,12 @@ pub fn resolve(o: &Origin, mirrors: &[&str], caches: &[PathBuf]) -> Result<Resol
         return Err(EvalError::new(pos, format!("origin patches are not supported yet ({})", o.patches.join(", ")))
             .hint("apply them in a phase (add-after 'unpack …) with (invoke \"patch\" …), or drop them"));
     }
+    if o.method == "git-fetch" {
+        return git(o, &hash);
+    }
     if o.recursive() {
         return Err(EvalError::new(o.pos, format!("'{}' origins are not supported yet", o.method))
-            .hint("use a url-fetch origin of a release tarball"));
+            .hint("use a url-fetch or git-fetch origin"));
     }
     if !o.method.starts_with("url-fetch") {
         return Err(
@@ -166,7 +174,35 @@ pub fn resolve(o: &Origin, mirrors: &[&str], caches: &[PathBuf]) -> Result<Resol
         submodules: None,
         subdir: None,
     };
-    Ok(Resolved { source, path: format!("/{SOURCE_DIR}/{name}") })
+    Ok(Resolved { source, path: format!("/{SOURCE_DIR}/{name}"), prefix: SOURCE_DIR.into(), nar: None })
+}
+
+/// A `git-fetch` origin: the commit (or tag) checked out by strata's git
+/// fetcher, its NAR hash (without `.git`) checked after the fetch.
+fn git(o: &Origin, hash: &str) -> Result<Resolved, EvalError> {
+    let g = o.git.as_ref().ok_or_else(|| EvalError::new(o.pos, "a git-fetch origin's uri is a (git-reference …)"))?;
+    if g.recursive {
+        return Err(EvalError::new(o.pos, "git-fetch with (recursive? #t) is not supported yet"));
+    }
+    let name = o.file_name.clone().unwrap_or_else(|| "checkout".into());
+    let is_commit = g.commit.len() == 40 && g.commit.chars().all(|c| c.is_ascii_hexdigit());
+    let source = Source {
+        kind: SourceKind::Git,
+        location: g.url.clone(),
+        checksum: None,
+        branch: None,
+        tag: (!is_commit).then(|| g.commit.clone()),
+        commit: is_commit.then(|| g.commit.clone()),
+        depth: 0,
+        submodules: Some(Vec::new()),
+        subdir: None,
+    };
+    Ok(Resolved {
+        source,
+        path: format!("/{SOURCE_DIR}/{name}"),
+        prefix: format!("{SOURCE_DIR}/{name}"),
+        nar: Some(hash.to_string()),
+    })
 }
 
 #[cfg(test)]

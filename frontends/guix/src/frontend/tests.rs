@@ -163,3 +163,24 @@ fn an_input_without_a_definition_or_a_debian_equivalent_is_an_error() {
     assert!(e.hint.unwrap().contains("-X debian=libfrob="));
     assert!(lower_text(&text, &[("debian", "libfrob=libfrob-dev")]).is_ok());
 }
+
+#[test]
+fn a_git_fetch_origin_is_fetched_then_checked_by_its_nar_hash() {
+    let text = fs::read_to_string("/work/shared/conformance/guix/lz4.scm");
+    let Ok(text) = text else {
+        eprintln!("skipped: the conformance lz4.scm is absent");
+        return;
+    };
+    let g = lower_text(&text, &[]).unwrap();
+    let Op::Fetch(f) = &g.vertex("lz4:source").unwrap().op else { panic!("lz4:source is no fetch") };
+    assert_eq!((f.source.location.as_str(), f.source.tag.as_deref()), ("https://github.com/lz4/lz4", Some("v1.10.0")));
+    assert_eq!(f.prefix, "strata/source/lz4-1.10.0-checkout");
+    let Op::Host(h) = &g.vertex("lz4:source:verify").unwrap().op else { panic!("no verify host op") };
+    assert_eq!(h.params["expected"], "12sfwid95zhk2r2ijpwwknc5a2xlll2s9xhf0s21ca2jkygvblgx");
+    assert!(h.params["origin"].as_str().unwrap().ends_with("p.scm:11:17"), "{}", h.params["origin"]);
+    assert!(exec(&g, "lz4:unpack").rootfs.contains(&LayerRef::output("lz4:source:verify", "out")));
+    assert!(phase_file(&g, "lz4:unpack").contains("(source . \"/strata/source/lz4-1.10.0-checkout\")"));
+    // out and static are separate layers; python maps to Debian.
+    assert!(g.vertex("lz4:output:out").is_some() && g.vertex("lz4:output:static").is_some());
+    assert!(exec(&g, "lz4:packages").argv[2].contains("python3"));
+}
