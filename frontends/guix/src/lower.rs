@@ -137,7 +137,8 @@ impl Lowering {
         let mut source_path = None;
         if let Some(o) = &p.source {
             let mirrors: Vec<&str> = self.settings.mirrors.iter().map(String::as_str).collect();
-            let r = sources::resolve(o, &mirrors, &self.settings.caches).map_err(|e| located(p, e))?;
+            let r = sources::resolve(o, &mirrors, &self.settings.caches, (&p.name, &p.version))
+                .map_err(|e| located(p, e))?;
             let id = format!("{g}:source");
             let op = FetchOp {
                 part: g.into(),
@@ -154,7 +155,7 @@ impl Lowering {
                 let verify = format!("{g}:source:verify");
                 let op = HostOp {
                     name: hostops::VERIFY_NAR.into(),
-                    params: hostops::verify_params(expected, &format!("{file}:{line}:{col}")),
+                    params: hostops::verify_params(expected, &format!("{file}:{line}:{col}"), r.strip_top),
                     inputs: vec![HostInput { layers: vec![layer], path: r.prefix.clone() }],
                     outputs: vec![HostOutput { name: OUT.into(), prefix: r.prefix.clone() }],
                 };

@@ -54,6 +54,8 @@ pub struct Resolved {
     /// For a recursive origin: the NAR sha256 (nix-base32) the fetched
     /// tree must have, checked by [`crate::hostops::VERIFY_NAR`].
     pub nar: Option<String>,
+    /// The tree is the fetched tree's one top directory (a tarball's).
+    pub strip_top: bool,
 }
 
 /// `url` with a `mirror://KIND/` prefix replaced (`user`: `KIND=URL` entries).
@@ -130,7 +132,14 @@ fn from_cache(o: &Origin, want: &[u8], caches: &[PathBuf], pos: Pos) -> Result<O
 
 /// How `o` is fetched: from the cache when it has the file, else from its
 /// first URL (mirrors expanded); verified against its sha256 either way.
-pub fn resolve(o: &Origin, mirrors: &[&str], caches: &[PathBuf]) -> Result<Resolved, EvalError> {
+/// `name_version` names the package (`lz4-1.10.0`), for finding a
+/// recursive origin's tarball in the cache.
+pub fn resolve(
+    o: &Origin,
+    mirrors: &[&str],
+    caches: &[PathBuf],
+    name_version: (&str, &str),
+) -> Result<Resolved, EvalError> {
     let (hash, hash_pos) = o
         .sha256
         .clone()
@@ -143,7 +152,7 @@ pub fn resolve(o: &Origin, mirrors: &[&str], caches: &[PathBuf]) -> Result<Resol
             .hint("apply them in a phase (add-after 'unpack …) with (invoke \"patch\" …), or drop them"));
     }
     if o.method == "git-fetch" {
-        return git(o, &hash);
+        return git(o, &hash, caches, name_version);
     }
     if o.recursive() {
         return Err(EvalError::new(o.pos, format!("'{}' origins are not supported yet", o.method))
@@ -174,17 +183,43 @@ pub fn resolve(o: &Origin, mirrors: &[&str], caches: &[PathBuf]) -> Result<Resol
         submodules: None,
         subdir: None,
     };
-    Ok(Resolved { source, path: format!("/{SOURCE_DIR}/{name}"), prefix: SOURCE_DIR.into(), nar: None })
+    Ok(Resolved {
+        source,
+        path: format!("/{SOURCE_DIR}/{name}"),
+        prefix: SOURCE_DIR.into(),
+        nar: None,
+        strip_top: false,
+    })
 }
 
 /// A `git-fetch` origin: the commit (or tag) checked out by strata's git
 /// fetcher, its NAR hash (without `.git`) checked after the fetch.
-fn git(o: &Origin, hash: &str) -> Result<Resolved, EvalError> {
+fn git(o: &Origin, hash: &str, caches: &[PathBuf], name_version: (&str, &str)) -> Result<Resolved, EvalError> {
     let g = o.git.as_ref().ok_or_else(|| EvalError::new(o.pos, "a git-fetch origin's uri is a (git-reference …)"))?;
     if g.recursive {
         return Err(EvalError::new(o.pos, "git-fetch with (recursive? #t) is not supported yet"));
     }
     let name = o.file_name.clone().unwrap_or_else(|| "checkout".into());
+    if let Some((found, tarball)) = cached_tree(&name, caches, name_version) {
+        let source = Source {
+            kind: if tarball { SourceKind::Tar } else { SourceKind::Local },
+            location: found.display().to_string(),
+            checksum: None,
+            branch: None,
+            tag: None,
+            commit: None,
+            depth: 0,
+            submodules: None,
+            subdir: None,
+        };
+        return Ok(Resolved {
+            source,
+            path: format!("/{SOURCE_DIR}/{name}"),
+            prefix: format!("{SOURCE_DIR}/{name}"),
+            nar: Some(hash.to_string()),
+            strip_top: tarball,
+        });
+    }
     let is_commit = g.commit.len() == 40 && g.commit.chars().all(|c| c.is_ascii_hexdigit());
     let source = Source {
         kind: SourceKind::Git,
@@ -202,7 +237,31 @@ fn git(o: &Origin, hash: &str) -> Result<Resolved, EvalError> {
         path: format!("/{SOURCE_DIR}/{name}"),
         prefix: format!("{SOURCE_DIR}/{name}"),
         nar: Some(hash.to_string()),
+        strip_top: false,
     })
+}
+
+/// A cached tree for a recursive origin: a directory named after the
+/// origin's file name, or a tarball of the package (`NAME_VERSION.orig.tar.*`
+/// as Debian names them, `NAME-VERSION.tar.*`, `FILE-NAME.tar.*`), whose
+/// top directory is the tree. The NAR check decides whether it is the one.
+fn cached_tree(file_name: &str, caches: &[PathBuf], (name, version): (&str, &str)) -> Option<(PathBuf, bool)> {
+    let stems = [format!("{name}_{version}.orig.tar."), format!("{name}-{version}.tar."), format!("{file_name}.tar.")];
+    for dir in caches {
+        let d = dir.join(file_name);
+        if d.is_dir() {
+            return Some((d, false));
+        }
+        let Ok(entries) = fs::read_dir(dir) else { continue };
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+        files.sort();
+        if let Some(f) = files.into_iter().find(|f| {
+            f.file_name().and_then(|n| n.to_str()).is_some_and(|n| stems.iter().any(|s| n.starts_with(s.as_str())))
+        }) {
+            return Some((f, true));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -244,11 +303,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("hello_2.orig.tar.gz"), b"bytes").unwrap();
         let h = base32::encode(&sha256_file(&dir.path().join("hello_2.orig.tar.gz")).unwrap());
-        let r = resolve(&origin("mirror://gnu/hello/hello-2.tar.gz", &h), &[], &[dir.path().to_path_buf()]).unwrap();
+        let r =
+            resolve(&origin("mirror://gnu/hello/hello-2.tar.gz", &h), &[], &[dir.path().to_path_buf()], ("hello", "2"))
+                .unwrap();
         assert_eq!(r.source.location, dir.path().join("hello_2.orig.tar.gz").display().to_string());
         assert_eq!(r.path, "/strata/source/hello_2.orig.tar.gz");
         assert!(r.source.checksum.unwrap().starts_with("sha256/"));
-        let r = resolve(&origin("mirror://gnu/hello/hello-2.tar.gz", &h), &[], &[]).unwrap();
+        let r = resolve(&origin("mirror://gnu/hello/hello-2.tar.gz", &h), &[], &[], ("hello", "2")).unwrap();
         assert_eq!(r.source.location, "https://ftpmirror.gnu.org/gnu/hello/hello-2.tar.gz");
     }
 
@@ -257,8 +318,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("hello-2.tar.gz"), b"other bytes").unwrap();
         let want = "183a6rxnhixiyykd7qis0y9g9cfqhpkk872a245y3zl28can0pqd";
-        let e =
-            resolve(&origin("mirror://gnu/hello/hello-2.tar.gz", want), &[], &[dir.path().to_path_buf()]).unwrap_err();
+        let e = resolve(
+            &origin("mirror://gnu/hello/hello-2.tar.gz", want),
+            &[],
+            &[dir.path().to_path_buf()],
+            ("hello", "2"),
+        )
+        .unwrap_err();
         assert_eq!((e.pos.line, e.pos.col), (3, 7));
         assert!(e.message.contains(&format!("expected {want}, found ")), "{}", e.message);
     }
