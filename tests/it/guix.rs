@@ -43,7 +43,8 @@ fn debian_orig(pool_path: &str, sha256: &str) -> PathBuf {
             "{ grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } \
              | head -n1 | sed -E 's/^(URIs:|deb) +//; s/ *$//; s#/$##; s#/debian$##'",
         );
-        let mirror = if mirror.trim().is_empty() { "http://deb.debian.org".to_string() } else { mirror.trim().to_string() };
+        let mirror =
+            if mirror.trim().is_empty() { "http://deb.debian.org".to_string() } else { mirror.trim().to_string() };
         sh(&format!("curl -sSfL -o '{0}.part' '{mirror}/{pool_path}' && mv '{0}.part' '{0}'", file.display()));
         sh(&check);
     }
@@ -76,16 +77,25 @@ fn guix_spec_errors_name_file_line_and_column() {
     let s = Strata::new();
     let hello = fs::read_to_string(hello_scm()).unwrap();
     let with_args = |args: &str| {
-        hello.replace("(build-system gnu-build-system)", &format!("(build-system gnu-build-system)\n    (arguments {args})"))
+        hello.replace(
+            "(build-system gnu-build-system)",
+            &format!("(build-system gnu-build-system)\n    (arguments {args})"),
+        )
     };
     let f = definition(&s, &with_args("(list #:test-targt \"check\")"));
     let err = s.fails(&["build", f.to_str().unwrap()]);
     assert!(err.contains("p.scm:13:22: unknown keyword #:test-targt for gnu-build-system"), "{err}");
     assert!(err.contains("did you mean #:test-target?"), "{err}");
 
-    let f = definition(&s, &with_args("(list #:phases #~(modify-phases %standard-phases (replace 'instal (lambda _ #t))))"));
+    let f = definition(
+        &s,
+        &with_args("(list #:phases #~(modify-phases %standard-phases (replace 'instal (lambda _ #t))))"),
+    );
     let err = s.fails(&["build", f.to_str().unwrap()]);
-    assert!(err.contains("p.scm:13:65: modify-phases: replace 'instal: gnu-build-system has no phase 'instal'"), "{err}");
+    assert!(
+        err.contains("p.scm:13:65: modify-phases: replace 'instal: gnu-build-system has no phase 'instal'"),
+        "{err}"
+    );
     assert!(err.contains("the phases at this point are: separate-from-pid1"), "{err}");
 
     let cache = s.path("cache");
@@ -99,10 +109,7 @@ fn guix_spec_errors_name_file_line_and_column() {
 
 #[test]
 fn guix_hello_builds_and_greets() {
-    if !require_runc()
-        || !require("mmdebstrap", "mmdebstrap --version")
-        || !require_docker()
-    {
+    if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") || !require_docker() {
         return;
     }
     let cache = debian_orig(HELLO_ORIG.0, HELLO_ORIG.1);
@@ -125,7 +132,53 @@ fn guix_hello_builds_and_greets() {
         assert!(out.contains(&format!("[{phase}]")), "no {phase} in:\n{out}");
     }
     assert_eq!(sh(&format!("docker run --rm '{tag}' hello")), "Hello, world!\n");
-    let again = s.ok(&["build", hello_scm().to_str().unwrap(), "-X", &format!("source-cache={}", cache.display()), "--progress", "plain"]);
+    let again = s.ok(&[
+        "build",
+        hello_scm().to_str().unwrap(),
+        "-X",
+        &format!("source-cache={}", cache.display()),
+        "--progress",
+        "plain",
+    ]);
     assert!(again.contains("(0 steps run,"), "a second build ran steps:\n{again}");
     sh(&format!("docker rmi '{tag}' >/dev/null"));
+}
+
+#[test]
+fn guix_git_origin_from_a_debian_tarball_is_checked_by_its_nar_hash() {
+    if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") || !require_docker() {
+        return;
+    }
+    // lsix: git-fetch, copy-build-system; Debian's orig tarball unpacks to
+    // the checkout whose NAR hash the definition gives.
+    let cache = debian_orig(
+        "debian/pool/main/l/lsix/lsix_1.9.1.orig.tar.xz",
+        "caf04fe29eb12d5e7a60e71a83a0568d1df8eff806b195f40b91ca14ca01356f",
+    );
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    let def = s.path("lsix");
+    fs::create_dir_all(&def).unwrap();
+    let scm = def.join("lsix.scm");
+    fs::copy("/work/shared/conformance/guix/corpus/lsix.scm", &scm).unwrap();
+    let tag = format!("strata-guix-lsix:{}", std::process::id());
+    let cache_opt = format!("source-cache={}", cache.display());
+    // imagemagick is mapped to nothing: the test checks the source, not lsix's runtime.
+    let args = ["build", scm.to_str().unwrap(), "-X", &cache_opt, "-X", "debian=imagemagick=", "--progress", "plain"];
+    let out = s.ok(&[&args[..], &["-t", &tag, "--output", "type=docker"]].concat());
+    assert!(out.contains("[lsix:source:verify] done"), "{out}");
+    assert_eq!(sh(&format!("docker run --rm '{tag}' sh -c 'head -c 11 $(command -v lsix)'")), "#!/usr/bin/");
+    sh(&format!("docker rmi '{tag}' >/dev/null"));
+
+    // The same tarball with another hash in the definition: the NAR check names both.
+    fs::write(
+        &scm,
+        fs::read_to_string(&scm).unwrap().replace(
+            "1w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s",
+            "0w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s",
+        ),
+    )
+    .unwrap();
+    let err = s.fails(&args);
+    assert!(err.contains("lsix.scm:13:17: sha256 mismatch for the git checkout: expected 0w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s, found 1w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s"), "{err}");
 }

@@ -45,28 +45,27 @@ pub fn run(op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, Host
     let origin = op.params["origin"].as_str().unwrap_or("the origin");
     let input = inputs.first().ok_or_else(|| HostOpError::new("guix.verify-nar: no input tree"))?;
     let (sub, under);
-    let (tree, files): (&Tree, &dyn ReadFile) = if op.params["strip_top"].as_bool() == Some(true) {
-        let top = match input.tree.children("").as_slice() {
-            [one] if input.tree.is_real_dir(one) => one.clone(),
-            other => {
-                return Err(HostOpError::new(format!(
-                    "{origin}: the cached tarball should hold one top directory, it holds: {}",
-                    other.join(" ")
-                )));
-            }
-        };
-        let mut t = Tree::new();
-        for path in input.tree.descendants(&top) {
-            if let Some(e) = input.tree.get(&path) {
-                t.insert(&path[top.len() + 1..], e.clone());
-            }
-        }
-        sub = t;
-        under = Under { top, files: input.files };
-        (&sub, &under)
-    } else {
-        (input.tree, input.files)
+    let only_dir = match input.tree.children("").as_slice() {
+        [one] if input.tree.is_real_dir(one) => Some(one.clone()),
+        _ => None,
     };
+    // strata's tar fetch already drops a tarball's one top directory; if it
+    // is still there, the tree is below it.
+    let (tree, files): (&Tree, &dyn ReadFile) =
+        match only_dir.filter(|_| op.params["strip_top"].as_bool() == Some(true)) {
+            Some(top) => {
+                let mut t = Tree::new();
+                for path in input.tree.descendants(&top) {
+                    if let Some(e) = input.tree.get(&path) {
+                        t.insert(&path[top.len() + 1..], e.clone());
+                    }
+                }
+                sub = t;
+                under = Under { top, files: input.files };
+                (&sub, &under)
+            }
+            None => (input.tree, input.files),
+        };
     let found = nar::hash_tree(tree, files, &is_git)
         .map_err(|e| HostOpError::new(format!("guix.verify-nar: reading the checkout: {e}")))?;
     let found = base32::encode(&found);
