@@ -17,6 +17,7 @@
 //! - `log`: [`LogSink`] and the file log kept beside each step's result.
 
 pub mod cancel;
+pub mod checked;
 pub mod containerd;
 pub mod docker;
 pub mod log;

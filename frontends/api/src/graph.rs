@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::Source;
+use crate::metadata::Metadata;
 
 /// The version of this IR. Bump it on any change of shape or meaning: it
 /// is in every cache key, so keys computed over an older IR never match.
@@ -53,12 +54,22 @@ pub struct BuildGraph {
     pub vertices: Vec<Vertex>,
     /// The final image, if the spec makes one.
     pub image: Option<ImageSpec>,
+    /// What the build is made of, for SBOMs and provenance; in no key.
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
 }
 
 impl BuildGraph {
     /// An empty graph of `frontend`'s.
     pub fn new(frontend: FrontendId) -> BuildGraph {
-        BuildGraph { ir_version: IR_VERSION, frontend, source_date_epoch: None, vertices: Vec::new(), image: None }
+        BuildGraph {
+            ir_version: IR_VERSION,
+            frontend,
+            source_date_epoch: None,
+            vertices: Vec::new(),
+            image: None,
+            metadata: Metadata::default(),
+        }
     }
 
     pub fn vertex(&self, id: &str) -> Option<&Vertex> {

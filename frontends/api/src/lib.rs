@@ -9,6 +9,7 @@
 //! | a frontend: locate, lower, run its host ops | [`Frontend`] |
 //! | a spec error with file, line, column and a hint | [`FrontendError`] |
 //! | a file listing host ops read and return | [`tree::Tree`] |
+//! | what a build is made of, for SBOMs and provenance (in no key) | [`metadata::Metadata`] |
 //!
 //! Below: the craft project model (craft-parts' schema), which the craft
 //! frontend reads specs into before lowering them. It stays here while
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod frontend;
 pub mod graph;
+pub mod metadata;
 pub mod tree;
 
 pub use frontend::{

@@ -16,6 +16,9 @@
 //! | prime | `<p>:prime` (host), or `<p>:prime:migration` (host) → `<p>:prime` (exec) | [`migrate`] |
 //! | pack | `pack:prime` (layer: relocate through the base's links), then the [`ImageSpec`](strata_frontend_api::graph::ImageSpec) | [`image`] |
 //!
+//! The graph's metadata (the project and its parts' sources, for SBOMs)
+//! is filled last ([`metadata`]).
+//!
 //! Every vertex's layer is `out` (captures and host outputs alike), except
 //! the exec ops' `vars` (the project variables, see [`run`]) and the
 //! stage-packages' `fetched`, `debs`, `list`, `install` and `info`.
@@ -35,6 +38,7 @@ use crate::sequencer::plan;
 
 pub mod build;
 pub mod image;
+pub mod metadata;
 pub mod migrate;
 pub mod overlay;
 pub mod packages;
@@ -78,6 +82,7 @@ pub fn lower(project: &Project, info: &BuildInfo, frontend: FrontendId) -> Resul
     }
     l.stage_conflicts();
     l.image();
+    l.metadata();
     Ok(l.graph)
 }
 

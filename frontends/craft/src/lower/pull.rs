@@ -100,7 +100,7 @@ impl Lowering<'_> {
 /// A source as strata fetches it on the host: a location under
 /// `$CRAFT_PROJECT_DIR` (which the frontend expands to `/root/project`, the
 /// project in the build container) is made relative to the project.
-fn on_host(s: &strata_frontend_api::Source) -> strata_frontend_api::Source {
+pub(super) fn on_host(s: &strata_frontend_api::Source) -> strata_frontend_api::Source {
     let mut s = s.clone();
     if let Some(rest) = s.location.strip_prefix(crate::dirs::PROJECT_DIR) {
         let rest = rest.trim_start_matches('/');

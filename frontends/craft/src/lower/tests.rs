@@ -211,3 +211,25 @@ fn sources_in_the_containers_view_of_the_project_are_fetched_from_the_project() 
     assert_eq!(location("web:pull"), "web");
     assert_eq!(location("all:pull"), ".");
 }
+
+#[test]
+fn metadata_names_the_project_and_each_parts_source_as_the_spec_pins_it() {
+    let g = lower(&format!(
+        "{HEAD}license: GPL-3.0-or-later\nsummary: Greets\nparts:\n  hello:\n    plugin: nil\n    source: https://example.com/hello.tar.gz\n    source-checksum: sha256/2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881\n  lib:\n    plugin: nil\n    source: https://example.com/lib.git\n    source-commit: 0123abcd\n  tagged:\n    plugin: nil\n    source: https://example.com/t.git\n    source-tag: v1\n  conf:\n    plugin: dump\n    source: $CRAFT_PROJECT_DIR/conf\n    source-type: local\n  none:\n    plugin: nil\n"
+    ));
+    let project = g.metadata.project.as_ref().unwrap();
+    assert_eq!(
+        (project.name.as_str(), project.version.as_deref(), project.license.as_deref()),
+        ("t", Some("1.0"), Some("GPL-3.0-or-later"))
+    );
+    assert_eq!(project.description.as_deref(), Some("Greets"));
+    let source = |part: &str| g.metadata.groups[part].sources[0].clone();
+    assert_eq!(
+        (source("hello").kind.as_str(), source("hello").checksum.as_deref()),
+        ("tar", Some("sha256/2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"))
+    );
+    assert_eq!(source("lib").commit.as_deref(), Some("0123abcd"));
+    assert_eq!((source("tagged").commit, source("tagged").reference.as_deref()), (None, Some("v1")));
+    assert_eq!((source("conf").kind.as_str(), source("conf").url.as_str()), ("local", "conf"));
+    assert!(g.metadata.groups["none"].sources.is_empty());
+}
