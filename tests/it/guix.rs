@@ -141,6 +141,31 @@ fn guix_hello_builds_and_greets() {
         "plain",
     ]);
     assert!(again.contains("(0 steps run,"), "a second build ran steps:\n{again}");
+
+    // A phase added at the end reruns only itself and what follows it.
+    let hello = fs::read_to_string(hello_scm()).unwrap().replace(
+        "(build-system gnu-build-system)",
+        "(build-system gnu-build-system)\n    (arguments (list #:phases #~(modify-phases %standard-phases \
+         (add-after 'compress-documentation 'greet (lambda _ (display \"greetings\\n\"))))))",
+    );
+    let f = definition(&s, &hello);
+    let edited = s.ok(&[
+        "build",
+        f.to_str().unwrap(),
+        "-X",
+        &format!("source-cache={}", cache.display()),
+        "--progress",
+        "plain",
+    ]);
+    let ran: Vec<&str> = edited
+        .lines()
+        .filter(|l| l.starts_with('[') && l.contains("] run ("))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next())
+        .collect();
+    // The new phase changes no file of `out`, so its layer and the image
+    // are the same as before: the image comes from the cache.
+    assert_eq!(ran, ["hello:greet", "hello:squash", "hello:output:out"], "{edited}");
+    assert!(edited.contains("[hello:greet] greetings"), "{edited}");
     sh(&format!("docker rmi '{tag}' >/dev/null"));
 }
 

@@ -27,6 +27,7 @@ use strata_frontend_api::graph::{
     BuildGraph, Capture, ExecOp, FetchOp, FileData, HostInput, HostOp, HostOutput, ImageConfig, ImageLayer, ImageSpec,
     LayerOp, LayerRef, Mount, MountSource, Network, OUT, Op, Owner, Vertex,
 };
+use strata_frontend_api::metadata::{Package as MetaPackage, SourceRef};
 
 use crate::debian;
 use crate::eval::EvalError;
@@ -135,10 +136,17 @@ impl Lowering {
         );
         rootfs.push(LayerRef::output(&pk, OUT));
         let mut source_path = None;
+        let mut meta = MetaPackage {
+            name: p.name.clone(),
+            version: Some(p.version.clone()),
+            homepage: p.home_page.clone(),
+            ..Default::default()
+        };
         if let Some(o) = &p.source {
             let mirrors: Vec<&str> = self.settings.mirrors.iter().map(String::as_str).collect();
             let r = sources::resolve(o, &mirrors, &self.settings.caches, (&p.name, &p.version))
                 .map_err(|e| located(p, e))?;
+            meta.sources.push(SourceRef::of(&r.source));
             let id = format!("{g}:source");
             let op = FetchOp {
                 part: g.into(),
@@ -166,6 +174,7 @@ impl Lowering {
             source_path = Some(r.path);
         }
         rootfs.extend(deps);
+        self.graph.metadata.groups.insert(g.to_string(), meta);
 
         // The phases: the leading setup phases as one vertex, then one each.
         let mut units: Vec<Vec<Phase>> = Vec::new();
@@ -319,6 +328,7 @@ impl Lowering {
             labels.insert("org.opencontainers.image.url".to_string(), h.clone());
         }
         let config = ImageConfig { env: vec![("PATH".into(), path.join(":"))], labels, ..Default::default() };
+        self.graph.metadata.project = self.graph.metadata.groups.values().find(|m| m.name == p.name).cloned();
         self.graph.image = Some(ImageSpec {
             base: self.settings.base.clone(),
             layers,

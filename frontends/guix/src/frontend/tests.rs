@@ -72,6 +72,10 @@ fn hello_lowers_to_one_vertex_per_phase_over_the_earlier_phases_changes() {
         fetch.source.checksum.as_deref(),
         Some("sha256/0d5f60154382fee10b114a1c34e785d8b1f492073ae2d3a6f7b147687b366aa0")
     );
+    let meta = g.metadata.project.as_ref().unwrap();
+    assert_eq!((meta.name.as_str(), meta.version.as_deref()), ("hello", Some("2.12.3")));
+    assert_eq!(meta.homepage.as_deref(), Some("https://www.gnu.org/software/hello/"));
+    assert_eq!(meta.sources[0].url, fetch.source.location);
     let image = g.image.as_ref().unwrap();
     assert_eq!(image.base.as_deref(), Some("debian:bookworm"));
     assert_eq!(image.layers.len(), 2, "CA certificates, then out");
@@ -183,4 +187,36 @@ fn a_git_fetch_origin_is_fetched_then_checked_by_its_nar_hash() {
     // out and static are separate layers; python maps to Debian.
     assert!(g.vertex("lz4:output:out").is_some() && g.vertex("lz4:output:static").is_some());
     assert!(exec(&g, "lz4:packages").argv[2].contains("python3"));
+}
+
+#[test]
+fn every_conformance_definition_lowers_or_names_what_is_not_supported() {
+    let dir = std::path::Path::new("/work/shared/conformance/guix");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    }
+    let mut lowered = 0;
+    for sub in [dir.to_path_buf(), dir.join("corpus")] {
+        let mut files: Vec<_> = fs::read_dir(&sub).unwrap().flatten().map(|e| e.path()).collect();
+        files.retain(|f| f.extension().is_some_and(|x| x == "scm"));
+        files.sort();
+        for f in files {
+            let stem = f.file_stem().unwrap().to_str().unwrap().to_string();
+            let mut o = LowerOptions::host(2);
+            o.frontend_options = vec![("package".into(), stem.clone())];
+            match GuixFrontend.lower(&f, &o) {
+                Ok(g) => {
+                    assert!(
+                        g.vertex(&format!("{stem}:install")).is_some()
+                            || g.vertex(&format!("{stem}:builder")).is_some(),
+                        "{stem}"
+                    );
+                    lowered += 1;
+                }
+                Err(e) => assert!(e.message.contains("not supported yet"), "{}: {e}", f.display()),
+            }
+        }
+    }
+    assert!(lowered >= 15, "only {lowered} lowered");
 }
