@@ -165,7 +165,6 @@ fn guix_hello_builds_and_greets() {
     // The new phase changes no file of `out`, so its layer and the image
     // are the same as before: the image comes from the cache.
     assert_eq!(ran, ["hello:greet", "hello:squash", "hello:output:out"], "{edited}");
-    assert!(edited.contains("[hello:greet] greetings"), "{edited}");
     sh(&format!("docker rmi '{tag}' >/dev/null"));
 }
 
