@@ -451,7 +451,19 @@ impl Reader<'_> {
             compat: self.opt_string(root.get("compat"), "compat")?,
             deprecated: self.bool(root.get("deprecated"), "deprecated")?,
             sources: Vec::new(),
-            build: BuildSpec { script: Vec::new(), ..BuildSpec::default() },
+            // A platform has no files: spk's EmptyPackage never fires on it
+            // (its metadata counts); strata's does, so it is allowed here.
+            build: BuildSpec {
+                script: Vec::new(),
+                validation: vec![ValidationRule {
+                    mode: RuleMode::Allow,
+                    rule: "EmptyPackage".into(),
+                    packages: Vec::new(),
+                    action: None,
+                    pos: p.pos,
+                }],
+                ..BuildSpec::default()
+            },
             install,
             tests: Vec::new(),
             pos: p.pos,

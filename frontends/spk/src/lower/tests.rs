@@ -160,3 +160,16 @@ fn the_conformance_specs_lower_with_their_sibling_recipes() {
     let builds: Vec<&str> = ids(&g).into_iter().filter(|i| i.contains(":build:")).collect();
     assert_eq!(builds.len(), 3, "zlib for gcc 4.8 and 6.3, and its build requirement stdfs: {builds:?}");
 }
+
+#[test]
+fn a_platform_is_a_package_of_requirements_with_no_files() {
+    let platform = "platform: vfx-base/2024.1\napi: v0/platform\nrequirements:\n  - libgreet/1.0\n  - add: stdfs\n  - remove: stdfs\n";
+    let lib = "pkg: libgreet/1.0.0\nsources: []\nbuild:\n  auto_host_vars: None\n  script: [touch /spfs/x]\n";
+    let d = Dir::new(&[("platform.spk.yaml", platform), ("libgreet.spk.yaml", lib)]);
+    let g = lower(&d.path("platform.spk.yaml"), &[]).unwrap();
+    assert!(!ids(&g).iter().any(|i| i.starts_with("vfx-base:source")), "no sources: {:?}", ids(&g));
+    let Op::Host(p) = &g.vertices.iter().find(|v| v.id.starts_with("vfx-base:package:")).unwrap().op else { panic!() };
+    assert!(p.params["rules"][0]["rule"] == "EmptyPackage", "{}", p.params);
+    // IfAlreadyPresent: the requirement constrains, it does not pull libgreet into the image.
+    assert_eq!(g.image.unwrap().layers.len(), 1);
+}
