@@ -47,6 +47,12 @@ fn spk_greet_builds_with_runc_and_runs() {
     assert!(listing.contains("No such file"), "the man component is not in the image:\n{listing}");
     assert!(listing.contains("spk_greet.sh") && listing.contains("spk_greet.csh"), "the startup files are:\n{listing}");
 
+    // The same image from a fresh store: every layer is reproducible.
+    let fresh = Strata::new();
+    fresh.base_image("debian-bookworm");
+    let again = fresh.ok(&["build", "examples/spk-greet/greet.spk.yaml"]);
+    assert_eq!(crate::support::last_digest(&out), crate::support::last_digest(&again), "two builds, two images");
+
     // The second variant and an option, from the cache of the first build.
     let out =
         s.ok(&["build", "examples/spk-greet/greet.spk.yaml", "-X", "variant=style=loud", "-X", "opt=greeting=hi"]);
