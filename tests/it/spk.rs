@@ -160,3 +160,37 @@ fn spk_builds_the_bzip2_conformance_spec_from_debian_sources() {
         "bzip2 from /spfs/bin and stdfs's environment"
     );
 }
+
+#[test]
+fn spk_validation_refuses_empty_packages_and_altered_files() {
+    if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("mmdebstrap", "mmdebstrap --version")
+    {
+        return;
+    }
+    let base = "sources: []\nbuild:\n  auto_host_vars: None\n";
+    let (d, empty) = spec_dir(&[
+        ("empty.spk.yaml", &format!("pkg: empty/1.0.0\n{base}  script: [echo nothing]\n")),
+        ("lib.spk.yaml", &format!("pkg: lib/1.0.0\n{base}  script: [mkdir -p /spfs/lib, echo v1 > /spfs/lib/data]\n")),
+        (
+            "app.spk.yaml",
+            &format!("pkg: app/1.0.0\n{base}  options: [{{pkg: lib}}]\n  script: [echo mine > /spfs/lib/data]\n"),
+        ),
+    ]);
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    let err = s.fails(&["build", &empty]);
+    assert!(err.contains("empty/1.0.0/") && err.contains("Builds must install at least one file in spfs"), "{err}");
+    let app = d.path().join("app.spk.yaml").to_string_lossy().into_owned();
+    let err = s.fails(&["build", &app]);
+    assert!(
+        err.contains("Build must not alter files from other packages.") && err.contains("spfs/lib/data (changed)"),
+        "{err}"
+    );
+    fs::write(
+        d.path().join("app.spk.yaml"),
+        format!("pkg: app/1.0.0\n{base}  options: [{{pkg: lib}}]\n  script: [echo mine > /spfs/lib/data]\n  validation:\n    rules:\n      - allow: AlterExistingFiles\n      - allow: CollectExistingFiles\n"),
+    )
+    .unwrap();
+    s.ok(&["build", &app]);
+}
