@@ -77,9 +77,7 @@ fn unknown_keys_warn_and_strict_refuses_them() {
     let out = s.cmd().args(["plan", &spec]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("4:1: warning: ")
-            && stderr.contains("unknown key 'uild'")
-            && stderr.contains("did you mean 'build'"),
+        stderr.contains("typo.spk.yaml:4:1: warning: unknown key 'uild'") && stderr.contains("did you mean 'build'"),
         "{stderr}"
     );
     let err = s.fails(&["plan", &spec, "-X", "strict"]);

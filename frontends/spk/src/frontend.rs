@@ -142,7 +142,7 @@ impl Frontend for SpkFrontend {
         let settings = SpkFrontend::settings(opts)?;
         let (graph, warnings) = lower(spec, &settings, SpkFrontend::id())?;
         for w in &warnings {
-            eprintln!("{}: warning: {}", w.pos, w.message);
+            eprintln!("{w}");
         }
         Ok(graph)
     }

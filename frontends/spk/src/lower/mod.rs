@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use strata_frontend_api::FrontendError;
 use strata_frontend_api::graph::{BuildGraph, FrontendId, LayerRef};
 
-use crate::error::Warning;
 use crate::load::load_file;
 use crate::spec::{EnvOp, Request, Spec};
 use crate::variants::{Host, Selection};
@@ -65,7 +64,8 @@ pub struct Lowering<'s> {
     pub graph: BuildGraph,
     pub settings: &'s Settings,
     pub dir: PathBuf,
-    pub warnings: Vec<Warning>,
+    /// Rendered: `file:line:col: warning: message`.
+    pub warnings: Vec<String>,
     /// Sibling recipes, loaded once: (file, spec).
     siblings: Option<Vec<(PathBuf, Spec)>>,
     /// Packages lowered so far, by name (one build each).
@@ -75,7 +75,7 @@ pub struct Lowering<'s> {
 }
 
 /// Lowers the spec at `file`.
-pub fn lower(file: &Path, settings: &Settings, id: FrontendId) -> Result<(BuildGraph, Vec<Warning>), FrontendError> {
+pub fn lower(file: &Path, settings: &Settings, id: FrontendId) -> Result<(BuildGraph, Vec<String>), FrontendError> {
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut l = Lowering {
         graph: BuildGraph::new(id),
@@ -87,9 +87,7 @@ pub fn lower(file: &Path, settings: &Settings, id: FrontendId) -> Result<(BuildG
         active: Vec::new(),
     };
     let loaded = load_file(file, &settings.selection.overrides, &settings.env, settings.strict)?;
-    l.warnings.extend(
-        loaded.warnings.iter().map(|w| Warning { pos: w.pos, message: format!("{}: {}", file.display(), w.message) }),
-    );
+    l.warnings.extend(loaded.warnings.iter().map(|w| w.render(file)));
     let builds = l.package(&loaded.spec, file, true)?;
     l.image(&loaded.spec, &builds[0]).map_err(|e| e.in_file(file))?;
     Ok((l.graph, l.warnings))
@@ -178,12 +176,7 @@ impl Lowering<'_> {
             .hint(format!("add a {name}.spk.yaml recipe beside the spec, or, if the build base provides {name}, pass -X host-pkg={name}")));
         };
         let loaded = load_file(&path, &self.settings.selection.overrides, &self.settings.env, self.settings.strict)?;
-        self.warnings.extend(
-            loaded
-                .warnings
-                .iter()
-                .map(|w| Warning { pos: w.pos, message: format!("{}: {}", path.display(), w.message) }),
-        );
+        self.warnings.extend(loaded.warnings.iter().map(|w| w.render(&path)));
         let _ = spec;
         let builds = self.package(&loaded.spec, &path, false)?;
         Ok(builds.into_iter().next())
