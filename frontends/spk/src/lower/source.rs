@@ -5,8 +5,11 @@
 //! |---|---|
 //! | `path:` | a host-side fetch of the path, then [`hostops::LOCAL_SOURCE`] (excludes, `.gitignore`s) placed at the target dir |
 //! | `git:` | a host-side clone (strata's git source), placed at the target dir |
-//! | `tar:` | a host-side fetch of the archive (path or URL) … |
-//! | `script:` | … and `<n>:source:run`, one container over the build base and the sources before it: `tar -xf` each archive, `bash -ex` each script, in the target dir (host network: spk's source scripts clone and download) |
+//! | `tar:` | a host-side fetch of the archive (path or URL), then `<n>:source:run:<i>`: `tar -xf` in the target dir … |
+//! | `script:` | `<n>:source:run:<i>`: `bash -ex` the script in the target dir … |
+//!
+//! … each in a container over the build base and the sources before it, in
+//! list order (host network: spk's source scripts clone and download).
 //!
 //! `<n>:source` squashes them into the one layer the builds read.
 
@@ -56,9 +59,6 @@ impl Lowering<'_> {
         let src = pkg_dir(name, &version, "src");
         let group = Some(name);
         let mut layers: Vec<LayerRef> = Vec::new();
-        let mut script = String::from("set -e\n");
-        let mut mounts = Vec::new();
-        let mut runs = false;
         for (i, s) in spec.sources.iter().enumerate() {
             let target = match &s.subdir {
                 Some(d) => format!("{src}/{}", d.trim_matches('/')),
@@ -126,16 +126,17 @@ impl Lowering<'_> {
                     v.description = format!("fetch {tar} for {name}");
                     self.graph.push(v);
                     let dest = format!("{FETCH_DIR}/{i}");
-                    mounts.push(Mount {
+                    let mount = Mount {
                         destination: dest.clone(),
                         source: MountSource::Layers(vec![LayerRef::output(&id, OUT)]),
                         read_only: true,
                         capture: None,
-                    });
+                    };
                     let t = quote(&format!("/{target}"));
                     let f = quote(&format!("{dest}/{}", archive_name(tar)));
-                    script.push_str(&format!("mkdir -p {t}\ncd {t}\ntar -xf {f}\n"));
-                    runs = true;
+                    let script = format!("set -e\nmkdir -p {t}\ncd {t}\ntar -xf {f}\n");
+                    let run = self.source_run(spec, i, &layers, vec![mount], script, format!("unpack {tar}"));
+                    layers.push(run);
                 }
                 SourceKind::Script { lines } => {
                     let t = quote(&format!("/{target}"));
@@ -144,46 +145,11 @@ impl Lowering<'_> {
                     while body.contains(&tag) {
                         tag.push('_');
                     }
-                    script.push_str(&format!("mkdir -p {t}\ncd {t}\nbash -ex - <<'{tag}'\n{body}\n{tag}\n"));
-                    runs = true;
+                    let script = format!("set -e\nmkdir -p {t}\ncd {t}\nbash -ex - <<'{tag}'\n{body}\n{tag}\n");
+                    let run = self.source_run(spec, i, &layers, Vec::new(), script, "run a source script".into());
+                    layers.push(run);
                 }
             }
-        }
-        if runs {
-            let id = format!("{name}:source:run");
-            let mut rootfs = vec![LayerRef::image(&self.settings.build_base)];
-            rootfs.extend(layers.iter().cloned());
-            let v = &spec.version;
-            let env = vec![
-                ("SPK_PKG".to_string(), format!("{name}/{version}/src")),
-                ("SPK_PKG_NAME".into(), name.to_string()),
-                ("SPK_PKG_VERSION".into(), version.clone()),
-                ("SPK_PKG_BUILD".into(), "src".into()),
-                ("SPK_PKG_VERSION_MAJOR".into(), v.part(0).to_string()),
-                ("SPK_PKG_VERSION_MINOR".into(), v.part(1).to_string()),
-                ("SPK_PKG_VERSION_PATCH".into(), v.part(2).to_string()),
-                ("SPK_PKG_VERSION_BASE".into(), v.base()),
-            ];
-            mounts.push(Mount {
-                destination: "/.spk".into(),
-                source: MountSource::Dir { seed: Vec::new(), files: vec![FileData::new("sources.sh", 0o755, script)] },
-                read_only: true,
-                capture: None,
-            });
-            let op = ExecOp {
-                rootfs,
-                mounts,
-                argv: vec!["/bin/bash".into(), "/.spk/sources.sh".into()],
-                env,
-                cwd: Some("/".into()),
-                network: Network::Host,
-                capture: vec![Capture::under(OUT, [src.clone()])],
-                ..Default::default()
-            };
-            let mut vx = Vertex::new(&id, group, "source", Op::Exec(op));
-            vx.description = format!("collect the sources of {name}");
-            self.graph.push(vx);
-            layers.push(LayerRef::output(&id, OUT));
         }
         if layers.is_empty() {
             return Ok(None);
@@ -193,5 +159,55 @@ impl Lowering<'_> {
         v.description = format!("the source package {name}/{version}/src");
         self.graph.push(v);
         Ok(Some(LayerRef::output(&id, OUT)))
+    }
+
+    /// `<n>:source:run:<i>`: `script` in a container over the build base
+    /// and the sources before it; yields its changes to the src dir.
+    fn source_run(
+        &mut self,
+        spec: &Spec,
+        i: usize,
+        below: &[LayerRef],
+        mut mounts: Vec<Mount>,
+        script: String,
+        what: String,
+    ) -> LayerRef {
+        let (name, version) = (spec.name.as_str(), spec.version.to_string());
+        let src = pkg_dir(name, &version, "src");
+        let group = Some(name);
+        let id = format!("{name}:source:run:{i}");
+        let mut rootfs = vec![LayerRef::image(&self.settings.build_base)];
+        rootfs.extend(below.iter().cloned());
+        let v = &spec.version;
+        let env = vec![
+            ("SPK_PKG".to_string(), format!("{name}/{version}/src")),
+            ("SPK_PKG_NAME".into(), name.to_string()),
+            ("SPK_PKG_VERSION".into(), version.clone()),
+            ("SPK_PKG_BUILD".into(), "src".into()),
+            ("SPK_PKG_VERSION_MAJOR".into(), v.part(0).to_string()),
+            ("SPK_PKG_VERSION_MINOR".into(), v.part(1).to_string()),
+            ("SPK_PKG_VERSION_PATCH".into(), v.part(2).to_string()),
+            ("SPK_PKG_VERSION_BASE".into(), v.base()),
+        ];
+        mounts.push(Mount {
+            destination: "/.spk".into(),
+            source: MountSource::Dir { seed: Vec::new(), files: vec![FileData::new("sources.sh", 0o755, script)] },
+            read_only: true,
+            capture: None,
+        });
+        let op = ExecOp {
+            rootfs,
+            mounts,
+            argv: vec!["/bin/bash".into(), "/.spk/sources.sh".into()],
+            env,
+            cwd: Some("/".into()),
+            network: Network::Host,
+            capture: vec![Capture::under(OUT, [src.clone()])],
+            ..Default::default()
+        };
+        let mut vx = Vertex::new(&id, group, "source", Op::Exec(op));
+        vx.description = format!("{what} for the sources of {name}");
+        self.graph.push(vx);
+        LayerRef::output(&id, OUT)
     }
 }

@@ -59,7 +59,7 @@ fn a_package_is_a_source_package_a_build_per_variant_and_its_components() {
         [
             "greet:source:fetch:0".to_string(),
             "greet:source:local:0".into(),
-            "greet:source:run".into(),
+            "greet:source:run:1".into(),
             "greet:source".into(),
             format!("greet:build:{digest}"),
             format!("greet:package:{digest}"),
