@@ -215,7 +215,7 @@ fn a_registry_password_appears_nowhere_but_the_credentials_file() {
     let beside_store = authfile.parent().unwrap();
     assert_eq!(
         files_holding(beside_store, basic.as_bytes(), std::path::Path::new("")),
-        [authfile.clone()],
+        std::slice::from_ref(&authfile),
         "the search finds the one file that holds the credentials, so it would find a leak"
     );
     let mut found = Vec::new();
