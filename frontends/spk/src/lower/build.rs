@@ -39,6 +39,51 @@ fn pkg_env(prefix: &str, b: &Built, env: &mut Vec<(String, String)>) {
     env.push((format!("{prefix}_VERSION_BASE"), v.base()));
 }
 
+/// `$NAME` and `${NAME}` replaced by their value in `env`, `$$` by `$`;
+/// a variable the build does not set is left for the shell that sources
+/// the startup file (`$PATH`).
+pub fn expand(value: &str, env: &[(String, String)]) -> String {
+    let lookup = |n: &str| env.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+            continue;
+        }
+        let (name, len) = match after.strip_prefix('{').and_then(|r| r.find('}').map(|e| (&r[..e], e + 2))) {
+            Some((n, l)) => (n, l),
+            None => {
+                let n = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                (&after[..n], n)
+            }
+        };
+        match lookup(name) {
+            Some(v) if !name.is_empty() => out.push_str(&v),
+            _ => out.push_str(&rest[i..i + 1 + len]),
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn expand_op(op: &EnvOp, env: &[(String, String)]) -> EnvOp {
+    match op {
+        EnvOp::Set { var, value } => EnvOp::Set { var: var.clone(), value: expand(value, env) },
+        EnvOp::Append { var, value, separator } => {
+            EnvOp::Append { var: var.clone(), value: expand(value, env), separator: separator.clone() }
+        }
+        EnvOp::Prepend { var, value, separator } => {
+            EnvOp::Prepend { var: var.clone(), value: expand(value, env), separator: separator.clone() }
+        }
+        other => other.clone(),
+    }
+}
+
 /// The startup files for `install.environment`: (base name, bash, csh).
 pub fn startup_files(name: &str, ops: &[EnvOp]) -> Option<(String, String, String)> {
     if ops.is_empty() {
@@ -239,17 +284,6 @@ impl Lowering<'_> {
         let meta = pkg_dir(name, &version, &r.digest);
         let src = pkg_dir(name, &version, "src");
         let components: Vec<String> = spec.install.components.iter().map(|c| c.name.clone()).collect();
-        let startup = startup_files(name, &spec.install.environment);
-        let mut files = vec![
-            FileData::new("run.sh", 0o755, wrapper(&meta, &src, &components, startup.as_ref().map(|s| s.0.as_str()))),
-            FileData::new("build.sh", 0o644, spec.build.script.join("\n")),
-            FileData::new("spec.yaml", 0o644, output_spec(spec, r)),
-            FileData::new("options.json", 0o644, serde_json::to_string_pretty(&r.values).expect("plain data")),
-        ];
-        if let Some((_, sh, csh)) = &startup {
-            files.push(FileData::new("startup.sh", 0o644, sh.clone()));
-            files.push(FileData::new("startup.csh", 0o644, csh.clone()));
-        }
         let mut env: Vec<(String, String)> = vec![("SPK_ACTIVE_PREFIX".into(), "/spfs".into())];
         for d in &deps {
             pkg_env(&format!("SPK_PKG_{}", env_name(&d.name)), d, &mut env);
@@ -278,6 +312,20 @@ impl Lowering<'_> {
         env.push(("PREFIX".into(), "/spfs".into()));
         env.push(("SHELL".into(), "bash".into()));
         env.push(("PATH".into(), BUILD_PATH.into()));
+
+        // spk expands the values at build time (`$$` is a `$`).
+        let environment: Vec<EnvOp> = spec.install.environment.iter().map(|op| expand_op(op, &env)).collect();
+        let startup = startup_files(name, &environment);
+        let mut files = vec![
+            FileData::new("run.sh", 0o755, wrapper(&meta, &src, &components, startup.as_ref().map(|s| s.0.as_str()))),
+            FileData::new("build.sh", 0o644, spec.build.script.join("\n")),
+            FileData::new("spec.yaml", 0o644, output_spec(spec, r)),
+            FileData::new("options.json", 0o644, serde_json::to_string_pretty(&r.values).expect("plain data")),
+        ];
+        if let Some((_, sh, csh)) = &startup {
+            files.push(FileData::new("startup.sh", 0o644, sh.clone()));
+            files.push(FileData::new("startup.csh", 0o644, csh.clone()));
+        }
 
         let build_id = format!("{name}:build:{}", r.digest);
         let op = ExecOp {
@@ -352,7 +400,7 @@ impl Lowering<'_> {
             components: components.iter().map(|c| (c.clone(), LayerRef::output(&pkg_id, c))).collect(),
             uses,
             requirements,
-            environment: spec.install.environment.clone(),
+            environment,
             ..own
         })
     }
@@ -361,6 +409,14 @@ impl Lowering<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_expand_against_the_build_environment() {
+        let env = vec![("PREFIX".to_string(), "/spfs".to_string()), ("SPK_PKG_VERSION".to_string(), "1.2".to_string())];
+        assert_eq!(expand("$PREFIX/lib:${SPK_PKG_VERSION}", &env), "/spfs/lib:1.2");
+        assert_eq!(expand("$$HOME and $PATH", &env), "$HOME and $PATH", "$$ is a dollar; unknown names stay");
+        assert_eq!(expand("cost: 5$", &env), "cost: 5$");
+    }
 
     #[test]
     fn startup_files_follow_spks_naming_and_lines() {
