@@ -12,7 +12,7 @@ pub static FRONTENDS: &[&dyn Frontend] = &[&strata_frontend_craft::CraftFrontend
 /// No frontend reads a path.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "no spec file strata can read at {}: expected a craft project (rockcraft.yaml, strata.yaml, parts.yaml or a YAML file with a top-level 'parts:' key)",
+    "no spec file strata can read at {}: expected a craft project (rockcraft.yaml, strata.yaml, parts.yaml or a YAML file with a top-level 'parts:' key) or a Guix package definition (FILE.scm)",
     path.display()
 )]
 pub struct NoFrontend {
