@@ -404,7 +404,14 @@ mod build_side {
         let scheme = concat!(env!("CARGO_MANIFEST_DIR"), "/scheme");
         for bs in ["gnu", "cmake", "meson", "glib-or-gtk", "copy", "trivial", "pyproject"] {
             let out = std::process::Command::new("guile")
-                .args(["--no-auto-compile", "-L", scheme, &format!("{scheme}/strata/run-phase.scm"), "--list-phases", bs])
+                .args([
+                    "--no-auto-compile",
+                    "-L",
+                    scheme,
+                    &format!("{scheme}/strata/run-phase.scm"),
+                    "--list-phases",
+                    bs,
+                ])
                 .output();
             let Ok(out) = out else {
                 eprintln!("skipped: no guile");
