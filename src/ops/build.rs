@@ -37,6 +37,8 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
             (None, false) => crate::worker::local::host_ca_bundle(),
         },
         frontend_options: lc.frontend_opts.clone(),
+        limits: crate::executor::Limits { memory: lc.memory, pids: lc.pids_limit },
+        step_timeout: lc.step_timeout,
     }
 }
 

@@ -17,6 +17,7 @@ mod docker_executor;
 mod examples;
 mod executor;
 mod guix;
+mod limits;
 mod packages;
 mod real_clients;
 mod refusals;
