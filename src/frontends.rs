@@ -13,7 +13,7 @@ pub static FRONTENDS: &[&dyn Frontend] =
 /// No frontend reads a path.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "no spec file strata can read at {}: expected a craft project (rockcraft.yaml, strata.yaml, parts.yaml or a YAML file with a top-level 'parts:' key) or an spk spec (a *.spk.yaml file, or a directory with exactly one)",
+    "no spec file strata can read at {}: expected a craft project (rockcraft.yaml, strata.yaml, parts.yaml or a YAML file with a top-level 'parts:' key), an spk spec (a *.spk.yaml file, or a directory with exactly one) or a Guix package definition (FILE.scm)",
     path.display()
 )]
 pub struct NoFrontend {

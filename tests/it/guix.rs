@@ -13,7 +13,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::support::{Strata, repo, require, require_docker, sh};
+use crate::support::{Strata, repo, require, require_docker, sh, slow_tests};
 
 const HELLO_SCM: &str = "/work/shared/conformance/guix/hello.scm";
 const HELLO_ORIG: (&str, &str) = (
@@ -205,4 +205,71 @@ fn guix_git_origin_from_a_debian_tarball_is_checked_by_its_nar_hash() {
     .unwrap();
     let err = s.fails(&args);
     assert!(err.contains("lsix.scm:13:17: sha256 mismatch for the git checkout: expected 0w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s, found 1w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s"), "{err}");
+}
+
+/// lz4: a git-fetch origin (Debian's orig tarball has the checkout's NAR
+/// hash), outputs `out` and `static` as separate layers, custom phases; its
+/// check phase takes many minutes, hence STRATA_SLOW_TESTS.
+#[test]
+fn guix_lz4_outputs_are_separate_layers_and_an_edited_phase_reruns_alone() {
+    if !slow_tests("build lz4 from its Guix definition (its check phase is slow)")
+        || !require_runc()
+        || !require("mmdebstrap", "mmdebstrap --version")
+        || !require_docker()
+    {
+        return;
+    }
+    let cache = debian_orig(
+        "debian/pool/main/l/lz4/lz4_1.10.0.orig.tar.gz",
+        "537512904744b35e232912055ccf8ec66d768639ff3abe5788d90d792ec5f48b",
+    );
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    let def = s.path("lz4");
+    fs::create_dir_all(&def).unwrap();
+    let scm = def.join("lz4.scm");
+    let text = fs::read_to_string("/work/shared/conformance/guix/lz4.scm").unwrap();
+    fs::write(&scm, &text).unwrap();
+    let cache_opt = format!("source-cache={}", cache.display());
+    let tag = format!("strata-guix-lz4:{}", std::process::id());
+    let out = s.ok(&[
+        "build",
+        scm.to_str().unwrap(),
+        "-X",
+        &cache_opt,
+        "--progress",
+        "plain",
+        "-t",
+        &tag,
+        "--output",
+        "type=docker",
+    ]);
+    let layer = |o: &str| {
+        let needle = format!("[lz4:output:{o}] layer out ");
+        out.lines()
+            .find_map(|l| l.strip_prefix(&needle))
+            .unwrap_or_else(|| panic!("no {needle} in:\n{out}"))
+            .to_string()
+    };
+    assert_ne!(layer("out"), layer("static"));
+    let run = |script: &str| sh(&format!("docker run --rm '{tag}' sh -c '{script}'"));
+    assert_eq!(run("ls /gnu/store/*-lz4-1.10.0-static/lib/"), "liblz4.a\n");
+    assert_eq!(run("ls /gnu/store/*-lz4-1.10.0/lib/liblz4.a 2>/dev/null || echo none"), "none\n");
+    assert_eq!(run("echo round trip | lz4 | lz4 -d"), "round trip\n");
+    sh(&format!("docker rmi '{tag}' >/dev/null"));
+
+    // Editing the last custom phase reruns it and what follows, not configure or build.
+    fs::write(
+        &scm,
+        text.replace("(mkdir-p (string-append static \"/lib\"))", "(mkdir-p (string-append static \"/lib/\"))"),
+    )
+    .unwrap();
+    let edited = s.ok(&["build", scm.to_str().unwrap(), "-X", &cache_opt, "--progress", "plain"]);
+    let ran: Vec<&str> = edited
+        .lines()
+        .filter(|l| l.starts_with('[') && l.contains("] run ("))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next())
+        .collect();
+    assert_eq!(ran.first(), Some(&"lz4:move-static-library"), "{edited}");
+    assert!(!ran.iter().any(|v| ["lz4:build", "lz4:check", "lz4:install"].contains(v)), "{ran:?}");
 }

@@ -48,6 +48,12 @@ const OPTIONS: &[FrontendOption] = &[
         help: "a substitute* that matches nothing fails the phase",
     },
     FrontendOption {
+        name: "symlink",
+        value: "LINK=TARGET",
+        repeatable: true,
+        help: "a symlink in the image to TARGET in the out output (guix pack -S: /bin/hello=bin/hello)",
+    },
+    FrontendOption {
         name: "debian",
         value: "NAME=PKG[,PKG]",
         repeatable: true,
@@ -158,6 +164,7 @@ impl Frontend for GuixFrontend {
             mirrors: opts.options("mirror").into_iter().map(str::to_string).collect(),
             caches: opts.options("source-cache").into_iter().map(|d| dir.join(d)).collect(),
             debian: opts.options("debian").into_iter().map(str::to_string).collect(),
+            symlinks: opts.options("symlink").into_iter().map(str::to_string).collect(),
         };
         let graph = BuildGraph::new(FrontendId { name: self.name().into(), semantics: self.semantics_version() });
         let mut l = Lowering::new(graph, settings);

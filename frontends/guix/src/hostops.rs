@@ -1,4 +1,5 @@
-//! The frontend's host ops. One: [`VERIFY_NAR`], which checks a fetched
+//! The frontend's host ops: [`SYMLINKS`], a layer of the image's
+//! `-X symlink=` links, and [`VERIFY_NAR`], which checks a fetched
 //! git checkout against its origin's NAR hash (Guix's recursive hash, over
 //! the tree without `.git`) and yields that tree, `.git` left out, as Guix
 //! has it in the store.
@@ -36,8 +37,31 @@ fn is_git(path: &str) -> bool {
     path.split('/').any(|c| c == ".git")
 }
 
+/// `guix.symlinks`: params `{ "links": [[PATH, TARGET], …] }`; yields a
+/// tree of those symlinks (`-X symlink=/bin/hello=bin/hello`, as
+/// `guix pack -S` makes them).
+pub const SYMLINKS: &str = "guix.symlinks";
+
+fn symlinks(op: &HostOp) -> Result<Vec<HostResult>, HostOpError> {
+    let mut tree = Tree::new();
+    for pair in op.params["links"].as_array().into_iter().flatten() {
+        let (Some(path), Some(target)) = (pair[0].as_str(), pair[1].as_str()) else {
+            return Err(HostOpError::new("guix.symlinks: bad parameters"));
+        };
+        tree.insert_with_parents(
+            path.trim_start_matches('/'),
+            strata_frontend_api::tree::Entry::symlink(target),
+            0o755,
+        );
+    }
+    Ok(vec![HostResult { tree, data: Default::default() }])
+}
+
 /// Runs one of the frontend's host ops.
 pub fn run(op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
+    if op.name == SYMLINKS {
+        return symlinks(op);
+    }
     if op.name != VERIFY_NAR {
         return Err(HostOpError::new(format!("the guix frontend has no host op '{}'", op.name)));
     }
@@ -104,6 +128,19 @@ mod tests {
             inputs: vec![],
             outputs: vec![],
         }
+    }
+
+    #[test]
+    fn symlinks_are_a_tree_of_links_with_their_parents() {
+        let op = HostOp {
+            name: SYMLINKS.into(),
+            params: json!({ "links": [["/usr/local/bin/hello", "/gnu/store/x-hello/bin/hello"]] }),
+            inputs: vec![],
+            outputs: vec![],
+        };
+        let t = &run(&op, &[]).unwrap()[0].tree;
+        assert_eq!(t.paths().collect::<Vec<_>>(), ["usr", "usr/local", "usr/local/bin", "usr/local/bin/hello"]);
+        assert!(t.is_symlink("usr/local/bin/hello"));
     }
 
     #[test]

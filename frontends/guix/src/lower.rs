@@ -49,6 +49,8 @@ pub struct Settings {
     pub caches: Vec<PathBuf>,
     /// `NAME=PKG,PKG` entries extending the Debian map.
     pub debian: Vec<String>,
+    /// `LINK=TARGET` image symlinks, TARGET relative to the `out` output.
+    pub symlinks: Vec<String>,
 }
 
 /// Where the build-side Scheme is mounted.
@@ -314,6 +316,27 @@ impl Lowering {
                 layer: l.clone(),
                 created_by: format!("guix: {} output {o}", p.name),
                 comment: Some(p.output_path(o)),
+            });
+        }
+        if !self.settings.symlinks.is_empty() {
+            let mut links = Vec::new();
+            for spec in &self.settings.symlinks {
+                let (link, target) = spec.split_once('=').unwrap_or((spec, ""));
+                let target = format!("{}/{}", p.output_path("out"), target.trim_start_matches('/'));
+                links.push(serde_json::json!([link, target.trim_end_matches('/')]));
+            }
+            let id = format!("{}:symlinks", p.name);
+            let op = HostOp {
+                name: hostops::SYMLINKS.into(),
+                params: serde_json::json!({ "links": links }),
+                inputs: vec![],
+                outputs: vec![HostOutput { name: OUT.into(), prefix: String::new() }],
+            };
+            self.push(&id, &p.name, "image", format!("{}: the image's symlinks", p.name), Op::Host(op));
+            layers.push(ImageLayer {
+                layer: LayerRef::output(&id, OUT),
+                created_by: format!("guix: symlinks {}", self.settings.symlinks.join(" ")),
+                comment: None,
             });
         }
         let mut path: Vec<String> =

@@ -393,3 +393,33 @@ mod tests {
         assert!(!similar("phases", "tests?"));
     }
 }
+
+#[cfg(test)]
+mod build_side {
+    use super::*;
+
+    /// The host side's lists are the build side's (`run-phase.scm --list-phases`).
+    #[test]
+    fn the_phase_lists_match_the_build_side_s() {
+        let scheme = concat!(env!("CARGO_MANIFEST_DIR"), "/scheme");
+        for bs in ["gnu", "cmake", "meson", "glib-or-gtk", "copy", "trivial", "pyproject"] {
+            let out = std::process::Command::new("guile")
+                .args([
+                    "--no-auto-compile",
+                    "-L",
+                    scheme,
+                    &format!("{scheme}/strata/run-phase.scm"),
+                    "--list-phases",
+                    bs,
+                ])
+                .output();
+            let Ok(out) = out else {
+                eprintln!("skipped: no guile");
+                return;
+            };
+            assert!(out.status.success(), "{bs}: {}", String::from_utf8_lossy(&out.stderr));
+            let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+            assert_eq!(standard(bs, false), theirs, "{bs}");
+        }
+    }
+}

@@ -282,6 +282,29 @@ mod tests {
     }
 
     #[test]
+    fn a_git_origin_is_fetched_by_tag_or_commit_and_checked_by_nar_hash() {
+        let mut o = origin("", "1w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s");
+        o.method = "git-fetch".into();
+        o.uris.clear();
+        o.file_name = Some("lsix-1.9.1-checkout".into());
+        o.git =
+            Some(crate::eval::value::GitRef { url: "https://g/lsix".into(), commit: "1.9.1".into(), recursive: false });
+        let r = resolve(&o, &[], &[], ("lsix", "1.9.1")).unwrap();
+        assert_eq!(
+            (r.source.kind, r.source.tag.as_deref(), r.source.commit.as_deref()),
+            (SourceKind::Git, Some("1.9.1"), None)
+        );
+        assert_eq!(r.path, "/strata/source/lsix-1.9.1-checkout");
+        assert_eq!(r.nar.as_deref(), Some("1w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s"));
+        // Debian's orig tarball in the cache stands in for the checkout.
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("lsix_1.9.1.orig.tar.xz"), b"").unwrap();
+        let r = resolve(&o, &[], &[dir.path().to_path_buf()], ("lsix", "1.9.1")).unwrap();
+        assert_eq!(r.source.kind, SourceKind::Tar);
+        assert!(r.strip_top && r.nar.is_some());
+    }
+
+    #[test]
     fn mirrors_expand_through_the_table_and_the_user_s_entries() {
         let p = Pos::default();
         assert_eq!(

@@ -220,3 +220,12 @@ fn every_conformance_definition_lowers_or_names_what_is_not_supported() {
     }
     assert!(lowered >= 15, "only {lowered} lowered");
 }
+
+#[test]
+fn symlinks_are_a_layer_of_their_own_pointing_into_out() {
+    let g = lower_text(HELLO, &[("symlink", "/usr/local/bin/hello=bin/hello")]).unwrap();
+    let Op::Host(h) = &g.vertex("hello:symlinks").unwrap().op else { panic!("no symlinks host op") };
+    let target = h.params["links"][0][1].as_str().unwrap();
+    assert!(target.starts_with("/gnu/store/") && target.ends_with("-hello-2.12.3/bin/hello"), "{target}");
+    assert_eq!(g.image.unwrap().layers.last().unwrap().layer, LayerRef::output("hello:symlinks", "out"));
+}
