@@ -8,6 +8,8 @@ pub enum Error {
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
+    Attest(#[from] crate::attest::AttestError),
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),

@@ -11,6 +11,7 @@
 //! | canonical JSON for every blob strata writes | [`json`] | [`json::to_vec`] |
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
 //! | bringing images in: oci-archive, OCI dir, docker-archive, daemon, rootfs tar | [`import`] | [`import::ImportSource`] |
+//! | proving what was built: SPDX and CycloneDX SBOMs, SLSA provenance, attached as BuildKit does | [`attest`] | [`attest::attach`], [`attest::oci`] |
 //! | sending images out: oci-archive, OCI dir, docker-archive, daemon load | [`export`] | [`export::ExportTarget`] |
 //! | registries: references, pull, push, auth, login, artifacts | [`registry`] | [`registry::pull`], [`registry::push`] |
 //! | base-image recipes (`images/`): mmdebstrap, busybox | [`recipe`] | [`recipe::Recipe`] |
@@ -54,6 +55,7 @@
 // `result_large_err` would cost readability for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod attest;
 pub mod build;
 pub mod cache;
 pub mod cli;

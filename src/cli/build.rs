@@ -43,6 +43,16 @@ pub struct BuildArgs {
     /// Print the plan (each step cached or why it would run) and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Attach SBOMs (SPDX 2.3, CycloneDX 1.6) and SLSA provenance to the
+    /// image, in an index as BuildKit does; `--sbom=false`: the bare manifest.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub sbom: bool,
+    /// What the provenance records: reproducible (only what the inputs fix,
+    /// so the same build gives the same index digest) or full (also start
+    /// and end times and cache hits, different at every run).
+    #[arg(long, default_value = "reproducible", value_name = "reproducible|full")]
+    pub provenance: crate::attest::provenance::Mode,
     #[command(flatten)]
     pub lc: LifecycleArgs,
 }
