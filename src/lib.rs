@@ -12,6 +12,7 @@
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
 //! | bringing images in: oci-archive, OCI dir, docker-archive, daemon, rootfs tar | [`import`] | [`import::ImportSource`] |
 //! | proving what was built: SPDX and CycloneDX SBOMs, SLSA provenance, attached as BuildKit does | [`attest`] | [`attest::attach`], [`attest::oci`] |
+//! | `strata verify`: where two images first differ (JSON field, tar entry) | [`verify`] | [`verify::first_difference`] |
 //! | sending images out: oci-archive, OCI dir, docker-archive, daemon load | [`export`] | [`export::ExportTarget`] |
 //! | registries: references, pull, push, auth, login, artifacts | [`registry`] | [`registry::pull`], [`registry::push`] |
 //! | base-image recipes (`images/`): mmdebstrap, busybox | [`recipe`] | [`recipe::Recipe`] |
@@ -81,6 +82,7 @@ pub mod sources;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod verify;
 pub mod vertex;
 pub mod worker;
 

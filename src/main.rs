@@ -101,6 +101,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(a) => ops::registry::pull(&store, &a, out)?,
         Command::Push(a) => ops::registry::push(&store, &a, out)?,
         Command::Artifact(a) => ops::registry::artifact(Some(&store), &a.command, out)?,
+        Command::Attest(a) => ops::attest::attest(&store, &a.command, out)?,
+        Command::Verify(a) => ops::attest::verify(&store, &a, out)?,
         Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

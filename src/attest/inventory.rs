@@ -185,9 +185,10 @@ fn scan(store: &crate::store::Store, layers: &[Layer]) -> crate::Result<(Vec<Fou
             && let Ok(text) = std::fs::read_to_string(&status)
         {
             let debs = dpkg::parse_status(&text);
+            let origin = credit(store, l, dpkg::STATUS)?;
             for d in &debs {
                 let key = (d.name.clone(), d.version.clone(), d.architecture.clone());
-                first.entry(key).or_insert_with(|| (l.origin.clone(), i));
+                first.entry(key).or_insert_with(|| (origin.clone(), i));
             }
             last_status = Some(debs);
         }

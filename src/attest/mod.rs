@@ -34,6 +34,9 @@ mod testdata;
 
 use oci_spec::image::Descriptor;
 
+/// The URI strata's build type and builder ids live under.
+pub const STRATA_URI: &str = "https://example.invalid/strata";
+
 /// What attaching or reading attestations can fail on.
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {

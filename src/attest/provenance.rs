@@ -71,7 +71,7 @@ pub struct Inputs<'a> {
 
 /// The predicate.
 pub fn predicate(i: &Inputs<'_>) -> Value {
-    let repo = env!("CARGO_PKG_REPOSITORY");
+    let repo = super::STRATA_URI;
     let mut run_details = json!({
         "builder": { "id": format!("{repo}/builder/local@v1"), "version": { "strata": env!("CARGO_PKG_VERSION") } },
     });

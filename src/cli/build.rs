@@ -17,7 +17,7 @@ pub enum ExecutorKind {
 }
 
 /// Build an image from a project file (rockcraft.yaml, strata.yaml, parts.yaml).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:\n  \
     strata build examples/hello-make -t hello:latest\n  \
     strata build parts.yaml --base bare --build-base busybox:latest --output type=oci-dir,dest=out\n  \
@@ -85,7 +85,7 @@ pub struct CleanArgs {
 }
 
 /// What every command that runs the lifecycle takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LifecycleArgs {
     /// Pull base and build-base from their registries even if the store has
     /// them, reporting a tag that has moved (default: pull only missing ones).
