@@ -10,6 +10,8 @@ pub enum Error {
     #[error(transparent)]
     Attest(#[from] crate::attest::AttestError),
     #[error(transparent)]
+    Sign(#[from] crate::sign::SignError),
+    #[error(transparent)]
     Verify(#[from] crate::ops::attest::VerifyError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -12,6 +12,7 @@
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
 //! | bringing images in: oci-archive, OCI dir, docker-archive, daemon, rootfs tar | [`import`] | [`import::ImportSource`] |
 //! | proving what was built: SPDX and CycloneDX SBOMs, SLSA provenance, attached as BuildKit does | [`attest`] | [`attest::attach`], [`attest::oci`] |
+//! | keyed signing: P-256 keys, DSSE, Sigstore bundles v0.3 attached as referrers | [`sign`] | [`sign::sign`], [`sign::verify`] |
 //! | `strata verify`: where two images first differ (JSON field, tar entry) | [`verify`] | [`verify::first_difference`] |
 //! | sending images out: oci-archive, OCI dir, docker-archive, daemon load | [`export`] | [`export::ExportTarget`] |
 //! | registries: references, pull, push, auth, login, artifacts | [`registry`] | [`registry::pull`], [`registry::push`] |
@@ -76,6 +77,7 @@ pub mod progress;
 pub mod recipe;
 pub mod registry;
 pub mod resolve;
+pub mod sign;
 pub mod snapshot;
 pub mod solver;
 pub mod sources;

@@ -48,3 +48,47 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub build: BuildArgs,
 }
+
+/// `strata key generate`: a signing key pair.
+#[derive(Debug, Args)]
+pub struct KeyCommand {
+    #[command(subcommand)]
+    pub command: KeySubcommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeySubcommand {
+    /// Write an ECDSA P-256 key pair: PREFIX.key (PKCS#8 PEM, encrypted
+    /// when STRATA_KEY_PASSPHRASE is set) and PREFIX.pub.
+    #[command(after_help = "Example:\n  STRATA_KEY_PASSPHRASE=... strata key generate release")]
+    Generate {
+        /// Where the pair goes: PREFIX.key and PREFIX.pub.
+        #[arg(default_value = "strata")]
+        prefix: std::path::PathBuf,
+    },
+}
+
+/// `strata sign IMAGE --key KEY`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  strata sign hello-make:1.0 --key release.key")]
+pub struct SignArgs {
+    /// A name in the store.
+    pub image: String,
+    /// The private key (PKCS#8 PEM; its passphrase in STRATA_KEY_PASSPHRASE).
+    #[arg(long, value_name = "KEY")]
+    pub key: std::path::PathBuf,
+    /// Also write each bundle to DIR/<kind>.sigstore.json.
+    #[arg(long, value_name = "DIR")]
+    pub bundle_dir: Option<std::path::PathBuf>,
+}
+
+/// `strata verify-signature IMAGE --key KEY.pub`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  strata verify-signature hello-make:1.0 --key release.pub")]
+pub struct VerifySignatureArgs {
+    /// A name in the store.
+    pub image: String,
+    /// The public key (PEM).
+    #[arg(long, value_name = "KEY.pub")]
+    pub key: std::path::PathBuf,
+}

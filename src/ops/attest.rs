@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::attest::{self, AttestError, oci};
-use crate::cli::{AttestSubcommand, VerifyArgs};
+use crate::cli::{AttestSubcommand, KeySubcommand, SignArgs, VerifyArgs, VerifySignatureArgs};
 use crate::store::Store;
 
 /// What `strata verify` found.
@@ -68,4 +68,50 @@ pub fn verify(store: &Store, args: &VerifyArgs, out: &mut dyn Write) -> crate::R
         difference,
     }
     .into())
+}
+
+/// The passphrase of private keys, from the environment.
+fn passphrase() -> Option<String> {
+    std::env::var("STRATA_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty())
+}
+
+pub fn key(cmd: &KeySubcommand, out: &mut dyn Write) -> crate::Result<()> {
+    let KeySubcommand::Generate { prefix } = cmd;
+    let (private, public) = crate::sign::keys::generate(passphrase().as_deref())?;
+    let with = |ext: &str| {
+        let mut p = prefix.clone().into_os_string();
+        p.push(ext);
+        std::path::PathBuf::from(p)
+    };
+    let (kp, kpub) = (with(".key"), with(".pub"));
+    let write = |path: &std::path::Path, text: &str, mode: u32| -> crate::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let io = |e| crate::sign::SignError::Io { path: path.to_path_buf(), source: e };
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        Ok(())
+    };
+    write(&kp, &private, 0o600)?;
+    write(&kpub, &public, 0o644)?;
+    writeln!(out, "wrote {} and {}", kp.display(), kpub.display()).ok();
+    Ok(())
+}
+
+pub fn sign(store: &Store, args: &SignArgs, out: &mut dyn Write) -> crate::Result<()> {
+    let pass = passphrase();
+    let report = crate::sign::sign(store, &args.image, &args.key, pass.as_deref(), args.bundle_dir.as_deref())?;
+    for (what, digest) in &report.items {
+        writeln!(out, "signed {what} {digest}").ok();
+    }
+    writeln!(out, "bundles attached under {}", report.tag).ok();
+    Ok(())
+}
+
+pub fn verify_signature(store: &Store, args: &VerifySignatureArgs, out: &mut dyn Write) -> crate::Result<()> {
+    let report = crate::sign::verify(store, &args.image, &args.key)?;
+    for (what, digest) in &report.items {
+        writeln!(out, "verified {what} {digest}").ok();
+    }
+    Ok(())
 }
