@@ -108,6 +108,12 @@ impl Strata {
         last_digest(&String::from_utf8_lossy(&out.stdout))
     }
 
+    /// What `name` tags: its index (an image with attestations) or manifest.
+    pub fn tagged_digest(&self, name: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        v.get("index").unwrap_or(&v["digest"]).as_str().unwrap().to_owned()
+    }
+
     /// The manifest digest the store has for `name`.
     pub fn digest_of(&self, name: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
