@@ -70,6 +70,10 @@ pub struct BuildOptions {
     /// CA certificates steps with network access trust (see
     /// [`crate::worker::local::BuildCa`]).
     pub build_ca: Option<PathBuf>,
+    /// What each step may use (`--memory`, `--pids-limit`).
+    pub limits: crate::executor::Limits,
+    /// A step running longer is killed and fails the build (`--step-timeout`).
+    pub step_timeout: Option<std::time::Duration>,
     /// The frontend's own options (`-X KEY=VALUE`), checked against
     /// [`Frontend::options`] before lowering.
     pub frontend_options: Vec<(String, String)>,
@@ -145,7 +149,15 @@ fn remotes(store: &Store, opts: &BuildOptions, progress: &mut dyn Progress) -> c
 
 /// The worker of a local build: `executor` over the store's snapshots.
 fn local_worker<'a>(store: &'a Store, executor: &'a dyn Executor, opts: &BuildOptions) -> LocalWorker<'a> {
-    LocalWorker { store, executor, compression: opts.compression, echo: opts.echo_logs, ca: opts.build_ca.clone() }
+    LocalWorker {
+        store,
+        executor,
+        compression: opts.compression,
+        echo: opts.echo_logs,
+        ca: opts.build_ca.clone(),
+        limits: opts.limits,
+        timeout: opts.step_timeout,
+    }
 }
 
 /// Lowers, resolves and solves `targets` (everything and the image when

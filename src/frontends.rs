@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use strata_frontend_api::Frontend;
 
 /// Every frontend strata has, in the order they are asked.
-pub static FRONTENDS: &[&dyn Frontend] = &[&strata_frontend_craft::CraftFrontend];
+pub static FRONTENDS: &[&dyn Frontend] = &[&strata_frontend_craft::CraftFrontend, &strata_frontend_guix::GuixFrontend];
 
 /// No frontend reads a path.
 #[derive(Debug, thiserror::Error)]

@@ -93,7 +93,7 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
     json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
-        "serialNumber": serial_number(&inv.digest.to_string()),
+        "serialNumber": serial_number(inv.digest.as_ref()),
         "version": 1,
         "metadata": {
             "timestamp": created,

@@ -82,13 +82,20 @@ pub struct Sources<'a> {
     pub version: Option<String>,
 }
 
+/// A group's output laid into a shared layer: the group, the output, and
+/// the directory of it the layer holds (`root/prime`).
+type Part = (String, LayerInfo, String);
+
 /// A layer of the image, who made it, and for a layer that lays groups'
-/// outputs together, those outputs and the directory they were moved from.
+/// outputs together, those outputs.
 struct Layer {
     info: LayerInfo,
     origin: Origin,
-    parts: Vec<(String, LayerInfo, String)>,
+    parts: Vec<Part>,
 }
+
+/// The packages found: Debian's and Python's.
+type Packages = (Vec<Found<Deb>>, Vec<Found<Dist>>);
 
 /// Reads `s.image` layer by layer.
 pub fn inventory(s: &Sources<'_>) -> crate::Result<Inventory> {
@@ -127,7 +134,7 @@ fn groups(graph: &BuildGraph) -> Vec<(String, Package)> {
 /// The image's layers with their origins: the base's, then the spec's.
 fn layers(s: &Sources<'_>) -> Vec<Layer> {
     let all = image_layers(s.image);
-    let mut origins: Vec<(Origin, Vec<(String, LayerInfo, String)>)> = Vec::new();
+    let mut origins: Vec<(Origin, Vec<Part>)> = Vec::new();
     let base_count = s
         .graph
         .image
@@ -155,7 +162,7 @@ fn layers(s: &Sources<'_>) -> Vec<Layer> {
         .collect()
 }
 
-fn origin_of(s: &Sources<'_>, vertex: &str) -> (Origin, Vec<(String, LayerInfo, String)>) {
+fn origin_of(s: &Sources<'_>, vertex: &str) -> (Origin, Vec<Part>) {
     let Some(v) = s.graph.vertex(vertex) else { return (Origin::Project, Vec::new()) };
     if let Some(g) = &v.group {
         return (Origin::Group(g.clone()), Vec::new());
@@ -174,7 +181,7 @@ fn origin_of(s: &Sources<'_>, vertex: &str) -> (Origin, Vec<(String, LayerInfo, 
     (Origin::Project, parts)
 }
 
-fn scan(store: &crate::store::Store, layers: &[Layer]) -> crate::Result<(Vec<Found<Deb>>, Vec<Found<Dist>>)> {
+fn scan(store: &crate::store::Store, layers: &[Layer]) -> crate::Result<Packages> {
     let mut first: BTreeMap<(String, String, String), (Origin, usize)> = BTreeMap::new();
     let mut last_status: Option<Vec<Deb>> = None;
     let mut dists: BTreeMap<String, Found<Dist>> = BTreeMap::new();

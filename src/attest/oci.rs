@@ -93,7 +93,7 @@ pub fn read(store: &Store, desc: &Descriptor) -> Result<(Descriptor, Vec<Attesta
     let mut out = Vec::new();
     for a in index.manifests().iter().filter(|d| is_att(d)) {
         let target = a.annotations().as_ref().and_then(|m| m.get(REFERENCE_DIGEST)).cloned();
-        if target.as_deref() != Some(&image.digest().to_string()) {
+        if target.as_deref() != Some(image.digest().as_ref()) {
             continue;
         }
         let m: ImageManifest = store.read_json(a.digest())?;

@@ -138,6 +138,17 @@ pub struct LifecycleArgs {
     /// Give steps no CA certificates of the host's.
     #[arg(long)]
     pub no_build_ca: bool,
+    /// The most memory a step may use, swap included (e.g. 2GB, 512MiB);
+    /// a step over it is killed. Default: no limit.
+    #[arg(long, value_name = "SIZE", value_parser = crate::ops::store::parse_size)]
+    pub memory: Option<u64>,
+    /// The most processes and threads a step may have at once. Default: no limit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub pids_limit: Option<i64>,
+    /// Kill a step that runs longer and fail the build (e.g. 90s, 30m, 2h).
+    /// Default: no limit.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub step_timeout: Option<std::time::Duration>,
     /// An option of the spec's frontend: KEY=VALUE, or KEY alone for a flag
     /// (repeatable; e.g. `-X variant=1` for spk, `-X package=hello` for
     /// Guix). An option the frontend does not know is refused, naming the

@@ -17,6 +17,7 @@
 //! - `log`: [`LogSink`] and the file log kept beside each step's result.
 
 pub mod cancel;
+pub mod checked;
 pub mod containerd;
 pub mod docker;
 pub mod log;
@@ -95,6 +96,19 @@ pub struct StepSpec {
     pub hostname: String,
     /// Killed (and reported as timed out) after this long.
     pub timeout: Option<Duration>,
+    /// Memory and process limits (the container's cgroup).
+    pub limits: Limits,
+}
+
+/// What a step may use at most; `None`: no limit of strata's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory in bytes, swap included (`docker run --memory` with
+    /// `--memory-swap` the same: a step over it is killed by the kernel).
+    pub memory: Option<u64>,
+    /// Processes and threads at once (`docker run --pids-limit`): a fork
+    /// bomb fails with EAGAIN instead of taking the host down.
+    pub pids: Option<i64>,
 }
 
 impl StepSpec {
@@ -111,6 +125,7 @@ impl StepSpec {
             network: Network::None,
             hostname: "strata".into(),
             timeout: None,
+            limits: Limits::default(),
         }
     }
 }

@@ -16,6 +16,8 @@
 //!   ([`MASKED_PATHS`]) and read-only paths ([`READONLY_PATHS`]);
 //!   `noNewPrivileges`; all devices denied in the device cgroup except the
 //!   runtime's defaults.
+//! - the step's memory (swap included) and pids limits in its cgroup when
+//!   the build sets them (`--memory`, `--pids-limit`: [`super::Limits`]).
 //! - `RLIMIT_NOFILE` at the caller's own hard limit (capped at 2^20): a step
 //!   never asks for more than strata may grant without `CAP_SYS_RESOURCE`.
 //! - the step's argv, env (plus `HOME` if it has none: `/root` for uid 0,
@@ -34,9 +36,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount as OciMount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount as OciMount,
+    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use super::{ExecError, Mount, Network, StepSpec};
@@ -245,10 +247,17 @@ pub fn runtime_spec(step: &StepSpec, rootfs: &Path) -> Spec {
     }
     let namespaces: Vec<_> =
         namespaces.into_iter().map(|t| LinuxNamespaceBuilder::default().typ(t).build().expect("type is set")).collect();
-    let resources = LinuxResourcesBuilder::default()
-        .devices(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().expect("rule is set")])
-        .build()
-        .expect("resources are set");
+    let mut resources = LinuxResourcesBuilder::default()
+        .devices(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().expect("rule is set")]);
+    if let Some(bytes) = step.limits.memory {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        resources = resources
+            .memory(LinuxMemoryBuilder::default().limit(bytes).swap(bytes).build().expect("memory limits are set"));
+    }
+    if let Some(n) = step.limits.pids {
+        resources = resources.pids(LinuxPidsBuilder::default().limit(n).build().expect("the pids limit is set"));
+    }
+    let resources = resources.build().expect("resources are set");
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())

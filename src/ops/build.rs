@@ -8,6 +8,7 @@ use oci_spec::image::Descriptor;
 use crate::build::{self as pipeline, BuildOptions};
 use crate::cli::ExecutorKind;
 use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs};
+use crate::executor::checked::CheckedOnFirstUse;
 use crate::executor::containerd::{ContainerdConfig, ContainerdExecutor};
 use crate::executor::docker::DockerExecutor;
 use crate::executor::{Cancel, Executor, RuncExecutor};
@@ -36,6 +37,8 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
             (None, false) => crate::worker::local::host_ca_bundle(),
         },
         frontend_options: lc.frontend_opts.clone(),
+        limits: crate::executor::Limits { memory: lc.memory, pids: lc.pids_limit },
+        step_timeout: lc.step_timeout,
         attest: None,
     }
 }
@@ -133,23 +136,16 @@ pub fn clean(store: &Store, args: &CleanArgs, out: &mut dyn Write) -> crate::Res
     Ok(())
 }
 
-/// The executor the user chose, checked to be reachable before any step runs.
+/// The executor the user chose, checked to be reachable when its first
+/// step runs ([`CheckedOnFirstUse`]): a fully cached build needs none.
 fn executor(kind: ExecutorKind) -> crate::Result<Box<dyn Executor>> {
     Ok(match kind {
-        ExecutorKind::Runc => {
-            let e = RuncExecutor::new();
-            e.check()?;
-            Box::new(e)
-        }
-        ExecutorKind::Docker | ExecutorKind::Podman => {
-            let e = if kind == ExecutorKind::Docker { DockerExecutor::docker() } else { DockerExecutor::podman() };
-            e.check()?;
-            Box::new(e)
-        }
+        ExecutorKind::Runc => Box::new(CheckedOnFirstUse::new(RuncExecutor::new(), RuncExecutor::check)),
+        ExecutorKind::Docker => Box::new(CheckedOnFirstUse::new(DockerExecutor::docker(), DockerExecutor::check)),
+        ExecutorKind::Podman => Box::new(CheckedOnFirstUse::new(DockerExecutor::podman(), DockerExecutor::check)),
         ExecutorKind::Containerd => {
             let e = ContainerdExecutor::new(ContainerdConfig::from_env())?;
-            e.ping()?;
-            Box::new(e)
+            Box::new(CheckedOnFirstUse::new(e, ContainerdExecutor::ping))
         }
     })
 }

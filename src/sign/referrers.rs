@@ -78,7 +78,7 @@ pub fn list(store: &Store, tag: &str) -> Result<Vec<(String, Descriptor)>, SignE
 pub fn bundle(store: &Store, artifact: &Descriptor) -> Result<Value, SignError> {
     let m: ImageManifest = store.read_json(artifact.digest())?;
     let layer = m.layers().first().ok_or_else(|| SignError::BadBundle("a bundle referrer without a layer".into()))?;
-    Ok(serde_json::from_slice(&store.read_blob(layer.digest())?).map_err(|e| SignError::BadBundle(e.to_string()))?)
+    serde_json::from_slice(&store.read_blob(layer.digest())?).map_err(|e| SignError::BadBundle(e.to_string()))
 }
 
 #[cfg(test)]

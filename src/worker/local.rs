@@ -44,6 +44,11 @@ pub struct LocalWorker<'a> {
     pub echo: bool,
     /// The CA bundle steps with network access trust.
     pub ca: Option<PathBuf>,
+    /// What each step may use (`--memory`, `--pids-limit`) and how long it
+    /// may run (`--step-timeout`). In no key: a step that fits gives the
+    /// same bytes under any limit.
+    pub limits: crate::executor::Limits,
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Where steps find the build's CA bundle.
@@ -95,6 +100,8 @@ impl LocalWorker<'_> {
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         let work = tempfile::Builder::new().prefix("job-").tempdir_in(&tmp).map_err(io_err(&tmp))?;
         let mut spec = StepSpec::new(job.vertex, job.rootfs.clone(), op.argv.clone());
+        spec.limits = self.limits;
+        spec.timeout = self.timeout;
         spec.env.push(format!("SOURCE_DATE_EPOCH={}", job.epoch));
         spec.env.extend(op.env.iter().map(|(k, v)| format!("{k}={v}")));
         if let Some(cwd) = &op.cwd {

@@ -197,10 +197,7 @@ fn a_failing_override_build_names_part_step_exit_code_and_log() {
 
 #[test]
 fn a_missing_base_image_says_how_to_get_it() {
-    // The build checks its executor (runc) before it looks at images.
-    if !require_runc() {
-        return;
-    }
+    // Images are resolved before any step runs, with or without runc.
     let s = Strata::new();
     let dir = project(&s, "parts:\n  p:\n    plugin: nil\n");
     let err =

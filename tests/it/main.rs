@@ -17,6 +17,8 @@ mod craft_conformance;
 mod docker_executor;
 mod examples;
 mod executor;
+mod guix;
+mod limits;
 mod packages;
 mod real_clients;
 mod refusals;

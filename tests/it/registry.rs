@@ -139,3 +139,96 @@ fn artifacts_are_pushed_and_attached_to_an_image() {
     let none = s.ok(&["artifact", "ls", &format!("{repo}:1"), "--type", "application/other"]);
     assert!(none.trim().is_empty(), "{none}");
 }
+
+/// Every file below `dir` (symlinks not followed) holding `needle`.
+fn files_holding(dir: &std::path::Path, needle: &[u8], skip: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(p);
+            } else if t.is_file()
+                && p != skip
+                && std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// #14 item 4: a registry password is used and never written anywhere but
+/// the credentials file: not in the store (blobs, layers, cache records,
+/// snapshots), not in step logs, not in progress output (json or plain),
+/// neither as itself nor as the Basic auth header it becomes.
+#[test]
+fn a_registry_password_appears_nowhere_but_the_credentials_file() {
+    use base64::Engine;
+    if !registry_up(AUTH) || !require("root and runc", "test \"$(id -u)\" = 0 && runc --version") {
+        return;
+    }
+    let state = std::env::var("STRATA_CI_STATE").unwrap_or_else(|_| "/var/tmp/strata-ci".into());
+    let password = std::fs::read_to_string(format!("{state}/registry-auth/password")).unwrap().trim().to_owned();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("strata:{password}"));
+    let s = Strata::new();
+    s.busybox();
+    let authfile = s.path("auth.json");
+    let mut login = s.cmd();
+    login.args(["login", AUTH, "-u", "strata", "--password-stdin", "--authfile"]).arg(&authfile);
+    let ok = run_with_stdin(login, &password);
+    assert!(ok.status.success(), "{}", text(&ok));
+
+    let project = s.path("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("parts.yaml"),
+        "parts:\n  p:\n    plugin: nil\n    override-build: |\n      env | sort\n      echo hi > $CRAFT_PART_INSTALL/hi\n",
+    )
+    .unwrap();
+    let repo = repo_name("canary");
+    let auth = ["--authfile", authfile.to_str().unwrap()];
+    let mut outputs = Vec::new();
+    for progress in ["json", "plain"] {
+        let mut args = vec!["build", project.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest"];
+        let tag = format!("{AUTH}/{repo}:{progress}");
+        let cache = format!("registry://{AUTH}/{repo}-cache");
+        args.extend(["-t", &tag, "--push", "--cache-to", &cache, "--no-cache", "--progress", progress]);
+        args.extend(auth);
+        let out = s.cmd().args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        outputs.push(text(&out));
+    }
+    // And a pull from the cache into another store.
+    let other = Strata::new();
+    other.busybox();
+    let args = ["build", project.to_str().unwrap(), "--base", "bare", "--build-base", "busybox:latest"];
+    let cache = format!("registry://{AUTH}/{repo}-cache");
+    let out = other.cmd().args(args).args(["--cache-from", &cache]).args(auth).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    outputs.push(text(&out));
+
+    let beside_store = authfile.parent().unwrap();
+    assert_eq!(
+        files_holding(beside_store, basic.as_bytes(), std::path::Path::new("")),
+        std::slice::from_ref(&authfile),
+        "the search finds the one file that holds the credentials, so it would find a leak"
+    );
+    let mut found = Vec::new();
+    for needle in [password.as_bytes(), basic.as_bytes()] {
+        for s in [&s, &other] {
+            found.extend(files_holding(&s.store(), needle, &authfile));
+        }
+        for (i, o) in outputs.iter().enumerate() {
+            if o.as_bytes().windows(needle.len()).any(|w| w == needle) {
+                found.push(format!("output of run {i}").into());
+            }
+        }
+    }
+    eprintln!("canary: searched both stores and {} outputs; found in {} places", outputs.len(), found.len());
+    assert!(found.is_empty(), "the password leaked into: {found:?}");
+}

@@ -77,6 +77,9 @@ pub(crate) fn container_body(spec: &StepSpec, image: &str) -> ContainerCreateBod
             mounts: Some(mounts),
             auto_remove: Some(false),
             init: Some(false),
+            memory: spec.limits.memory.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            memory_swap: spec.limits.memory.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            pids_limit: spec.limits.pids,
             ..Default::default()
         }),
         ..Default::default()

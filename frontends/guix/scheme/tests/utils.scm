@@ -518,4 +518,46 @@
   '("gcc" "aarch64-linux-gnu-gcc")
   (list (cc-for-target) (cc-for-target "aarch64-linux-gnu")))
 
+;;; rename-file across overlay layers.
+
+(test-equal "rename-file copies and deletes where the kernel says EXDEV"
+  '(#f "x" #t "a")
+  (with-temporary-directory dir
+    (let ((old (string-append dir "/old"))
+          (new (string-append dir "/new"))
+          (exdev (lambda _
+                   (throw 'system-error "rename" "~A"
+                          (list (strerror EXDEV)) (list EXDEV)))))
+      (mkdir old)
+      (call-with-output-file (string-append old "/f")
+        (lambda (p) (display "x" p)))
+      (symlink "a" (string-append old "/l"))
+      (rename-file old new #:primitive exdev)
+      (list (file-exists? old)
+            (call-with-input-file (string-append new "/f") get-string-all)
+            (eq? 'symlink (stat:type (lstat (string-append new "/l"))))
+            (readlink (string-append new "/l"))))))
+
+(test-assert "rename-file of a file falls back too, and renames normally otherwise"
+  (with-temporary-directory dir
+    (let ((a (string-append dir "/a"))
+          (b (string-append dir "/b"))
+          (c (string-append dir "/c"))
+          (exdev (lambda _
+                   (throw 'system-error "rename" "~A"
+                          (list (strerror EXDEV)) (list EXDEV)))))
+      (call-with-output-file a (lambda (p) (display "1" p)))
+      (rename-file a b #:primitive exdev)
+      (rename-file b c)
+      (and (not (file-exists? a)) (not (file-exists? b))
+           (string=? "1" (call-with-input-file c get-string-all))))))
+
+(test-assert "rename-file raises other errors as Guile's does"
+  (with-temporary-directory dir
+    (catch 'system-error
+      (lambda ()
+        (rename-file (string-append dir "/missing") (string-append dir "/x"))
+        #f)
+      (lambda args (eqv? ENOENT (system-error-errno args))))))
+
 (finish-tests "utils")

@@ -121,7 +121,8 @@
             cc-for-target
             cxx-for-target
             pkg-config-for-target
-            warning))
+            warning)
+  #:replace (rename-file))
 
 ;;;
 ;;; Store names and small helpers.
@@ -336,6 +337,27 @@ recreated as symlinks unless FOLLOW-SYMLINKS?.  Each copy is logged to LOG as
         (begin
           (mkdir-p (dirname destination))
           (copy-one source destination st)))))
+
+;; Guile's own, which the replacement below falls back from.
+(define core-rename-file (@ (guile) rename-file))
+
+(define* (rename-file old new #:key (primitive core-rename-file))
+  "Rename OLD to NEW as Guile's rename-file does.  Where the kernel refuses
+with EXDEV -- renaming a directory that comes from a lower layer of an
+overlay file system, which is what strata's phase containers are made of --
+copy OLD to NEW instead (symlinks, modes and times kept), then delete OLD.
+PRIMITIVE is the rename to try first (tests pass one that fails)."
+  (catch 'system-error
+    (lambda () (primitive old new))
+    (lambda args
+      (if (eqv? (system-error-errno args) EXDEV)
+          (begin
+            (copy-recursively old new #:log #f
+                              #:keep-mtime? #t #:keep-permissions? #t)
+            (if (eq? 'directory (stat:type (lstat old)))
+                (delete-file-recursively old)
+                (delete-file old)))
+          (apply throw args)))))
 
 (define (file-exists-or-link? file)
   (->bool (false-if-exception (lstat file))))

@@ -1,0 +1,170 @@
+//! The evaluator on small definitions and on the shared conformance files.
+
+use std::path::Path;
+use std::rc::Rc;
+
+use super::*;
+use crate::eval::record::InputTarget;
+
+fn eval(text: &str, name: &str) -> Result<Rc<Package>, EvalError> {
+    let mut ev = Evaluator::new(Target { system: "x86_64-linux".into() });
+    ev.load(Path::new("t.scm"), text, true).unwrap();
+    ev.package(name).map(|p| p.expect("a package"))
+}
+
+fn arg(p: &Package, key: &str) -> String {
+    p.argument(key).unwrap_or_else(|| panic!("no #:{key}")).value.to_string()
+}
+
+const HELLO: &str = r#"
+(define-public hello
+  (package
+    (name "hello")
+    (version "2.12.3")
+    (source (origin
+              (method url-fetch)
+              (uri (string-append "mirror://gnu/hello/hello-" version ".tar.gz"))
+              (sha256 (base32 "183a6rxnhixiyykd7qis0y9g9cfqhpkk872a245y3zl28can0pqd"))))
+    (build-system gnu-build-system)
+    (synopsis "Example GNU package")
+    (license gpl3+)))
+"#;
+
+#[test]
+fn later_fields_see_earlier_ones() {
+    let p = eval(HELLO, "hello").unwrap();
+    assert_eq!((p.name.as_str(), p.version.as_str(), p.build_system.as_str()), ("hello", "2.12.3", "gnu"));
+    let src = p.source.as_ref().unwrap();
+    assert_eq!(src.method, "url-fetch");
+    assert_eq!(src.uris, ["mirror://gnu/hello/hello-2.12.3.tar.gz"]);
+    assert_eq!(src.sha256.as_ref().unwrap().1, crate::datum::Pos { line: 9, col: 31 });
+    assert_eq!(p.outputs, ["out"]);
+    assert!(p.output_path("out").starts_with("/gnu/store/") && p.output_path("out").ends_with("-hello-2.12.3"));
+}
+
+#[test]
+fn quasiquoted_arguments_evaluate_their_unquotes_on_the_host() {
+    let p = eval(
+        r#"(define-public x (package (name "x") (version "1") (build-system gnu-build-system)
+             (outputs (list "out" "static"))
+             (arguments `(#:tests? #f #:make-flags (list (string-append "CC=" ,(cc-for-target)) "a")
+                          #:phases (modify-phases %standard-phases (delete 'configure))))))"#,
+        "x",
+    )
+    .unwrap();
+    assert_eq!(arg(&p, "tests?"), "#f");
+    assert_eq!(arg(&p, "make-flags"), r#"(list (string-append "CC=" "gcc") "a")"#);
+    assert_eq!(arg(&p, "phases"), "(modify-phases %standard-phases (delete (quote configure)))");
+}
+
+#[test]
+fn gexps_insert_outputs_and_inputs_as_store_paths() {
+    let p = eval(
+        r#"(define-public lib (package (name "lib") (version "2") (build-system gnu-build-system)))
+           (define-public x (package (name "x") (version "1") (build-system gnu-build-system)
+             (outputs '("out" "doc"))
+             (inputs (list lib zlib))
+             (arguments (list #:test-target "test"
+                              #:configure-flags #~(list (string-append "--docdir=" #$output:doc)
+                                                        #$(this-package-input "zlib")
+                                                        #$(file-append lib "/bin/lib"))))))"#,
+        "x",
+    )
+    .unwrap();
+    let lib = match &p.inputs[0].target {
+        InputTarget::Package(l) => l.clone(),
+        InputTarget::External(_) => panic!("lib is defined in the file"),
+    };
+    assert!(matches!(&p.inputs[1].target, InputTarget::External(n) if n == "zlib"));
+    assert_eq!(arg(&p, "test-target"), "\"test\"");
+    assert_eq!(
+        arg(&p, "configure-flags"),
+        format!(
+            "(list (string-append \"--docdir=\" \"{}\") \"/usr\" \"{}/bin/lib\")",
+            p.output_path("doc"),
+            lib.output_path("out")
+        )
+    );
+}
+
+#[test]
+fn match_and_cond_over_the_current_system() {
+    let p = eval(
+        r#"(define-public x (package (name "x") (version "1.2.3") (build-system gnu-build-system)
+             (arguments (list #:tests? (match (%current-system) ((or "armhf-linux" "aarch64-linux") #f) (_ #t))
+                              #:make-flags (cond ((target-64bit?) ''("B=64")) (else ''()))
+                              #:test-target (let* ((v (version-major+minor version)) (w (string-append "t" v))) w)))))"#,
+        "x",
+    )
+    .unwrap();
+    assert_eq!(arg(&p, "tests?"), "#t");
+    assert_eq!(arg(&p, "make-flags"), "(quote (\"B=64\"))");
+    assert_eq!(arg(&p, "test-target"), "\"t1.2\"");
+}
+
+#[test]
+fn inherit_overrides_the_given_fields_and_keeps_the_rest() {
+    let p =
+        eval(&format!("{HELLO}\n(define-public hello-next (package (inherit hello) (version \"3.0\")))"), "hello-next")
+            .unwrap();
+    assert_eq!((p.name.as_str(), p.version.as_str()), ("hello", "3.0"));
+    // The parent's source was evaluated with the parent's version.
+    assert_eq!(p.source.as_ref().unwrap().uris, ["mirror://gnu/hello/hello-2.12.3.tar.gz"]);
+    let parent = eval(HELLO, "hello").unwrap();
+    assert_ne!(p.hash, parent.hash);
+}
+
+#[test]
+fn labelled_and_plain_inputs_are_both_labelled() {
+    let p = eval(
+        r#"(define-public x (package (name "x") (version "1") (build-system gnu-build-system)
+             (inputs `(("datrie" ,libdatrie) ("glib:bin" ,glib "bin")))
+             (native-inputs (list pkg-config (list glib "bin")))))"#,
+        "x",
+    )
+    .unwrap();
+    let labels: Vec<(&str, &str)> = p.all_inputs().map(|i| (i.label.as_str(), i.output.as_str())).collect();
+    assert_eq!(labels, [("pkg-config", "out"), ("glib", "bin"), ("datrie", "out"), ("glib:bin", "bin")]);
+}
+
+#[test]
+fn what_cannot_be_evaluated_is_an_error_at_its_place() {
+    let e = eval(r#"(define-public x (package (name "x") (versoin "1")))"#, "x").unwrap_err();
+    assert_eq!((e.pos.line, e.pos.col, e.message.as_str()), (1, 38, "unknown package field 'versoin'"));
+    assert!(e.hint.unwrap().contains("version"));
+    let e = eval(r#"(define-public x (package (name (frobnicate "x"))))"#, "x").unwrap_err();
+    assert_eq!((e.pos.line, e.pos.col), (1, 33));
+    assert!(e.message.contains("unknown procedure 'frobnicate'"), "{}", e.message);
+    let e = eval(
+        r#"(define-public x (package (name "x") (version "1") (build-system gnu-build-system) (arguments (list #:tests?))))"#,
+        "x",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("without a value"), "{}", e.message);
+    let e = eval(r#"(define-public x (package (name "x") (version "1") (build-system cargo-build-system)))"#, "x")
+        .unwrap_err();
+    assert!(e.message.contains("cargo-build-system"), "{}", e.message);
+}
+
+#[test]
+fn the_conformance_definitions_evaluate() {
+    let dir = Path::new("/work/shared/conformance/guix");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    }
+    for sub in [dir.to_path_buf(), dir.join("corpus")] {
+        let mut ev = Evaluator::new(Target { system: "x86_64-linux".into() });
+        let mut files: Vec<_> = std::fs::read_dir(&sub).unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        files.retain(|f| f.extension().is_some_and(|x| x == "scm"));
+        for f in &files {
+            ev.load(f, &std::fs::read_to_string(f).unwrap(), false).unwrap();
+        }
+        for name in ev.all_names() {
+            if let Err(e) = ev.global(&name, Pos::default()) {
+                panic!("{}: {name}: {}:{}: {} ({:?})", sub.display(), e.pos.line, e.pos.col, e.message, e.hint);
+            }
+        }
+    }
+}

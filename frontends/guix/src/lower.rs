@@ -1,0 +1,380 @@
+//! The lowering: an evaluated package (and the packages of these files it
+//! takes as inputs, first) → vertices, and the image.
+//!
+//! | vertex (`<n>` the package's name) | op | yields |
+//! |---|---|---|
+//! | `<n>:source` | fetch: the origin's file, verified by its sha256, at `strata/source/` (a git-fetch checkout at `strata/source/<file-name>`) | `out` |
+//! | `<n>:source:verify` | host ([`hostops::VERIFY_NAR`]), git-fetch only: the checkout's NAR hash, `.git` left out | `out` |
+//! | `<n>:packages` | exec, host network: the build base's Debian packages (Guile, the implicit inputs' tools, the mapped inputs) | `out`: every change but apt's logs and caches |
+//! | `<n>:setup` | exec: the first phases that only set the environment, in one process | `changes` |
+//! | `<n>:<phase>` | exec: `guile …/run-phase.scm /strata/phase/phase.scm`, one per phase | `changes`: the state dir, the build dir and the outputs' store dirs |
+//! | `<n>:squash` | layer: every phase's changes | `out` |
+//! | `<n>:output:<o>` | layer: output `o`'s store dir from the squash | `out` |
+//! | `<n>:runtime` | exec, host network, over the runtime base: `ca-certificates` | `out` |
+//!
+//! A phase's root filesystem is the build base, the packages, the source,
+//! the outputs of its store inputs, then the changes of every earlier
+//! phase in order: what the phase sees is exactly the earlier phases'
+//! work, and its key reads only those layers and its phase file, so
+//! editing one phase reruns it and the phases after it only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use strata_frontend_api::FrontendError;
+use strata_frontend_api::graph::{
+    BuildGraph, Capture, ExecOp, FetchOp, FileData, HostInput, HostOp, HostOutput, ImageConfig, ImageLayer, ImageSpec,
+    LayerOp, LayerRef, Mount, MountSource, Network, OUT, Op, Owner, Vertex,
+};
+use strata_frontend_api::metadata::{Package as MetaPackage, SourceRef};
+
+use crate::debian;
+use crate::eval::EvalError;
+use crate::eval::record::{InputTarget, Package};
+use crate::phasefile::{STATE_DIR, build_dir, phase_file};
+use crate::phases::{Phase, SETUP, check_keywords, phases_of};
+use crate::{hostops, sources};
+
+/// What lowering reads besides the package: the user's options.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub build_base: String,
+    /// `None`: no runtime base (scratch).
+    pub base: Option<String>,
+    pub system: String,
+    pub parallelism: u32,
+    pub strict: bool,
+    pub mirrors: Vec<String>,
+    pub caches: Vec<PathBuf>,
+    /// `NAME=PKG,PKG` entries extending the Debian map.
+    pub debian: Vec<String>,
+}
+
+/// Where the build-side Scheme is mounted.
+pub const SCHEME_DIR: &str = "/strata/guix";
+/// Where the phase file is mounted.
+pub const PHASE_DIR: &str = "/strata/phase";
+/// The output of a phase vertex.
+pub const CHANGES: &str = "changes";
+
+const UNCAPTURED: &[&str] = &[
+    "var/cache/ldconfig/aux-cache",
+    "var/log/alternatives.log",
+    "var/log/apt/eipp.log.xz",
+    "var/log/apt/history.log",
+    "var/log/apt/term.log",
+    "var/log/dpkg.log",
+    "var/cache/apt/pkgcache.bin",
+    "var/cache/apt/srcpkgcache.bin",
+];
+
+/// The state of one lowering.
+pub struct Lowering {
+    pub graph: BuildGraph,
+    settings: Settings,
+    /// Lowered packages (by address: one definition, one value) and
+    /// their outputs' final layers.
+    done: Vec<(Rc<Package>, BTreeMap<String, LayerRef>)>,
+}
+
+fn located(p: &Package, e: EvalError) -> FrontendError {
+    let mut e = e;
+    if e.file.is_none() {
+        e.file = p.file.clone();
+    }
+    e.into_frontend()
+}
+
+fn rel(path: &str) -> String {
+    path.trim_start_matches('/').to_string()
+}
+
+impl Lowering {
+    pub fn new(graph: BuildGraph, settings: Settings) -> Lowering {
+        Lowering { graph, settings, done: Vec::new() }
+    }
+
+    fn push(&mut self, id: &str, group: &str, step: &str, description: String, op: Op) {
+        let mut v = Vertex::new(id, Some(group), step, op);
+        v.description = description;
+        self.graph.push(v);
+    }
+
+    /// The package's vertices (its store inputs' first); returns its
+    /// outputs' final layers.
+    pub fn package(&mut self, p: &Rc<Package>) -> Result<BTreeMap<String, LayerRef>, FrontendError> {
+        if let Some((_, done)) = self.done.iter().find(|(q, _)| Rc::ptr_eq(q, p)) {
+            return Ok(done.clone());
+        }
+        check_keywords(p).map_err(|e| located(p, e))?;
+        let phases = phases_of(p).map_err(|e| located(p, e))?;
+        let mut deps: Vec<LayerRef> = Vec::new();
+        for i in p.all_inputs() {
+            if let InputTarget::Package(dep) = &i.target {
+                let outs = self.package(dep)?;
+                deps.extend(outs.into_values());
+            }
+        }
+        deps.dedup();
+        let mut group = p.name.clone();
+        if self.graph.vertices.iter().any(|v| v.group.as_deref() == Some(group.as_str())) {
+            group = format!("{}@{}", p.name, &p.hash[..8]);
+        }
+        let g = group.as_str();
+
+        // The source.
+        let mut rootfs = vec![LayerRef::image(&self.settings.build_base)];
+        let packages = self.debian_packages(p)?;
+        let pk = format!("{g}:packages");
+        self.push(
+            &pk,
+            g,
+            "packages",
+            format!("install the Debian packages {g} builds with"),
+            Op::Exec(apt_op(&self.settings.build_base, &packages, &format!("mkdir -p /gnu/store {STATE_DIR}\n"))),
+        );
+        rootfs.push(LayerRef::output(&pk, OUT));
+        let mut source_path = None;
+        let mut meta = MetaPackage {
+            name: p.name.clone(),
+            version: Some(p.version.clone()),
+            homepage: p.home_page.clone(),
+            ..Default::default()
+        };
+        if let Some(o) = &p.source {
+            let mirrors: Vec<&str> = self.settings.mirrors.iter().map(String::as_str).collect();
+            let r = sources::resolve(o, &mirrors, &self.settings.caches, (&p.name, &p.version))
+                .map_err(|e| located(p, e))?;
+            meta.sources.push(SourceRef::of(&r.source));
+            let id = format!("{g}:source");
+            let op = FetchOp {
+                part: g.into(),
+                source: r.source,
+                prefix: r.prefix.clone(),
+                owner: Owner::Root,
+                check_subdir: false,
+            };
+            self.push(&id, g, "source", format!("fetch the source of {g}"), Op::Fetch(op));
+            let mut layer = LayerRef::output(&id, OUT);
+            if let Some(expected) = &r.nar {
+                let (line, col) = o.sha256.as_ref().map_or((o.pos.line, o.pos.col), |(_, p)| (p.line, p.col));
+                let file = p.file.as_ref().map_or_else(|| "?".into(), |f| f.display().to_string());
+                let verify = format!("{g}:source:verify");
+                let op = HostOp {
+                    name: hostops::VERIFY_NAR.into(),
+                    params: hostops::verify_params(expected, &format!("{file}:{line}:{col}"), r.strip_top),
+                    inputs: vec![HostInput { layers: vec![layer], path: r.prefix.clone() }],
+                    outputs: vec![HostOutput { name: OUT.into(), prefix: r.prefix.clone() }],
+                };
+                self.push(&verify, g, "source", format!("check the NAR hash of {g}'s checkout"), Op::Host(op));
+                layer = LayerRef::output(&verify, OUT);
+            }
+            rootfs.push(layer);
+            source_path = Some(r.path);
+        }
+        rootfs.extend(deps);
+        self.graph.metadata.groups.insert(g.to_string(), meta);
+
+        // The phases: the leading setup phases as one vertex, then one each.
+        let mut units: Vec<Vec<Phase>> = Vec::new();
+        let lead = phases.iter().take_while(|ph| ph.code.is_none() && SETUP.contains(&ph.name.as_str())).count();
+        if lead > 1 {
+            units.push(phases[..lead].to_vec());
+        }
+        for ph in &phases[if lead > 1 { lead } else { 0 }..] {
+            units.push(vec![ph.clone()]);
+        }
+        let mut capture_paths = vec![rel(STATE_DIR), rel(&build_dir(p))];
+        capture_paths.extend(p.outputs.iter().map(|o| rel(&p.output_path(o))));
+        let mut changes: Vec<LayerRef> = Vec::new();
+        let mut seen_steps: Vec<String> = Vec::new();
+        for unit in &units {
+            let step = if unit.len() > 1 { "setup".to_string() } else { unit[0].name.clone() };
+            let mut id = format!("{g}:{step}");
+            if seen_steps.contains(&step) {
+                id = format!("{g}:{step}-{}", seen_steps.iter().filter(|s| **s == step).count() + 1);
+            }
+            seen_steps.push(step.clone());
+            let file = phase_file(p, unit, source_path.as_deref(), &self.settings.system);
+            let mut env = vec![
+                ("PATH".to_string(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+                ("NIX_BUILD_CORES".to_string(), self.settings.parallelism.max(1).to_string()),
+            ];
+            if self.settings.strict {
+                env.push(("STRATA_GUIX_STRICT".into(), "1".into()));
+            }
+            let mut fs = rootfs.clone();
+            fs.extend(changes.iter().cloned());
+            let op = ExecOp {
+                rootfs: fs,
+                mounts: vec![
+                    Mount {
+                        destination: SCHEME_DIR.into(),
+                        source: MountSource::Dir { seed: vec![], files: scheme_files() },
+                        read_only: true,
+                        capture: None,
+                    },
+                    Mount {
+                        destination: PHASE_DIR.into(),
+                        source: MountSource::Dir { seed: vec![], files: vec![FileData::new("phase.scm", 0o644, file)] },
+                        read_only: true,
+                        capture: None,
+                    },
+                ],
+                argv: vec![
+                    "guile".into(),
+                    "--no-auto-compile".into(),
+                    "-L".into(),
+                    SCHEME_DIR.into(),
+                    format!("{SCHEME_DIR}/strata/run-phase.scm"),
+                    format!("{PHASE_DIR}/phase.scm"),
+                ],
+                env,
+                network: Network::None,
+                capture: vec![Capture::under(CHANGES, capture_paths.clone())],
+                ..Default::default()
+            };
+            let names: Vec<&str> = unit.iter().map(|ph| ph.name.as_str()).collect();
+            self.push(&id, g, &step, format!("{g}: phase {}", names.join(", ")), Op::Exec(op));
+            changes.push(LayerRef::output(&id, CHANGES));
+        }
+
+        // The outputs, each its own layer.
+        let squash = format!("{g}:squash");
+        self.push(
+            &squash,
+            g,
+            "outputs",
+            format!("{g}: every phase's changes"),
+            Op::Layer(LayerOp::Squash { inputs: changes }),
+        );
+        let mut outs = BTreeMap::new();
+        for o in &p.outputs {
+            let id = format!("{g}:output:{o}");
+            let op = LayerOp::Filter { input: LayerRef::output(&squash, OUT), paths: vec![rel(&p.output_path(o))] };
+            self.push(&id, g, "outputs", format!("{g}: output {o} at {}", p.output_path(o)), Op::Layer(op));
+            outs.insert(o.clone(), LayerRef::output(&id, OUT));
+        }
+        self.done.push((p.clone(), outs.clone()));
+        Ok(outs)
+    }
+
+    /// The Debian packages `p`'s build container needs, sorted.
+    fn debian_packages(&self, p: &Package) -> Result<Vec<String>, FrontendError> {
+        let user: Vec<&str> = self.settings.debian.iter().map(String::as_str).collect();
+        let mut v: Vec<String> = debian::base_packages(&p.build_system).into_iter().map(str::to_string).collect();
+        for i in p.all_inputs() {
+            if let InputTarget::External(name) = &i.target {
+                let pkgs = debian::packages_for(name, &user).ok_or_else(|| {
+                    located(
+                        p,
+                        EvalError::new(i.pos, format!("input '{name}' is not defined in these files and has no Debian equivalent in strata's table"))
+                            .hint(format!("define it in a .scm file of this directory, or map it: -X debian={name}=DEBIAN-PACKAGE[,…]")),
+                    )
+                })?;
+                v.extend(pkgs);
+            }
+        }
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+
+    /// The image: the runtime base, then the package's outputs and those
+    /// of its store inputs (each a layer), `PATH` through its `bin`s.
+    pub fn image(&mut self, p: &Rc<Package>, outs: &BTreeMap<String, LayerRef>) {
+        let mut layers = Vec::new();
+        if let Some(base) = self.settings.base.clone() {
+            // Guix's images have no CA certificates; these do.
+            let id = format!("{}:runtime", p.name);
+            let op = apt_op(&base, &["ca-certificates".to_string()], "");
+            self.push(&id, &p.name, "runtime", format!("{}: the runtime base's CA certificates", p.name), Op::Exec(op));
+            layers.push(ImageLayer {
+                layer: LayerRef::output(&id, OUT),
+                created_by: "apt-get install ca-certificates".into(),
+                comment: None,
+            });
+        }
+        let mut closure: Vec<Rc<Package>> = Vec::new();
+        collect_runtime(p, &mut closure);
+        for dep in closure.iter().rev() {
+            if let Some((_, d)) = self.done.iter().find(|(q, _)| Rc::ptr_eq(q, dep)) {
+                for (o, l) in d {
+                    layers.push(ImageLayer {
+                        layer: l.clone(),
+                        created_by: format!("guix: {} output {o}", dep.name),
+                        comment: Some(dep.output_path(o)),
+                    });
+                }
+            }
+        }
+        for (o, l) in outs {
+            layers.push(ImageLayer {
+                layer: l.clone(),
+                created_by: format!("guix: {} output {o}", p.name),
+                comment: Some(p.output_path(o)),
+            });
+        }
+        let mut path: Vec<String> =
+            vec![format!("{}/bin", p.output_path("out")), format!("{}/sbin", p.output_path("out"))];
+        path.extend(
+            ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(str::to_string),
+        );
+        let mut labels = BTreeMap::new();
+        labels.insert("org.opencontainers.image.title".to_string(), p.name.clone());
+        labels.insert("org.opencontainers.image.version".to_string(), p.version.clone());
+        if let Some(h) = &p.home_page {
+            labels.insert("org.opencontainers.image.url".to_string(), h.clone());
+        }
+        let config = ImageConfig { env: vec![("PATH".into(), path.join(":"))], labels, ..Default::default() };
+        self.graph.metadata.project = self.graph.metadata.groups.values().find(|m| m.name == p.name).cloned();
+        self.graph.image = Some(ImageSpec {
+            base: self.settings.base.clone(),
+            layers,
+            name: p.name.clone(),
+            config,
+            annotations: BTreeMap::new(),
+            version: None,
+            vcs: false,
+        });
+    }
+}
+
+/// The store packages `p` needs at run time (its inputs and propagated
+/// inputs, transitively; native inputs are build tools), dependencies last.
+fn collect_runtime(p: &Package, out: &mut Vec<Rc<Package>>) {
+    for i in p.inputs.iter().chain(&p.propagated_inputs) {
+        if let InputTarget::Package(d) = &i.target
+            && !out.iter().any(|x| Rc::ptr_eq(x, d))
+        {
+            out.push(d.clone());
+            collect_runtime(d, out);
+        }
+    }
+}
+
+/// The exec op installing `packages` over the build base.
+/// `then` runs after the installation.
+fn apt_op(build_base: &str, packages: &[String], then: &str) -> ExecOp {
+    let script = format!(
+        "set -e\nexport DEBIAN_FRONTEND=noninteractive\napt-get update\napt-get install -y --no-install-recommends {}\nrm -rf /var/lib/apt/lists/*\n{then}",
+        packages.join(" ")
+    );
+    ExecOp {
+        rootfs: vec![LayerRef::image(build_base)],
+        argv: vec!["/bin/sh".into(), "-c".into(), script],
+        network: Network::Host,
+        capture: vec![Capture {
+            output: OUT.into(),
+            paths: Vec::new(),
+            drop: UNCAPTURED.iter().map(|s| s.to_string()).collect(),
+        }],
+        ..Default::default()
+    }
+}
+
+/// The build-side Scheme, as files of the `/strata/guix` mount.
+pub fn scheme_files() -> Vec<FileData> {
+    crate::scheme::FILES.iter().map(|(path, bytes)| FileData::new(*path, 0o644, bytes.to_vec())).collect()
+}

@@ -1,0 +1,208 @@
+//! The Guix frontend end to end: GNU hello (the shared conformance
+//! definition, unchanged) built from its real upstream source with the
+//! runc executor, and `hello` greeting in the image; the errors a user
+//! sees for an unknown keyword, a `replace` of a missing phase and a hash
+//! mismatch, each at its line and column; and the build side's own unit
+//! tests (`frontends/guix/scheme/run-tests.sh --unit`).
+//!
+//! Sources come from the Debian mirror apt uses (Debian's `.orig` tarballs
+//! are byte-identical to the upstream ones, `conformance/README.md`),
+//! fetched once into `target/tmp/guix-sources` and given to strata with
+//! `-X source-cache=DIR`, so the build itself is offline.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::support::{Strata, repo, require, require_docker, sh};
+
+const HELLO_SCM: &str = "/work/shared/conformance/guix/hello.scm";
+const HELLO_ORIG: (&str, &str) = (
+    "debian/pool/main/h/hello/hello_2.12.3.orig.tar.gz",
+    "0d5f60154382fee10b114a1c34e785d8b1f492073ae2d3a6f7b147687b366aa0",
+);
+
+/// The hello definition: the shared conformance file when present, else
+/// the copy in the build side's fixtures.
+fn hello_scm() -> PathBuf {
+    let shared = PathBuf::from(HELLO_SCM);
+    if shared.is_file() { shared } else { repo().join("frontends/guix/scheme/tests/fixtures/definitions/hello.scm") }
+}
+
+fn require_runc() -> bool {
+    require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+}
+
+/// A Debian pool file, verified, in the test source cache; returns the cache dir.
+fn debian_orig(pool_path: &str, sha256: &str) -> PathBuf {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guix-sources");
+    fs::create_dir_all(&cache).unwrap();
+    let file = cache.join(Path::new(pool_path).file_name().unwrap());
+    let check = format!("echo '{sha256}  {}' | sha256sum -c --status", file.display());
+    if sh(&format!("{check} && echo ok || true")).trim() != "ok" {
+        let mirror = sh(
+            "{ grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } \
+             | head -n1 | sed -E 's/^(URIs:|deb) +//; s/ *$//; s#/$##; s#/debian$##'",
+        );
+        let mirror =
+            if mirror.trim().is_empty() { "http://deb.debian.org".to_string() } else { mirror.trim().to_string() };
+        sh(&format!("curl -sSfL -o '{0}.part' '{mirror}/{pool_path}' && mv '{0}.part' '{0}'", file.display()));
+        sh(&check);
+    }
+    cache
+}
+
+/// `text` as `p.scm` in a fresh directory of the store's.
+fn definition(s: &Strata, text: &str) -> PathBuf {
+    let dir = s.path("defs");
+    fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("p.scm");
+    fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn guix_build_side_unit_tests_pass() {
+    if !require("guile-3.0", "command -v guile-3.0") {
+        return;
+    }
+    let out = std::process::Command::new(repo().join("frontends/guix/scheme/run-tests.sh"))
+        .arg("--unit")
+        .output()
+        .expect("run run-tests.sh");
+    assert!(out.status.success(), "run-tests.sh --unit failed:\n{}", crate::support::text(&out));
+}
+
+#[test]
+fn guix_spec_errors_name_file_line_and_column() {
+    let s = Strata::new();
+    let hello = fs::read_to_string(hello_scm()).unwrap();
+    let with_args = |args: &str| {
+        hello.replace(
+            "(build-system gnu-build-system)",
+            &format!("(build-system gnu-build-system)\n    (arguments {args})"),
+        )
+    };
+    let f = definition(&s, &with_args("(list #:test-targt \"check\")"));
+    let err = s.fails(&["build", f.to_str().unwrap()]);
+    assert!(err.contains("p.scm:13:22: unknown keyword #:test-targt for gnu-build-system"), "{err}");
+    assert!(err.contains("did you mean #:test-target?"), "{err}");
+
+    let f = definition(
+        &s,
+        &with_args("(list #:phases #~(modify-phases %standard-phases (replace 'instal (lambda _ #t))))"),
+    );
+    let err = s.fails(&["build", f.to_str().unwrap()]);
+    assert!(
+        err.contains("p.scm:13:65: modify-phases: replace 'instal: gnu-build-system has no phase 'instal'"),
+        "{err}"
+    );
+    assert!(err.contains("the phases at this point are: separate-from-pid1"), "{err}");
+
+    let cache = s.path("cache");
+    fs::create_dir_all(&cache).unwrap();
+    fs::write(cache.join("hello-2.12.3.tar.gz"), "not the tarball").unwrap();
+    let f = definition(&s, &hello);
+    let err = s.fails(&["build", f.to_str().unwrap(), "-X", &format!("source-cache={}", cache.display())]);
+    assert!(err.contains("p.scm:11:"), "{err}");
+    assert!(err.contains("expected 183a6rxnhixiyykd7qis0y9g9cfqhpkk872a245y3zl28can0pqd, found "), "{err}");
+}
+
+#[test]
+fn guix_hello_builds_and_greets() {
+    if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") || !require_docker() {
+        return;
+    }
+    let cache = debian_orig(HELLO_ORIG.0, HELLO_ORIG.1);
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    let tag = format!("strata-guix-hello:{}", std::process::id());
+    let out = s.ok(&[
+        "build",
+        hello_scm().to_str().unwrap(),
+        "-X",
+        &format!("source-cache={}", cache.display()),
+        "--progress",
+        "plain",
+        "-t",
+        &tag,
+        "--output",
+        "type=docker",
+    ]);
+    for phase in ["hello:setup", "hello:configure", "hello:install", "hello:output:out"] {
+        assert!(out.contains(&format!("[{phase}]")), "no {phase} in:\n{out}");
+    }
+    assert_eq!(sh(&format!("docker run --rm '{tag}' hello")), "Hello, world!\n");
+    let again = s.ok(&[
+        "build",
+        hello_scm().to_str().unwrap(),
+        "-X",
+        &format!("source-cache={}", cache.display()),
+        "--progress",
+        "plain",
+    ]);
+    assert!(again.contains("(0 steps run,"), "a second build ran steps:\n{again}");
+
+    // A phase added at the end reruns only itself and what follows it.
+    let hello = fs::read_to_string(hello_scm()).unwrap().replace(
+        "(build-system gnu-build-system)",
+        "(build-system gnu-build-system)\n    (arguments (list #:phases #~(modify-phases %standard-phases \
+         (add-after 'compress-documentation 'greet (lambda _ (display \"greetings\\n\"))))))",
+    );
+    let f = definition(&s, &hello);
+    let edited = s.ok(&[
+        "build",
+        f.to_str().unwrap(),
+        "-X",
+        &format!("source-cache={}", cache.display()),
+        "--progress",
+        "plain",
+    ]);
+    let ran: Vec<&str> = edited
+        .lines()
+        .filter(|l| l.starts_with('[') && l.contains("] run ("))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next())
+        .collect();
+    // The new phase changes no file of `out`, so its layer and the image
+    // are the same as before: the image comes from the cache.
+    assert_eq!(ran, ["hello:greet", "hello:squash", "hello:output:out"], "{edited}");
+    sh(&format!("docker rmi '{tag}' >/dev/null"));
+}
+
+#[test]
+fn guix_git_origin_from_a_debian_tarball_is_checked_by_its_nar_hash() {
+    if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") || !require_docker() {
+        return;
+    }
+    // lsix: git-fetch, copy-build-system; Debian's orig tarball unpacks to
+    // the checkout whose NAR hash the definition gives.
+    let cache = debian_orig(
+        "debian/pool/main/l/lsix/lsix_1.9.1.orig.tar.xz",
+        "caf04fe29eb12d5e7a60e71a83a0568d1df8eff806b195f40b91ca14ca01356f",
+    );
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    let def = s.path("lsix");
+    fs::create_dir_all(&def).unwrap();
+    let scm = def.join("lsix.scm");
+    fs::copy("/work/shared/conformance/guix/corpus/lsix.scm", &scm).unwrap();
+    let tag = format!("strata-guix-lsix:{}", std::process::id());
+    let cache_opt = format!("source-cache={}", cache.display());
+    // imagemagick is mapped to nothing: the test checks the source, not lsix's runtime.
+    let args = ["build", scm.to_str().unwrap(), "-X", &cache_opt, "-X", "debian=imagemagick=", "--progress", "plain"];
+    let out = s.ok(&[&args[..], &["-t", &tag, "--output", "type=docker"]].concat());
+    assert!(out.contains("[lsix:source:verify] done"), "{out}");
+    assert_eq!(sh(&format!("docker run --rm '{tag}' sh -c 'head -c 11 $(command -v lsix)'")), "#!/usr/bin/");
+    sh(&format!("docker rmi '{tag}' >/dev/null"));
+
+    // The same tarball with another hash in the definition: the NAR check names both.
+    fs::write(
+        &scm,
+        fs::read_to_string(&scm).unwrap().replace(
+            "1w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s",
+            "0w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s",
+        ),
+    )
+    .unwrap();
+    let err = s.fails(&args);
+    assert!(err.contains("lsix.scm:13:17: sha256 mismatch for the git checkout: expected 0w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s, found 1w4wgnkvvirpgxy00jlpw7p1pcflnwy3rwk5zwh4pkk3igpcdi4s"), "{err}");
+}
