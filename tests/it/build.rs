@@ -28,14 +28,7 @@ fn case(name: &str, into: &Path) -> PathBuf {
 
 /// The manifest of the one image in an OCI layout directory.
 fn oci_dir_manifest(dir: &Path) -> serde_json::Value {
-    let index: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let digest = index["manifests"][0]["digest"].as_str().unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&fs::read(blob(dir, digest)).unwrap()).unwrap();
-    // An image with attestations is an index: the image manifest comes first.
-    match doc["manifests"][0]["digest"].as_str() {
-        Some(image) => serde_json::from_slice(&fs::read(blob(dir, image)).unwrap()).unwrap(),
-        None => doc,
-    }
+    crate::support::oci_dir_image_manifest(dir)
 }
 
 fn blob(dir: &Path, digest: &str) -> PathBuf {

@@ -132,6 +132,21 @@ pub fn rootfs_cache() -> PathBuf {
         .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rootfs-cache"), PathBuf::from)
 }
 
+/// The image manifest of an OCI layout directory's first entry, through
+/// the index a build with attestations writes (the image manifest first).
+pub fn oci_dir_image_manifest(dir: &Path) -> serde_json::Value {
+    let read = |d: &str| -> serde_json::Value {
+        let p = dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+        serde_json::from_slice(&std::fs::read(p).expect("a blob")).expect("JSON")
+    };
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let doc = read(index["manifests"][0]["digest"].as_str().unwrap());
+    match doc["manifests"][0]["digest"].as_str() {
+        Some(image) => read(image),
+        None => doc,
+    }
+}
+
 /// The last `sha256:…` word in `s`.
 pub fn last_digest(s: &str) -> String {
     s.split_whitespace().rev().find(|w| w.starts_with("sha256:")).expect("a digest in the output").to_owned()
