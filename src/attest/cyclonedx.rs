@@ -62,7 +62,7 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
     for (origin, c) in debs.chain(dists) {
         let slot = match &origin {
             Origin::Base => base.as_mut(),
-            Origin::Group(g) => groups.iter_mut().find(|(n, _)| n == g).map(|(_, v)| v),
+            Origin::Group(g, _) => groups.iter_mut().find(|(n, _)| n == g).map(|(_, v)| v),
             Origin::Project => None,
         };
         match slot {
@@ -157,8 +157,13 @@ fn licenses(l: &str) -> Value {
     }
 }
 
+/// Where it was found: the image layer and, for a group's, the step.
 fn layer<T>(f: &Found<T>) -> Value {
-    json!([{ "name": "strata:layer", "value": f.layer.to_string() }])
+    let mut props = vec![json!({ "name": "strata:layer", "value": f.layer.to_string() })];
+    if let Origin::Group(_, step) = &f.origin {
+        props.push(json!({ "name": "strata:step", "value": step }));
+    }
+    json!(props)
 }
 
 /// A `urn:uuid:` made from `seed`'s sha256, with the version and variant
@@ -187,6 +192,7 @@ mod tests {
         assert_eq!(comps[1]["bom-ref"], "group:hello");
         assert_eq!(comps[1]["components"][0]["licenses"][0]["expression"], "BSD-3-Clause");
         assert_eq!(comps[1]["hashes"][0]["alg"], "SHA-256");
+        assert_eq!(comps[1]["components"][0]["properties"][1], json!({ "name": "strata:step", "value": "prime" }));
     }
 
     #[test]

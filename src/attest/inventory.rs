@@ -33,8 +33,8 @@ use crate::worker::Outputs;
 pub enum Origin {
     /// The base image's layers.
     Base,
-    /// A step of this group (a part).
-    Group(String),
+    /// A step of a group: the group (a part) and the step (`overlay`, `prime`).
+    Group(String, String),
     /// A project-wide step (no group).
     Project,
 }
@@ -82,9 +82,9 @@ pub struct Sources<'a> {
     pub version: Option<String>,
 }
 
-/// A group's output laid into a shared layer: the group, the output, and
-/// the directory of it the layer holds (`root/prime`).
-type Part = (String, LayerInfo, String);
+/// A group's output laid into a shared layer: the group, its step, the
+/// output, and the directory of it the layer holds (`root/prime`).
+type Part = (String, String, LayerInfo, String);
 
 /// A layer of the image, who made it, and for a layer that lays groups'
 /// outputs together, those outputs.
@@ -165,16 +165,17 @@ fn layers(s: &Sources<'_>) -> Vec<Layer> {
 fn origin_of(s: &Sources<'_>, vertex: &str) -> (Origin, Vec<Part>) {
     let Some(v) = s.graph.vertex(vertex) else { return (Origin::Project, Vec::new()) };
     if let Some(g) = &v.group {
-        return (Origin::Group(g.clone()), Vec::new());
+        return (Origin::Group(g.clone(), v.step.clone()), Vec::new());
     }
     let mut parts = Vec::new();
     if let Op::Layer(LayerOp::Relocate { inputs, from, .. }) = &v.op {
         for r in inputs {
             if let LayerRef::Output { vertex, output } = r
-                && let Some(group) = s.graph.vertex(vertex).and_then(|v| v.group.clone())
+                && let Some(input) = s.graph.vertex(vertex)
+                && let Some(group) = input.group.clone()
                 && let Some(info) = s.outputs.get(vertex).and_then(|o| o.get(output))
             {
-                parts.push((group, info.clone(), from.clone()));
+                parts.push((group, input.step.clone(), info.clone(), from.clone()));
             }
         }
     }
@@ -218,13 +219,13 @@ fn scan(store: &crate::store::Store, layers: &[Layer]) -> crate::Result<Packages
 
 /// The group a file of layer `l` at `path` came from.
 fn credit(store: &crate::store::Store, l: &Layer, path: &str) -> crate::Result<Origin> {
-    for (group, info, from) in &l.parts {
+    for (group, step, info, from) in &l.parts {
         let root = crate::snapshot::snapshot(store, info)?;
         let base = if from.is_empty() { root } else { root.join(from) };
         // A relocation through a merged-/usr link moves `lib/x` to `usr/lib/x`.
         let unlinked = path.strip_prefix("usr/").unwrap_or(path);
         if exists(&base.join(path)) || exists(&base.join(unlinked)) {
-            return Ok(Origin::Group(group.clone()));
+            return Ok(Origin::Group(group.clone(), step.clone()));
         }
     }
     Ok(l.origin.clone())

@@ -212,7 +212,7 @@ fn license_fields(license: Option<&str>) -> (String, Option<String>) {
 fn placement<T>(f: &Found<T>) -> String {
     let by = match &f.origin {
         Origin::Base => "the base image".to_string(),
-        Origin::Group(g) => format!("'{g}'"),
+        Origin::Group(g, step) => format!("the {step} step of '{g}'"),
         Origin::Project => "the project".to_string(),
     };
     format!("in layer {} of the image, from {by}", f.layer)
@@ -221,7 +221,7 @@ fn placement<T>(f: &Found<T>) -> String {
 fn container(o: &Origin) -> String {
     match o {
         Origin::Base => "SPDXRef-Base".into(),
-        Origin::Group(g) => group_id(g),
+        Origin::Group(g, _) => group_id(g),
         Origin::Project => "SPDXRef-Image".into(),
     }
 }
@@ -277,6 +277,9 @@ mod tests {
         assert_eq!(image["licenseComments"], "declared as: GPL v3");
         let flask = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "flask").unwrap();
         assert_eq!(flask["licenseDeclared"], "BSD-3-Clause");
+        assert!(
+            flask["comment"].as_str().unwrap().starts_with("in layer 1 of the image, from the prime step of 'hello'")
+        );
     }
 
     #[test]

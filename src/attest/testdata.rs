@@ -55,7 +55,7 @@ pub fn inventory() -> Inventory {
                 homepage: None,
                 path: "lib/python3.11/site-packages/flask-3.0.0.dist-info/METADATA".into(),
             },
-            origin: Origin::Group("hello".into()),
+            origin: Origin::Group("hello".into(), "prime".into()),
             layer: 1,
         }],
     }

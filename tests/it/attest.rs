@@ -108,6 +108,10 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     assert!(rels.contains(r#""relatedSpdxElement":"SPDXRef-Deb-greet-data-0","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#), "the part does not contain its deb:\n{rels}");
     assert!(rels.contains(r#""relatedSpdxElement":"SPDXRef-PyPI-greet-0","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#), "{rels}");
     assert_eq!(doc["creationInfo"]["created"], "1970-01-01T00:00:00Z", "times come from SOURCE_DATE_EPOCH");
+    let bom: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cdx).unwrap()).unwrap();
+    let app = bom["components"].as_array().unwrap().iter().find(|c| c["bom-ref"] == "group:app").expect("the part");
+    let step = serde_json::json!({ "name": "strata:step", "value": "prime" });
+    assert!(app["components"][0]["properties"].as_array().unwrap().contains(&step), "{app}");
     let prov: serde_json::Value =
         serde_json::from_str(&s.ok(&["attest", "get", "demo:1", "--type", "provenance", "--predicate"])).unwrap();
     let deps = prov["buildDefinition"]["resolvedDependencies"].to_string();
