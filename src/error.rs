@@ -8,6 +8,12 @@ pub enum Error {
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
+    Attest(#[from] crate::attest::AttestError),
+    #[error(transparent)]
+    Sign(#[from] crate::sign::SignError),
+    #[error(transparent)]
+    Verify(#[from] crate::ops::attest::VerifyError),
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),

@@ -11,6 +11,9 @@
 //! | canonical JSON for every blob strata writes | [`json`] | [`json::to_vec`] |
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
 //! | bringing images in: oci-archive, OCI dir, docker-archive, daemon, rootfs tar | [`import`] | [`import::ImportSource`] |
+//! | proving what was built: SPDX and CycloneDX SBOMs, SLSA provenance, attached as BuildKit does | [`attest`] | [`attest::attach`], [`attest::oci`] |
+//! | keyed signing: P-256 keys, DSSE, Sigstore bundles v0.3 attached as referrers | [`sign`] | [`sign::sign`], [`sign::verify`] |
+//! | `strata verify`: where two images first differ (JSON field, tar entry) | [`verify`] | [`verify::first_difference`] |
 //! | sending images out: oci-archive, OCI dir, docker-archive, daemon load | [`export`] | [`export::ExportTarget`] |
 //! | registries: references, pull, push, auth, login, artifacts | [`registry`] | [`registry::pull`], [`registry::push`] |
 //! | base-image recipes (`images/`): mmdebstrap, busybox | [`recipe`] | [`recipe::Recipe`] |
@@ -54,6 +57,7 @@
 // `result_large_err` would cost readability for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod attest;
 pub mod build;
 pub mod cache;
 pub mod cli;
@@ -73,12 +77,14 @@ pub mod progress;
 pub mod recipe;
 pub mod registry;
 pub mod resolve;
+pub mod sign;
 pub mod snapshot;
 pub mod solver;
 pub mod sources;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod verify;
 pub mod vertex;
 pub mod worker;
 

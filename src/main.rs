@@ -35,6 +35,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", root.display())?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Key(k) => {
+            ops::attest::key(&k.command, out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Login(a) => {
             ops::registry::login(a, out)?;
             return Ok(ExitCode::SUCCESS);
@@ -101,7 +105,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(a) => ops::registry::pull(&store, &a, out)?,
         Command::Push(a) => ops::registry::push(&store, &a, out)?,
         Command::Artifact(a) => ops::registry::artifact(Some(&store), &a.command, out)?,
-        Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
+        Command::Attest(a) => ops::attest::attest(&store, &a.command, out)?,
+        Command::Verify(a) => ops::attest::verify(&store, &a, out)?,
+        Command::Sign(a) => ops::attest::sign(&store, &a, out)?,
+        Command::VerifySignature(a) => ops::attest::verify_signature(&store, &a, out)?,
+        Command::Login(_) | Command::Logout(_) | Command::Key(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

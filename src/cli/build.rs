@@ -17,7 +17,7 @@ pub enum ExecutorKind {
 }
 
 /// Build an image from a project file (rockcraft.yaml, strata.yaml, parts.yaml).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:\n  \
     strata build examples/hello-make -t hello:latest\n  \
     strata build parts.yaml --base bare --build-base busybox:latest --output type=oci-dir,dest=out\n  \
@@ -43,6 +43,16 @@ pub struct BuildArgs {
     /// Print the plan (each step cached or why it would run) and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Attach SBOMs (SPDX 2.3, CycloneDX 1.6) and SLSA provenance to the
+    /// image, in an index as BuildKit does; `--sbom=false`: the bare manifest.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub sbom: bool,
+    /// What the provenance records: reproducible (only what the inputs fix,
+    /// so the same build gives the same index digest) or full (also start
+    /// and end times and cache hits, different at every run).
+    #[arg(long, default_value = "reproducible", value_name = "reproducible|full")]
+    pub provenance: crate::attest::provenance::Mode,
     #[command(flatten)]
     pub lc: LifecycleArgs,
 }
@@ -75,7 +85,7 @@ pub struct CleanArgs {
 }
 
 /// What every command that runs the lifecycle takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LifecycleArgs {
     /// Pull base and build-base from their registries even if the store has
     /// them, reporting a tag that has moved (default: pull only missing ones).

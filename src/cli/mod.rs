@@ -1,6 +1,7 @@
 //! Command-line parsing with clap: structs only, no logic. Each subcommand
 //! group has its own file; `main.rs` hands the parsed values to `ops`.
 
+mod attest;
 mod build;
 mod image;
 mod registry;
@@ -10,6 +11,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use attest::{
+    AttestCommand, AttestSubcommand, KeyCommand, KeySubcommand, SignArgs, VerifyArgs, VerifySignatureArgs,
+};
 pub use build::{BuildArgs, CleanArgs, ExecutorKind, LifecycleArgs, ShellArgs, StepArgs};
 pub use image::{ImageCommand, ImageSubcommand};
 pub use registry::{
@@ -71,4 +75,15 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Push and attach non-image payloads (OCI artifacts) in registries.
     Artifact(ArtifactCommand),
+    /// List and print an image's SBOMs and provenance.
+    Attest(AttestCommand),
+    /// Generate signing keys.
+    Key(KeyCommand),
+    /// Sign an image and its attestations (Sigstore bundles, attached as referrers).
+    Sign(SignArgs),
+    /// Check an image's and its attestations' signatures against a public key.
+    VerifySignature(VerifySignatureArgs),
+    /// Rebuild a project and check that it gives the image bit for bit,
+    /// explaining the first difference.
+    Verify(VerifyArgs),
 }

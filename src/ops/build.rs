@@ -39,6 +39,7 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
         frontend_options: lc.frontend_opts.clone(),
         limits: crate::executor::Limits { memory: lc.memory, pids: lc.pids_limit },
         step_timeout: lc.step_timeout,
+        attest: None,
     }
 }
 
@@ -48,7 +49,8 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
     let cache_to = args.cache_to.as_deref().map(crate::cache::remote::parse_cache_ref).transpose()?;
     let cancel = Cancel::new();
-    let opts = options(&args.lc, &cancel);
+    let mut opts = options(&args.lc, &cancel);
+    opts.attest = Some(crate::attest::AttestOptions { enabled: args.sbom, provenance: args.provenance });
     if args.dry_run {
         pipeline::plan(store, &args.project, &opts, progress::renderer(args.lc.progress, out).as_mut())?;
         return Ok(None);
@@ -62,8 +64,11 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         &opts,
         progress::renderer(args.lc.progress, out).as_mut(),
     )?;
+    // The image as tagged, exported and pushed: the index attaching its
+    // attestations, or the bare manifest.
+    let root = built.index.clone().unwrap_or_else(|| built.manifest.clone());
     for t in &args.tags {
-        store.set_ref(t, &built.manifest)?;
+        store.set_ref(t, &root)?;
     }
     if let Some(r) = &cache_to {
         let reg = super::registry::registry_options(&args.lc.registry);
@@ -80,7 +85,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         }
     };
     if let Some(target) = &target {
-        let report = export::export(store, &built.manifest, &name, target)?;
+        let report = export::export(store, &root, &name, target)?;
         writeln!(out, "{report}").ok();
     }
     if args.push {
@@ -89,16 +94,16 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
             registry: super::registry::registry_options(&args.lc.registry),
             ..Default::default()
         };
-        let rep = crate::registry::push(store, &built.manifest, &dests, &opts)?;
+        let rep = crate::registry::push(store, &root, &dests, &opts)?;
         for p in &rep.pushed {
             writeln!(out, "pushed {p}").ok();
         }
     }
     match args.tags.first() {
-        Some(t) => writeln!(out, "{t} {}", built.manifest.digest()).ok(),
-        None => writeln!(out, "{}", built.manifest.digest()).ok(),
+        Some(t) => writeln!(out, "{t} {}", root.digest()).ok(),
+        None => writeln!(out, "{}", root.digest()).ok(),
     };
-    Ok(Some(built.manifest))
+    Ok(Some(root))
 }
 
 /// `strata step STEP [PART...]`: the lifecycle up to `step` for `parts`.

@@ -167,7 +167,7 @@ pub fn inspect(store: &Store, name: &str, raw: bool, platform: Option<&str>, out
             })
         })
         .collect();
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "name": crate::store::normalize_ref(name)?,
         "digest": img.digest().to_string(),
         "configDigest": img.manifest.config().digest().to_string(),
@@ -178,6 +178,10 @@ pub fn inspect(store: &Store, name: &str, raw: bool, platform: Option<&str>, out
         "history": img.config.history(),
         "annotations": img.manifest.annotations(),
     });
+    // The name tags an index (the image and its attestations): say which.
+    if desc.digest() != img.digest() {
+        v["index"] = serde_json::json!(desc.digest().to_string());
+    }
     writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json value serializes")).ok();
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! open store, does the work through the library modules, and writes what
 //! the user should see to `out`. No argument parsing here, no process exit.
 
+pub mod attest;
 pub mod build;
 pub mod image;
 pub mod registry;

@@ -28,9 +28,7 @@ fn case(name: &str, into: &Path) -> PathBuf {
 
 /// The manifest of the one image in an OCI layout directory.
 fn oci_dir_manifest(dir: &Path) -> serde_json::Value {
-    let index: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let digest = index["manifests"][0]["digest"].as_str().unwrap();
-    serde_json::from_slice(&fs::read(blob(dir, digest)).unwrap()).unwrap()
+    crate::support::oci_dir_image_manifest(dir)
 }
 
 fn blob(dir: &Path, digest: &str) -> PathBuf {
@@ -145,7 +143,7 @@ fn dump_filesets_primes_what_craft_parts_primes() {
         assert!(stdout.contains(step), "no '{step}' in:\n{stdout}");
     }
     let digest = last_digest(&stdout);
-    assert_eq!(s.digest_of("dump:test"), digest);
+    assert_eq!(s.tagged_digest("dump:test"), digest);
     // Every intermediate layer is a blob in the store.
     let layers: Vec<&str> = stdout.lines().filter(|l| l.contains("] layer ")).map(last_digest_of_line).collect();
     assert_eq!(layers.len(), 6, "pull, build, install, stage, prime, pack:\n{stdout}");

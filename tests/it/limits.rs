@@ -101,10 +101,8 @@ fn a_step_sees_its_own_processes_only_and_writes_only_into_its_root() {
     assert!(!std::path::Path::new("/etc/host-write").exists(), "the step's /etc is not the host's");
     // What the step counted is in the image: its own few processes.
     let oci = s.path("oci");
-    let index: serde_json::Value = serde_json::from_slice(&fs::read(oci.join("index.json")).unwrap()).unwrap();
     let blob = |d: &str| oci.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap()).unwrap();
+    let manifest = crate::support::oci_dir_image_manifest(&oci);
     let layer = manifest["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_owned();
     let listing = crate::support::sh(&format!("tar -xzOf {} procs", blob(&layer).display()));
     let n: usize = listing.trim().parse().unwrap_or_else(|_| panic!("a count: {listing}"));

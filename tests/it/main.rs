@@ -8,6 +8,7 @@
 
 mod support;
 
+mod attest;
 mod base_images;
 mod build;
 mod cache;

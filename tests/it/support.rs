@@ -108,6 +108,12 @@ impl Strata {
         last_digest(&String::from_utf8_lossy(&out.stdout))
     }
 
+    /// What `name` tags: its index (an image with attestations) or manifest.
+    pub fn tagged_digest(&self, name: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        v.get("index").unwrap_or(&v["digest"]).as_str().unwrap().to_owned()
+    }
+
     /// The manifest digest the store has for `name`.
     pub fn digest_of(&self, name: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
@@ -124,6 +130,21 @@ pub fn rootfs_cache() -> PathBuf {
     std::env::var_os("STRATA_ROOTFS_CACHE")
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rootfs-cache"), PathBuf::from)
+}
+
+/// The image manifest of an OCI layout directory's first entry, through
+/// the index a build with attestations writes (the image manifest first).
+pub fn oci_dir_image_manifest(dir: &Path) -> serde_json::Value {
+    let read = |d: &str| -> serde_json::Value {
+        let p = dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+        serde_json::from_slice(&std::fs::read(p).expect("a blob")).expect("JSON")
+    };
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let doc = read(index["manifests"][0]["digest"].as_str().unwrap());
+    match doc["manifests"][0]["digest"].as_str() {
+        Some(image) => read(image),
+        None => doc,
+    }
 }
 
 /// The last `sha256:…` word in `s`.
