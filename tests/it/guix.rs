@@ -184,7 +184,7 @@ fn guix_git_origin_from_a_debian_tarball_is_checked_by_its_nar_hash() {
     let def = s.path("lsix");
     fs::create_dir_all(&def).unwrap();
     let scm = def.join("lsix.scm");
-    fs::copy("/work/shared/conformance/guix/corpus/lsix.scm", &scm).unwrap();
+    fs::copy(repo().join("frontends/guix/scheme/tests/fixtures/definitions/lsix.scm"), &scm).unwrap();
     let tag = format!("strata-guix-lsix:{}", std::process::id());
     let cache_opt = format!("source-cache={}", cache.display());
     // imagemagick is mapped to nothing: the test checks the source, not lsix's runtime.

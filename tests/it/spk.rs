@@ -95,13 +95,14 @@ fn a_missing_requirement_is_named() {
     assert!(err.contains("has no option 'nosuch'"), "{err}");
 }
 
-/// `shared/conformance/spk/bzip2.spk.yaml` (and its sibling stdfs) built from
+/// The conformance spec `bzip2.spk.yaml` (and its sibling stdfs; copies of
+/// `shared/conformance/spk/` in `frontends/spk/tests/fixtures/conformance/`) built from
 /// Debian's bzip2 1.0.8 `.orig` tarball, byte-identical to upstream's: the
 /// spec's unreachable upstream URL and version are the only edits. gcc and
 /// make come from the build base (`-X host-pkg=gcc`).
 #[test]
 fn spk_builds_the_bzip2_conformance_spec_from_debian_sources() {
-    let conformance = crate::support::repo().join("../shared/conformance/spk");
+    let conformance = crate::support::repo().join("frontends/spk/tests/fixtures/conformance");
     if !slow_tests("build the bzip2 spk conformance spec from Debian's sources") {
         return;
     }
