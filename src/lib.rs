@@ -36,7 +36,8 @@
 //! ## Follow one `strata build`
 //!
 //! `main` → [`ops::build`] → [`build::build`]: [`frontends::detect`] picks the
-//! frontend of the path (craft: `frontends/craft`, spk: `frontends/spk`), which lowers the spec to a
+//! frontend of the path (craft: `frontends/craft`, spk: `frontends/spk`,
+//! Guix: `frontends/guix`), which lowers the spec to a
 //! [`strata_frontend_api::graph::BuildGraph`] — vertices (exec, fetch, layer
 //! and host ops) and how the image is assembled. [`resolve::resolve`] pins
 //! the images it names and its sources; [`solver::Solver::solve`] keys each
@@ -46,11 +47,13 @@
 //! [`executor`] over [`snapshot`]s, changes captured by [`layer`]), host ops
 //! back to the frontend over file trees. The image vertex
 //! ([`vertex::image`]) writes config and manifest into the [`store`];
+//! [`attest`] adds SBOMs and provenance in an index around it;
 //! [`export`] and [`registry`] send it out.
 //! [`gc`] asks the store's tenants ([`cache`], [`sources`]' downloads,
 //! [`snapshot`]) what they keep and sweeps the rest.
 //!
-//! Not built yet (see the issue tracker): spk package repositories (publishing builds, resolving from them), remote execution.
+//! Not built yet (see the issue tracker): spk package repositories
+//! (publishing builds, resolving from them), remote execution.
 
 // Errors carry data for the user (paths, digests, log tails) and are
 // returned on cold paths around I/O; boxing them all to please
