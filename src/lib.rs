@@ -7,6 +7,7 @@
 //! | digests of streamed bytes | [`digest`] | [`digest::HashingWriter`] |
 //! | layer bytes: deterministic tar, unpack, filter, squash, relocate (pack); a layer stream into the store | [`layer`] | `layer::write_tree`, `layer::unpack`, `layer::squash_relocated`, [`layer::write_blob`] |
 //! | the local content-addressed store (an OCI image layout): blobs, refs, locks, fsck, mark and sweep; a leaf that imports no tenant | [`store`] | [`store::Store`], [`store::Store::mark`], [`store::Exclusive`] |
+//! | cleaning up after a killed strata: containers, mounts, temp files | [`recover`] | [`recover::after_kill`] |
 //! | `strata store gc`: roots from refs, step-cache records, downloads and snapshots, one LRU budget, then the store's sweep; `--all` prunes the daemons | [`gc`] | [`gc::run`], [`gc::prune_daemons`] |
 //! | canonical JSON for every blob strata writes | [`json`] | [`json::to_vec`] |
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
@@ -78,6 +79,7 @@ pub mod mounts;
 pub mod ops;
 pub mod progress;
 pub mod recipe;
+pub mod recover;
 pub mod registry;
 pub mod resolve;
 pub mod sign;

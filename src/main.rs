@@ -55,6 +55,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 
     let store = Store::open(&root)?;
+    // fsck reports what is there and gc cleans up under a lock it waits for.
+    if !matches!(&cli.command, Command::Store(_)) {
+        let recovered = strata::recover::after_kill(&store)?;
+        if !recovered.is_empty() {
+            eprintln!("strata: {recovered}");
+        }
+    }
     match cli.command {
         Command::Image(i) => match i.command {
             ImageSubcommand::Build { recipe, tag, compression } => {

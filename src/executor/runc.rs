@@ -164,6 +164,32 @@ impl RuncExecutor {
         Ok(Bundle { rootfs, id })
     }
 
+    /// Stops and deletes every container runc still has state for in
+    /// `store`: what a strata killed mid-step left running (a foreground
+    /// `runc run` outlives its parent, in its own process group). Only for
+    /// [`crate::recover`], under the store's exclusive lock, when no live
+    /// strata has a step running. Returns the ids removed; a runc that
+    /// cannot be run leaves nothing to remove here.
+    pub fn remove_leftovers(&self, store: &Store) -> Vec<String> {
+        let root = Self::runc_root(store);
+        let Ok(entries) = std::fs::read_dir(&root) else { return Vec::new() };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids.retain(|id| {
+            let quiet =
+                |args: &[&str]| self.runc(store).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            // `delete --force` kills a running container and waits for it.
+            let _ = quiet(&["kill", id, "KILL"]);
+            let _ = quiet(&["delete", "--force", id]);
+            !root.join(id).exists() || std::fs::remove_dir_all(root.join(id)).is_ok()
+        });
+        ids
+    }
+
     fn runc(&self, store: &Store) -> Command {
         let mut c = Command::new(&self.runc);
         c.arg("--root").arg(Self::runc_root(store));

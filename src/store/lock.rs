@@ -75,6 +75,23 @@ impl GcGuard {
     }
 }
 
+impl GcGuard {
+    /// Upgrades to exclusive if no other process uses the store right now;
+    /// `None` (and still shared) if one does. Never waits.
+    pub(super) fn try_exclusive(&self) -> Result<Option<ExclusiveGc<'_>>, StoreError> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(Some(ExclusiveGc(self))),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                // A failed upgrade may have dropped the shared hold
+                // (flock converts by unlocking first): take it back.
+                self.file.lock_shared().map_err(|e| StoreError::Io { path: self.path.clone(), source: e })?;
+                Ok(None)
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io { path: self.path.clone(), source: e }),
+        }
+    }
+}
+
 pub(super) struct ExclusiveGc<'a>(&'a GcGuard);
 
 impl Drop for ExclusiveGc<'_> {

@@ -87,6 +87,12 @@ impl Store {
     pub fn lock_exclusive(&self) -> Result<Exclusive<'_>, StoreError> {
         Ok(Exclusive { store: self, _guard: self.gc_guard.exclusive()? })
     }
+
+    /// The exclusive gc lock if no other strata process has the store open
+    /// now, without waiting: what cleaning up after a killed build takes.
+    pub fn try_lock_exclusive(&self) -> Result<Option<Exclusive<'_>>, StoreError> {
+        Ok(self.gc_guard.try_exclusive()?.map(|g| Exclusive { store: self, _guard: g }))
+    }
 }
 
 /// Proof that no other strata process uses the store: what may delete.

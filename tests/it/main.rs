@@ -14,6 +14,7 @@ mod build;
 mod cache;
 mod containerd_executor;
 mod craft_conformance;
+mod crash;
 mod docker_executor;
 mod examples;
 mod executor;
