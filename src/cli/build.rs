@@ -149,6 +149,12 @@ pub struct LifecycleArgs {
     /// Default: no limit.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub step_timeout: Option<std::time::Duration>,
+    /// Docker's `--security-opt`: `seccomp=unconfined` runs steps without
+    /// strata's seccomp filter (Docker's default refusals: mount, unshare,
+    /// keyctl, bpf, ...). The Docker and Podman executors apply their
+    /// daemon's profile either way.
+    #[arg(long, value_name = "OPT", value_parser = crate::executor::seccomp::parse_security_opt)]
+    pub security_opt: Option<crate::executor::seccomp::Seccomp>,
     /// An option of the spec's frontend: KEY=VALUE, or KEY alone for a flag
     /// (repeatable; e.g. `-X variant=1` for spk, `-X package=hello` for
     /// Guix). An option the frontend does not know is refused, naming the

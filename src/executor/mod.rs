@@ -17,11 +17,13 @@
 //! - `log`: [`LogSink`] and the file log kept beside each step's result.
 
 pub mod cancel;
+pub mod cgroup;
 pub mod checked;
 pub mod containerd;
 pub mod docker;
 pub mod log;
 pub mod runc;
+pub mod seccomp;
 pub mod spec;
 
 use std::path::PathBuf;
@@ -100,7 +102,8 @@ pub struct StepSpec {
     pub limits: Limits,
 }
 
-/// What a step may use at most; `None`: no limit of strata's.
+/// What a step may use at most (`None`: no limit of strata's), and which
+/// syscalls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Memory in bytes, swap included (`docker run --memory` with
@@ -109,6 +112,10 @@ pub struct Limits {
     /// Processes and threads at once (`docker run --pids-limit`): a fork
     /// bomb fails with EAGAIN instead of taking the host down.
     pub pids: Option<i64>,
+    /// Which syscalls it may make: Docker's default refusals, or all
+    /// (`--security-opt seccomp=unconfined`). Docker and Podman apply
+    /// their daemon's own profile.
+    pub seccomp: seccomp::Seccomp,
 }
 
 impl StepSpec {

@@ -171,8 +171,22 @@ impl RuncExecutor {
     /// strata has a step running. Returns the ids removed; a runc that
     /// cannot be run leaves nothing to remove here.
     pub fn remove_leftovers(&self, store: &Store) -> Vec<String> {
+        // A container runc has no state for yet (the kill came while it was
+        // being created) is found by its cgroup, named after its step dir.
+        let mut killed = Vec::new();
+        if let Ok(steps) = std::fs::read_dir(store.tmp_dir()) {
+            for dir in steps.flatten() {
+                let name = dir.file_name().to_string_lossy().into_owned();
+                if name.starts_with("step-") {
+                    let id = format!("strata-{name}");
+                    if super::cgroup::kill_and_remove(&id) > 0 {
+                        killed.push(id);
+                    }
+                }
+            }
+        }
         let root = Self::runc_root(store);
-        let Ok(entries) = std::fs::read_dir(&root) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(&root) else { return killed };
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
@@ -187,6 +201,9 @@ impl RuncExecutor {
             let _ = quiet(&["delete", "--force", id]);
             !root.join(id).exists() || std::fs::remove_dir_all(root.join(id)).is_ok()
         });
+        killed.retain(|id| !ids.contains(id));
+        ids.extend(killed);
+        ids.sort();
         ids
     }
 
@@ -361,6 +378,16 @@ impl Executor for RuncExecutor {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // runc dies with strata's step thread (a SIGKILLed strata cannot
+        // clean up; a container runc had not started yet then never starts,
+        // and one that had is `crate::recover`'s to stop).
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().map_err(|e| ExecError::Unavailable {
             backend: BACKEND,
             reason: format!("cannot start {}: {e}; install the runc package", self.runc.display()),

@@ -25,10 +25,10 @@
 //!   omitted, as Docker does for a uid without a passwd entry; no
 //!   supplementary groups), hostname, and bind/tmpfs mounts.
 //!
-//! Not applied: Docker's default seccomp profile (it blocks syscalls like
-//! `unshare` and `mount` that build steps rarely need, and matters for
-//! untrusted images more than for builds; the runtime's own defaults
-//! apply), AppArmor and SELinux labels.
+//! - the seccomp filter of [`super::seccomp`] (Docker's default refusals),
+//!   unless the build says `--security-opt seccomp=unconfined`.
+//!
+//! Not applied: AppArmor and SELinux labels.
 
 use std::collections::HashSet;
 use std::fs;
@@ -262,9 +262,12 @@ pub fn runtime_spec(step: &StepSpec, rootfs: &Path) -> Spec {
         .namespaces(namespaces)
         .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .resources(resources)
-        .build()
-        .expect("linux fields are set");
+        .resources(resources);
+    let linux = match step.limits.seccomp {
+        super::seccomp::Seccomp::Default => linux.seccomp(super::seccomp::profile()),
+        super::seccomp::Seccomp::Unconfined => linux,
+    };
+    let linux = linux.build().expect("linux fields are set");
     SpecBuilder::default()
         .version("1.0.2")
         .root(RootBuilder::default().path(rootfs).readonly(false).build().expect("root is set"))
@@ -364,7 +367,7 @@ mod tests {
         assert!(json["linux"]["readonlyPaths"].as_array().unwrap().contains(&"/proc/sys".into()));
         let sys = json["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/sys").unwrap();
         assert!(sys["options"].as_array().unwrap().contains(&"ro".into()));
-        assert!(json["linux"].get("seccomp").is_none());
+        assert_eq!(json["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ALLOW", "Docker's refusals, the rest allowed");
     }
 
     #[test]

@@ -37,7 +37,11 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
             (None, false) => crate::worker::local::host_ca_bundle(),
         },
         frontend_options: lc.frontend_opts.clone(),
-        limits: crate::executor::Limits { memory: lc.memory, pids: lc.pids_limit },
+        limits: crate::executor::Limits {
+            memory: lc.memory,
+            pids: lc.pids_limit,
+            seccomp: lc.security_opt.unwrap_or_default(),
+        },
         step_timeout: lc.step_timeout,
         attest: None,
     }

@@ -112,3 +112,22 @@ fn a_step_sees_its_own_processes_only_and_writes_only_into_its_root() {
         .count();
     assert!(n < 10 && n < host, "the step saw {n} processes, the host has {host}");
 }
+
+#[test]
+fn seccomp_refuses_a_new_namespace_unless_the_build_says_unconfined() {
+    if !require_runc() {
+        return;
+    }
+    // A user namespace needs no capability: only the filter stops it.
+    let (s, dir) = project("unshare -U true && echo made-a-namespace");
+    let out = build(&s, &dir, &["--step-timeout", "60s"]);
+    assert!(!out.status.success(), "unshare ran under the filter");
+    let log = fs::read_to_string(s.store().join("strata/logs/p:build.log")).unwrap();
+    assert!(log.contains("Operation not permitted") && !log.contains("made-a-namespace"), "{log}");
+
+    let out = build(&s, &dir, &["--step-timeout", "60s", "--security-opt", "seccomp=unconfined"]);
+    assert!(out.status.success(), "unconfined, the same step runs: {}", stderr(&out));
+
+    let out = build(&s, &dir, &["--security-opt", "seccomp=/tmp/profile.json"]);
+    assert!(stderr(&out).contains("a profile file is not supported"), "{}", stderr(&out));
+}

@@ -80,6 +80,8 @@ pub(crate) fn container_body(spec: &StepSpec, image: &str) -> ContainerCreateBod
             memory: spec.limits.memory.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
             memory_swap: spec.limits.memory.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
             pids_limit: spec.limits.pids,
+            security_opt: (spec.limits.seccomp == crate::executor::seccomp::Seccomp::Unconfined)
+                .then(|| vec!["seccomp=unconfined".to_owned()]),
             ..Default::default()
         }),
         ..Default::default()
