@@ -10,7 +10,7 @@
 //!
 //! | kind | in the key (besides `format`, `ir`, `frontend`, `compression`, `epoch`, `op`) | deliberately not |
 //! |---|---|---|
-//! | exec | `layer:rootfs`; `argv`; `env`; `cwd`; `user`; `network`; `capture`; per mount `mount:<dest>` (its kind, read-only, capture), `mount:<dest>:layers` (a `Layers` mount's or a `Dir` seed's layers), `mount:<dest>:file:<path>` (mode and sha256 of each file given as data); `provide:<path>` (mode and sha256) | the vertex id; the project directory's contents (a `Project` mount is keyed by kind: sources a step depends on are fetched by fetch vertices); the network's answers (a step with `network: host` that downloads is as fresh as its key says: `--no-cache-filter` reruns it) |
+//! | exec | `layer:rootfs`; `argv`; `env`; `cwd`; `user`; `network`; `capture`; per mount `mount:<dest>` (its kind, read-only, capture), `mount:<dest>:layers` (a `Layers` mount's or a `Dir` seed's layers), `mount:<dest>:file:<path>` (mode and sha256 of each file given as data); `provide:<path>` (mode and sha256); `secret:<id>` for each secret it asks for | the vertex id; a secret's contents; the project directory's contents (a `Project` mount is keyed by kind: sources a step depends on are fetched by fetch vertices); the network's answers (a step with `network: host` that downloads is as fresh as its key says: `--no-cache-filter` reruns it) |
 //! | fetch | `fetch`: the op (source as written, prefix, owner, subdir check); `source:<path>` for each entry of a local source (type, mode, link target, sha256, via the stat cache) or `source:identity` (a git commit, an archive's sha256, a URL's checksum or the URL) as resolve pinned it | mtimes, owners and inode numbers of local files; the part's other keys |
 //! | layer | `layer-op`: the op without its references; `layer:in` | — |
 //! | host | `host-op`: the op's name, parameters and input paths; `layer:in` | the frontend's code beyond its semantics version |
@@ -43,6 +43,7 @@ pub const TABLE: &[(&str, &[&str])] = &[
             "mount:<dest>:layers",
             "network",
             "provide:<path>",
+            "secret:<id>",
             "user",
         ],
     ),
@@ -132,6 +133,10 @@ fn exec_parts(k: &mut KeyParts, e: &ExecOp, inputs: &[Vec<LayerInfo>]) {
     for p in &e.provide {
         k.add(format!("provide:{}", p.path), format!("{:04o} {}", p.file.mode, sha256(&p.file.contents)));
     }
+    // That the step sees the secret, never what it holds.
+    for id in &e.secrets {
+        k.add(format!("secret:{id}"), "mounted");
+    }
 }
 
 /// What the image assembly reads: the spec, its base, the layers, the
@@ -213,6 +218,7 @@ mod tests {
                 }
             }
             Some(&"provide") | Some(&"source") if parts.len() == 2 && parts[1] != "identity" => parts[1] = "<path>",
+            Some(&"secret") if parts.len() == 2 => parts[1] = "<id>",
             _ => {}
         }
         parts.join(":")
@@ -248,6 +254,7 @@ mod tests {
             network: Network::Host,
             capture: vec![Capture::all("out")],
             provide: vec![Provided { path: "/bin/bash".into(), file: FileData::new("bash", 0o755, "#!/bin/sh") }],
+            secrets: vec!["token".into()],
         })
     }
 

@@ -154,6 +154,8 @@ fn fifty_sigkills_at_random_moments_leave_a_clean_store_and_the_same_digest() {
     let t = Instant::now();
     build_digest(&s, &project);
     let build_time = t.elapsed();
+    // gc as the kills meet it: after a `clean`, with the steps' layers to drop.
+    s.ok(&["clean", "-p", project.to_str().unwrap()]);
     let t = Instant::now();
     s.ok(&["store", "gc", "--all"]);
     let gc_time = t.elapsed().max(Duration::from_millis(50));
@@ -161,7 +163,7 @@ fn fifty_sigkills_at_random_moments_leave_a_clean_store_and_the_same_digest() {
     let mut push_time = Duration::from_millis(200);
     if push_too {
         let t = Instant::now();
-        s.ok(&["push", "crash:latest", &format!("{repo}:ref")]);
+        s.ok(&["push", "crash:latest", &format!("{repo}-ref:latest")]);
         push_time = t.elapsed();
     }
     eprintln!("reference {reference}: build {build_time:?}, gc {gc_time:?}, push {push_time:?}");
@@ -177,7 +179,8 @@ fn fifty_sigkills_at_random_moments_leave_a_clean_store_and_the_same_digest() {
         };
         let mut build_args = vec!["build", &project_arg, "--progress", "json"];
         build_args.extend(BUILD);
-        let tag = format!("{repo}:kill-{i}");
+        // A repository of its own, so the push has blobs to upload.
+        let tag = format!("{repo}-{i}:kill");
         let (args, span): (Vec<&str>, Duration) = match what {
             "build" => {
                 // Forget the steps, so this build runs them all again.

@@ -32,13 +32,25 @@ pub struct LowerOptions {
     /// [`LowerOptions::option`], [`LowerOptions::options`] and
     /// [`LowerOptions::flag`].
     pub frontend_options: Vec<(String, String)>,
+    /// The ids of the build secrets the user gave (`--secret id=ID,...`),
+    /// sorted. A frontend has the steps that run the user's code ask for
+    /// them ([`crate::graph::BuildGraph::give_secrets`]); one that cannot
+    /// give its steps secrets refuses a non-empty list.
+    pub secrets: Vec<String>,
 }
 
 impl LowerOptions {
     /// Building on and for this machine, with no overrides.
     pub fn host(parallelism: u32) -> LowerOptions {
         let arch = debian_arch(std::env::consts::ARCH).unwrap_or("amd64");
-        LowerOptions { base: None, build_base: None, arch: arch.into(), parallelism, frontend_options: Vec::new() }
+        LowerOptions {
+            base: None,
+            build_base: None,
+            arch: arch.into(),
+            parallelism,
+            frontend_options: Vec::new(),
+            secrets: Vec::new(),
+        }
     }
 
     /// The last value given for `key`.

@@ -60,6 +60,24 @@ pub struct BuildGraph {
 }
 
 impl BuildGraph {
+    /// Has every exec vertex `asks` picks ask for the secrets `ids` (the
+    /// ids the user gave with `--secret`): how a frontend whose spec format
+    /// has no word for secrets says which of its steps get them.
+    pub fn give_secrets(&mut self, ids: &[String], asks: impl Fn(&Vertex) -> bool) {
+        for v in &mut self.vertices {
+            if !asks(v) {
+                continue;
+            }
+            if let Op::Exec(e) = &mut v.op {
+                for id in ids {
+                    if !e.secrets.contains(id) {
+                        e.secrets.push(id.clone());
+                    }
+                }
+            }
+        }
+    }
+
     /// An empty graph of `frontend`'s.
     pub fn new(frontend: FrontendId) -> BuildGraph {
         BuildGraph {
@@ -237,7 +255,16 @@ pub struct ExecOp {
     /// `/bin/bash` stand-in for a base without bash). Whether one is used
     /// follows from the root filesystem's layers, which are in the key.
     pub provide: Vec<Provided>,
+    /// Build secrets the step asks for, by id (`--secret id=ID,src=FILE`):
+    /// each a file mounted read-only at `/run/secrets/<id>` ([`SECRETS_DIR`]),
+    /// as BuildKit's secret mounts. The ids are in the key, the contents
+    /// never; the mount is never captured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
+
+/// Where a step finds the secrets it asks for.
+pub const SECRETS_DIR: &str = "/run/secrets";
 
 impl ExecOp {
     /// Its outputs: the root filesystem's captures, then the mounts'.
