@@ -28,6 +28,7 @@
 mod artifact;
 mod auth;
 mod error;
+mod http;
 mod login;
 mod pull;
 mod push;
@@ -35,7 +36,12 @@ mod records;
 mod reference;
 mod session;
 mod transport;
+mod upload;
 
+#[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+mod faultproxy;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
