@@ -197,7 +197,8 @@ impl FaultProxy {
         FaultProxy { addr, state, stop: Some(tx), thread: Some(thread) }
     }
 
-    /// Every request so far, in order.
+    /// Every request so far, in the order they arrived (one still running
+    /// shows what is known of it yet).
     pub(crate) fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -273,10 +274,8 @@ async fn read_head<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Option<Head
     let text = String::from_utf8_lossy(&raw).to_string();
     let mut lines = text.split("\r\n");
     let first = lines.next().unwrap_or("").to_owned();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
     Some(Head { raw, first, headers })
 }
 
@@ -420,7 +419,13 @@ async fn relay(client: TcpStream, upstream: &str, state: &Shared) -> std::io::Re
             status: 0,
             fault,
         };
-        let log = |seen: Seen| state.lock().unwrap().seen.push(seen);
+        // Logged in the order requests arrive, completed when they end.
+        let idx = {
+            let mut st = state.lock().unwrap();
+            st.seen.push(seen.clone());
+            st.seen.len() - 1
+        };
+        let log = |seen: Seen| state.lock().unwrap().seen[idx] = seen;
         let req_framing = match head.framing() {
             Framing::ToEnd => Framing::Length(0),
             f => f,
@@ -433,13 +438,15 @@ async fn relay(client: TcpStream, upstream: &str, state: &Shared) -> std::io::Re
             }
             Some(Fault::Status { code, retry_after }) => {
                 // Read (and drop) the body, then answer.
-                if !matches!(copy_body(&mut client, &mut tokio::io::sink(), req_framing, BodyFault::default()).await, Copied::Done(_)) {
+                if !matches!(
+                    copy_body(&mut client, &mut tokio::io::sink(), req_framing, BodyFault::default()).await,
+                    Copied::Done(_)
+                ) {
                     log(seen);
                     return Ok(());
                 }
-                let body = format!(
-                    r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {code}","detail":null}}]}}"#
-                );
+                let body =
+                    format!(r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {code}","detail":null}}]}}"#);
                 let ra = retry_after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default();
                 let msg = format!(
                     "HTTP/1.1 {code} Injected\r\nContent-Type: application/json\r\n{ra}Content-Length: {}\r\n\r\n{body}",

@@ -65,16 +65,32 @@ impl Failure {
     /// A failed answer: its status, `Retry-After` and (the start of) its body.
     pub(crate) async fn from_response(r: Response) -> Failure {
         let code = r.status().as_u16();
-        let retry_after = r.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after =
+            r.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let text = r.text().await.unwrap_or_default();
-        let message = match serde_json::from_str::<oci_client::errors::OciEnvelope>(&text) {
-            Ok(env) => super::session::envelope_text(&env),
-            Err(_) => text.trim().chars().take(300).collect(),
-        };
+        let message = envelope_text(&text).unwrap_or_else(|| text.trim().chars().take(300).collect());
         let reason = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
-        let message = if message.is_empty() { format!("{code} {reason}") } else { format!("{code} {reason}: {message}") };
+        let message =
+            if message.is_empty() { format!("{code} {reason}") } else { format!("{code} {reason}: {message}") };
         Failure::Status { code, message, retry_after }
     }
+}
+
+/// `CODE: message; ...` from a distribution-spec error body (any code,
+/// not only those oci-client knows).
+fn envelope_text(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let parts: Vec<String> = v
+        .get("errors")?
+        .as_array()?
+        .iter()
+        .map(|e| {
+            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
+            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
+            if msg.is_empty() { code.to_owned() } else { format!("{code}: {msg}") }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// `Retry-After`: seconds, or an HTTP date.

@@ -535,12 +535,7 @@ impl From<Failure> for Fail {
 }
 
 /// One try at the rest of a blob: from the writer's count on.
-async fn download(
-    s: &Session<'_>,
-    store: &Store,
-    d: &Descriptor,
-    writer: &mut Option<BlobWriter>,
-) -> Result<(), Fail> {
+async fn download(s: &Session<'_>, store: &Store, d: &Descriptor, writer: &mut Option<BlobWriter>) -> Result<(), Fail> {
     let total = d.size();
     let offset = writer.as_ref().map_or(0, |w| w.count());
     if writer.is_some() && offset == total {
@@ -550,7 +545,11 @@ async fn download(
     // does not have the blob, never with credentials.
     let mut urls = vec![s.v2_url(&format!("blobs/{}", d.digest()))];
     urls.extend(
-        d.urls().iter().flatten().filter_map(|u| reqwest::Url::parse(u).ok()).filter(|u| matches!(u.scheme(), "http" | "https")),
+        d.urls()
+            .iter()
+            .flatten()
+            .filter_map(|u| reqwest::Url::parse(u).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https")),
     );
     let mut answer = None;
     for url in &urls {

@@ -68,8 +68,8 @@ pub struct PushReport {
     pub blobs_mounted: usize,
     /// Blobs the registry already had.
     pub blobs_present: usize,
-    /// Bytes sent in blob request bodies: `bytes_uploaded`, plus what an
-    /// upload the registry dropped after a fault had sent before.
+    /// Bytes of blob data the registries accepted: `bytes_uploaded`, plus
+    /// what an upload a registry dropped after a fault had had before.
     pub bytes_sent: u64,
     /// Uploads that continued at the registry's offset after a fault.
     pub uploads_resumed: usize,
@@ -308,4 +308,3 @@ async fn push_blob(
     emit(BlobAction::Upload);
     Ok((BlobAction::Upload, up))
 }
-

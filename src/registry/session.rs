@@ -49,7 +49,7 @@ enum Kind {
     Other(Option<u16>, String),
 }
 
-pub(crate) fn envelope_text(env: &OciEnvelope) -> String {
+fn envelope_text(env: &OciEnvelope) -> String {
     env.errors
         .iter()
         .map(|e| {
@@ -91,6 +91,11 @@ fn classify(e: &OciDistributionError) -> Kind {
                 Kind::Denied(text)
             } else if codes.contains(&&OciErrorCode::Toomanyrequests) {
                 Kind::Server(Some(429), text)
+            } else if codes.iter().any(|c| matches!(c, OciErrorCode::Other(o) if o == "UNAVAILABLE" || o == "UNKNOWN"))
+            {
+                // oci-client keeps the envelope but not the status: these
+                // are distribution's codes for 503 and 500.
+                Kind::Server(None, text)
             } else if codes.iter().any(|c| {
                 matches!(
                     c,

@@ -372,11 +372,10 @@ impl Transport {
         if reference::is_loopback(&self.host) {
             b = b.no_proxy();
         }
-        b.build()
-            .map_err(|e| RegistryError::Invalid {
-                what: format!("client for registry {}", self.host),
-                message: e.to_string(),
-            })
+        b.build().map_err(|e| RegistryError::Invalid {
+            what: format!("client for registry {}", self.host),
+            message: e.to_string(),
+        })
     }
 
     /// The error for a request that never got an HTTP answer, with a hint
@@ -507,8 +506,12 @@ MFowETEPMA0GA1UEAwwGdGVzdGNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let p =
-            RetryPolicy { attempts: 9, initial_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1), ..Default::default() };
+        let p = RetryPolicy {
+            attempts: 9,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            ..Default::default()
+        };
         let d: Vec<_> = (1..=6).map(|a| p.delay(a).as_millis()).collect();
         assert_eq!(d, [100, 200, 400, 800, 1000, 1000]);
     }

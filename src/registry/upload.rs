@@ -44,7 +44,8 @@ pub(crate) const CHUNK: u64 = 4 << 20;
 /// What one blob's upload went through.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Uploaded {
-    /// Bytes sent in request bodies (more than the size only after a restart).
+    /// Bytes of the blob the registry accepted: its size, plus what an
+    /// upload the registry dropped had already had.
     pub bytes_sent: u64,
     /// Times the upload continued at the registry's offset after a failure.
     pub resumed: u32,
@@ -164,10 +165,10 @@ async fn attempt(
                 rb.header("Content-Type", "application/octet-stream").header("Content-Length", size).body(body)
             })
             .await?;
-        st.bytes_sent += size;
         if r.status() != StatusCode::CREATED {
             return Err(Failure::from_response(r).await);
         }
+        st.bytes_sent += size;
         return Ok(());
     }
     while o.offset < blob.size {
@@ -186,10 +187,10 @@ async fn attempt(
                     .body(chunk.clone())
             })
             .await?;
-        st.bytes_sent += n;
         if r.status() != StatusCode::ACCEPTED {
             return Err(Failure::from_response(r).await);
         }
+        st.bytes_sent += n;
         let location = location_of(s, &r)?;
         // The registry says how far it is; trust it over our count.
         let offset = range_end(&r).map_or(end + 1, |e| e + 1);
@@ -230,13 +231,12 @@ async fn status(s: &Session<'_>, location: &Url) -> Result<Option<(Url, u64)>, F
 
 /// The answer's `Location`, made absolute.
 fn location_of(s: &Session<'_>, r: &reqwest::Response) -> Result<Url, Failure> {
-    let loc = r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
-        Failure::Status {
+    let loc =
+        r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| Failure::Status {
             code: r.status().as_u16(),
             message: "the registry's answer has no Location for the upload".into(),
             retry_after: None,
-        }
-    })?;
+        })?;
     s.base_url().join(loc).map_err(|e| Failure::Status {
         code: r.status().as_u16(),
         message: format!("the upload Location '{loc}' is not a URL: {e}"),
