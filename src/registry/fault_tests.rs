@@ -68,7 +68,7 @@ impl Rig {
         parse_reference(&format!("{}/{repo}", self.reg.addr)).unwrap()
     }
 
-    /// Runs `plan`, returning the faults it injected.
+    /// The requests since the `before`th that had a fault injected.
     fn injected_since(&self, before: usize) -> Vec<Seen> {
         self.proxy.seen().into_iter().skip(before).filter(|s| s.fault.is_some()).collect()
     }
@@ -195,7 +195,7 @@ fn chunked_push_scenario(rig: &Rig) -> usize {
     let ranges: Vec<&str> =
         seen.iter().filter(|r| r.method == "PATCH").filter_map(|r| r.content_range.as_deref()).collect();
     eprintln!("PATCH ranges: {ranges:?}");
-    check_direct(rig, &s, "faults/chunked:v1", &img);
+    check_direct(rig, "faults/chunked:v1", &img);
     injected.len()
 }
 
@@ -223,7 +223,7 @@ fn streamed_push_scenario(rig: &Rig) -> usize {
     assert_eq!(rep.uploads_resumed + rep.uploads_restarted, 1, "{rep:?}");
     let total = img_config_size(&s, &img) + small.size() + big.size();
     assert!(rep.bytes_sent >= total && rep.bytes_sent <= total + big.size(), "{rep:?}");
-    check_direct(rig, &s, "faults/streamed:v1", &img);
+    check_direct(rig, "faults/streamed:v1", &img);
     injected.len()
 }
 
@@ -297,7 +297,7 @@ fn img_config_size(s: &Store, img: &Descriptor) -> u64 {
 }
 
 /// The registry itself (no proxy) serves the pushed image whole.
-fn check_direct(rig: &Rig, _s: &Store, repo: &str, img: &Descriptor) {
+fn check_direct(rig: &Rig, repo: &str, img: &Descriptor) {
     let (_d, fresh) = store();
     let p = pull(&fresh, &rig.direct(repo), None, &pull_opts(testutil::options(Some(&rig.reg), vec![]))).unwrap();
     assert_eq!(p.descriptor.digest(), img.digest());
@@ -329,7 +329,7 @@ fn a_corrupt_blob_is_never_committed_and_the_error_names_registry_and_blob() {
     let Some(rig) = Rig::start() else { return };
     let (_d, s) = store();
     let big = testutil::random_tar_layer(&s, "big.bin", 2 * MIB, 100);
-    let img = testutil::image(&s, "app", &[big.clone()]);
+    let img = testutil::image(&s, "app", std::slice::from_ref(&big));
     push(&s, &img, &[rig.direct("faults/corrupt:v1")], &push_opts(testutil::options(Some(&rig.reg), vec![]), false))
         .unwrap();
     rig.proxy.set_plan(vec![on("GET", &format!("/v2/*/blobs/{}", big.digest()), When::Every, Fault::Corrupt(12345))]);
@@ -372,7 +372,7 @@ fn a_spent_retry_budget_names_the_registry_the_blob_and_what_happened() {
     let e = pull(&s2, &rig.via_proxy("faults/budget:v1"), None, &pull_opts(o.clone())).unwrap_err().to_string();
     eprintln!("503 every time: {e}");
     assert!(t.elapsed() >= Duration::from_secs(2), "two waits of the asked 1 s: {:?}", t.elapsed());
-    for part in [rig.proxy.addr.as_str(), &big.digest().to_string(), "503", "gave up after 3 attempts"] {
+    for part in [rig.proxy.addr.as_str(), big.digest().as_ref(), "503", "gave up after 3 attempts"] {
         assert!(e.contains(part), "'{part}' missing from: {e}");
     }
 
@@ -401,11 +401,9 @@ fn a_spent_retry_budget_names_the_registry_the_blob_and_what_happened() {
     assert!(matches!(e, RegistryError::Unreachable { .. }), "{msg}");
     assert!(msg.contains(&rig.proxy.addr) && msg.contains("uploading blob") && msg.contains("3 attempts"), "{msg}");
     rig.proxy.set_plan(vec![]);
-    let before = rig.proxy.seen().len();
     let rep = push(&s, &img, &[dest], &push_opts(o, true)).unwrap();
     assert_eq!(rep.digest, *img.digest());
     assert_eq!((rep.blobs_uploaded, rep.blobs_present), (3, 0), "nothing finished before: {rep:?}");
-    let _ = before;
     let n = rig.proxy.injected().len();
     println!("retry budgets spent with a clear error: 4/4 ({n} faults injected)");
 }

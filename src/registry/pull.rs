@@ -10,8 +10,11 @@
 //! 3. Every blob the chosen manifests reference and the store lacks is
 //!    fetched, several at once, each streamed into a [`BlobWriter`] that
 //!    hashes as it writes and only lands in `blobs/` when the digest
-//!    matches. An interrupted download resumes where it stopped (HTTP
-//!    range request) on the next attempt.
+//!    matches. An interrupted download (a reset, a stall past the read
+//!    timeout, a body cut short) resumes where it stopped with a range
+//!    request into the same writer, whose hash carries on; a body that
+//!    does not hash to its digest (or is longer than its descriptor) is
+//!    thrown away and fetched again, never committed.
 //! 4. The tag's resolution is recorded (`records`), and compared with the
 //!    previous one: a moved tag is reported in [`PullReport::tag_moved`].
 //!    Every fetched blob's repository is recorded too, for cross-repository

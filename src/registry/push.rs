@@ -9,14 +9,17 @@
 //! 2. a missing blob that the store knows to be in another repository of
 //!    the same registry (pulled from there, or pushed there before — see
 //!    `records`) is mounted across repositories instead of uploaded;
-//! 3. the rest are uploaded, several at once, each streamed from its file
-//!    and retried with backoff on 5xx and broken connections. By default
-//!    a blob goes as one streamed request (containerd's way: on a local
-//!    distribution registry a 200 MiB blob takes 0.8 s this way, 1.8 s in
-//!    4 MiB chunks — distribution re-reads its hash state on every chunk);
-//!    when the registry or a proxy refuses that (413, 405, …), or with
-//!    [`PushOptions::chunked`], it goes as the distribution spec's chunked
-//!    upload, 4 MiB PATCHes;
+//! 3. the rest are uploaded, several at once, each read from its file (see
+//!    `upload`). By default a blob goes as one streamed request
+//!    (containerd's way: on a local distribution registry a 200 MiB blob
+//!    takes 0.8 s this way, 1.8 s in 4 MiB chunks — distribution re-reads
+//!    its hash state on every chunk); when the registry or a proxy refuses
+//!    that (413, 405, …), after a fault, or with [`PushOptions::chunked`],
+//!    it goes as the distribution spec's chunked upload, 4 MiB PATCHes. A
+//!    failed upload continues at the offset the registry reports, and a
+//!    blob the registry turns out to have after a failure is not sent
+//!    again; 5xx, 429 (waiting out `Retry-After`) and broken connections
+//!    are retried;
 //! 4. manifests go last, children before their index, as the exact bytes
 //!    the store holds — never re-serialized — so the registry computes the
 //!    local digest; with [`PushOptions::verify`] each tag is then resolved

@@ -7,7 +7,13 @@
 //! What is retried: connection failures (refused, reset, timed out, cut
 //! mid-body), 5xx, 408 and 429 answers, and digest mismatches of a
 //! transfer. What is not: 4xx answers (auth, not found, invalid), which
-//! retrying cannot fix.
+//! retrying cannot fix. Between attempts strata waits what the registry
+//! asked for with `Retry-After` (at most
+//! [`RetryPolicy::max_retry_after`](super::RetryPolicy)) — on its own blob
+//! requests (`http`); oci-client's calls (manifests, auth) do not show the
+//! header, so those back off exponentially. When the attempts run out, the
+//! error names the registry, what was being done (the blob's digest for a
+//! blob) and the last failure.
 
 use std::future::Future;
 
