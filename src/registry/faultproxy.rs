@@ -12,7 +12,9 @@
 //! up) is relayed faithfully. The proxy logs every request and every fault
 //! it injected, so a test can count them and check what the client sent.
 //!
-//! It runs on its own tokio runtime on a background thread and stops when
+//! It speaks plain HTTP only (a TLS handshake is reset, so strata's
+//! HTTPS probe falls back to HTTP, as for a plain loopback registry). It
+//! runs on its own tokio runtime on a background thread and stops when
 //! dropped. Bodies are streamed, framed by `Content-Length` or chunked
 //! transfer encoding (answers without either are read to the end).
 
@@ -401,6 +403,13 @@ fn reset(conn: TcpStream) {
 }
 
 async fn relay(client: TcpStream, upstream: &str, state: &Shared) -> std::io::Result<()> {
+    // A TLS handshake (strata probes loopback registries for HTTPS first):
+    // refused at once, as a plain HTTP registry's port would.
+    let mut first = [0u8; 1];
+    if client.peek(&mut first).await? == 1 && first[0] == 0x16 {
+        reset(client);
+        return Ok(());
+    }
     let mut client = BufReader::new(client);
     let mut up: Option<BufReader<TcpStream>> = None;
     loop {
