@@ -10,15 +10,22 @@
 //! | `auth` | the credential lookup chain, `credHelpers`/`credsStore`, auth files | oci-client takes credentials, it does not find them |
 //! | `login` | `strata login`/`logout`: check, then write `auth.json` | oci-client cannot verify HTTP Basic credentials |
 //! | `transport` | HTTPS vs HTTP, certs.d CA certificates, options | oci-client takes one fixed protocol and root list per client |
-//! | `session` | one repository: credentials, retries with backoff, error mapping | oci-client never retries and its errors name no registry |
+//! | `session` | one repository: credentials, retries with backoff or `Retry-After`, error mapping | oci-client never retries and its errors name no registry |
+//! | `http` | strata's own blob requests: the session's credentials, failures that keep `Retry-After` | oci-client's blob calls cannot resume and drop the answer's headers |
 //! | `pull` | manifest/index → platform → verified blobs in the store | resumable, store-verified downloads; strata's platform rules |
 //! | `push` | HEAD → mount → upload, then exact manifest bytes | `Client::push` re-serializes manifests and re-uploads everything |
+//! | `upload` | one blob's upload session, continued at the registry's offset after a fault | oci-client starts a failed upload again from byte 0 |
 //! | `records` | tag resolutions and blob source repositories under `strata/pulls/` | strata's store |
 //! | `artifact` | OCI artifacts and the referrers API / tag-schema fallback | oci-client reads referrers but cannot attach |
 //!
 //! The public functions are synchronous (they run a private tokio runtime,
 //! on a helper thread when called from inside one); the `*_async` variants
 //! are there for callers that already are async.
+//!
+//! Faults are tested against a real registry behind a scripted proxy
+//! (`faultproxy`, `fault_tests`): resets, stalls, 5xx and 429 with and
+//! without `Retry-After`, truncated and corrupted bodies, on pull, push and
+//! the remote step cache.
 //!
 //! Credentials never appear in messages: errors are built from redacted
 //! text (see `error::redact`) and [`Credentials`] has no `Display`.
@@ -28,6 +35,7 @@
 mod artifact;
 mod auth;
 mod error;
+mod http;
 mod login;
 mod pull;
 mod push;
@@ -35,7 +43,12 @@ mod records;
 mod reference;
 mod session;
 mod transport;
+mod upload;
 
+#[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+mod faultproxy;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -10,8 +10,11 @@
 //! 3. Every blob the chosen manifests reference and the store lacks is
 //!    fetched, several at once, each streamed into a [`BlobWriter`] that
 //!    hashes as it writes and only lands in `blobs/` when the digest
-//!    matches. An interrupted download resumes where it stopped (HTTP
-//!    range request) on the next attempt.
+//!    matches. An interrupted download (a reset, a stall past the read
+//!    timeout, a body cut short) resumes where it stopped with a range
+//!    request into the same writer, whose hash carries on; a body that
+//!    does not hash to its digest (or is longer than its descriptor) is
+//!    thrown away and fetched again, never committed.
 //! 4. The tag's resolution is recorded (`records`), and compared with the
 //!    previous one: a moved tag is reported in [`PullReport::tag_moved`].
 //!    Every fetched blob's repository is recorded too, for cross-repository
@@ -23,10 +26,10 @@ use std::collections::HashSet;
 use std::io::Write as _;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use oci_client::client::{BlobResponse, LayerDescriptor};
 use oci_client::{Reference, RegistryOperation};
 use oci_spec::image::{Descriptor, Digest, ImageIndex, MediaType};
 
+use super::http::Failure;
 use super::records::{self, PullRecord};
 use super::session::Session;
 use super::{RegistryError, RegistryEvent, RegistryOptions, reference as refs};
@@ -433,14 +436,19 @@ pub async fn fetch_manifest_async(
     let s = Session::open(reference, RegistryOperation::Pull, opts).await?;
     let doing = format!("fetching manifest {reference}");
     let accept: Vec<&str> = MANIFEST_TYPES.to_vec();
-    let (bytes, digest) = match s.client.pull_manifest_raw(reference, &s.auth, &accept).await {
-        Ok(r) => r,
-        Err(oci_client::errors::OciDistributionError::ImageManifestNotFoundError(_)) => return Ok(None),
-        Err(e) if e.to_string().contains("MANIFEST_UNKNOWN") || e.to_string().contains("NAME_UNKNOWN") => {
-            return Ok(None);
-        }
-        Err(e) => return Err(s.error(&doing, e, 1)),
-    };
+    let got = s
+        .retry(&doing, || async {
+            match s.client.pull_manifest_raw(reference, &s.auth, &accept).await {
+                Ok(r) => Ok(Some(r)),
+                Err(oci_client::errors::OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
+                Err(e) if e.to_string().contains("MANIFEST_UNKNOWN") || e.to_string().contains("NAME_UNKNOWN") => {
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    let Some((bytes, digest)) = got else { return Ok(None) };
     let digest = parse_digest(&digest, &doing)?;
     let media_type = document_media_type(&bytes).map_err(|m| RegistryError::Invalid { what: doing, message: m })?;
     store.put_verified(&bytes[..], &digest)?;
@@ -467,20 +475,17 @@ pub async fn fetch_blobs_async(
     Ok(fetched.iter().sum())
 }
 
-enum Fail {
-    Oci(oci_client::errors::OciDistributionError),
-    Store(StoreError),
-}
-
-/// Streams one blob into the store, resuming after a broken connection.
+/// Streams one blob into the store (see the module docs): a download cut
+/// short continues with a range request into the same writer, whose hash
+/// state carries on; the blob lands in the store only if its digest
+/// matches. Failures count in a row: a retry that got bytes starts the
+/// count again.
 async fn fetch_blob(s: &Session<'_>, store: &Store, d: &Descriptor) -> Result<u64, RegistryError> {
     let digest = d.digest().to_string();
-    let urls = d.urls().clone();
-    let layer = LayerDescriptor { digest: &digest, urls: &urls };
     let doing = format!("fetching blob {digest}");
-    let policy = s.opts.retry;
     let mut writer: Option<BlobWriter> = None;
-    let mut attempt = 0;
+    let mut failures = 0;
+    let mut had = 0u64;
     let total = d.size();
     s.opts.emit(RegistryEvent::BlobStarted {
         digest: d.digest().clone(),
@@ -488,39 +493,8 @@ async fn fetch_blob(s: &Session<'_>, store: &Store, d: &Descriptor) -> Result<u6
         action: super::BlobAction::Fetch,
     });
     loop {
-        attempt += 1;
-        let result: Result<(), Fail> = async {
-            let offset = writer.as_ref().map_or(0, |w| w.count());
-            // A range request even from 0: the registry then answers 206 and
-            // oci-client does not hash the stream a second time (the store's
-            // writer hashes and verifies it).
-            let stream = match s.client.pull_blob_stream_partial(&s.reference, &layer, offset, None).await {
-                Ok(BlobResponse::Partial(st)) => st,
-                Ok(BlobResponse::Full(st)) => {
-                    writer = None;
-                    st
-                }
-                Err(e) => return Err(Fail::Oci(e)),
-            };
-            if writer.is_none() {
-                writer = Some(store.blob_writer().map_err(Fail::Store)?);
-            }
-            let w = writer.as_mut().expect("just set");
-            let mut stream = stream.stream;
-            let mut last_report = w.count();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| Fail::Oci(e.into()))?;
-                w.write_all(&chunk)
-                    .map_err(|e| Fail::Store(StoreError::Io { path: w.temp_path().to_owned(), source: e }))?;
-                if w.count() - last_report >= 1 << 20 {
-                    last_report = w.count();
-                    s.opts.emit(RegistryEvent::BlobProgress { digest: d.digest().clone(), done: w.count(), total });
-                }
-            }
-            Ok(())
-        }
-        .await;
-        match result {
+        let result = download(s, store, d, &mut writer).await;
+        let failure = match result {
             Ok(()) => {
                 let w = writer.take().expect("a successful transfer has a writer");
                 match w.commit(Some(d.digest())) {
@@ -531,32 +505,107 @@ async fn fetch_blob(s: &Session<'_>, store: &Store, d: &Descriptor) -> Result<u6
                         });
                         return Ok(size);
                     }
-                    Err(StoreError::DigestMismatch { expected, found }) if attempt >= policy.attempts => {
-                        return Err(RegistryError::DigestMismatch {
-                            repository: refs::repository_name(&s.reference),
-                            what: doing.clone(),
-                            expected: expected.to_string(),
-                            found: found.to_string(),
-                        });
+                    // Never committed: the temp file is gone, start over.
+                    Err(StoreError::DigestMismatch { expected, found }) => {
+                        had = 0;
+                        Failure::Corrupt { expected: expected.to_string(), found: found.to_string() }
                     }
-                    Err(StoreError::DigestMismatch { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
             Err(Fail::Store(e)) => return Err(e.into()),
-            Err(Fail::Oci(e)) if Session::is_retryable(&e) && attempt < policy.attempts => {
-                s.opts.emit(RegistryEvent::Retrying {
-                    registry: s.registry().to_owned(),
-                    doing: doing.clone(),
-                    attempt,
-                    delay: policy.delay(attempt),
-                    error: super::error::redact(&super::transport::error_chain(&e), s.secrets()),
-                });
-            }
-            Err(Fail::Oci(e)) => return Err(s.error(&doing, e, attempt)),
+            Err(Fail::Net(f)) => f,
+        };
+        let now = writer.as_ref().map_or(0, |w| w.count());
+        if now > had {
+            failures = 0;
         }
-        tokio::time::sleep(policy.delay(attempt)).await;
+        had = now;
+        failures += 1;
+        s.after_failure(&doing, failure, failures).await?;
     }
+}
+
+enum Fail {
+    Net(Failure),
+    Store(StoreError),
+}
+
+impl From<Failure> for Fail {
+    fn from(f: Failure) -> Self {
+        Fail::Net(f)
+    }
+}
+
+/// One try at the rest of a blob: from the writer's count on.
+async fn download(s: &Session<'_>, store: &Store, d: &Descriptor, writer: &mut Option<BlobWriter>) -> Result<(), Fail> {
+    let total = d.size();
+    let offset = writer.as_ref().map_or(0, |w| w.count());
+    if writer.is_some() && offset == total {
+        return Ok(());
+    }
+    // The registry first; the descriptor's `urls` (foreign layers) if it
+    // does not have the blob, never with credentials.
+    let mut urls = vec![s.v2_url(&format!("blobs/{}", d.digest()))];
+    urls.extend(
+        d.urls()
+            .iter()
+            .flatten()
+            .filter_map(|u| reqwest::Url::parse(u).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https")),
+    );
+    let mut answer = None;
+    for url in &urls {
+        // A range request even from 0: a registry that cannot serve ranges
+        // shows it now (200), not after a cut.
+        let r = s.send(reqwest::Method::GET, url, false, |rb| rb.header("Range", format!("bytes={offset}-"))).await?;
+        if r.status().is_success() {
+            answer = Some(r);
+            break;
+        }
+        let last = url == urls.last().expect("one URL at least");
+        if r.status() != reqwest::StatusCode::NOT_FOUND || last {
+            return Err(Failure::from_response(r).await.into());
+        }
+    }
+    let r = answer.expect("an answer or an error");
+    let resumes = r.status() == reqwest::StatusCode::PARTIAL_CONTENT
+        && r.headers()
+            .get(reqwest::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().strip_prefix("bytes ")?.split('-').next()?.parse::<u64>().ok())
+            == Some(offset);
+    if !resumes {
+        // The whole blob (200), or a range other than asked: start over.
+        *writer = None;
+    }
+    if writer.is_none() {
+        *writer = Some(store.blob_writer().map_err(Fail::Store)?);
+    }
+    let w = writer.as_mut().expect("just set");
+    let mut stream = r.bytes_stream();
+    let mut last_report = w.count();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(Failure::from)?;
+        if w.count() + chunk.len() as u64 > total {
+            // More than the descriptor says: not the blob asked for.
+            *writer = None;
+            return Err(Failure::Corrupt {
+                expected: format!("{} ({total} bytes)", d.digest()),
+                found: "a longer body".into(),
+            }
+            .into());
+        }
+        w.write_all(&chunk).map_err(|e| Fail::Store(StoreError::Io { path: w.temp_path().to_owned(), source: e }))?;
+        if w.count() - last_report >= 1 << 20 {
+            last_report = w.count();
+            s.opts.emit(RegistryEvent::BlobProgress { digest: d.digest().clone(), done: w.count(), total });
+        }
+    }
+    if w.count() < total {
+        return Err(Failure::Cut(format!("the body ended after {} of {total} bytes", w.count())).into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,13 @@
 //! What is retried: connection failures (refused, reset, timed out, cut
 //! mid-body), 5xx, 408 and 429 answers, and digest mismatches of a
 //! transfer. What is not: 4xx answers (auth, not found, invalid), which
-//! retrying cannot fix.
+//! retrying cannot fix. Between attempts strata waits what the registry
+//! asked for with `Retry-After` (at most
+//! [`RetryPolicy::max_retry_after`](super::RetryPolicy)) — on its own blob
+//! requests (`http`); oci-client's calls (manifests, auth) do not show the
+//! header, so those back off exponentially. When the attempts run out, the
+//! error names the registry, what was being done (the blob's digest for a
+//! blob) and the last failure.
 
 use std::future::Future;
 
@@ -17,6 +23,7 @@ use oci_client::{Reference, RegistryOperation};
 
 use super::auth::FoundCredentials;
 use super::error::redact;
+use super::http::Failure;
 use super::transport::{Transport, error_chain};
 use super::{RegistryError, RegistryEvent, RegistryOptions};
 
@@ -29,7 +36,11 @@ pub(crate) struct Session<'o> {
     pub found: Option<FoundCredentials>,
     pub opts: &'o RegistryOptions,
     secrets: Vec<String>,
-    monolithic: std::sync::OnceLock<oci_client::Client>,
+    /// The bearer token oci-client got for this repository (see `http`).
+    pub(crate) token: std::sync::Mutex<Option<String>>,
+    /// reqwest clients for strata's own blob requests: with and without a
+    /// read timeout.
+    blob_clients: [std::sync::OnceLock<reqwest::Client>; 2],
 }
 
 /// What a failed request tells us.
@@ -86,6 +97,11 @@ fn classify(e: &OciDistributionError) -> Kind {
                 Kind::Denied(text)
             } else if codes.contains(&&OciErrorCode::Toomanyrequests) {
                 Kind::Server(Some(429), text)
+            } else if codes.iter().any(|c| matches!(c, OciErrorCode::Other(o) if o == "UNAVAILABLE" || o == "UNKNOWN"))
+            {
+                // oci-client keeps the envelope but not the status: these
+                // are distribution's codes for 503 and 500.
+                Kind::Server(None, text)
             } else if codes.iter().any(|c| {
                 matches!(
                     c,
@@ -104,6 +120,15 @@ fn classify(e: &OciDistributionError) -> Kind {
         E::DigestError(_) => Kind::Digest,
         E::IoError(_) => Kind::Connection,
         other => Kind::Other(None, other.to_string()),
+    }
+}
+
+fn retryable_failure(f: &Failure) -> bool {
+    match f {
+        Failure::Oci(e) => retryable(e),
+        Failure::Status { code, .. } => matches!(code, 408 | 429 | 500..=599),
+        Failure::Connection(e) => !super::transport::is_certificate_error(e),
+        Failure::Corrupt { .. } | Failure::Cut(_) => true,
     }
 }
 
@@ -163,9 +188,11 @@ impl<'o> Session<'o> {
             found,
             opts,
             secrets,
-            monolithic: Default::default(),
+            token: Default::default(),
+            blob_clients: Default::default(),
         };
-        s.retry("authenticating", || s.client.auth(&s.reference, &s.auth, op)).await?;
+        let token = s.retry("authenticating", || s.client.auth(&s.reference, &s.auth, op)).await?;
+        *s.token.lock().expect("token lock") = token;
         Ok(s)
     }
 
@@ -251,49 +278,111 @@ impl<'o> Session<'o> {
     }
 
     /// Runs `f` until it succeeds, fails for good, or the attempts run out.
-    pub(crate) async fn retry<T, Fut>(&self, doing: &str, mut f: impl FnMut() -> Fut) -> Result<T, RegistryError>
+    /// Waits between attempts as the registry asked (`Retry-After`, on
+    /// strata's own requests) or with backoff.
+    pub(crate) async fn retry<T, E, Fut>(&self, doing: &str, mut f: impl FnMut() -> Fut) -> Result<T, RegistryError>
     where
-        Fut: Future<Output = Result<T, OciDistributionError>>,
+        E: Into<Failure>,
+        Fut: Future<Output = Result<T, E>>,
     {
-        let policy = self.opts.retry;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match f().await {
+            match f().await.map_err(Into::into) {
                 Ok(v) => return Ok(v),
-                Err(e) if retryable(&e) && attempt < policy.attempts.max(1) => {
-                    let delay = policy.delay(attempt);
-                    self.opts.emit(RegistryEvent::Retrying {
-                        registry: self.registry().to_owned(),
-                        doing: doing.to_owned(),
-                        attempt,
-                        delay,
-                        error: redact(&error_chain(&e), &self.secrets),
-                    });
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(self.error(doing, e, attempt)),
+                Err(e) => self.after_failure(doing, e, attempt).await?,
             }
         }
+    }
+
+    /// After attempt `attempt` at `doing` failed with `e`: the error if it
+    /// is final (not retryable, or the attempts are used up), else waits
+    /// (emitting [`RegistryEvent::Retrying`]) and returns `Ok`.
+    pub(crate) async fn after_failure(&self, doing: &str, e: Failure, attempt: u32) -> Result<(), RegistryError> {
+        let policy = self.opts.retry;
+        if !retryable_failure(&e) || attempt >= policy.attempts.max(1) {
+            return Err(self.failure_error(doing, e, attempt));
+        }
+        let delay = policy.wait(attempt, e.retry_after());
+        self.opts.emit(RegistryEvent::Retrying {
+            registry: self.registry().to_owned(),
+            doing: doing.to_owned(),
+            attempt,
+            delay,
+            error: redact(&failure_text(&e), &self.secrets),
+        });
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// Turns a [`Failure`] into a [`RegistryError`] about `doing`.
+    pub(crate) fn failure_error(&self, doing: &str, e: Failure, attempts: u32) -> RegistryError {
+        let asked = e.retry_after().filter(|ra| *ra > self.opts.retry.max_retry_after).map(|ra| {
+            format!(
+                "; it asked to be retried after {} s, longer than strata waits ({} s)",
+                ra.as_secs(),
+                self.opts.retry.max_retry_after.as_secs()
+            )
+        });
+        let mut err = match e {
+            Failure::Oci(e) => self.error(doing, e, attempts),
+            Failure::Connection(e) => {
+                let mut u = self.transport.unreachable(doing, &e, attempts);
+                if let RegistryError::Unreachable { message, hint, registry, .. } = &mut u {
+                    *message = redact(message, &self.secrets);
+                    *hint = redact(hint, &self.secrets);
+                    *registry = self.registry().to_owned();
+                }
+                u
+            }
+            Failure::Corrupt { expected, found } => RegistryError::DigestMismatch {
+                repository: format!("{}/{}", self.registry(), self.repository()),
+                what: format!("{doing} (on {attempts} attempt{})", if attempts == 1 { "" } else { "s" }),
+                expected,
+                found,
+            },
+            Failure::Cut(message) => RegistryError::Server {
+                registry: self.registry().to_owned(),
+                repository: self.repository().to_owned(),
+                doing: doing.to_owned(),
+                status: None,
+                message: redact(&message, &self.secrets),
+                attempts,
+            },
+            Failure::Status { code, message, .. } => {
+                let synthetic = OciDistributionError::ServerError { code, url: String::new(), message };
+                self.error(doing, synthetic, attempts)
+            }
+        };
+        if let (Some(asked), RegistryError::Server { message, .. }) = (asked, &mut err) {
+            message.push_str(&asked);
+        }
+        err
+    }
+
+    /// The reqwest client for blob requests (`streaming`: no read timeout).
+    pub(crate) fn blob_http(&self, streaming: bool) -> Result<&reqwest::Client, RegistryError> {
+        let slot = &self.blob_clients[usize::from(streaming)];
+        if let Some(c) = slot.get() {
+            return Ok(c);
+        }
+        let c = self.transport.blob_client(self.opts, (!streaming).then_some(self.opts.read_timeout))?;
+        Ok(slot.get_or_init(|| c))
     }
 
     /// Whether an error from a request is one a retry could fix.
     pub(crate) fn is_retryable(e: &OciDistributionError) -> bool {
         retryable(e)
     }
+}
 
-    /// A second client for the same registry whose blob pushes are one
-    /// streamed PUT (oci-client fixes that per client), made on first use.
-    pub(crate) async fn monolithic_client(&self) -> Result<&oci_client::Client, RegistryError> {
-        if let Some(c) = self.monolithic.get() {
-            return Ok(c);
-        }
-        let c = self.transport.oci_client(self.opts, true)?;
-        c.store_auth_if_needed(self.reference.resolve_registry(), &self.auth).await;
-        Ok(self.monolithic.get_or_init(|| c))
-    }
-
-    pub(crate) fn secrets(&self) -> &[String] {
-        &self.secrets
+/// A failure for a `Retrying` event: the error chain, without secrets yet.
+fn failure_text(e: &Failure) -> String {
+    match e {
+        Failure::Oci(e) => error_chain(e),
+        Failure::Connection(e) => error_chain(e),
+        Failure::Status { message, .. } => message.clone(),
+        Failure::Corrupt { expected, found } => format!("corrupt: expected {expected}, got {found}"),
+        Failure::Cut(m) => m.clone(),
     }
 }

@@ -266,6 +266,7 @@ pub(crate) fn options(reg: Option<&TestRegistry>, auth_files: Vec<PathBuf>) -> c
         attempts: 3,
         initial_delay: Duration::from_millis(100),
         max_delay: Duration::from_millis(400),
+        max_retry_after: Duration::from_secs(2),
     };
     o.connect_timeout = Duration::from_secs(5);
     o.read_timeout = Duration::from_secs(20);

@@ -42,11 +42,20 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub initial_delay: Duration,
     pub max_delay: Duration,
+    /// The longest `Retry-After` strata waits out: a registry that asks for
+    /// more is retried after this long instead (and the error, if it comes
+    /// to that, says what it asked for).
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 5, initial_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
+        RetryPolicy {
+            attempts: 5,
+            initial_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
+        }
     }
 }
 
@@ -54,6 +63,16 @@ impl RetryPolicy {
     pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
         self.initial_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
+    /// The wait before attempt `attempt + 1`: what the registry asked for
+    /// with `Retry-After` (at most [`RetryPolicy::max_retry_after`]), else
+    /// the backoff.
+    pub(crate) fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(ra) => ra.min(self.max_retry_after),
+            None => self.delay(attempt),
+        }
     }
 }
 
@@ -316,23 +335,47 @@ impl Transport {
     /// A plain HTTP client with the same TLS settings, for what oci-client
     /// has no call for (the scheme probe, `login`'s check).
     pub(crate) fn http_client(&self, opts: &RegistryOptions) -> Result<reqwest::Client, RegistryError> {
+        self.http_client_with(opts, Some(opts.read_timeout))
+    }
+
+    /// The client for strata's own blob requests (`http`): like
+    /// [`Transport::http_client`], with `read_timeout` (none for streamed
+    /// uploads, see [`Transport::oci_client`]) and the same proxy rule as
+    /// oci-client's (environment proxies, never for loopback registries).
+    pub(crate) fn blob_client(
+        &self,
+        opts: &RegistryOptions,
+        read_timeout: Option<Duration>,
+    ) -> Result<reqwest::Client, RegistryError> {
+        self.http_client_with(opts, read_timeout)
+    }
+
+    fn http_client_with(
+        &self,
+        opts: &RegistryOptions,
+        read_timeout: Option<Duration>,
+    ) -> Result<reqwest::Client, RegistryError> {
         let mut roots = Vec::new();
         for (path, pem) in &self.certs.roots {
             roots.extend(
                 reqwest::Certificate::from_pem_bundle(pem).map_err(|e| certs_err(&self.host, path, e.to_string()))?,
             );
         }
-        reqwest::Client::builder()
+        let mut b = reqwest::Client::builder()
             .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(opts.connect_timeout)
-            .read_timeout(opts.read_timeout)
             .tls_danger_accept_invalid_certs(self.skip_verify)
-            .tls_certs_merge(roots)
-            .build()
-            .map_err(|e| RegistryError::Invalid {
-                what: format!("client for registry {}", self.host),
-                message: e.to_string(),
-            })
+            .tls_certs_merge(roots);
+        if let Some(t) = read_timeout {
+            b = b.read_timeout(t);
+        }
+        if reference::is_loopback(&self.host) {
+            b = b.no_proxy();
+        }
+        b.build().map_err(|e| RegistryError::Invalid {
+            what: format!("client for registry {}", self.host),
+            message: e.to_string(),
+        })
     }
 
     /// The error for a request that never got an HTTP answer, with a hint
@@ -463,8 +506,12 @@ MFowETEPMA0GA1UEAwwGdGVzdGNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let p =
-            RetryPolicy { attempts: 9, initial_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            attempts: 9,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            ..Default::default()
+        };
         let d: Vec<_> = (1..=6).map(|a| p.delay(a).as_millis()).collect();
         assert_eq!(d, [100, 200, 400, 800, 1000, 1000]);
     }

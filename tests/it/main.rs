@@ -8,6 +8,11 @@
 
 mod support;
 
+/// The registry fault proxy the library's tests use (one source for both).
+#[allow(dead_code)]
+#[path = "../../src/registry/faultproxy.rs"]
+mod faultproxy;
+
 mod attest;
 mod base_images;
 mod build;

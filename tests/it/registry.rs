@@ -232,3 +232,58 @@ fn a_registry_password_appears_nowhere_but_the_credentials_file() {
     eprintln!("canary: searched both stores and {} outputs; found in {} places", outputs.len(), found.len());
     assert!(found.is_empty(), "the password leaked into: {found:?}");
 }
+
+/// `strata push` and `strata pull` through a proxy that breaks requests in
+/// front of the .ci/setup registry: the digests are those of a fault-free
+/// run, and a registry that keeps failing gets an error naming it, the
+/// blob and what happened.
+#[test]
+fn push_and_pull_survive_registry_faults_and_a_spent_budget_is_named() {
+    use crate::faultproxy::{Fault, FaultProxy, When, on};
+    if !registry_up(PLAIN) {
+        return;
+    }
+    let s = Strata::new();
+    let digest = s.busybox();
+    let proxy = FaultProxy::start(
+        PLAIN,
+        vec![
+            on("HEAD", "/v2/*/blobs/*", When::Nth(1), Fault::status(500)),
+            on("POST", "/v2/*/blobs/uploads/", When::Nth(2), Fault::retry_after(503, 1)),
+            on("PATCH", "/v2/*/blobs/uploads/*", When::Nth(2), Fault::Reset),
+            on("PUT", "/v2/*/blobs/uploads/*", When::Nth(1), Fault::LoseAnswer),
+            on("PUT", "/v2/*/manifests/*", When::Nth(1), Fault::status(502)),
+        ],
+    );
+    let dest = format!("{}/{}", proxy.addr, repo_name("faults"));
+    let out = s.ok(&["push", "busybox", &format!("{dest}:1"), "--chunked"]);
+    assert!(out.contains(&format!("{dest}:1@{digest}")), "{out}");
+    let mut injected = proxy.injected().len();
+    assert_eq!(injected, 5, "{:#?}", proxy.injected());
+
+    let fresh = Strata::new();
+    proxy.set_plan(vec![
+        on("GET", "/v2/*/manifests/*", When::Nth(1), Fault::Reset),
+        on("GET", "/v2/*/blobs/*", When::Nth(1), Fault::Truncate(1000)),
+        on("GET", "/v2/*/blobs/*", When::Nth(2), Fault::retry_after(429, 1)),
+        on("GET", "/v2/*/blobs/*", When::Nth(3), Fault::Corrupt(10)),
+        on("GET", "/v2/*/blobs/*", When::Nth(4), Fault::status(503)),
+    ]);
+    let pulled = fresh.ok(&["pull", &format!("{dest}:1"), "--tag", "back:1"]);
+    assert_eq!(last_digest(&pulled), digest);
+    assert!(fresh.ok(&["store", "fsck"]).contains(": ok"));
+    injected = proxy.injected().len();
+    assert_eq!(injected, 10, "{:#?}", proxy.injected());
+    println!("faults survived (strata push and pull): {injected}/{injected}");
+
+    // Every blob request fails: the default budget (5 attempts), then a
+    // clear error.
+    let third = Strata::new();
+    proxy.set_plan(vec![on("GET", "/v2/*/blobs/*", When::Every, Fault::status(503))]);
+    let err = third.fails(&["pull", &format!("{dest}:1")]);
+    eprintln!("503 on every blob request: {err}");
+    for part in [proxy.addr.as_str(), "fetching blob sha256:", "503", "gave up after 5 attempts"] {
+        assert!(err.contains(part), "'{part}' missing from: {err}");
+    }
+    assert!(third.ok(&["store", "fsck"]).contains(": ok"));
+}
