@@ -79,6 +79,7 @@ pub mod ops;
 pub mod progress;
 pub mod recipe;
 pub mod registry;
+pub mod remote;
 pub mod resolve;
 pub mod sign;
 pub mod snapshot;
