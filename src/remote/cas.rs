@@ -87,7 +87,13 @@ impl Farm {
                 blob_digests: chunk.to_vec(),
                 ..Default::default()
             };
-            let r = self.cas().find_missing_blobs(self.req(req)).await.map_err(self.rpc_err("FindMissingBlobs"))?;
+            let r = self
+                .retry(|| {
+                    let (mut c, r) = (self.cas(), self.req(req.clone()));
+                    async move { c.find_missing_blobs(r).await }
+                })
+                .await
+                .map_err(self.rpc_err("FindMissingBlobs"))?;
             missing.extend(r.into_inner().missing_blob_digests);
         }
         Ok(missing)
@@ -131,7 +137,13 @@ impl Farm {
 
     async fn batch_update(&self, requests: Vec<pb::batch_update_blobs_request::Request>) -> Result<()> {
         let req = pb::BatchUpdateBlobsRequest { instance_name: self.instance.clone(), requests, ..Default::default() };
-        let r = self.cas().batch_update_blobs(self.req(req)).await.map_err(self.rpc_err("BatchUpdateBlobs"))?;
+        let r = self
+            .retry(|| {
+                let (mut c, r) = (self.cas(), self.req(req.clone()));
+                async move { c.batch_update_blobs(r).await }
+            })
+            .await
+            .map_err(self.rpc_err("BatchUpdateBlobs"))?;
         for resp in r.into_inner().responses {
             if let Some(s) = resp.status
                 && s.code != 0
@@ -203,9 +215,12 @@ impl Farm {
             return Ok(());
         }
         let name = self.resource(format!("blobs/{}/{}", d.hash, d.size_bytes));
-        let mut client = bs::byte_stream_client::ByteStreamClient::new(self.channel.clone());
+        let client = bs::byte_stream_client::ByteStreamClient::new(self.channel.clone());
         let req = bs::ReadRequest { resource_name: name.clone(), read_offset: 0, read_limit: 0 };
-        let mut stream = match client.read(self.req(req)).await {
+        let mut stream = match self.retry(|| {
+            let (mut c, r) = (client.clone(), self.req(req.clone()));
+            async move { c.read(r).await }
+        }).await {
             Ok(s) => s.into_inner(),
             Err(s) if s.code() == tonic::Code::NotFound => {
                 return Err(RemoteError::MissingBlob { digest: format!("sha256:{}", d.hash) });

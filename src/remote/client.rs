@@ -116,19 +116,47 @@ impl Farm {
         r
     }
 
+    /// Runs `call` again while the farm says it is busy
+    /// (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`: BuildGrid's concurrent-RPC
+    /// limit, a restarting server), backing off up to ~30 s in all.
+    pub(crate) async fn retry<T, F, Fut>(&self, mut call: F) -> std::result::Result<T, tonic::Status>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, tonic::Status>>,
+    {
+        let mut wait = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        loop {
+            match call().await {
+                Err(s)
+                    if matches!(s.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable)
+                        && waited < Duration::from_secs(30) =>
+                {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                r => return r,
+            }
+        }
+    }
+
     pub(crate) fn rpc_err(&self, call: &'static str) -> impl FnOnce(tonic::Status) -> RemoteError + '_ {
         move |status| RemoteError::Rpc { url: self.url.clone(), call, status: Box::new(status) }
     }
 
     /// The action cache's result for `action`, if it has one.
     pub async fn get_action_result(&self, action: &pb::Digest) -> Result<Option<pb::ActionResult>> {
-        let mut ac = ActionCacheClient::new(self.channel.clone()).max_decoding_message_size(64 << 20);
+        let ac = ActionCacheClient::new(self.channel.clone()).max_decoding_message_size(64 << 20);
         let req = pb::GetActionResultRequest {
             instance_name: self.instance.clone(),
             action_digest: Some(action.clone()),
             ..Default::default()
         };
-        match ac.get_action_result(self.req(req)).await {
+        match self.retry(|| {
+            let (mut c, r) = (ac.clone(), self.req(req.clone()));
+            async move { c.get_action_result(r).await }
+        }).await {
             Ok(r) => Ok(Some(r.into_inner())),
             Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
             Err(s) => Err(self.rpc_err("GetActionResult")(s)),
@@ -138,14 +166,21 @@ impl Farm {
     /// Runs `action` on the farm and waits for its response; `cancel`
     /// cancels the operation. The farm's own cache is consulted too.
     pub async fn execute(&self, step: &str, action: &pb::Digest, cancel: &Cancel) -> Result<pb::ExecuteResponse> {
-        let mut ex = ExecutionClient::new(self.channel.clone()).max_decoding_message_size(64 << 20);
+        let ex = ExecutionClient::new(self.channel.clone()).max_decoding_message_size(64 << 20);
         let req = pb::ExecuteRequest {
             instance_name: self.instance.clone(),
             skip_cache_lookup: false,
             action_digest: Some(action.clone()),
             ..Default::default()
         };
-        let mut stream = ex.execute(self.req(req)).await.map_err(self.rpc_err("Execute"))?.into_inner();
+        let mut stream = self
+            .retry(|| {
+                let (mut c, r) = (ex.clone(), self.req(req.clone()));
+                async move { c.execute(r).await }
+            })
+            .await
+            .map_err(self.rpc_err("Execute"))?
+            .into_inner();
         let mut name = String::new();
         loop {
             let next = tokio::select! {
@@ -154,7 +189,7 @@ impl Farm {
                     if !name.is_empty() {
                         self.cancel_operation(&name).await;
                     }
-                    return Err(RemoteError::Execution { step: step.into(), code: 1, message: "cancelled".into() });
+                    return Err(RemoteError::Cancelled { step: step.into() });
                 }
             };
             match next {
@@ -167,8 +202,14 @@ impl Farm {
                 // The stream ended or broke before the operation was done: wait on it by name.
                 Ok(None) | Err(_) if !name.is_empty() => {
                     let req = pb::WaitExecutionRequest { name: name.clone() };
-                    stream =
-                        ex.wait_execution(self.req(req)).await.map_err(self.rpc_err("WaitExecution"))?.into_inner();
+                    stream = self
+                        .retry(|| {
+                            let (mut c, r) = (ex.clone(), self.req(req.clone()));
+                            async move { c.wait_execution(r).await }
+                        })
+                        .await
+                        .map_err(self.rpc_err("WaitExecution"))?
+                        .into_inner();
                 }
                 Ok(None) => {
                     return Err(RemoteError::BadResult { step: step.into(), what: "no operation".into() });

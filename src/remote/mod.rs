@@ -55,6 +55,8 @@ pub enum RemoteError {
     BadManifest { path: std::path::PathBuf, why: String },
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
+    #[error("step {step} cancelled")]
+    Cancelled { step: String },
     #[error("lease {lease}: {why}")]
     Lease { lease: String, why: String },
     #[error("cannot start the async runtime: {0}")]

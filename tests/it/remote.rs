@@ -93,7 +93,9 @@ impl Drop for Farm {
 /// lease goes to another quickly.
 fn config_yaml(port: u16, conn: &str, cas: &Path) -> String {
     format!(
-        r#"server:
+        r#"# Every Execute stream and bot long-poll holds a server thread: room for them.
+thread-pool-size: 64
+server:
   - !channel
     address: "127.0.0.1:{port}"
     insecure-mode: true
