@@ -217,10 +217,13 @@ impl Farm {
         let name = self.resource(format!("blobs/{}/{}", d.hash, d.size_bytes));
         let client = bs::byte_stream_client::ByteStreamClient::new(self.channel.clone());
         let req = bs::ReadRequest { resource_name: name.clone(), read_offset: 0, read_limit: 0 };
-        let mut stream = match self.retry(|| {
-            let (mut c, r) = (client.clone(), self.req(req.clone()));
-            async move { c.read(r).await }
-        }).await {
+        let mut stream = match self
+            .retry(|| {
+                let (mut c, r) = (client.clone(), self.req(req.clone()));
+                async move { c.read(r).await }
+            })
+            .await
+        {
             Ok(s) => s.into_inner(),
             Err(s) if s.code() == tonic::Code::NotFound => {
                 return Err(RemoteError::MissingBlob { digest: format!("sha256:{}", d.hash) });

@@ -153,10 +153,13 @@ impl Farm {
             action_digest: Some(action.clone()),
             ..Default::default()
         };
-        match self.retry(|| {
-            let (mut c, r) = (ac.clone(), self.req(req.clone()));
-            async move { c.get_action_result(r).await }
-        }).await {
+        match self
+            .retry(|| {
+                let (mut c, r) = (ac.clone(), self.req(req.clone()));
+                async move { c.get_action_result(r).await }
+            })
+            .await
+        {
             Ok(r) => Ok(Some(r.into_inner())),
             Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
             Err(s) => Err(self.rpc_err("GetActionResult")(s)),
