@@ -49,6 +49,8 @@ pub enum Error {
     Gc(#[from] crate::gc::GcError),
     #[error(transparent)]
     Pack(#[from] crate::vertex::relocate::PackConflict),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -25,7 +25,8 @@
 //! | pinning the world before keying: base digests, source listings, git commits | [`resolve`] | [`resolve::resolve`] |
 //! | the graph walk: keys, cache protocol, ready queue, `--jobs`, cancellation | [`solver`] | [`solver::Solver::solve`], [`solver::keys`] |
 //! | how each op kind runs: exec, fetch, layer ops, host ops, the image | [`vertex`] | [`vertex::run`] |
-//! | running a process for the solver: local executors, a recording fake | [`worker`] | [`worker::Worker`], [`worker::LocalWorker`] |
+//! | running a process for the solver: local executors, a recording fake, a REAPI farm | [`worker`] | [`worker::Worker`], [`worker::LocalWorker`], [`worker::RemoteWorker`] |
+//! | remote execution: REAPI client and CAS transfers, steps as Actions, `strata step-exec`, the `strata worker` bot | [`remote`] | [`remote::action`], [`remote::step_exec::run`], [`remote::bot::run`] |
 //! | part sources: local dirs, tar/zip/deb/file (downloaded, checksummed, cached), git | [`sources`] | [`sources::fetch`] |
 //! | the step cache: keys, records, why a step ran | [`cache`] | [`cache::StepCache`], [`cache::MissReason`] |
 //! | what a build tells its user: plain, tty, json | [`progress`] | [`progress::Event`] |
@@ -53,8 +54,12 @@
 //! [`gc`] asks the store's tenants ([`cache`], [`sources`]' downloads,
 //! [`snapshot`]) what they keep and sweeps the rest.
 //!
+//! With `--remote`, exec ops go to a [`worker::RemoteWorker`] instead:
+//! Actions on a REAPI farm whose workers run [`remote::step_exec`] (the
+//! local worker again), layers fetched back only when read locally.
+//!
 //! Not built yet (see the issue tracker): spk package repositories
-//! (publishing builds, resolving from them), remote execution.
+//! (publishing builds, resolving from them).
 
 // Errors carry data for the user (paths, digests, log tails) and are
 // returned on cold paths around I/O; boxing them all to please
@@ -81,6 +86,7 @@ pub mod progress;
 pub mod recipe;
 pub mod recover;
 pub mod registry;
+pub mod remote;
 pub mod resolve;
 pub mod sign;
 pub mod snapshot;

@@ -116,6 +116,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => ops::attest::verify(&store, &a, out)?,
         Command::Sign(a) => ops::attest::sign(&store, &a, out)?,
         Command::VerifySignature(a) => ops::attest::verify_signature(&store, &a, out)?,
+        Command::Worker(a) => ops::remote::worker(&store, &a)?,
+        Command::StepExec(a) => {
+            let code = ops::remote::step_exec(&store, &a, out)?;
+            if code != 0 {
+                return Ok(ExitCode::from(code.clamp(1, 255) as u8));
+            }
+        }
         Command::Login(_) | Command::Logout(_) | Command::Key(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

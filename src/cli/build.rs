@@ -54,6 +54,8 @@ pub struct BuildArgs {
     #[arg(long, default_value = "reproducible", value_name = "reproducible|full")]
     pub provenance: crate::attest::provenance::Mode,
     #[command(flatten)]
+    pub remote: super::RemoteArgs,
+    #[command(flatten)]
     pub lc: LifecycleArgs,
 }
 

@@ -5,6 +5,7 @@ mod attest;
 mod build;
 mod image;
 mod registry;
+mod remote;
 mod store;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub use image::{ImageCommand, ImageSubcommand};
 pub use registry::{
     ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs,
 };
+pub use remote::{FarmArgs, RemoteArgs, StepExecArgs, WorkerArgs};
 pub use store::{StoreCommand, StoreSubcommand};
 
 /// strata builds OCI images from craft-parts, spk and Guix specs,
@@ -86,4 +88,10 @@ pub enum Command {
     /// Rebuild a project and check that it gives the image bit for bit,
     /// explaining the first difference.
     Verify(VerifyArgs),
+    /// Serve a Remote Execution API farm as a worker: take leases from its
+    /// Bots service and run each step (`strata step-exec`) with runc. Needs root.
+    Worker(WorkerArgs),
+    /// Run one step from a remote Action's input root (what a farm's worker
+    /// runs; see docs/remote-execution.md). Needs root and runc.
+    StepExec(StepExecArgs),
 }

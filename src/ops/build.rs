@@ -60,14 +60,43 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
         return Ok(None);
     }
     cancel_on_ctrl_c(&cancel);
-    let executor = executor(args.lc.executor)?;
-    let built = pipeline::build(
-        store,
-        executor.as_ref(),
-        &args.project,
-        &opts,
-        progress::renderer(args.lc.progress, out).as_mut(),
-    )?;
+    let built = match &args.remote.remote {
+        Some(url) => {
+            let endpoint = super::remote::endpoint(url, &args.remote.farm);
+            let worker = crate::worker::RemoteWorker::new(store, &endpoint, opts.compression)?;
+            let built = pipeline::build_with(
+                store,
+                &worker,
+                &args.project,
+                &opts,
+                progress::renderer(args.lc.progress, out).as_mut(),
+            )?;
+            let t = worker.traffic();
+            let mb = |b: u64| b as f64 / 1e6;
+            writeln!(
+                out,
+                "remote {url}: {} step(s) run there, {} from its cache; up {} blob(s) ({:.1} MB), down {} ({:.1} MB)",
+                t.executed,
+                t.cached,
+                t.uploaded_blobs,
+                mb(t.uploaded_bytes),
+                t.downloaded_blobs,
+                mb(t.downloaded_bytes)
+            )
+            .ok();
+            built
+        }
+        None => {
+            let executor = executor(args.lc.executor)?;
+            pipeline::build(
+                store,
+                executor.as_ref(),
+                &args.project,
+                &opts,
+                progress::renderer(args.lc.progress, out).as_mut(),
+            )?
+        }
+    };
     // The image as tagged, exported and pushed: the index attaching its
     // attestations, or the bare manifest.
     let root = built.index.clone().unwrap_or_else(|| built.manifest.clone());

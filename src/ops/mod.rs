@@ -6,4 +6,5 @@ pub mod attest;
 pub mod build;
 pub mod image;
 pub mod registry;
+pub mod remote;
 pub mod store;

@@ -516,6 +516,23 @@ impl<'s, 'a> Walk<'s, 'a> {
             self.take(i, &key, &parts, rec, progress);
             return Ok(None);
         }
+        if forced.is_none()
+            && !self.planning()
+            && let Some(outputs) = self.elsewhere(i, &inputs, progress)
+        {
+            let rec = Record {
+                vertex: self.nodes[i].id.clone(),
+                layers: outputs.into_iter().collect(),
+                vars: None,
+                manifest: None,
+                data: BTreeMap::new(),
+            };
+            if let Err(e) = self.cache.put(&key, &rec) {
+                progress.event(&Event::Note { message: format!("cannot record a step the farm had: {e}") });
+            }
+            self.take(i, &key, &parts, rec, progress);
+            return Ok(None);
+        }
         let reason = match forced {
             Some(by) => MissReason::Forced { by },
             None => {
@@ -597,6 +614,23 @@ impl<'s, 'a> Walk<'s, 'a> {
             }
         }
         None
+    }
+
+    /// What the worker's farm already made of exec node `i`
+    /// ([`Worker::cached`]); a lookup that fails is a miss.
+    fn elsewhere(&self, i: usize, inputs: &[Vec<LayerInfo>], progress: &mut dyn Progress) -> Option<Outputs> {
+        let (Some(worker), NodeKind::Vertex(v)) = (self.solver.worker, &self.nodes[i].kind) else { return None };
+        let Op::Exec(op) = &v.op else { return None };
+        let ctx = self.job(i, inputs.to_vec()).ctx;
+        let job = crate::vertex::exec_job(&ctx, &v.id, op, inputs);
+        match worker.cached(&job) {
+            Ok(o) => o.filter(|o| v.outputs().iter().all(|name| o.contains_key(name))),
+            Err(e) => {
+                progress
+                    .event(&Event::Note { message: format!("{}: farm cache lookup failed, running it: {e}", v.id) });
+                None
+            }
+        }
     }
 
     /// Node `i`'s results from a record.
@@ -740,6 +774,7 @@ impl Job<'_> {
                 Ok(Yield { outputs, manifest: None })
             }
             What::Image(spec) => {
+                crate::vertex::fetch_inputs(&self.ctx, &self.inputs)?;
                 let manifest = crate::vertex::image::assemble(&self.ctx, spec, &self.inputs)?;
                 Ok(Yield { outputs: Outputs::new(), manifest: Some(manifest) })
             }

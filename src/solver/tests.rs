@@ -329,3 +329,43 @@ fn targets_solve_only_what_they_read() {
     let solved = solver.solve(&["b:build".into()], &mut Recorded::default()).unwrap();
     assert_eq!(solved.ran, ["a:build", "b:build"]);
 }
+
+/// A worker with a farm's memory: a second fake's results answer
+/// [`Worker::cached`] for the jobs the farm has seen.
+struct Farmed<'s> {
+    runs: FakeWorker<'s>,
+    farm: FakeWorker<'s>,
+    seen: Vec<&'static str>,
+}
+
+impl Worker for Farmed<'_> {
+    fn name(&self) -> &str {
+        "farmed"
+    }
+    fn exec(&self, job: &crate::worker::ExecJob<'_>, cancel: &Cancel) -> crate::Result<Outputs> {
+        self.runs.exec(job, cancel)
+    }
+    fn cached(&self, job: &crate::worker::ExecJob<'_>) -> crate::Result<Option<Outputs>> {
+        if !self.seen.contains(&job.vertex) {
+            return Ok(None);
+        }
+        Ok(Some(job.op.outputs().into_iter().map(|o| (o.clone(), self.farm.layer_for(job, &o).unwrap())).collect()))
+    }
+}
+
+#[test]
+fn a_step_the_workers_farm_has_is_cached_and_not_run() {
+    let e = env();
+    let g = graph(vec![exec("a:build", &[], "a"), exec("b:build", &["a:build"], "b")]);
+    let w = Farmed { runs: FakeWorker::new(&e.store), farm: FakeWorker::new(&e.store), seen: vec!["a:build"] };
+    let (r, rec) = solve(&e.store, Some(&w), &g, options(2));
+    let solved = r.unwrap();
+    assert_eq!(w.runs.jobs(), vec!["b:build"], "a came from the farm");
+    assert!(rec.steps().contains(&"a:build cached".to_string()), "{:?}", rec.steps());
+    assert_eq!(solved.cached, vec!["a:build"]);
+    // b ran over the layer the farm had for a.
+    let a = &solved.outputs["a:build"][OUT];
+    let plain = FakeWorker::new(&e.store);
+    let (again, _) = solve(&e.store, Some(&plain), &g, SolveOptions { no_cache: true, ..options(2) });
+    assert_eq!(&again.unwrap().outputs["a:build"][OUT], a, "the farm's layer is the one a run makes");
+}

@@ -96,8 +96,23 @@ pub fn run(
             worker.exec(&exec_job(ctx, &vertex.id, op, inputs), &ctx.cancel)
         }
         Op::Fetch(op) => fetch::run(ctx, &vertex.id, op, note),
-        Op::Layer(op) => layers::run(ctx, op, inputs),
-        Op::Host(op) => host::run(ctx, op, inputs),
+        Op::Layer(op) => {
+            fetch_inputs(ctx, inputs)?;
+            layers::run(ctx, op, inputs)
+        }
+        Op::Host(op) => {
+            fetch_inputs(ctx, inputs)?;
+            host::run(ctx, op, inputs)
+        }
+    }
+}
+
+/// Host-side ops read their inputs from the store: a farm's layers come
+/// down first ([`Worker::fetch`]).
+pub fn fetch_inputs(ctx: &Context<'_>, inputs: &[Vec<LayerInfo>]) -> crate::Result<()> {
+    match ctx.worker {
+        Some(w) => w.fetch(&inputs.concat()),
+        None => Ok(()),
     }
 }
 

@@ -10,9 +10,11 @@
 //! |---|---|---|
 //! | [`LocalWorker`] | an [`Executor`](crate::executor::Executor) (runc, Docker/Podman, containerd) over the store's snapshots | [`local`] |
 //! | [`FakeWorker`] | nothing: records the jobs, makes up layers; for tests without root | [`fake`] |
+//! | [`RemoteWorker`] | a Remote Execution API farm (`--remote`), through `strata step-exec` on its workers | [`remote`] |
 
 pub mod fake;
 pub mod local;
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +26,7 @@ use crate::layer::LayerInfo;
 
 pub use fake::FakeWorker;
 pub use local::LocalWorker;
+pub use remote::RemoteWorker;
 
 /// One exec op with every layer reference resolved.
 #[derive(Debug, Clone)]
@@ -54,6 +57,22 @@ pub trait Worker: Send + Sync {
     /// exits non-zero is [`crate::executor::StepFailed`]; `cancel` stops it
     /// and leaves nothing running or mounted.
     fn exec(&self, job: &ExecJob<'_>, cancel: &Cancel) -> crate::Result<Outputs>;
+
+    /// What another machine already made of `job` (a farm's action cache),
+    /// asked before the step runs: the solver takes it as cached. Local
+    /// workers have no such memory beyond the step cache.
+    fn cached(&self, job: &ExecJob<'_>) -> crate::Result<Option<Outputs>> {
+        let _ = job;
+        Ok(None)
+    }
+
+    /// Brings `layers` into the store when they are not there: a farm
+    /// keeps the layers its steps made until something local reads them
+    /// (a host-side op, the image). Local workers' layers are always there.
+    fn fetch(&self, layers: &[LayerInfo]) -> crate::Result<()> {
+        let _ = layers;
+        Ok(())
+    }
 
     /// Opens an interactive shell over `job`'s inputs (`--shell-on-fail`,
     /// `strata shell`), `argv` replacing the op's; returns its exit code.

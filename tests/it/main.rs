@@ -29,5 +29,6 @@ mod packages;
 mod real_clients;
 mod refusals;
 mod registry;
+mod remote;
 mod spk;
 mod store_cli;
