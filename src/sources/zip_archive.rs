@@ -19,6 +19,9 @@ use std::path::Path;
 use super::error::{SourceError, io_err};
 use super::extract::{self, Kind, components, malformed};
 
+/// The longest symlink target read (Linux's PATH_MAX).
+const MAX_LINK: u64 = 4096;
+
 /// Extracts the zip archive at `path` into `dest` (an existing empty directory).
 pub fn extract_file(path: &Path, dest: &Path) -> Result<(), SourceError> {
     let mut zip = open(path)?;
@@ -37,8 +40,16 @@ pub fn extract_file(path: &Path, dest: &Path) -> Result<(), SourceError> {
             let (kind, mode) = if f.is_dir() {
                 (Kind::Dir, if perms == 0 { 0o755 } else { perms })
             } else if f.is_symlink() {
+                // A target is at most PATH_MAX: a longer one is a bomb, not a link.
                 let mut target = Vec::new();
-                f.read_to_end(&mut target).map_err(|e| malformed(path, "zip", &e))?;
+                (&mut f).take(MAX_LINK + 1).read_to_end(&mut target).map_err(|e| malformed(path, "zip", &e))?;
+                if target.len() as u64 > MAX_LINK {
+                    return Err(malformed(
+                        path,
+                        "zip",
+                        &format!("symlink entry {name:?} has a target longer than {MAX_LINK} bytes"),
+                    ));
+                }
                 (Kind::Symlink { target }, 0o777)
             } else {
                 (Kind::File { size: f.size() }, if perms == 0 { 0o644 } else { perms })
