@@ -25,10 +25,20 @@ const MAX_LINK: u64 = 4096;
 /// Extracts the zip archive at `path` into `dest` (an existing empty directory).
 pub fn extract_file(path: &Path, dest: &Path) -> Result<(), SourceError> {
     let mut zip = open(path)?;
-    // Every name is checked before anything is written.
+    // Every name is checked before anything is written. A name twice is
+    // refused: which copy wins differs between unzip, Python and Go (the
+    // trick behind archives that look harmless to one tool and not another).
+    let mut seen = std::collections::HashSet::new();
     for i in 0..zip.len() {
         let f = zip.by_index_raw(i).map_err(|e| malformed(path, "zip", &e))?;
-        components(path, f.name_raw())?;
+        let name = extract::join(&components(path, f.name_raw())?);
+        if !name.is_empty() && !seen.insert(name) {
+            return Err(SourceError::UnsafeEntry {
+                archive: path.to_path_buf(),
+                entry: String::from_utf8_lossy(f.name_raw()).into_owned(),
+                why: "appears twice in the archive (tools disagree on which copy wins)",
+            });
+        }
     }
     extract::extract(path, dest, |sink| {
         for i in 0..zip.len() {
