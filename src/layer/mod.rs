@@ -19,6 +19,8 @@
 //!   in one pass with bounded memory ([`write_tree`], [`write_layer`]).
 //! - [`reader`]: a layer stream → a directory, refusing anything that would
 //!   land outside it ([`unpack`]).
+//! - [`limits`]: how big a tar stream may be (bytes, entries, headers);
+//!   every stream [`decompress`] returns is guarded by them.
 //! - [`mod@filter`] / [`mod@squash`]: tar-level operations used by stage and prime;
 //!   ownership and modes survive without root because no file is ever
 //!   unpacked.
@@ -39,6 +41,7 @@ mod blob;
 mod emit;
 mod error;
 pub mod filter;
+pub mod limits;
 pub mod order;
 pub mod reader;
 pub mod relocate;

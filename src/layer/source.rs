@@ -64,7 +64,9 @@ impl<R: Read> LayerInput<R> {
 }
 
 /// Sniffs the compression of a layer stream from its first bytes and returns
-/// the uncompressed tar stream.
+/// the uncompressed tar stream, guarded by the [`Limits`](super::limits::Limits)
+/// of the environment (a stream past them fails to read; see
+/// [`super::limits`]).
 pub fn decompress<'a, R: Read + 'a>(mut blob: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
     let mut head = [0u8; 4];
     let mut n = 0;
@@ -84,7 +86,8 @@ pub fn decompress<'a, R: Read + 'a>(mut blob: R) -> io::Result<(Compression, Box
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(whole)?),
     };
-    Ok((compression, reader))
+    let limits = super::limits::Limits::from_env()?;
+    Ok((compression, Box::new(super::limits::TarGuard::new(reader, limits))))
 }
 
 /// Reads an entry's header into a [`Meta`]; `None` for entries that are not

@@ -60,7 +60,7 @@ pub use artifact::{ArtifactFile, ArtifactSpec, AttachReport, attach, attach_asyn
 pub use auth::{AuthConfig, Credentials, FoundCredentials};
 pub use error::RegistryError;
 pub use login::{login, logout, normalize_registry};
-pub use pull::{PullOptions, PullReport, TagMoved, fetch_blobs_async, fetch_manifest_async, pull_async};
+pub use pull::{PullOptions, PullReport, TagMoved, fetch_blobs_async, fetch_manifest_async, pull_async, read_document};
 pub use push::{PushOptions, PushReport, push_async};
 pub use records::{PullRecord, blob_sources, last_pull};
 pub use reference::{Reference, is_loopback, parse_reference, repository_name};

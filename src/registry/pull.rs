@@ -130,6 +130,32 @@ pub(crate) fn document_media_type(bytes: &[u8]) -> Result<MediaType, String> {
     }
 }
 
+/// What a pull reads from a manifest or index document `bytes` (fetched
+/// for `reference`, hashing to `digest`), without a registry or a store:
+/// its media type (refusing anything but an image manifest or index), for
+/// an index the manifest chosen for `want`, and the descriptors the pull
+/// would fetch next. A pure entry point for tests and fuzzing.
+pub fn read_document(
+    reference: &str,
+    bytes: &[u8],
+    digest: &Digest,
+    want: &Platform,
+) -> Result<(MediaType, Vec<Descriptor>), RegistryError> {
+    let invalid = |message: String| RegistryError::Invalid { what: format!("manifest of {reference}"), message };
+    let media_type = document_media_type(bytes).map_err(|mt| invalid(format!("unsupported media type {mt}")))?;
+    if !is_manifest_type(&media_type) {
+        return Err(invalid(format!("unsupported media type {media_type}")));
+    }
+    let desc = Descriptor::new(media_type.clone(), bytes.len() as u64, digest.clone());
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    let mut next = crate::store::children_of_json(&v, &desc).map_err(|e| invalid(e.to_string()))?;
+    if is_index(&media_type) {
+        let index: ImageIndex = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        next = vec![choose_platform(reference, &index, want)?];
+    }
+    Ok((media_type, next))
+}
+
 fn parse_digest(s: &str, what: &str) -> Result<Digest, RegistryError> {
     s.parse::<Digest>()
         .map_err(|e| RegistryError::Invalid { what: what.to_owned(), message: format!("bad digest '{s}': {e}") })

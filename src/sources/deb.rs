@@ -37,6 +37,8 @@ pub fn members<R: Read + Seek>(r: &mut R) -> io::Result<Vec<Member>> {
     if &magic != MAGIC {
         return Err(invalid("no ar archive magic (!<arch>)"));
     }
+    let len = r.seek(SeekFrom::End(0))?;
+    r.seek(SeekFrom::Start(MAGIC.len() as u64))?;
     let mut out = Vec::new();
     let mut offset = MAGIC.len() as u64;
     loop {
@@ -56,6 +58,12 @@ pub fn members<R: Read + Seek>(r: &mut R) -> io::Result<Vec<Member>> {
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| invalid("malformed member size"))?;
         offset += HEADER_LEN as u64;
+        if size > len - offset {
+            return Err(invalid(&format!(
+                "member {name:?} claims {size} bytes, but only {} follow its header (truncated or forged)",
+                len - offset
+            )));
+        }
         out.push(Member { name, offset, size });
         offset += size + size % 2;
         r.seek(SeekFrom::Start(offset))?;

@@ -25,6 +25,11 @@ use std::path::Path;
 use super::error::{SourceError, io_err};
 use super::extract::{self, Kind, Sink, components, malformed};
 
+/// The most memory an xz or lzma decoder may take (its dictionary, which
+/// the stream's header declares): 1 GiB, sixteen times what `xz -9` uses.
+/// A stream asking for more is refused instead of allocated.
+const LZMA_MEM_LIMIT_KB: u32 = 1 << 20;
+
 /// Compression of a tar stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -54,16 +59,19 @@ impl Compression {
         }
     }
 
-    /// A decoder over `r`.
+    /// A decoder over `r`, a tar stream: its output is guarded by the
+    /// unpack limits (`layer::limits`), so a bomb stops the first pass.
     pub fn decoder<'a, R: Read + Send + 'a>(self, r: R) -> io::Result<Box<dyn Read + Send + 'a>> {
-        Ok(match self {
+        let limits = crate::layer::limits::Limits::from_env()?;
+        let plain: Box<dyn Read + Send + 'a> = match self {
             Compression::None => Box::new(r),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
             Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(r)),
-            Compression::Xz => Box::new(lzma_rust2::XzReader::new(r, true)),
+            Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(r, true, LZMA_MEM_LIMIT_KB)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
-            Compression::Lzma => Box::new(lzma_rust2::LzmaReader::new_mem_limit(r, u32::MAX, None)?),
-        })
+            Compression::Lzma => Box::new(lzma_rust2::LzmaReader::new_mem_limit(r, LZMA_MEM_LIMIT_KB, None)?),
+        };
+        Ok(Box::new(crate::layer::limits::TarGuard::new(plain, limits)))
     }
 }
 

@@ -19,13 +19,40 @@ use std::path::Path;
 use super::error::{SourceError, io_err};
 use super::extract::{self, Kind, components, malformed};
 
+/// The longest symlink target read (Linux's PATH_MAX).
+const MAX_LINK: u64 = 4096;
+
 /// Extracts the zip archive at `path` into `dest` (an existing empty directory).
 pub fn extract_file(path: &Path, dest: &Path) -> Result<(), SourceError> {
     let mut zip = open(path)?;
-    // Every name is checked before anything is written.
+    // Every name is checked before anything is written. A name twice is
+    // refused: which copy wins differs between unzip, Python and Go (the
+    // trick behind archives that look harmless to one tool and not another).
+    // zip's reader keeps only the last entry of a name: compare with the
+    // entry count the archive itself declares.
+    if let Some(declared) = declared_entries(path)?
+        && declared != zip.len() as u64
+    {
+        return Err(malformed(
+            path,
+            "zip",
+            &format!(
+                "its central directory lists {declared} entries but only {} distinct names: a name appears twice (tools disagree on which copy wins)",
+                zip.len()
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
     for i in 0..zip.len() {
         let f = zip.by_index_raw(i).map_err(|e| malformed(path, "zip", &e))?;
-        components(path, f.name_raw())?;
+        let name = extract::join(&components(path, f.name_raw())?);
+        if !name.is_empty() && !seen.insert(name) {
+            return Err(SourceError::UnsafeEntry {
+                archive: path.to_path_buf(),
+                entry: String::from_utf8_lossy(f.name_raw()).into_owned(),
+                why: "appears twice in the archive (tools disagree on which copy wins)",
+            });
+        }
     }
     extract::extract(path, dest, |sink| {
         for i in 0..zip.len() {
@@ -37,8 +64,16 @@ pub fn extract_file(path: &Path, dest: &Path) -> Result<(), SourceError> {
             let (kind, mode) = if f.is_dir() {
                 (Kind::Dir, if perms == 0 { 0o755 } else { perms })
             } else if f.is_symlink() {
+                // A target is at most PATH_MAX: a longer one is a bomb, not a link.
                 let mut target = Vec::new();
-                f.read_to_end(&mut target).map_err(|e| malformed(path, "zip", &e))?;
+                (&mut f).take(MAX_LINK + 1).read_to_end(&mut target).map_err(|e| malformed(path, "zip", &e))?;
+                if target.len() as u64 > MAX_LINK {
+                    return Err(malformed(
+                        path,
+                        "zip",
+                        &format!("symlink entry {name:?} has a target longer than {MAX_LINK} bytes"),
+                    ));
+                }
                 (Kind::Symlink { target }, 0o777)
             } else {
                 (Kind::File { size: f.size() }, if perms == 0 { 0o644 } else { perms })
@@ -52,6 +87,23 @@ pub fn extract_file(path: &Path, dest: &Path) -> Result<(), SourceError> {
 fn open(path: &Path) -> Result<zip::ZipArchive<io::BufReader<File>>, SourceError> {
     let f = File::open(path).map_err(io_err(path))?;
     zip::ZipArchive::new(io::BufReader::new(f)).map_err(|e| malformed(path, "zip", &e))
+}
+
+/// The entry count of the end-of-central-directory record, if there is
+/// one without a zip64 extension (which the zip crate checks itself).
+fn declared_entries(path: &Path) -> Result<Option<u64>, SourceError> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let len = f.seek(SeekFrom::End(0)).map_err(io_err(path))?;
+    // The record is 22 bytes plus a comment of at most 65535.
+    let tail_len = len.min(22 + 65_535);
+    f.seek(SeekFrom::Start(len - tail_len)).map_err(io_err(path))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).map_err(io_err(path))?;
+    let Some(at) = tail.windows(4).rposition(|w| w == b"PK\x05\x06") else { return Ok(None) };
+    let Some(rec) = tail.get(at..at + 22) else { return Ok(None) };
+    let total = u16::from_le_bytes([rec[10], rec[11]]);
+    Ok(if total == u16::MAX { None } else { Some(u64::from(total)) })
 }
 
 /// A DOS date and time, read as UTC, in seconds since the epoch.

@@ -46,7 +46,7 @@ pub use error::StoreError;
 pub use fsck::{FsckProblem, FsckReport};
 pub use refs::normalize_ref;
 pub use sweep::{Exclusive, Marks, SweepReport, TempReport, remove_all};
-pub use walk::{children, may_be_absent};
+pub use walk::{children, children_of_json, may_be_absent};
 
 use crate::digest::{self, HashingReader};
 

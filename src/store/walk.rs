@@ -31,6 +31,11 @@ pub fn children(store: &Store, desc: &Descriptor) -> Result<Vec<Descriptor>, Sto
         return Ok(Vec::new());
     }
     let v: serde_json::Value = store.read_json(desc.digest())?;
+    children_of_json(&v, desc)
+}
+
+/// The descriptors the parsed document `v` (the blob of `desc`) names.
+pub fn children_of_json(v: &serde_json::Value, desc: &Descriptor) -> Result<Vec<Descriptor>, StoreError> {
     let parse = |v: &serde_json::Value| -> Result<Descriptor, StoreError> {
         serde_json::from_value(v.clone()).map_err(|e| StoreError::BadJson { digest: desc.digest().clone(), source: e })
     };

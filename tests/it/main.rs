@@ -24,6 +24,7 @@ mod docker_executor;
 mod examples;
 mod executor;
 mod guix;
+mod hostile;
 mod limits;
 mod packages;
 mod real_clients;

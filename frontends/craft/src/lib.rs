@@ -142,8 +142,8 @@ impl CraftFrontend {
 
     /// [`CraftFrontend::load`] with the runtime base replaced (`--base`).
     pub fn load_over(&self, path: &Path, base: Option<&str>) -> Result<Project, LoadError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+        let text = yaml::read_bounded(path, yaml::MAX_SIZE)
+            .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let project_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let spec_file = path.file_name().and_then(|n| n.to_str()).unwrap_or("rockcraft.yaml").to_string();

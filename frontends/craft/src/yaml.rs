@@ -37,8 +37,61 @@ pub enum Kind {
     Map(Vec<(Node, Node)>),
 }
 
+/// The largest project file read: 16 MiB (real ones are a few kilobytes).
+pub const MAX_SIZE: usize = 16 << 20;
+/// The deepest nesting of sequences and mappings: 128 (real ones nest
+/// fewer than ten levels). Deeper input is refused before a tree is built,
+/// as building, converting and dropping it recurse once per level.
+pub const MAX_DEPTH: usize = 128;
+
+/// Refuses text larger than [`MAX_SIZE`] or nested deeper than
+/// [`MAX_DEPTH`], in one pass over the parser's events. Syntax errors are
+/// left to the loader, which reports them with more context.
+fn check_limits(text: &str) -> Result<(), SpecError> {
+    if text.len() > MAX_SIZE {
+        return Err(SpecError::new(
+            Pos::new(1, 1),
+            format!("the project file is {} bytes, more than the limit of {MAX_SIZE}", text.len()),
+            "a project file is a few kilobytes of YAML: is this the right file?",
+        ));
+    }
+    let mut depth = 0usize;
+    for event in saphyr_parser::Parser::new_from_str(text) {
+        let Ok((event, span)) = event else { return Ok(()) };
+        match event {
+            saphyr_parser::Event::SequenceStart(..) | saphyr_parser::Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(SpecError::new(
+                        Pos::new(span.start.line(), span.start.col() + 1),
+                        format!("the YAML nests deeper than {MAX_DEPTH} levels here"),
+                        "flatten the structure: no field of a project file nests this deep",
+                    ));
+                }
+            }
+            saphyr_parser::Event::SequenceEnd | saphyr_parser::Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads the text file at `path`, but at most `max + 1` bytes: a larger
+/// file comes back cut (and is then refused by the reader's size limit)
+/// instead of being read whole into memory.
+pub fn read_bounded(path: &std::path::Path, max: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Parses one YAML document.
 pub fn load(text: &str) -> Result<Node, SpecError> {
+    check_limits(text)?;
     let mut loader: YamlLoader<'_, MarkedYamlOwned> = YamlLoader::default();
     loader.early_parse(false);
     let mut parser = saphyr_parser::Parser::new_from_str(text);
@@ -189,6 +242,32 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hostile_yaml_is_refused_in_bounded_time() {
+        let deep_flow = "a: ".to_string() + &"[".repeat(100_000);
+        let deep_block: String = (0..2000).map(|i| format!("{}- \n", "  ".repeat(i))).collect();
+        let deep_map: String = (0..2000).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+        for (text, want) in [
+            (deep_flow, "invalid YAML"),
+            (deep_block, "nests deeper than 128 levels"),
+            (deep_map, "nests deeper than 128 levels"),
+            ("x".repeat(MAX_SIZE + 1), "more than the limit"),
+        ] {
+            let e = load(&text).unwrap_err();
+            assert!(e.to_string().contains(want), "{want}: {e}");
+        }
+        // A billion laughs: aliases are refused, never expanded.
+        let mut laughs = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            laughs.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let t = std::time::Instant::now();
+        let e = load(&laughs).unwrap_err();
+        assert!(e.to_string().contains("alias"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "took {:?}", t.elapsed());
+    }
     use super::*;
 
     #[test]

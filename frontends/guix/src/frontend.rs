@@ -78,8 +78,8 @@ impl GuixFrontend {
     /// Reads `spec` and its neighbours and picks the package to build.
     pub fn evaluate(spec: &Path, opts: &LowerOptions) -> Result<(Evaluator, Rc<Package>), FrontendError> {
         let mut ev = Evaluator::new(Target { system: guix_system(&opts.arch) });
-        let text =
-            fs::read_to_string(spec).map_err(|e| FrontendError::new(format!("cannot read: {e}")).in_file(spec))?;
+        let text = crate::reader::read_bounded(spec, crate::reader::MAX_SIZE)
+            .map_err(|e| FrontendError::new(format!("cannot read: {e}")).in_file(spec))?;
         ev.load(spec, &text, true)?;
         let dir = spec.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let mut others: Vec<PathBuf> =
@@ -88,7 +88,8 @@ impl GuixFrontend {
             .retain(|p| p.extension().is_some_and(|x| x == "scm") && p.file_name() != spec.file_name() && p.is_file());
         others.sort();
         for f in &others {
-            let t = fs::read_to_string(f).map_err(|e| FrontendError::new(format!("cannot read: {e}")).in_file(f))?;
+            let t = crate::reader::read_bounded(f, crate::reader::MAX_SIZE)
+                .map_err(|e| FrontendError::new(format!("cannot read: {e}")).in_file(f))?;
             ev.load(f, &t, false)?;
         }
         let p = pick(&ev, spec, opts.option("package"))?;

@@ -19,9 +19,37 @@ pub struct ReadError {
     pub hint: Option<String>,
 }
 
+/// The largest file read: 16 MiB (Guix's biggest package modules are ~1 MB).
+pub const MAX_SIZE: usize = 16 << 20;
+/// The deepest nesting of lists, vectors, abbreviations and datum
+/// comments: 256 (package files nest a few dozen levels). Deeper text is
+/// refused rather than read, as reading, evaluating and dropping a datum
+/// recurse once per level.
+pub const MAX_DEPTH: usize = 256;
+
+/// Reads the text file at `path`, but at most `max + 1` bytes: a larger
+/// file comes back cut (and is then refused by the reader's size limit)
+/// instead of being read whole into memory.
+pub fn read_bounded(path: &std::path::Path, max: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Reads every datum of `text`.
 pub fn read_all(text: &str) -> Result<Vec<Datum>, ReadError> {
-    let mut r = Reader { chars: text.chars().collect(), i: 0, line: 1, col: 1 };
+    if text.len() > MAX_SIZE {
+        return Err(ReadError {
+            pos: Pos { line: 1, col: 1 },
+            message: format!("the file is {} bytes, more than the limit of {MAX_SIZE}", text.len()),
+            hint: Some("a package file is at most a few hundred kilobytes: is this the right file?".into()),
+        });
+    }
+    let mut r = Reader { chars: text.chars().collect(), i: 0, line: 1, col: 1, depth: 0 };
     let mut out = Vec::new();
     loop {
         r.skip_atmosphere()?;
@@ -40,6 +68,8 @@ struct Reader {
     i: usize,
     line: usize,
     col: usize,
+    /// Nesting of `datum` and `#;` calls, against [`MAX_DEPTH`].
+    depth: usize,
 }
 
 fn is_delimiter(c: char) -> bool {
@@ -119,7 +149,10 @@ impl Reader {
                     let start = self.pos();
                     self.bump();
                     self.bump();
-                    self.skip_atmosphere()?;
+                    self.enter()?;
+                    let skipped = self.skip_atmosphere();
+                    self.depth -= 1;
+                    skipped?;
                     if self.datum()?.is_none() {
                         return Err(self.error_at(start, "'#;' comments out nothing", None));
                     }
@@ -151,8 +184,27 @@ impl Reader {
         Ok(())
     }
 
+    /// One level deeper, refused past [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), ReadError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error_here(
+                format!("the text nests deeper than {MAX_DEPTH} levels here"),
+                Some("no package definition nests this deep: is a ')' missing, or the file generated?"),
+            ));
+        }
+        Ok(())
+    }
+
     /// One datum; `None` at a closing parenthesis (not consumed).
     fn datum(&mut self) -> Result<Option<Datum>, ReadError> {
+        self.enter()?;
+        let d = self.datum_inner();
+        self.depth -= 1;
+        d
+    }
+
+    fn datum_inner(&mut self) -> Result<Option<Datum>, ReadError> {
         let pos = self.pos();
         let Some(c) = self.peek() else {
             return Err(self.error_here("unexpected end of file", None));

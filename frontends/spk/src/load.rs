@@ -46,7 +46,7 @@ pub fn load_file(
     env: &BTreeMap<String, String>,
     strict: bool,
 ) -> Result<Loaded, FrontendError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::yaml::read_bounded(path, crate::yaml::MAX_SIZE)
         .map_err(|e| FrontendError::new(format!("cannot read {}: {e}", path.display())).in_file(path))?;
     load_str(&text, path, opts, env, strict)
 }

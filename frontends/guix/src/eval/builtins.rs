@@ -111,8 +111,28 @@ fn version_parts(v: &str, n: usize) -> String {
     v.split('.').take(n).collect::<Vec<_>>().join(".")
 }
 
-/// Calls builtin `name`.
+/// Calls builtin `name`; a result past [`super::MAX_STRING`] or
+/// [`super::MAX_LIST`] is an error.
 pub fn call(ev: &Evaluator, name: &str, args: Vec<Value>, pos: Pos) -> Result<Value, EvalError> {
+    let v = call_unchecked(ev, name, args, pos)?;
+    let too_big = |what: String| {
+        Err(EvalError::new(pos, format!("'{name}' made {what}, more than the evaluator allows"))
+            .hint("package-level code builds short lists and strings: look for a loop that grows a value without end"))
+    };
+    if let Value::List(items, _) = &v
+        && items.len() > super::MAX_LIST
+    {
+        return too_big(format!("a list of {} items (limit {})", items.len(), super::MAX_LIST));
+    }
+    if let Some(s) = v.as_str()
+        && s.len() > super::MAX_STRING
+    {
+        return too_big(format!("a string of {} bytes (limit {})", s.len(), super::MAX_STRING));
+    }
+    Ok(v)
+}
+
+fn call_unchecked(ev: &Evaluator, name: &str, args: Vec<Value>, pos: Pos) -> Result<Value, EvalError> {
     let system = ev.target.system.as_str();
     let arch = system.split('-').next().unwrap_or("");
     let b = |x: bool| Ok(Value::bool(x, pos));

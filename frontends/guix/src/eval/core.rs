@@ -11,8 +11,37 @@ use crate::eval::value::{Closure, Value};
 use crate::eval::{EvalError, Evaluator, builtins, quasi, record};
 
 impl Evaluator {
-    /// Evaluates `d` in `env`.
+    /// Evaluates `d` in `env`, within the evaluator's depth and step
+    /// limits ([`super::MAX_DEPTH`], [`super::MAX_STEPS`]).
     pub fn eval(&self, d: &Datum, env: &Rc<Env>) -> Result<Value, EvalError> {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        if steps > super::MAX_STEPS {
+            return Err(EvalError::new(
+                d.pos,
+                format!("evaluation took more than {} steps (a loop that never ends?)", super::MAX_STEPS),
+            )
+            .hint("package definitions evaluate in a few thousand steps: look for a procedure that calls itself without end"));
+        }
+        let depth = self.depth.get() + 1;
+        if depth > super::MAX_DEPTH {
+            return Err(EvalError::new(
+                d.pos,
+                format!(
+                    "evaluation nests deeper than {} levels (a procedure that calls itself without end?)",
+                    super::MAX_DEPTH
+                ),
+            )
+            .hint("look for a recursion without a base case"));
+        }
+        self.depth.set(depth);
+        // 128 KiB of headroom; 4 MiB more stack at a time, on the heap.
+        let v = stacker::maybe_grow(128 << 10, 4 << 20, || self.eval_inner(d, env));
+        self.depth.set(depth - 1);
+        v
+    }
+
+    fn eval_inner(&self, d: &Datum, env: &Rc<Env>) -> Result<Value, EvalError> {
         match &d.kind {
             Kind::Sym(name) => self.lookup(name, d.pos, env),
             Kind::List(items) if items.is_empty() => {

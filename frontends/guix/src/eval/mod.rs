@@ -102,7 +102,25 @@ pub struct Evaluator {
     files: RefCell<Vec<PathBuf>>,
     /// The packages whose `arguments` are being evaluated, innermost last.
     pub(crate) this: RefCell<Vec<Rc<Package>>>,
+    /// How deep evaluation is nested now, against [`MAX_DEPTH`].
+    depth: Cell<usize>,
+    /// Expressions evaluated so far, against [`MAX_STEPS`].
+    steps: Cell<u64>,
 }
+
+/// The deepest evaluation nests (a procedure calling itself, or a
+/// recursion that builds a deep value): past it, an error instead of a
+/// stack overflow. The stack grows on the heap as needed below it.
+pub const MAX_DEPTH: usize = 2_000;
+/// The most expressions one evaluator evaluates: package files take
+/// thousands; a loop that never ends reaches this in seconds.
+pub const MAX_STEPS: u64 = 5_000_000;
+/// The longest string a builtin may return: 4 MiB.
+pub const MAX_STRING: usize = 4 << 20;
+/// The longest list a builtin may return: 10,000 items (package input
+/// lists have dozens). With the string limit, a loop doubling a value
+/// stops in a few steps instead of exhausting the memory.
+pub const MAX_LIST: usize = 10_000;
 
 impl Evaluator {
     pub fn new(target: Target) -> Evaluator {
@@ -112,6 +130,8 @@ impl Evaluator {
             target,
             files: RefCell::new(Vec::new()),
             this: RefCell::new(Vec::new()),
+            depth: Cell::new(0),
+            steps: Cell::new(0),
         }
     }
 

@@ -168,3 +168,48 @@ fn the_conformance_definitions_evaluate() {
         }
     }
 }
+
+/// Package code that never stops, or grows without end, ends in an error
+/// at its line instead of a stack overflow, a hang or an exhausted memory.
+#[test]
+fn runaway_evaluation_is_refused_in_bounded_time() {
+    let cases = [
+        // Unbounded recursion.
+        ("(define (f x) (f x))\n(define-public p (f 1))", "nests deeper than 2000 levels"),
+        // Mutual recursion through a let-bound lambda.
+        ("(define (g x) (let ((h (lambda (y) (g y)))) (h x)))\n(define-public p (g 1))", "nests deeper than 2000"),
+        // A string doubling itself.
+        ("(define (d s) (d (string-append s s s s)))\n(define-public p (d \"xxxxxxxx\"))", "a string of"),
+        // A list doubling itself.
+        ("(define (d l) (d (append l l)))\n(define-public p (d (list 1 2 3)))", "a list of"),
+        // Exponential work at a bounded depth: the step budget ends it.
+        (
+            "(define (e l) (if (null? l) 1 (list (e (cdr l)) (e (cdr l)) (e (cdr l)))))\n\
+             (define-public p (e '(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25)))",
+            "more than 5000000 steps",
+        ),
+    ];
+    for (text, want) in cases {
+        let t = std::time::Instant::now();
+        let e = match eval(text, "p") {
+            Err(e) => e,
+            Ok(_) => panic!("{text}: evaluated"),
+        };
+        assert!(e.message.contains(want), "{text}: {want}: {}", e.message);
+        assert!(t.elapsed().as_secs() < 60, "{text}: took {:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn hostile_text_is_refused_by_the_reader() {
+    let deep = "(".repeat(100_000);
+    let e = crate::reader::read_all(&deep).unwrap_err();
+    assert!(e.message.contains("nests deeper than 256 levels"), "{}", e.message);
+    let comments = "#;".repeat(100_000) + "x";
+    let e = crate::reader::read_all(&comments).unwrap_err();
+    assert!(e.message.contains("nests deeper than 256 levels"), "{}", e.message);
+    let quotes = "'".repeat(100_000) + "x";
+    assert!(crate::reader::read_all(&quotes).unwrap_err().message.contains("deeper"));
+    let huge = " ".repeat(crate::reader::MAX_SIZE + 1);
+    assert!(crate::reader::read_all(&huge).unwrap_err().message.contains("more than the limit"));
+}

@@ -4,6 +4,8 @@
 //! are `default_opts`, `compare_version`, `parse_version` and
 //! `replace_regex`.
 //!
+//! Rendering is bounded (macro recursion, `range`, time): see [`limits`].
+//!
 //! `env` is the environment strata is given for the spec (empty unless the
 //! user passes variables through): spk leaks the caller's whole
 //! environment, strata does not (docs/spk-differences.md).
@@ -14,6 +16,8 @@ use tera::{Context, Tera, Value};
 
 use crate::error::{Pos, SpecError};
 use crate::version::{Version, VersionRange};
+
+pub mod limits;
 
 /// The spk version the templates see (`spk.version`): the one the
 /// reference was read from.
@@ -28,18 +32,43 @@ pub fn render(
     if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
         return Ok(text.to_string());
     }
-    let mut tera = Tera::default();
-    tera.autoescape_on(vec![]);
-    tera.register_filter("default_opts", default_opts);
-    tera.register_filter("compare_version", compare_version);
-    tera.register_filter("parse_version", parse_version);
-    tera.register_filter("replace_regex", replace_regex);
+    let timeout = limits::timeout()
+        .map_err(|m| SpecError::new(Pos::new(1, 1), m, "give the template timeout in seconds, e.g. 30"))?;
     let mut ctx = Context::new();
     ctx.insert("spk", &serde_json::json!({ "version": SPK_VERSION }));
     ctx.insert("opt", &nest(opts));
     ctx.insert("env", env);
-    tera.add_raw_template("spec", text).map_err(|e| template_error(text, &e))?;
-    tera.render("spec", &ctx).map_err(|e| template_error(text, &e))
+    let owned = text.to_string();
+    // Parsing and rendering both recurse per nesting level: on the
+    // renderer's thread, with its large stack, under the deadline.
+    let rendered = limits::with_deadline(timeout, move || -> Result<String, Refusal> {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.register_filter("default_opts", default_opts);
+        tera.register_filter("compare_version", compare_version);
+        tera.register_filter("parse_version", parse_version);
+        tera.register_filter("replace_regex", replace_regex);
+        limits::bounded_range(&mut tera);
+        let ast = tera::Template::new("spec", None, &owned).map_err(Refusal::Tera)?.ast;
+        limits::check_macros(&ast).map_err(Refusal::Limit)?;
+        tera.add_raw_template("spec", &owned).map_err(Refusal::Tera)?;
+        tera.render("spec", &ctx).map_err(Refusal::Tera)
+    });
+    match rendered {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(Refusal::Tera(e))) => Err(template_error(text, &e)),
+        Ok(Err(Refusal::Limit(m))) | Err(m) => Err(SpecError::new(
+            Pos::new(1, 1),
+            format!("the spec's template cannot be rendered: {m}"),
+            "spk renders the spec with Tera first: keep its loops and macros finite (limits: docs/spk-differences.md)",
+        )),
+    }
+}
+
+/// Why a render failed: Tera's error, or one of strata's limits.
+enum Refusal {
+    Tera(tera::Error),
+    Limit(String),
 }
 
 /// `{"python.abi": "cp37m"}` → `{"python": {"abi": "cp37m"}}`; a name that
