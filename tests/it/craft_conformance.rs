@@ -333,8 +333,7 @@ fn usrmerge_primes_what_craft_parts_primes() {
     let store = store(dir.path());
     let tool = listing_under("usrmerge", "tool-install-tree.txt", "root/parts/tool/install");
     let merged = listing_under("usrmerge", "enable-usrmerge-install-tree.txt", "root/parts/enable-usrmerge/install");
-    let worker =
-        Emulator::new(&store).gives("tool:build", "out", tool).gives("enable-usrmerge:build", "out", merged);
+    let worker = Emulator::new(&store).gives("tool:build", "out", tool).gives("enable-usrmerge:build", "out", merged);
     let built = build("usrmerge", &store, &worker);
     let (prime, files) = primed(&store, &built);
     assert_eq!(prime.find_listing("prime", 0o755), expected_lines("usrmerge", "expected-prime.txt"));

@@ -25,3 +25,4 @@ mod refusals;
 mod registry;
 mod spk;
 mod store_cli;
+mod usrmerge;
