@@ -323,4 +323,24 @@ fn make_c_primes_what_craft_parts_primes() {
     assert!(!stage.contains("usr/lib/libgreet.a"), "stage excludes usr/lib/*.a");
 }
 
+/// Two usrmerged parts (`enable-usrmerge`, what every part but dump and nil
+/// of a Debian rock gets): organize through the scaffolding's links, the
+/// same links staged by both parts without a conflict, and the directories
+/// the links lead to kept when organize empties them.
+#[test]
+fn usrmerge_primes_what_craft_parts_primes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let tool = listing_under("usrmerge", "tool-install-tree.txt", "root/parts/tool/install");
+    let merged = listing_under("usrmerge", "enable-usrmerge-install-tree.txt", "root/parts/enable-usrmerge/install");
+    let worker = Emulator::new(&store).gives("tool:build", "out", tool).gives("enable-usrmerge:build", "out", merged);
+    let built = build("usrmerge", &store, &worker);
+    let (prime, files) = primed(&store, &built);
+    assert_eq!(prime.find_listing("prime", 0o755), expected_lines("usrmerge", "expected-prime.txt"));
+    assert_eq!(detail(&prime, &files), expected_lines("usrmerge", "expected-prime-detail.txt"));
+    for part in ["tool", "enable-usrmerge"] {
+        assert!(staged(&store, &built, part).is_symlink("bin"), "{part} stages bin -> usr/bin");
+    }
+}
+
 use crate::support;

@@ -33,3 +33,4 @@ mod registry;
 mod remote;
 mod spk;
 mod store_cli;
+mod usrmerge;

@@ -20,6 +20,7 @@
 //! | paths inside build containers | [`dirs`] | [`dirs::PartDirs`] |
 //! | the build graph: vertices per step, their inputs and captures | [`lower`] | [`lower::lower`], [`frontend::SEMANTICS_VERSION`] |
 //! | host ops: organize, stage, prime, overlay filter, stage-packages | [`hostops`] | [`hostops::run`] |
+//! | usrmerged install dirs: which parts, per base, and the scaffolding | [`usrmerge`] | [`usrmerge::usrmerged`] |
 //!
 //! Deliberate differences from craft-parts are listed in
 //! `docs/craft-differences.md`; each is also noted where it is implemented.
@@ -83,6 +84,7 @@ pub mod parse;
 pub mod plugins;
 pub mod scripts;
 pub mod sequencer;
+pub mod usrmerge;
 pub use strata_frontend_api::tree;
 pub mod yaml;
 

@@ -41,13 +41,41 @@ pub enum MigrateError {
 /// targets or permissions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "parts '{part}' and '{other}' both stage {}, with different contents or permissions; stage it from one part only (a '-path' in the other's 'stage'), or organize it elsewhere",
-    quoted(paths)
+    "parts '{part}' and '{other}' both stage {}, with different contents or permissions; stage it from one part only (a '-path' in the other's 'stage'), or organize it elsewhere{}",
+    quoted(paths),
+    usrmerge_hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default()
 )]
 pub struct StageConflict {
     pub part: String,
     pub other: String,
     pub paths: Vec<String>,
+    /// When one part has a usrmerged install dir and the other a real
+    /// `bin/` (`lib/`, ...): which to give `enable-usrmerge`.
+    pub usrmerge_hint: Option<String>,
+}
+
+/// The hint of a conflict on `paths` between `a` and `b` when one has a
+/// usrmerge link (`bin -> usr/bin`) where the other has a directory: a
+/// `dump` or `nil` part (or one with `disable-usrmerge`) next to usrmerged
+/// parts, typically with stage-packages of a release that still ships
+/// files in `/lib` (Debian 12).
+fn usrmerge_hint(paths: &[String], (na, a): (&str, &Tree), (nb, b): (&str, &Tree)) -> Option<String> {
+    let link = |t: &Tree, d: &str| {
+        matches!(&t.get(d)?.kind, EntryKind::Symlink { target } if *target == format!("usr/{d}")).then_some(())
+    };
+    let dir = |t: &Tree, d: &str| t.is_real_dir(d);
+    let d = paths.iter().find(|p| crate::usrmerge::MERGED_DIRS.contains(&p.as_str()))?;
+    let (merged, plain) = if link(a, d).is_some() && dir(b, d) {
+        (na, nb)
+    } else if link(b, d).is_some() && dir(a, d) {
+        (nb, na)
+    } else {
+        return None;
+    };
+    Some(format!(
+        "part '{merged}' has a usrmerged install dir ('{d}' is a link to 'usr/{d}') and part '{plain}' has a '{d}' directory: \
+         add 'build-attributes: [enable-usrmerge]' to '{plain}' so that its files go through the links too"
+    ))
 }
 
 fn quoted(paths: &[String]) -> String {
@@ -208,7 +236,13 @@ pub fn check_stage_conflicts(parts: &[(&str, &Part, &Tree)]) -> Result<(), Stage
                 .cloned()
                 .collect();
             if !conflicts.is_empty() {
-                return Err(StageConflict { part: name.to_string(), other: other.to_string(), paths: conflicts });
+                let usrmerge_hint = usrmerge_hint(&conflicts, (name, install), (other, other_install));
+                return Err(StageConflict {
+                    part: name.to_string(),
+                    other: other.to_string(),
+                    paths: conflicts,
+                    usrmerge_hint,
+                });
             }
         }
         candidates.push((name, part, install, contents));
@@ -327,5 +361,28 @@ mod tests {
         let mut excluded = part_with_filesets(&["-etc"], &["*"]);
         excluded.stage = strata_frontend_api::Fileset::new(["-etc", "-lib"]);
         assert!(check_stage_conflicts(&[("a", &p, &a), ("b", &excluded, &differs)]).is_ok());
+    }
+
+    #[test]
+    fn a_real_bin_next_to_a_usrmerged_part_conflicts_with_a_hint() {
+        // craft-parts: a link and a directory at one path collide. A nil
+        // part staging Debian 12 packages (lib/x86_64-linux-gnu/...) next
+        // to a usrmerged go part is told what to do.
+        let p = part_with_filesets(&["*"], &["*"]);
+        let go = tree("l 777 bin -> usr/bin\nl 777 lib -> usr/lib\nf 755 usr/bin/go-hello x\n");
+        let nil = tree("d 755 bin\nf 644 lib/x86_64-linux-gnu/libc.so.6 y\n");
+        let err = check_stage_conflicts(&[("go-hello", &p, &go), ("base-files", &p, &nil)]).unwrap_err();
+        assert_eq!(err.paths, ["bin", "lib"]);
+        let message = err.to_string();
+        assert!(
+            message.ends_with(
+                "; part 'go-hello' has a usrmerged install dir ('bin' is a link to 'usr/bin') and part 'base-files' has a 'bin' \
+                 directory: add 'build-attributes: [enable-usrmerge]' to 'base-files' so that its files go through the links too"
+            ),
+            "{message}"
+        );
+        let other = tree("l 777 bin -> elsewhere\n");
+        let err = check_stage_conflicts(&[("a", &p, &go), ("b", &p, &other)]).unwrap_err();
+        assert_eq!(err.usrmerge_hint, None);
     }
 }

@@ -15,7 +15,8 @@
 //! leaves the directories that organize emptied (`bin/` after
 //! `bin/hello.sh: usr/bin/hello`), and the default `stage: ['*']` then
 //! stages and primes them as empty directories. strata removes directories
-//! that organize emptied, unless something was organized into them.
+//! that organize emptied, unless something was organized into them or a
+//! link of the install dir leads to them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,17 +88,24 @@ pub fn organize(part: &str, install: &mut Tree, mapping: &[(String, String)]) ->
             if !install.lexists(&src) {
                 continue; // moved away by an earlier match of this key
             }
-            if install.is_real_dir(&src) {
+            // craft-parts organizes paths of the install dir, and the
+            // filesystem follows the links on the way: a key below a
+            // symlinked directory (`bin/x` in a usrmerged install, where
+            // `bin -> usr/bin`) names what lies where the link leads. The
+            // tree is edited there; messages and craft-parts' lexical
+            // "same place" test keep the key's own path.
+            let real = install.resolve_parent(&src).unwrap_or_else(|| src.clone());
+            if install.is_real_dir(&real) {
                 if !is_glob {
                     let real_dst = if install.is_symlink(&dst) {
                         install.resolve(&dst).unwrap_or(dst.clone())
                     } else {
                         dst.clone()
                     };
-                    if real_dst == src {
+                    if real_dst == real {
                         continue;
                     }
-                    merge_tree(install, &src, &real_dst).map_err(|d| OrganizeError::NotADirectory {
+                    merge_tree(install, &real, &real_dst).map_err(|d| OrganizeError::NotADirectory {
                         part: part.into(),
                         key: key.clone(),
                         dest: d,
@@ -108,10 +116,10 @@ pub fn organize(part: &str, install: &mut Tree, mapping: &[(String, String)]) ->
                 }
                 if dst.is_empty() {
                     let real_dst = join(&dst, file_name(&src));
-                    if install.lexists(&real_dst) && real_dst != src {
+                    if install.lexists(&real_dst) && real_dst != real {
                         return Err(err_exists(&real_dst));
                     }
-                    merge_tree(install, &src, &real_dst).map_err(|d| OrganizeError::NotADirectory {
+                    merge_tree(install, &real, &real_dst).map_err(|d| OrganizeError::NotADirectory {
                         part: part.into(),
                         key: key.clone(),
                         dest: d,
@@ -152,19 +160,23 @@ pub fn organize(part: &str, install: &mut Tree, mapping: &[(String, String)]) ->
                 install.mkdir_p(parent(&dst), 0o755);
                 dst.clone()
             };
-            move_path(install, &src, &final_dst);
+            move_path(install, &real, &final_dst);
             out.moves.insert(src.clone(), final_dst.clone());
             destinations.insert(final_dst);
         }
     }
 
     // Remove directories organize emptied, deepest first, keeping those
-    // something was organized into (or their parents).
+    // something was organized into (or their parents), and those a link
+    // leads to (a usrmerged install's `usr/bin`, whose `bin -> usr/bin`
+    // would otherwise dangle).
+    let linked: BTreeSet<String> =
+        install.iter().filter(|(_, e)| e.is_symlink()).filter_map(|(p, _)| install.resolve(p)).collect();
     loop {
         let emptied: Vec<String> = install
             .iter()
             .filter(|(p, e)| e.is_dir() && before_nonempty.contains(*p) && install.children(p).is_empty())
-            .filter(|(p, _)| !destinations.iter().any(|d| is_within(d, p)))
+            .filter(|(p, _)| !destinations.iter().any(|d| is_within(d, p)) && !linked.contains(*p))
             .map(|(p, _)| p.clone())
             .collect();
         if emptied.is_empty() {
@@ -305,5 +317,41 @@ mod tests {
     fn keys_cannot_leave_the_install_dir() {
         let mut t = Tree::parse_listing("l 777 out -> /etc\n").unwrap();
         assert!(matches!(organize("p", &mut t, &pairs(&[("out/passwd", "x")])), Err(OrganizeError::Outside { .. })));
+    }
+
+    /// A usrmerged install dir (craft-parts' scaffolding): `bin`, `lib`,
+    /// `sbin` are links into `usr/`.
+    fn usrmerged(files: &str) -> Tree {
+        let scaffold = "l 777 bin -> usr/bin\nl 777 lib -> usr/lib\nl 777 lib64 -> usr/lib64\nl 777 sbin -> usr/sbin\n\
+                        d 755 usr\nd 755 usr/bin\nd 755 usr/lib\nd 755 usr/lib64\nd 755 usr/sbin\n";
+        Tree::parse_listing(&format!("{scaffold}{files}")).unwrap()
+    }
+
+    #[test]
+    fn keys_through_usrmerge_links_name_what_the_links_lead_to() {
+        // Oracle (craft-parts 2.37.2, enable-usrmerge): "trying to organize
+        // file 'bin/hello' to 'usr/bin/hello', but 'usr/bin/hello' already
+        // exists" -- the same file, by its two names.
+        let mut t = usrmerged("f 644 usr/bin/hello\n");
+        let err = organize("p", &mut t, &pairs(&[("bin/hello", "usr/bin/hello")])).unwrap_err();
+        assert_eq!(
+            err,
+            OrganizeError::Exists { part: "p".into(), key: "bin/hello".into(), dest: "usr/bin/hello".into() }
+        );
+
+        // Oracle: a file, a directory and a glob below the links move from
+        // where the links lead.
+        let mut t = usrmerged(
+            "f 644 usr/bin/q\nd 755 usr/lib/sub\nf 644 usr/lib/sub/s\nd 755 usr/sbin/d\nf 644 usr/sbin/d/t\n",
+        );
+        let map = pairs(&[("bin/q", "usr/local/bin/q"), ("lib/sub", "opt/sub"), ("sbin/d/*", "etc/d/")]);
+        organize("q", &mut t, &map).unwrap();
+        for path in ["usr/local/bin/q", "opt/sub/s", "etc/d/t"] {
+            assert!(t.get(path).is_some_and(|e| !e.is_dir()), "{path} in {:?}", t.paths().collect::<Vec<_>>());
+        }
+        for path in ["usr/bin/q", "usr/lib/sub", "usr/sbin/d/t"] {
+            assert!(!t.lexists(path), "{path} moved away");
+        }
+        assert!(t.is_symlink("bin") && t.is_symlink("lib") && t.is_real_dir("usr/bin"), "the scaffolding stays");
     }
 }

@@ -171,7 +171,7 @@ pub fn parse_project_over(
         Some(image) => Base::Image(image.to_string()),
         None => base,
     };
-    let flavour = Flavour::of(spec_file, base == Base::Bare);
+    let flavour = Flavour::of(spec_file, &base, &build_base);
 
     let parts_map = map(parts_node, "parts")?;
     if parts_map.is_empty() {

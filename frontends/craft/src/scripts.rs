@@ -234,13 +234,8 @@ pub fn step_run(project: &Project, part_name: &str, step: Step, info: &BuildInfo
             if !part.build_plan.out_of_source {
                 prepare.push(format!("rm -rf \"{b}\"\ncp -a \"{s}\" \"{b}\"\n", b = dirs.build, s = dirs.src));
             }
-            if part.build_attributes.iter().any(|a| a == "enable-usrmerge") {
-                for d in ["bin", "lib", "lib64", "sbin"] {
-                    prepare.push(format!(
-                        "mkdir -p \"{i}/usr/{d}\"\n[ -L \"{i}/{d}\" ] || ln -s usr/{d} \"{i}/{d}\"\n",
-                        i = dirs.install
-                    ));
-                }
+            if crate::usrmerge::usrmerged(project, part_name) {
+                prepare.push(crate::usrmerge::scaffold_script(&dirs.install));
             }
             if !part.build_plan.required_commands.is_empty() {
                 validate = Some(validation_script(part_name, &part.build_plan.required_commands, &env_path));

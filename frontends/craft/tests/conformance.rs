@@ -69,7 +69,7 @@ fn the_cases_parse() {
 
 #[test]
 fn action_plans_match_craft_parts() {
-    for case in ["dump-filesets", "after-scriptlets", "make-c"] {
+    for case in ["dump-filesets", "after-scriptlets", "make-c", "usrmerge"] {
         let project = load(case);
         let actions: Vec<String> = plan(&project, Step::Prime).unwrap().iter().map(ToString::to_string).collect();
         assert_eq!(actions, expected_lines(case, "expected-actions.txt"), "{case}");

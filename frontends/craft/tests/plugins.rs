@@ -8,7 +8,8 @@
 //! rather than written into it: Debian's compiler toolchain for the plugins
 //! that compile native code ([`DEBIAN_TOOLCHAIN`]); for rust, Debian's
 //! cargo/rustc instead of the rustup snap, or rustup's channel commands moved
-//! from pull to the start of build.
+//! from pull to the start of build; for craft-parts' python v2 (cases marked
+//! `_python_v2`, planned as a rock on a Debian base), `python3-pip`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -65,7 +66,11 @@ fn plugins_generate_what_craft_parts_generates() {
     assert_eq!(covered, known, "cases.json has a case for every plugin");
     for (name, spec) in &cases {
         let want = &golden[name];
-        let plan = strata_plan(spec);
+        // craft-parts' python v2: what a rock on a Debian base gets, with
+        // strata's pip for it.
+        let mut spec = spec.clone();
+        let v2 = spec.as_object_mut().unwrap().remove("_python_v2").is_some();
+        let plan = if v2 { strata_plan_in(&spec, "rockcraft.yaml", "base: debian@12\n") } else { strata_plan(&spec) };
         let plugin = spec["plugin"].as_str().unwrap();
         let channel = spec.get("rust-channel").and_then(Value::as_str);
 
@@ -73,6 +78,9 @@ fn plugins_generate_what_craft_parts_generates() {
         let mut packages = strings(&want["packages"]);
         if COMPILES_NATIVE.contains(&plugin) {
             packages.extend(DEBIAN_TOOLCHAIN.map(String::from));
+        }
+        if v2 {
+            packages.push("python3-pip".into());
         }
         match plugin {
             "rust" => match channel {
@@ -129,11 +137,12 @@ fn plugins_name_the_commands_they_need() {
 }
 
 #[test]
-fn a_rock_gets_rockcrafts_python_plugin() {
+fn a_rock_on_ubuntu_24_04_or_older_gets_rockcrafts_python_plugin() {
     let spec: Value = serde_json::json!({"plugin": "python", "source": "src"});
     let craft = strata_plan(&spec).build_commands.join("\n");
-    let rock = strata_plan_in(&spec, "rockcraft.yaml", "base: debian@12\n").build_commands.join("\n");
-    let bare = strata_plan_in(&spec, "rockcraft.yaml", "base: bare\n").build_commands.join("\n");
+    let rock = strata_plan_in(&spec, "rockcraft.yaml", "base: ubuntu@24.04\n").build_commands.join("\n");
+    let bare =
+        strata_plan_in(&spec, "rockcraft.yaml", "base: bare\nbuild-base: ubuntu@22.04\n").build_commands.join("\n");
 
     // craft-parts: `env` shebangs, the venv's python linked to the payload's or the system's.
     assert!(craft.contains("|#!/usr/bin/env ${PARTS_PYTHON_INTERPRETER}|"), "{craft}");
@@ -151,4 +160,19 @@ fn a_rock_gets_rockcrafts_python_plugin() {
     }
     assert!(rock.contains("/bin/python*") && !rock.contains("ln -sf"), "{rock}");
     assert!(bare.contains("ln -sf \"${symlink_target}\"") && !bare.contains("/bin/python*"), "{bare}");
+}
+
+#[test]
+fn a_rock_on_debian_gets_craft_parts_python_v2_and_no_constraints() {
+    let spec: Value = serde_json::json!({"plugin": "python", "source": "src"});
+    for top in ["base: debian@12\n", "base: bare\n", "base: ubuntu@26.04\n"] {
+        let plan = strata_plan_in(&spec, "rockcraft.yaml", top);
+        assert!(plan.environment.contains(&("PIP_USER".to_string(), "1".to_string())), "{top}");
+        assert!(!plan.build_commands.join("\n").contains("venv"), "{top}");
+    }
+    let yaml = "base: debian@12\nparts:\n  p: {plugin: python, source: src, python-constraints: [c.txt]}\n";
+    let dir = fixtures().join("conformance/dump-filesets");
+    let err = CraftFrontend.load_str(yaml, &dir, "rockcraft.yaml").unwrap_err().to_string();
+    assert!(err.contains("'python-constraints' is not a key of the python plugin rockcraft uses"), "{err}");
+    assert!(CraftFrontend.load_str(yaml, &dir, "parts.yaml").is_ok(), "craft-parts' own plugin has the key");
 }

@@ -68,7 +68,8 @@ impl Lowering<'_> {
     }
 
     pub(super) fn prime(&mut self, part: &str) {
-        let params = Prime::of(part, &self.project.parts[part]);
+        let mut params = Prime::of(part, &self.project.parts[part]);
+        params.python_shebang_dirs = crate::plugins::python::v2_shebang_dirs(self.project, part);
         let inputs = vec![
             HostInput { layers: vec![self.install(part)], path: part_path(part, "install") },
             HostInput { layers: vec![self.stage_out(part)], path: "root/stage".into() },

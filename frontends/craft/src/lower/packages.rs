@@ -108,7 +108,7 @@ impl Lowering<'_> {
         };
         let op = ExecOp {
             rootfs: vec![self.build_base(), LayerRef::output(&debs, DEBS)],
-            argv: sh(unpack_script(part, &install_dir)),
+            argv: sh(unpack_script(part, &install_dir, crate::usrmerge::usrmerged(self.project, part))),
             mounts: vec![
                 Mount {
                     destination: LIST_DIR.into(),
@@ -208,17 +208,39 @@ apt-get "$@" download $(cat "$out/resolved")
 /// environment: libc6's files (`_run_dpkg_query_list_files`) and copies of
 /// the files that absolute symlinks of the packages point at and the
 /// packages lack (`_try_copy_local`).
-pub fn unpack_script(part: &str, install: &str) -> String {
+///
+/// A usrmerged part ([`crate::usrmerge`]) gets its scaffolding first, and
+/// each package's `bin/`, `lib/`, `lib64/` and `sbin/` are merged through
+/// the links (craft-parts' `link_or_copy_tree` follows a link to a
+/// directory where the package has a directory; `cp -a` would refuse).
+pub fn unpack_script(part: &str, install: &str, usrmerged: bool) -> String {
+    let (scaffold, through_links) = if usrmerged {
+        let dirs = crate::usrmerge::MERGED_DIRS.join(" ");
+        (
+            crate::usrmerge::scaffold_script("$inst"),
+            format!(
+                r#"    for d in {dirs}; do
+        if [ -d "$t/$d" ] && [ ! -L "$t/$d" ] && [ -L "$inst/$d" ] && [ -d "$inst/$d" ]; then
+            cp -a "$t/$d/." "$inst/$d/"
+            rm -rf "$t/$d"
+        fi
+    done
+"#
+            ),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     format!(
         r#"# strata: unpack the stage-packages of part '{part}' (craft-parts' unpack_stage_packages)
 set -eu
 inst={inst}
 info={UNPACK_INFO_DIR}
 debs={debs}
-while IFS= read -r f; do
+{scaffold}while IFS= read -r f; do
     t=$(mktemp -d {UNPACK_SCRATCH_DIR}/deb.XXXXXX)
     dpkg-deb --extract "$debs/$f" "$t"
-    cp -a "$t/." "$inst/"
+{through_links}    cp -a "$t/." "$inst/"
     rm -rf "$t"
 done < {LIST_DIR}/debs
 dpkg -L libc6 2>/dev/null | while IFS= read -r f; do

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use strata_frontend_api::{BuildPlan, OptionValue, RequiredCommand};
+use strata_frontend_api::{Base, BuildPlan, OptionValue, RequiredCommand};
 
 use crate::dirs::PartDirs;
 
@@ -32,7 +32,7 @@ mod make;
 mod meson;
 mod nil;
 mod npm;
-mod python;
+pub mod python;
 mod rust;
 
 /// The type of a plugin key's value.
@@ -77,27 +77,37 @@ pub struct PluginDef {
 }
 
 /// Whose plugins a project gets. rockcraft registers plugins of its own
-/// over craft-parts' for rock projects (`rockcraft.yaml`, `*.rockcraft.yaml`);
-/// today only `python` differs (`python.rs`). Other project files
-/// (`parts.yaml`, `strata.yaml`) get craft-parts' plugins as they are.
+/// over craft-parts' for rock projects (`rockcraft.yaml`, `*.rockcraft.yaml`),
+/// per build base (`plugins/python_common.py`, `get_python_plugins`); today
+/// only `python` differs (`python.rs`). Other project files (`parts.yaml`,
+/// `strata.yaml`) get craft-parts' plugins as they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavour {
     CraftParts,
-    /// A rock, and whether its runtime base is `bare`.
+    /// A rock: whether its runtime base is `bare`, and whether its build
+    /// base is one of the Ubuntu releases rockcraft gives its v1 plugins
+    /// (20.04, 22.04, 24.04; [`crate::usrmerge::is_legacy_ubuntu`]). Any
+    /// other build base, Debian's included, gets the v2 plugins.
     Rockcraft {
         bare: bool,
+        legacy: bool,
     },
 }
 
 impl Flavour {
-    /// The flavour of a project file named `spec_file` over a base that is
-    /// `bare` or not.
-    pub fn of(spec_file: &str, bare: bool) -> Flavour {
-        if spec_file == "rockcraft.yaml" || spec_file.ends_with(".rockcraft.yaml") {
-            Flavour::Rockcraft { bare }
+    /// The flavour of a project file named `spec_file` over the runtime
+    /// base `base`, built in `build_base`.
+    pub fn of(spec_file: &str, base: &Base, build_base: &str) -> Flavour {
+        if Flavour::is_rock(spec_file) {
+            Flavour::Rockcraft { bare: *base == Base::Bare, legacy: crate::usrmerge::is_legacy_ubuntu(build_base) }
         } else {
             Flavour::CraftParts
         }
+    }
+
+    /// Whether a project file named `spec_file` is a rock's.
+    pub fn is_rock(spec_file: &str) -> bool {
+        spec_file == "rockcraft.yaml" || spec_file.ends_with(".rockcraft.yaml")
     }
 }
 

@@ -3,15 +3,30 @@
 //! shebangs and the `python3` symlink pointed at the payload's interpreter
 //! (or the system one). Text as craft-parts' `BasePythonPlugin`.
 //!
-//! Rock projects get rockcraft's python plugin instead ([`Flavour::Rockcraft`];
-//! rockcraft's `plugins/python_plugin.py`, the one it registers for the
-//! Ubuntu 20.04–24.04 bases, which a Debian base is taken as): the
-//! interpreter must come from the parts (no system fallback), console
-//! scripts start `#!/bin/python3`, the venv's `bin/python*` links are
-//! removed unless the base is bare (the base's `/bin/python3` is the
-//! payload's, through merged /usr), a `sitecustomize.py` beside the payload's
-//! interpreter puts the venv's site-packages on `sys.path` however python
-//! is called, and `pyvenv.cfg` (whose `home` is a build-time path) goes.
+//! Rock projects get the plugin rockcraft registers for their build base
+//! ([`Flavour::Rockcraft`], rockcraft's `plugins/python_common.py`):
+//!
+//! - **Ubuntu 20.04–24.04** (`legacy`): rockcraft's own
+//!   (`plugins/python_plugin.py`, over craft-parts' v1): the interpreter
+//!   must come from the parts (no system fallback), console scripts start
+//!   `#!/bin/python3`, the venv's `bin/python*` links are removed unless
+//!   the base is bare (the base's `/bin/python3` is the payload's, through
+//!   merged /usr), a `sitecustomize.py` beside the payload's interpreter
+//!   puts the venv's site-packages on `sys.path` however python is called,
+//!   and `pyvenv.cfg` (whose `home` is a build-time path) goes.
+//! - **every other base**, Debian's included: craft-parts' python v2
+//!   (`plugins/python_v2/python_plugin.py`, [`plan_v2`]): no venv; pip
+//!   installs into the install dir as its user base (`PIP_USER`,
+//!   `PYTHONUSERBASE`) for the payload's interpreter (`PIP_PYTHON`, the
+//!   first `python3` on `PATH`, which must not be the build base's
+//!   `/usr/bin` one), and a `sitecustomize.py` in `lib/python3.X` adds
+//!   `site-packages` beside it. These bases are usrmerged
+//!   ([`crate::usrmerge`]), so that is `usr/lib/python3.X/site-packages`
+//!   and the scripts are in `usr/bin`. rockcraft then rewrites, after the
+//!   prime step, the console scripts' shebangs from the build-time path
+//!   of the interpreter to its path in the image
+//!   (`_python_v2_shebang_fix`; strata's prime does it,
+//!   [`crate::hostops::prime`]).
 
 use strata_frontend_api::BuildPlan;
 
@@ -33,6 +48,9 @@ pub(super) const DEF: PluginDef = PluginDef {
 };
 
 fn plan(input: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
+    if let Flavour::Rockcraft { legacy: false, .. } = input.flavour {
+        return plan_v2(input);
+    }
     let install = &input.dirs.install;
     let pip = format!("{install}/bin/pip");
     let constraints: Vec<String> =
@@ -42,7 +60,7 @@ fn plan(input: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
     let requirements = input.list("python-requirements");
 
     let rock = match input.flavour {
-        Flavour::Rockcraft { bare } => Some(bare),
+        Flavour::Rockcraft { bare, .. } => Some(bare),
         Flavour::CraftParts => None,
     };
     let mut commands = Vec::new();
@@ -98,6 +116,86 @@ fn plan(input: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
         ..BuildPlan::default()
     })
 }
+
+/// craft-parts' python v2 (the plugin rockcraft registers for bases newer
+/// than Ubuntu 24.04): its keys are `python-requirements` and
+/// `python-packages` (no `python-constraints`; `python-packages` defaults
+/// to none), its build packages none — strata adds `python3-pip`, the
+/// `pip` its commands run (rockcraft's build instance has it, a Debian
+/// minbase does not; pip then runs itself with `PIP_PYTHON`).
+pub fn plan_v2(input: &PluginInput<'_>) -> Result<BuildPlan, PluginError> {
+    if input.options.contains_key("python-constraints") {
+        return Err(PluginError::new(
+            Some("python-constraints"),
+            "'python-constraints' is not a key of the python plugin rockcraft uses for this base (craft-parts' python v2)",
+            "write the constraints into a requirements file named in 'python-requirements', or build on ubuntu@24.04 or older",
+        ));
+    }
+    let requirements: Vec<String> =
+        input.list("python-requirements").iter().map(|r| format!("-r {}", shlex_quote(r))).collect();
+    let packages: Vec<String> = input.list("python-packages").iter().map(|p| shlex_quote(p)).collect();
+    Ok(BuildPlan {
+        build_commands: vec![
+            V2_PYTHON_CHECK.to_string(),
+            format!("REQUIREMENTS=({})", requirements.join(" ")),
+            format!("PACKAGES=({})", packages.join(" ")),
+            V2_PROJECT.to_string(),
+            r#"pip install "${REQUIREMENTS[@]}" "${PACKAGES[@]}""#.to_string(),
+            V2_SITECUSTOMIZE.to_string(),
+        ],
+        environment: env(&[
+            ("PIP_USER", "1".into()),
+            ("PYTHONUSERBASE", input.dirs.install.clone()),
+            ("PIP_BREAK_SYSTEM_PACKAGES", "1".into()),
+            ("PIP_PYTHON", "$(which python3)".into()),
+        ]),
+        build_packages: strings(&["python3-pip"]),
+        ..BuildPlan::default()
+    })
+}
+
+/// The directories rockcraft strips from the start of `python3` shebangs
+/// of what part `part_name` primes (`_python_v2_shebang_fix`): its install
+/// dir and the stage, for a rock's python part built with v2; none
+/// otherwise.
+pub fn v2_shebang_dirs(project: &strata_frontend_api::Project, part_name: &str) -> Vec<String> {
+    let part = &project.parts[part_name];
+    let flavour = Flavour::of(&project.spec_file, &project.base, &project.build_base);
+    if part.plugin != "python" || !matches!(flavour, Flavour::Rockcraft { legacy: false, .. }) {
+        return Vec::new();
+    }
+    vec![crate::env::part_dirs(part_name, part).install, STAGE_DIR.to_string()]
+}
+
+/// v2 refuses the build environment's own interpreter.
+const V2_PYTHON_CHECK: &str = r#"if [[ ${PIP_PYTHON} == /usr/bin/* ]]; then
+  echo "Using the system Python interpreter is not supported." 1>&2
+  exit 1
+fi
+"#;
+
+/// v2 installs the project in the source when it is one.
+const V2_PROJECT: &str = r#"if [ -f setup.py -o -f pyproject.toml ]; then
+  PACKAGES+=(".")
+fi
+"#;
+
+/// v2's sitecustomize: the payload's interpreter finds the user base's
+/// `site-packages` beside its standard library.
+const V2_SITECUSTOMIZE: &str = r#"# Add a sitecustomize
+python_bin=${PIP_PYTHON}
+python_dir=python$($python_bin -c "import sys; print(f'{sys.version_info.major}.{sys.version_info.minor}')")
+mkdir -p ${CRAFT_PART_INSTALL}/lib/${python_dir}
+cat > ${CRAFT_PART_INSTALL}/lib/${python_dir}/sitecustomize.py << EOF
+import site
+import sys
+from pathlib import Path
+
+# Add the directory that contains the pip-installed packages.
+site_dir = Path(__file__).parent / "site-packages"
+site.addsitedir(str(site_dir))
+EOF
+"#;
 
 /// craft-parts' fallback when the payload has no interpreter: the build
 /// environment's own.
