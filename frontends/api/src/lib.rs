@@ -36,11 +36,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod bounded;
 pub mod frontend;
 pub mod graph;
 pub mod metadata;
 pub mod tree;
 
+pub use bounded::read_bounded;
 pub use frontend::{
     Frontend, FrontendError, FrontendOption, HostOpError, HostResult, HostTree, LowerOptions, ReadFile,
     check_frontend_options, debian_arch, parse_frontend_option,

@@ -76,18 +76,7 @@ fn check_limits(text: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// Reads the text file at `path`, but at most `max + 1` bytes: a larger
-/// file comes back cut (and is then refused by the reader's size limit)
-/// instead of being read whole into memory.
-pub fn read_bounded(path: &std::path::Path, max: usize) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(max as u64 + 1).read_to_end(&mut bytes)?;
-    if bytes.len() > max {
-        return Ok(String::from_utf8_lossy(&bytes).into_owned());
-    }
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
+pub use strata_frontend_api::read_bounded;
 
 /// Parses one YAML document.
 pub fn load(text: &str) -> Result<Node, SpecError> {

@@ -27,18 +27,7 @@ pub const MAX_SIZE: usize = 16 << 20;
 /// recurse once per level.
 pub const MAX_DEPTH: usize = 256;
 
-/// Reads the text file at `path`, but at most `max + 1` bytes: a larger
-/// file comes back cut (and is then refused by the reader's size limit)
-/// instead of being read whole into memory.
-pub fn read_bounded(path: &std::path::Path, max: usize) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(max as u64 + 1).read_to_end(&mut bytes)?;
-    if bytes.len() > max {
-        return Ok(String::from_utf8_lossy(&bytes).into_owned());
-    }
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
+pub use strata_frontend_api::read_bounded;
 
 /// Reads every datum of `text`.
 pub fn read_all(text: &str) -> Result<Vec<Datum>, ReadError> {
