@@ -140,7 +140,9 @@ fn parse_with(given: &str, env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> 
             }
         }
     }
-    let id = id.or_else(|| src.as_deref().or(var.as_deref()).map(base_name)).ok_or_else(|| bad("no id"))?;
+    let id = id
+        .or_else(|| src.as_deref().or(var.as_deref()).map(|s| base_name(s).to_owned()))
+        .ok_or_else(|| bad("no id"))?;
     if !valid_id(&id) {
         return Err(bad(&format!("the id {id:?} must be letters, digits, '-', '_' or '.'")));
     }
