@@ -79,6 +79,8 @@ pub struct BuildOptions {
     pub frontend_options: Vec<(String, String)>,
     /// Attach SBOMs and provenance to the image (`None`: the bare manifest).
     pub attest: Option<crate::attest::AttestOptions>,
+    /// Build secrets (`--secret`), mounted into the steps that ask for them.
+    pub secrets: crate::worker::secrets::Secrets,
 }
 
 /// What a build produced.
@@ -124,6 +126,7 @@ pub fn lower(path: &Path, opts: &BuildOptions) -> crate::Result<Project> {
     strata_frontend_api::check_frontend_options(frontend, &opts.frontend_options)
         .map_err(BuildError::FrontendOption)?;
     lo.frontend_options = opts.frontend_options.clone();
+    lo.secrets = opts.secrets.ids();
     let graph = frontend.lower(&spec, &lo)?;
     let dir = spec.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let id = std::fs::canonicalize(&spec).unwrap_or_else(|_| spec.clone()).to_string_lossy().into_owned();
@@ -157,6 +160,7 @@ fn local_worker<'a>(store: &'a Store, executor: &'a dyn Executor, opts: &BuildOp
         ca: opts.build_ca.clone(),
         limits: opts.limits,
         timeout: opts.step_timeout,
+        secrets: opts.secrets.clone(),
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Error {
     #[error(transparent)]
     Exec(#[from] crate::executor::ExecError),
     #[error(transparent)]
+    Secret(#[from] crate::worker::secrets::SecretError),
+    #[error(transparent)]
     StepFailed(#[from] crate::executor::StepFailed),
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),

@@ -151,6 +151,12 @@ pub struct LifecycleArgs {
     /// Default: no limit.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub step_timeout: Option<std::time::Duration>,
+    /// A build secret, as `docker buildx build --secret`: `id=ID,src=FILE`
+    /// or `id=ID,env=VARIABLE` (repeatable). The steps that fetch and
+    /// build read it at `/run/secrets/ID`; it reaches no layer, log or
+    /// cache key, and a changed value does not rerun a step.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE", value_parser = crate::worker::secrets::parse_secret)]
+    pub secrets: Vec<crate::worker::secrets::Secret>,
     /// Docker's `--security-opt`: `seccomp=unconfined` runs steps without
     /// strata's seccomp filter (Docker's default refusals: mount, unshare,
     /// keyctl, bpf, ...). The Docker and Podman executors apply their

@@ -17,8 +17,8 @@ use crate::progress;
 use crate::store::Store;
 
 /// The lifecycle options the user chose.
-fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
-    BuildOptions {
+fn options(lc: &LifecycleArgs, cancel: &Cancel) -> crate::Result<BuildOptions> {
+    Ok(BuildOptions {
         build_base: lc.build_base.clone(),
         base: lc.base.clone(),
         compression: lc.compression,
@@ -44,7 +44,8 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> BuildOptions {
         },
         step_timeout: lc.step_timeout,
         attest: None,
-    }
+        secrets: crate::worker::secrets::Secrets::new(lc.secrets.iter().cloned())?,
+    })
 }
 
 /// Builds (or with `--dry-run`, plans) the project; returns the image, if built.
@@ -53,7 +54,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
     let cache_to = args.cache_to.as_deref().map(crate::cache::remote::parse_cache_ref).transpose()?;
     let cancel = Cancel::new();
-    let mut opts = options(&args.lc, &cancel);
+    let mut opts = options(&args.lc, &cancel)?;
     opts.attest = Some(crate::attest::AttestOptions { enabled: args.sbom, provenance: args.provenance });
     if args.dry_run {
         pipeline::plan(store, &args.project, &opts, progress::renderer(args.lc.progress, out).as_mut())?;
@@ -61,6 +62,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     }
     cancel_on_ctrl_c(&cancel);
     let built = match &args.remote.remote {
+        Some(_) if !opts.secrets.is_empty() => return Err(crate::worker::secrets::SecretError::RemoteBuild.into()),
         Some(url) => {
             let endpoint = super::remote::endpoint(url, &args.remote.farm);
             let worker = crate::worker::RemoteWorker::new(store, &endpoint, opts.compression)?;
@@ -142,7 +144,7 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
 /// `strata step STEP [PART...]`: the lifecycle up to `step` for `parts`.
 pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> crate::Result<()> {
     let cancel = Cancel::new();
-    let opts = options(&args.lc, &cancel);
+    let opts = options(&args.lc, &cancel)?;
     cancel_on_ctrl_c(&cancel);
     let executor = executor(args.lc.executor)?;
     let mut progress = progress::renderer(args.lc.progress, out);
@@ -152,7 +154,7 @@ pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> 
 /// `strata shell`: returns the exit code of the shell or command.
 pub fn shell(store: &Store, args: &ShellArgs, out: &mut dyn Write) -> crate::Result<i32> {
     let cancel = Cancel::new();
-    let opts = options(&args.lc, &cancel);
+    let opts = options(&args.lc, &cancel)?;
     let step = args.step.as_str();
     let executor = executor(args.lc.executor)?;
     // Progress goes to stderr: stdout belongs to the command.

@@ -70,6 +70,7 @@ pub fn run(store: &Store, manifest: &Path, cancel: &Cancel, out: &mut dyn Write)
         ca: crate::worker::local::host_ca_bundle(),
         limits: Default::default(),
         timeout: None,
+        secrets: Default::default(),
     };
     let outputs = match worker.exec(&job, cancel) {
         Ok(o) => o,

@@ -21,6 +21,9 @@
 //! `ca-certificates` then verify what the proxy serves. The bundle is a
 //! mount, so it is never captured, and it is in no key: it changes how a
 //! step reaches the network, not what the step is.
+//!
+//! The secrets a step asks for are bound read-only at `/run/secrets/<id>`
+//! ([`super::secrets`]); like the CA bundle they are mounts, never captured.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -28,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use strata_frontend_api::graph::{Capture, MountSource, Network};
 
+use super::secrets::{SECRETS_DIR, SecretError, SecretSource, Secrets};
 use super::{ExecJob, Outputs, Worker};
 use crate::executor::{self, Cancel, Executor, Mount, PrefixedLog, StepSpec};
 use crate::layer::{self, Compression, IdMode, LayerInfo, OutputOptions, WriteOptions};
@@ -49,6 +53,8 @@ pub struct LocalWorker<'a> {
     /// same bytes under any limit.
     pub limits: crate::executor::Limits,
     pub timeout: Option<std::time::Duration>,
+    /// The build's `--secret`s; a step gets only those it asks for.
+    pub secrets: Secrets,
 }
 
 /// Where steps find the build's CA bundle.
@@ -167,6 +173,18 @@ impl LocalWorker<'_> {
                 spec.mounts.push(Mount::Bind { source: file, destination: p.path.clone(), read_only: true });
             }
         }
+        for id in &op.secrets {
+            let source = match self.secrets.get(id) {
+                Some(SecretSource::File(path)) => path.clone(),
+                Some(SecretSource::Value(value)) => {
+                    let file = work.path().join(format!("secret-{id}"));
+                    write_private(&file, value)?;
+                    file
+                }
+                None => return Err(SecretError::Missing { step: job.vertex.to_owned(), id: id.clone() }.into()),
+            };
+            spec.mounts.push(Mount::Bind { source, destination: format!("{SECRETS_DIR}/{id}"), read_only: true });
+        }
         Ok(Prepared { spec, held, _work: work })
     }
 
@@ -233,6 +251,14 @@ fn write_file(path: &Path, mode: u32, contents: &[u8]) -> crate::Result<()> {
     }
     std::fs::write(path, contents).map_err(io_err(path))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err(path))
+}
+
+/// Writes a secret's value to a new file only its owner can read.
+fn write_private(path: &Path, value: &[u8]) -> crate::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(path).map_err(io_err(path))?;
+    f.write_all(value).map_err(io_err(path))
 }
 
 fn write_dir(store: &Store, dir: &Path, opts: &OutputOptions) -> crate::Result<LayerInfo> {

@@ -11,10 +11,14 @@
 //! | [`LocalWorker`] | an [`Executor`](crate::executor::Executor) (runc, Docker/Podman, containerd) over the store's snapshots | [`local`] |
 //! | [`FakeWorker`] | nothing: records the jobs, makes up layers; for tests without root | [`fake`] |
 //! | [`RemoteWorker`] | a Remote Execution API farm (`--remote`), through `strata step-exec` on its workers | [`remote`] |
+//!
+//! [`secrets`] holds the build's `--secret`s, which only the local worker
+//! mounts.
 
 pub mod fake;
 pub mod local;
 pub mod remote;
+pub mod secrets;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -133,6 +133,10 @@ impl Worker for RemoteWorker<'_> {
     }
 
     fn exec(&self, job: &ExecJob<'_>, cancel: &Cancel) -> crate::Result<Outputs> {
+        if !job.op.secrets.is_empty() {
+            let ids = job.op.secrets.clone();
+            return Err(crate::worker::secrets::SecretError::NotRemote { step: job.vertex.into(), ids }.into());
+        }
         let prepared = action::build(self.store, job, self.compression, self.project_tar(job)?.as_ref());
         self.rt.block_on(async {
             if let Some(r) = self.farm.get_action_result(&prepared.action).await?

@@ -31,6 +31,7 @@ mod real_clients;
 mod refusals;
 mod registry;
 mod remote;
+mod secret;
 mod spk;
 mod store_cli;
 mod usrmerge;

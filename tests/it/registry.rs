@@ -140,28 +140,6 @@ fn artifacts_are_pushed_and_attached_to_an_image() {
     assert!(none.trim().is_empty(), "{none}");
 }
 
-/// Every file below `dir` (symlinks not followed) holding `needle`.
-fn files_holding(dir: &std::path::Path, needle: &[u8], skip: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let p = e.path();
-            let Ok(t) = e.file_type() else { continue };
-            if t.is_dir() {
-                stack.push(p);
-            } else if t.is_file()
-                && p != skip
-                && std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-            {
-                found.push(p);
-            }
-        }
-    }
-    found
-}
-
 /// #14 item 4: a registry password is used and never written anywhere but
 /// the credentials file: not in the store (blobs, layers, cache records,
 /// snapshots), not in step logs, not in progress output (json or plain),
@@ -214,14 +192,14 @@ fn a_registry_password_appears_nowhere_but_the_credentials_file() {
 
     let beside_store = authfile.parent().unwrap();
     assert_eq!(
-        files_holding(beside_store, basic.as_bytes(), std::path::Path::new("")),
+        crate::support::files_holding(beside_store, basic.as_bytes(), std::path::Path::new("")),
         std::slice::from_ref(&authfile),
         "the search finds the one file that holds the credentials, so it would find a leak"
     );
     let mut found = Vec::new();
     for needle in [password.as_bytes(), basic.as_bytes()] {
         for s in [&s, &other] {
-            found.extend(files_holding(&s.store(), needle, &authfile));
+            found.extend(crate::support::files_holding(&s.store(), needle, &authfile));
         }
         for (i, o) in outputs.iter().enumerate() {
             if o.as_bytes().windows(needle.len()).any(|w| w == needle) {

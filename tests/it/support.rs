@@ -212,3 +212,25 @@ impl HttpServer {
         self.requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// Every file below `dir` (symlinks not followed) holding `needle`.
+pub fn files_holding(dir: &std::path::Path, needle: &[u8], skip: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(p);
+            } else if t.is_file()
+                && p != skip
+                && std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
+}

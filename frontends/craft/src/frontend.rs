@@ -77,7 +77,13 @@ impl Frontend for CraftFrontend {
         // The bases first: `CRAFT_OVERLAY` and the overlay scripts depend on them.
         let project = expand_globals(&project, &info);
         let file = project.project_dir.join(&project.spec_file);
-        lower(&project, &info, CraftFrontend::id()).map_err(|e| FrontendError::from(e).in_file(file))
+        let mut graph =
+            lower(&project, &info, CraftFrontend::id()).map_err(|e| FrontendError::from(e).in_file(file))?;
+        // parts YAML has no word for secrets: the steps that fetch and
+        // compile get them (as a rockcraft user's `override-build` would
+        // read a token), stage and prime never do.
+        graph.give_secrets(&opts.secrets, |v| matches!(v.step.as_str(), "pull" | "overlay" | "build"));
+        Ok(graph)
     }
 
     fn run_host_op(&self, op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
@@ -137,6 +143,32 @@ mod tests {
         let g = f.lower(&spec, &opts).unwrap();
         assert_eq!(g.frontend, CraftFrontend::id());
         assert_eq!(g.image.unwrap().base.as_deref(), Some("ubuntu:24.04"), "the base override applies");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+    #[test]
+    fn secrets_go_to_the_steps_that_fetch_and_compile_and_nowhere_else() {
+        let d = std::env::temp_dir().join(format!("strata-craft-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let spec = d.join("rockcraft.yaml");
+        std::fs::write(&spec, "name: t\nbase: bare\nbuild-base: debian:bookworm\nparts:\n  a:\n    plugin: nil\n")
+            .unwrap();
+        let opts = LowerOptions { secrets: vec!["token".into()], ..LowerOptions::host(2) };
+        let g = CraftFrontend.lower(&spec, &opts).unwrap();
+        let mut asked: Vec<(&str, bool)> = Vec::new();
+        for v in &g.vertices {
+            if let strata_frontend_api::graph::Op::Exec(e) = &v.op {
+                asked.push((v.step.as_str(), e.secrets == ["token"]));
+            }
+        }
+        assert!(asked.iter().any(|(s, _)| *s == "build"), "{asked:?}");
+        for (step, has) in &asked {
+            assert_eq!(*has, matches!(*step, "pull" | "overlay" | "build"), "{step}: {asked:?}");
+        }
+        let plain = CraftFrontend.lower(&spec, &LowerOptions::host(2)).unwrap();
+        assert!(plain.vertices.iter().all(|v| match &v.op {
+            strata_frontend_api::graph::Op::Exec(e) => e.secrets.is_empty(),
+            _ => true,
+        }));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

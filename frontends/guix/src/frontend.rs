@@ -150,6 +150,15 @@ impl Frontend for GuixFrontend {
     }
 
     fn lower(&self, spec: &Path, opts: &LowerOptions) -> Result<BuildGraph, FrontendError> {
+        if !opts.secrets.is_empty() {
+            return Err(FrontendError::new(format!(
+                "--secret {}: a Guix build has no secrets: its phases see only their inputs, and what they \
+                 fetch is an origin checked against its hash",
+                opts.secrets.join(", ")
+            ))
+            .in_file(spec)
+            .hint("fetch a private origin beforehand into a directory and give it with `-X source-cache=DIR`"));
+        }
         let (ev, p) = GuixFrontend::evaluate(spec, opts)?;
         let dir = spec.parent().unwrap_or(Path::new("."));
         let settings = Settings {

@@ -140,7 +140,9 @@ impl Frontend for SpkFrontend {
 
     fn lower(&self, spec: &Path, opts: &LowerOptions) -> Result<BuildGraph, FrontendError> {
         let settings = SpkFrontend::settings(opts)?;
-        let (graph, warnings) = lower(spec, &settings, SpkFrontend::id())?;
+        let (mut graph, warnings) = lower(spec, &settings, SpkFrontend::id())?;
+        // spk has no secrets: the source scripts and the build script get them.
+        graph.give_secrets(&opts.secrets, |v| matches!(v.step.as_str(), "source" | "build"));
         for w in &warnings {
             eprintln!("{w}");
         }

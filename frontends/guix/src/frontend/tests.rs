@@ -229,3 +229,16 @@ fn symlinks_are_a_layer_of_their_own_pointing_into_out() {
     assert!(target.starts_with("/gnu/store/") && target.ends_with("-hello-2.12.3/bin/hello"), "{target}");
     assert_eq!(g.image.unwrap().layers.last().unwrap().layer, LayerRef::output("hello:symlinks", "out"));
 }
+
+#[test]
+fn build_secrets_are_refused_since_phases_see_only_their_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("p.scm");
+    fs::write(&spec, HELLO).unwrap();
+    let mut o = LowerOptions::host(2);
+    o.secrets = vec!["token".into()];
+    let e = GuixFrontend.lower(&spec, &o).unwrap_err();
+    assert!(e.message.contains("--secret token") && e.message.contains("no secrets"), "{e}");
+    assert_eq!(e.file.as_deref(), Some(spec.as_path()));
+    assert!(e.hint.unwrap().contains("source-cache"));
+}

@@ -173,3 +173,25 @@ fn a_platform_is_a_package_of_requirements_with_no_files() {
     // IfAlreadyPresent: the requirement constrains, it does not pull libgreet into the image.
     assert_eq!(g.image.unwrap().layers.len(), 1);
 }
+
+#[test]
+fn secrets_go_to_the_source_scripts_and_the_build_script() {
+    let d = Dir::new(&[("greet.spk.yaml", GREET)]);
+    let opts = LowerOptions {
+        secrets: vec!["token".into()],
+        ..LowerOptions { arch: "amd64".into(), ..LowerOptions::host(2) }
+    };
+    let g = SpkFrontend.lower(&d.path("greet.spk.yaml"), &opts).unwrap();
+    let asking: Vec<(&str, &str)> = g
+        .vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            Op::Exec(e) if e.secrets == ["token"] => Some((v.step.as_str(), v.id.as_str())),
+            Op::Exec(e) => panic!("{} asks for {:?}", v.id, e.secrets),
+            _ => None,
+        })
+        .collect();
+    // The script source and the build both see it.
+    assert!(asking.iter().any(|(s, _)| *s == "source"), "{asking:?}");
+    assert!(asking.iter().any(|(s, _)| *s == "build"), "{asking:?}");
+}
