@@ -34,7 +34,7 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
     let debs = inv.debs.iter().map(|d| {
         let mut c = json!({
             "type": "library",
-            "bom-ref": format!("deb:{}:{}", d.item.name, d.item.architecture),
+            "bom-ref": format!("deb:{}:{}:{}", d.item.name, d.item.architecture, d.layer),
             "name": d.item.name,
             "version": d.item.version,
             "purl": d.item.purl(),
@@ -42,6 +42,12 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
         });
         if let Some(m) = &d.item.maintainer {
             c["supplier"] = json!({ "name": m });
+        }
+        if let Some(e) = &d.item.license.expression {
+            c["licenses"] = json!([{ "expression": e }]);
+        }
+        if let Some(sum) = &d.item.sha256 {
+            c["hashes"] = json!([{ "alg": "SHA-256", "content": sum }]);
         }
         (d.origin.clone(), c)
     });

@@ -5,6 +5,7 @@
 //! | job | module |
 //! |---|---|
 //! | installed Debian packages from `var/lib/dpkg/status` | [`dpkg`] |
+//! | Debian packages' licenses from DEP-5 `copyright` files | [`copyright`] |
 //! | installed Python distributions from `*.dist-info/METADATA` | [`python`] |
 //! | what the image holds, layer by layer, and who put it there | [`inventory`] |
 //! | which declared licenses are SPDX expressions | [`license`] |
@@ -20,6 +21,7 @@
 //! provenance only with [`provenance::Mode::Full`]. So the same inputs give
 //! the same index digest, as they give the same manifest digest.
 
+pub mod copyright;
 pub mod cyclonedx;
 pub mod dpkg;
 pub mod inventory;

@@ -2,6 +2,7 @@
 
 use strata_frontend_api::metadata::{Package, SourceRef};
 
+use super::copyright::DebLicense;
 use super::dpkg::Deb;
 use super::inventory::{BaseImage, Found, Inventory, Origin};
 use super::python::Dist;
@@ -43,6 +44,12 @@ pub fn inventory() -> Inventory {
                 maintainer: Some("GNU Libc Maintainers <debian-glibc@lists.debian.org>".into()),
                 homepage: None,
                 source: Some("glibc".into()),
+                sha256: None,
+                license: DebLicense {
+                    expression: Some("LGPL-2.1-or-later AND LicenseRef-public-domain".into()),
+                    note: "from /usr/share/doc/libc6/copyright (DEP-5)".into(),
+                    refs: vec![("LicenseRef-public-domain".into(), "public-domain".into())],
+                },
             },
             origin: Origin::Base,
             layer: 0,

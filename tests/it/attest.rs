@@ -34,6 +34,10 @@ fn project(dir: &Path, status_extra: &str) {
         ),
     );
     write(
+        "files/usr/share/doc/greet-data/copyright",
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: greet\n\nFiles: *\nCopyright: 2026 Strata Tests\nLicense: GPL-2+ or Artistic\n\nFiles: debian/*\nLicense: public-domain\n\nLicense: GPL-2+\n The GNU General Public License, version 2 or later.\n",
+    );
+    write(
         "files/usr/lib/python3/dist-packages/greet-1.2.dist-info/METADATA",
         "Metadata-Version: 2.1\nName: greet\nVersion: 1.2\nLicense: MIT\n\nGreets.\n",
     );
@@ -108,10 +112,19 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     assert!(rels.contains(r#""relatedSpdxElement":"SPDXRef-Deb-greet-data-0","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#), "the part does not contain its deb:\n{rels}");
     assert!(rels.contains(r#""relatedSpdxElement":"SPDXRef-PyPI-greet-0","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#), "{rels}");
     assert_eq!(doc["creationInfo"]["created"], "1970-01-01T00:00:00Z", "times come from SOURCE_DATE_EPOCH");
+    // The deb's licenses, from its DEP-5 copyright file, as SPDX identifiers.
+    let deb = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "greet-data").expect("the deb");
+    assert_eq!(deb["licenseDeclared"], "(GPL-2.0-or-later OR Artistic-1.0) AND LicenseRef-public-domain", "{deb}");
+    assert_eq!(deb["licenseComments"], "from /usr/share/doc/greet-data/copyright (DEP-5)");
+    let extracted = &doc["hasExtractedLicensingInfos"];
+    assert_eq!(extracted[0]["licenseId"], "LicenseRef-public-domain", "{extracted}");
+    assert_eq!(extracted[0]["name"], "public-domain");
     let bom: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cdx).unwrap()).unwrap();
     let app = bom["components"].as_array().unwrap().iter().find(|c| c["bom-ref"] == "group:app").expect("the part");
     let step = serde_json::json!({ "name": "strata:step", "value": "prime" });
     assert!(app["components"][0]["properties"].as_array().unwrap().contains(&step), "{app}");
+    let deb = app["components"].as_array().unwrap().iter().find(|c| c["name"] == "greet-data").expect("the deb");
+    assert_eq!(deb["licenses"][0]["expression"], "(GPL-2.0-or-later OR Artistic-1.0) AND LicenseRef-public-domain");
     let prov: serde_json::Value =
         serde_json::from_str(&s.ok(&["attest", "get", "demo:1", "--type", "provenance", "--predicate"])).unwrap();
     let deps = prov["buildDefinition"]["resolvedDependencies"].to_string();
