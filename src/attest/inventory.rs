@@ -1,6 +1,6 @@
 //! What an image is made of, found by reading it: the base image, the
 //! project and its groups (from the graph's metadata), and the Debian
-//! packages and Python distributions each layer added, with the group
+//! packages and language packages (Python, npm, Go, Cargo) each layer added, with the group
 //! whose step made the layer. The SBOM writers ([`super::spdx`],
 //! [`super::cyclonedx`]) render this; nothing here knows a document format.
 //!
@@ -9,7 +9,8 @@
 //! it was after that layer; a package belongs to the first layer whose
 //! database lists it (same name, version and architecture), and the image
 //! has the packages of the topmost database. A Python distribution belongs
-//! to the topmost layer holding its `METADATA`. In a layer that lays
+//! to the topmost layer holding its `METADATA` (an npm, Go or Cargo
+//! package, to the topmost holding the file it was read from). In a layer that lays
 //! several groups' outputs together (a [`LayerOp::Relocate`], craft's
 //! prime), the distribution is credited to the group whose input holds the
 //! same path under the relocated directory.
@@ -29,6 +30,7 @@ use strata_frontend_api::metadata::Package;
 
 use super::copyright::{self, DebLicense};
 use super::dpkg::{self, Deb};
+use super::lang::{self, Lang};
 use super::python::{self, Dist};
 use crate::image::Image;
 use crate::layer::LayerInfo;
@@ -75,6 +77,16 @@ pub struct Inventory {
     pub groups: Vec<(String, Package)>,
     pub debs: Vec<Found<Deb>>,
     pub dists: Vec<Found<Dist>>,
+    /// npm, Go and Cargo packages ([`lang`]).
+    pub langs: Vec<Found<Lang>>,
+}
+
+impl Inventory {
+    /// The Python distributions and the other language packages, as one list.
+    pub fn language_packages(&self) -> Vec<Found<Lang>> {
+        let py = self.dists.iter().map(|d| Found { item: d.item.as_lang(), origin: d.origin.clone(), layer: d.layer });
+        py.chain(self.langs.iter().cloned()).collect()
+    }
 }
 
 /// What an inventory is read from.
@@ -101,8 +113,8 @@ struct Layer {
     parts: Vec<Part>,
 }
 
-/// The packages found: Debian's and Python's.
-type Packages = (Vec<Found<Deb>>, Vec<Found<Dist>>);
+/// The packages found: Debian's, Python's, the others.
+type Packages = (Vec<Found<Deb>>, Vec<Found<Dist>>, Vec<Found<Lang>>);
 
 /// Reads `s.image` layer by layer.
 pub fn inventory(s: &Sources<'_>) -> crate::Result<Inventory> {
@@ -112,7 +124,7 @@ pub fn inventory(s: &Sources<'_>) -> crate::Result<Inventory> {
         Some(BaseImage { reference: r.clone(), digest: image.digest().clone() })
     });
     let layers = layers(s);
-    let (debs, dists) = scan(s, &layers)?;
+    let (debs, dists, langs) = scan(s, &layers)?;
     let groups = groups(s.graph);
     Ok(Inventory {
         name: s.name.clone(),
@@ -123,6 +135,7 @@ pub fn inventory(s: &Sources<'_>) -> crate::Result<Inventory> {
         groups,
         debs,
         dists,
+        langs,
     })
 }
 
@@ -195,6 +208,7 @@ fn scan(s: &Sources<'_>, layers: &[Layer]) -> crate::Result<Packages> {
     let mut last_status: Option<Vec<Deb>> = None;
     let mut dists: BTreeMap<String, Found<Dist>> = BTreeMap::new();
     let mut docs: BTreeMap<String, Doc> = BTreeMap::new();
+    let mut langs: BTreeMap<String, Found<Lang>> = BTreeMap::new();
     for (i, l) in layers.iter().enumerate() {
         let root = crate::snapshot::snapshot(store, &l.info)?;
         let status = root.join(dpkg::STATUS);
@@ -214,6 +228,10 @@ fn scan(s: &Sources<'_>, layers: &[Layer]) -> crate::Result<Packages> {
             let origin = credit(store, l, &d.path)?;
             dists.insert(d.path.clone(), Found { item: d, origin, layer: i });
         }
+        for p in lang::scan(&root) {
+            let origin = credit(store, l, &p.path)?;
+            langs.insert(p.key(), Found { item: p, origin, layer: i });
+        }
     }
     let mut debs: Vec<Found<Deb>> = last_status
         .unwrap_or_default()
@@ -228,7 +246,7 @@ fn scan(s: &Sources<'_>, layers: &[Layer]) -> crate::Result<Packages> {
     for d in &mut debs {
         d.item.license = license_of(&docs, &d.item.name);
     }
-    Ok((debs, dists.into_values().collect()))
+    Ok((debs, dists.into_values().collect(), langs.into_values().collect()))
 }
 
 /// The packages groups unpacked without dpkg (their metadata's

@@ -7,6 +7,7 @@
 //! | installed Debian packages from `var/lib/dpkg/status` | [`dpkg`] |
 //! | Debian packages' licenses from DEP-5 `copyright` files | [`copyright`] |
 //! | installed Python distributions from `*.dist-info/METADATA` | [`python`] |
+//! | npm packages, Go build info, Cargo's embedded lists | [`lang`] |
 //! | what the image holds, layer by layer, and who put it there | [`inventory`] |
 //! | which declared licenses are SPDX expressions | [`license`] |
 //! | the SPDX document | [`spdx`] |
@@ -25,6 +26,7 @@ pub mod copyright;
 pub mod cyclonedx;
 pub mod dpkg;
 pub mod inventory;
+pub mod lang;
 pub mod license;
 pub mod oci;
 pub mod provenance;

@@ -70,8 +70,8 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
         packages.push(p);
         rels.push(rel(&container(&d.origin), "CONTAINS", &id));
     }
-    for (i, d) in inv.dists.iter().enumerate() {
-        let id = format!("SPDXRef-PyPI-{}-{i}", sanitize(&d.item.name));
+    for (i, d) in inv.language_packages().iter().enumerate() {
+        let id = format!("SPDXRef-{}-{}-{i}", d.item.ecosystem.id(), sanitize(&d.item.name));
         let (declared, comment) = license_fields(d.item.license.as_deref());
         let mut p = json!({
             "SPDXID": id,
@@ -91,6 +91,14 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
         }
         if let Some(h) = &d.item.homepage {
             p["homepage"] = json!(h);
+        }
+        match d.item.checksum.as_deref().and_then(sri_checksum) {
+            Some(sum) => p["checksums"] = json!([sum]),
+            None => {
+                if let Some(sum) = &d.item.checksum {
+                    p["comment"] = json!(format!("{}; checksum {sum}", p["comment"].as_str().unwrap_or_default()));
+                }
+            }
         }
         packages.push(p);
         rels.push(rel(&container(&d.origin), "CONTAINS", &id));
@@ -223,6 +231,21 @@ fn spdx_checksum(sum: &str) -> Option<Value> {
     Some(checksum(alg, hex))
 }
 
+/// An npm `integrity` (subresource integrity, `sha512-<base64>`) as an
+/// SPDX checksum.
+fn sri_checksum(sri: &str) -> Option<Value> {
+    let (alg, b64) = sri.split_once('-')?;
+    let alg = match alg {
+        "sha1" => "SHA1",
+        "sha256" => "SHA256",
+        "sha384" => "SHA384",
+        "sha512" => "SHA512",
+        _ => return None,
+    };
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).ok()?;
+    Some(checksum(alg, &hex::encode(bytes)))
+}
+
 fn checksum(alg: &str, hex: &str) -> Value {
     json!({ "algorithm": alg, "checksumValue": hex })
 }
@@ -327,6 +350,16 @@ mod tests {
         assert_eq!(libc["licenseComments"], "from /usr/share/doc/libc6/copyright (DEP-5)");
         assert_eq!(doc["hasExtractedLicensingInfos"][0]["licenseId"], "LicenseRef-public-domain");
         assert_eq!(doc["hasExtractedLicensingInfos"][0]["name"], "public-domain");
+    }
+
+    #[test]
+    fn npm_packages_carry_their_purl_and_integrity() {
+        let doc = document(&inventory(), "1970-01-01T00:00:00Z");
+        let node = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "@types/node").unwrap();
+        assert_eq!(node["SPDXID"], "SPDXRef-Npm--types-node-1");
+        assert_eq!(node["externalRefs"][0]["referenceLocator"], "pkg:npm/%40types/node@20.1.0");
+        assert_eq!(node["checksums"][0], json!({ "algorithm": "SHA512", "checksumValue": "000102" }));
+        assert_eq!(node["licenseDeclared"], "MIT");
     }
 
     #[test]

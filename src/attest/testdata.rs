@@ -5,6 +5,7 @@ use strata_frontend_api::metadata::{Package, SourceRef};
 use super::copyright::DebLicense;
 use super::dpkg::Deb;
 use super::inventory::{BaseImage, Found, Inventory, Origin};
+use super::lang::{Ecosystem, Lang};
 use super::python::Dist;
 
 pub fn inventory() -> Inventory {
@@ -61,6 +62,19 @@ pub fn inventory() -> Inventory {
                 license: Some("BSD-3-Clause".into()),
                 homepage: None,
                 path: "lib/python3.11/site-packages/flask-3.0.0.dist-info/METADATA".into(),
+            },
+            origin: Origin::Group("hello".into(), "prime".into()),
+            layer: 1,
+        }],
+        langs: vec![Found {
+            item: Lang {
+                ecosystem: Ecosystem::Npm,
+                name: "@types/node".into(),
+                version: "20.1.0".into(),
+                license: Some("MIT".into()),
+                homepage: None,
+                path: "usr/lib/node_modules/hello/node_modules/@types/node/package.json".into(),
+                checksum: Some("sha512-AAEC".into()),
             },
             origin: Origin::Group("hello".into(), "prime".into()),
             layer: 1,

@@ -6,7 +6,10 @@
 //! say; the image rebuilds to the same digest in another store and
 //! `strata verify` says so, or names the file that changed; signatures
 //! verify with strata and with `@sigstore/verify`, and a changed image, a
-//! changed attestation and the wrong key are refused by both.
+//! changed attestation and the wrong key are refused by both. The part
+//! also lays down a DEP-5 copyright file, npm packages, and two ELF
+//! binaries (the host's busybox with a Go build info section, and with a
+//! `cargo auditable` list, added by objcopy) the SBOMs must list.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,10 +40,59 @@ fn project(dir: &Path, status_extra: &str) {
         "files/usr/share/doc/greet-data/copyright",
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: greet\n\nFiles: *\nCopyright: 2026 Strata Tests\nLicense: GPL-2+ or Artistic\n\nFiles: debian/*\nLicense: public-domain\n\nLicense: GPL-2+\n The GNU General Public License, version 2 or later.\n",
     );
+    write("files/usr/lib/node_modules/greet-js/package.json", r#"{"name":"greet-js","version":"2.0.0","license":"ISC"}"#);
+    write(
+        "files/usr/lib/node_modules/greet-js/node_modules/@greet/words/package.json",
+        r#"{"name":"@greet/words","version":"0.3.1","license":"MIT"}"#,
+    );
+    let modinfo = "path\texample.com/greet\nmod\texample.com/greet\t(devel)\t\ndep\tgolang.org/x/text\tv0.14.0\th1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=\n";
+    elf_with_section(dir, "files/usr/bin/greet-go", ".go.buildinfo", &go_buildinfo("go1.19.8", modinfo));
+    let deps = r#"{"packages":[{"name":"greet-rs","version":"0.1.0","source":"local","root":true,"dependencies":[1]},{"name":"itoa","version":"1.0.11","source":"crates.io"}]}"#;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, deps.as_bytes()).unwrap();
+    elf_with_section(dir, "files/usr/bin/greet-rs", ".dep-v0", &z.finish().unwrap());
     write(
         "files/usr/lib/python3/dist-packages/greet-1.2.dist-info/METADATA",
         "Metadata-Version: 2.1\nName: greet\nVersion: 1.2\nLicense: MIT\n\nGreets.\n",
     );
+}
+
+/// A Go 1.18+ build info blob: magic, pointer size, flags (2: inline
+/// strings), then at 32 the varint-prefixed Go version and module info
+/// (between 16-byte sentinels), as the Go linker writes it.
+fn go_buildinfo(version: &str, modinfo: &str) -> Vec<u8> {
+    let mut b = b"\xff Go buildinf:".to_vec();
+    b.extend([8, 2]);
+    b.resize(32, 0);
+    let info = [&[0x30; 16][..], modinfo.as_bytes(), &[0xf9; 16]].concat();
+    for s in [version.as_bytes(), &info] {
+        let mut n = s.len();
+        while n >= 0x80 {
+            b.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        b.push(n as u8);
+        b.extend(s);
+    }
+    b
+}
+
+/// Copies the host's busybox (an ELF) to `dest` with `section` added
+/// holding `data`, as a Go or `cargo auditable` binary carries it.
+fn elf_with_section(dir: &Path, dest: &str, section: &str, data: &[u8]) {
+    let blob = dir.join(format!("{section}.bin"));
+    std::fs::write(&blob, data).unwrap();
+    let out = dir.join(dest);
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let busybox = String::from_utf8(Command::new("sh").args(["-c", "command -v busybox"]).output().unwrap().stdout).unwrap();
+    let o = Command::new("objcopy")
+        .arg(format!("--add-section={section}={}", blob.display()))
+        .arg(format!("--set-section-flags={section}=alloc,readonly"))
+        .args([busybox.trim(), out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "objcopy: {}", text(&o));
+    std::fs::remove_file(blob).unwrap();
 }
 
 /// Runs the validator `kind` (spdx, cyclonedx, intoto) on `file`.
@@ -74,6 +126,7 @@ fn write(s: &Strata, name: &str, text: &str) -> PathBuf {
 fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
         || !require("busybox-static", "busybox --help")
+        || !require("objcopy (binutils)", "objcopy --version")
         || !require(
             "the attestation validators (.ci/setup)",
             &format!(
@@ -119,6 +172,28 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     let extracted = &doc["hasExtractedLicensingInfos"];
     assert_eq!(extracted[0]["licenseId"], "LicenseRef-public-domain", "{extracted}");
     assert_eq!(extracted[0]["name"], "public-domain");
+    // Language packages: npm's installed, Go's build info, cargo-auditable's list.
+    let purls: Vec<&str> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .collect();
+    for want in [
+        "pkg:npm/greet-js@2.0.0",
+        "pkg:npm/%40greet/words@0.3.1",
+        "pkg:golang/stdlib@1.19.8",
+        "pkg:golang/example.com/greet@%28devel%29",
+        "pkg:golang/golang.org/x/text@v0.14.0",
+        "pkg:cargo/greet-rs@0.1.0",
+        "pkg:cargo/itoa@1.0.11",
+        "pkg:pypi/greet@1.2",
+    ] {
+        assert!(purls.contains(&want), "no {want} in {purls:?}");
+    }
+    let words = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "@greet/words").unwrap();
+    assert_eq!(words["licenseDeclared"], "MIT");
+    assert!(rels.contains(&format!(r#""relatedSpdxElement":"{}","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#, words["SPDXID"].as_str().unwrap())), "{rels}");
     let bom: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cdx).unwrap()).unwrap();
     let app = bom["components"].as_array().unwrap().iter().find(|c| c["bom-ref"] == "group:app").expect("the part");
     let step = serde_json::json!({ "name": "strata:step", "value": "prime" });
