@@ -211,7 +211,7 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     // Determinism: another store builds the same index; verify reproduces it.
     let other = Strata::new();
     other.busybox();
-    assert_eq!(last_digest(&other.ok(&["build", p])), index, "two stores, two indexes");
+    assert_eq!(last_digest(&other.ok(&["build", p, "-t", "demo:1"])), index, "two stores, two indexes");
     assert!(s.ok(&["verify", p, "--image", "demo:1"]).contains("reproduced bit for bit"));
 
     // The attestation manifest goes along on export.
@@ -225,7 +225,7 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     // Signatures: strata and @sigstore/verify agree.
     let env_pass = [("STRATA_KEY_PASSPHRASE", "correct horse")];
     let keygen = |prefix: &Path| {
-        let o = s.cmd().args(["key", "generate", prefix.to_str().unwrap()]).envs(env_pass).output().unwrap();
+        let o = s.cmd().args(["key", "generate", "--output", prefix.to_str().unwrap()]).envs(env_pass).output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
     };
     keygen(&s.path("good"));
@@ -267,6 +267,22 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
         !sigstore_verify(&tampered_path, &good, "--payload-sha256", &att_digest).0,
         "a changed attestation is accepted"
     );
+
+    // An Ed25519 key (no passphrase), in the other store: strata and
+    // @sigstore/verify both verify its bundles.
+    let ed = other.path("ed");
+    other.ok(&["key", "generate", "--output", ed.to_str().unwrap(), "--algorithm", "ed25519"]);
+    let ed_pub = other.path("ed.pub");
+    assert!(std::fs::read_to_string(&ed_pub).unwrap().starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"));
+    let ed_bundles = other.path("ed-bundles");
+    other.ok(&["sign", "demo:1", "--key", other.path("ed.key").to_str().unwrap(), "--bundle-dir", ed_bundles.to_str().unwrap()]);
+    other.ok(&["verify-signature", "demo:1", "--key", ed_pub.to_str().unwrap()]);
+    let refused = other.fails(&["verify-signature", "demo:1", "--key", good.to_str().unwrap()]);
+    assert!(refused.contains("does not verify with this key"), "{refused}");
+    let (ok, out) = sigstore_verify(&ed_bundles.join("image.sigstore.json"), &ed_pub, "--subject", &manifest);
+    assert!(ok, "@sigstore/verify refuses the Ed25519 image bundle:\n{out}");
+    assert!(sigstore_verify(&ed_bundles.join("spdx.sigstore.json"), &ed_pub, "--payload-sha256", &att_digest).0);
+    assert!(!sigstore_verify(&ed_bundles.join("image.sigstore.json"), &good, "--subject", &manifest).0);
 
     // A changed attestation (same image, provenance with run details).
     s.ok(&["build", p, "-t", "demo:1", "--provenance=full"]);
