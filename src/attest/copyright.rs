@@ -64,7 +64,11 @@ pub fn parse(pkg: &str, text: &str) -> DebLicense {
     let expression = if terms.len() == 1 {
         terms.remove(0)
     } else {
-        terms.iter().map(|t| if t.contains(' ') { format!("({t})") } else { t.clone() }).collect::<Vec<_>>().join(" AND ")
+        terms
+            .iter()
+            .map(|t| if t.contains(' ') { format!("({t})") } else { t.clone() })
+            .collect::<Vec<_>>()
+            .join(" AND ")
     };
     refs.sort();
     refs.dedup();
@@ -237,10 +241,21 @@ mod tests {
 
     #[test]
     fn one_license_and_debian_names() {
-        let l = parse("zlib1g", "Format: http://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: Zlib\n\nFiles: debian/*\nLicense: Zlib\n");
+        let l = parse(
+            "zlib1g",
+            "Format: http://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: Zlib\n\nFiles: debian/*\nLicense: Zlib\n",
+        );
         assert_eq!(l.expression.as_deref(), Some("Zlib"));
-        assert_eq!(parse("x", "Format: copyright-format/1.0\n\nFiles: *\nLicense: Expat, BSD-2-clause\n").expression.as_deref(), Some("MIT AND BSD-2-Clause"));
-        assert_eq!(parse("x", "Format: copyright-format/1.0\n\nFiles: *\nLicense: GPL-2\n").expression.as_deref(), Some("GPL-2.0-only"));
+        assert_eq!(
+            parse("x", "Format: copyright-format/1.0\n\nFiles: *\nLicense: Expat, BSD-2-clause\n")
+                .expression
+                .as_deref(),
+            Some("MIT AND BSD-2-Clause")
+        );
+        assert_eq!(
+            parse("x", "Format: copyright-format/1.0\n\nFiles: *\nLicense: GPL-2\n").expression.as_deref(),
+            Some("GPL-2.0-only")
+        );
     }
 
     #[test]

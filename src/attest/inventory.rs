@@ -308,7 +308,8 @@ fn read_docs(root: &Path, docs: &mut BTreeMap<String, Doc>) {
         let Ok(md) = e.path().symlink_metadata() else { continue };
         if md.file_type().is_symlink() {
             if let Ok(t) = std::fs::read_link(e.path()) {
-                let target = t.to_string_lossy().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+                let target =
+                    t.to_string_lossy().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
                 docs.insert(name, Doc::Link(target));
             }
             continue;

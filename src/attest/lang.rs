@@ -83,7 +83,11 @@ impl Lang {
 fn escape(s: &str) -> String {
     s.bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
         })
         .collect()
 }
@@ -146,7 +150,15 @@ pub fn npm_package(j: &serde_json::Value, path: &str) -> Option<Lang> {
     let name = j["name"].as_str()?.to_string();
     let version = j["version"].as_str()?.to_string();
     let homepage = j["homepage"].as_str().map(str::to_string);
-    Some(Lang { ecosystem: Ecosystem::Npm, name, version, license: npm_license(j), homepage, path: path.into(), checksum: None })
+    Some(Lang {
+        ecosystem: Ecosystem::Npm,
+        name,
+        version,
+        license: npm_license(j),
+        homepage,
+        path: path.into(),
+        checksum: None,
+    })
 }
 
 /// `license` (`"MIT"`, or the old `{"type": "MIT"}`), else the old `licenses` list.
@@ -176,9 +188,11 @@ pub fn npm_lock(j: &serde_json::Value, path: &str) -> Vec<Lang> {
         if entry["link"].as_bool() == Some(true) {
             continue;
         }
-        let name = entry["name"].as_str().map(str::to_string).unwrap_or_else(|| key[at + "node_modules/".len()..].to_string());
+        let name =
+            entry["name"].as_str().map(str::to_string).unwrap_or_else(|| key[at + "node_modules/".len()..].to_string());
         let Some(version) = entry["version"].as_str() else { continue };
-        let installed = if base.is_empty() { format!("{key}/package.json") } else { format!("{base}/{key}/package.json") };
+        let installed =
+            if base.is_empty() { format!("{key}/package.json") } else { format!("{base}/{key}/package.json") };
         out.push(Lang {
             ecosystem: Ecosystem::Npm,
             name,
@@ -377,7 +391,10 @@ mod tests {
         };
         let app = "usr/lib/node_modules/app";
         write(&format!("{app}/package.json"), r#"{"name":"app","version":"1.0.0","license":"MIT"}"#);
-        write(&format!("{app}/node_modules/ms/package.json"), r#"{"name":"ms","version":"2.1.3","license":{"type":"MIT"}}"#);
+        write(
+            &format!("{app}/node_modules/ms/package.json"),
+            r#"{"name":"ms","version":"2.1.3","license":{"type":"MIT"}}"#,
+        );
         write(
             &format!("{app}/node_modules/@types/node/package.json"),
             r#"{"name":"@types/node","version":"20.1.0","license":"MIT"}"#,
@@ -395,7 +412,11 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("pkg:npm/%40types/node@20.1.0".into(), "usr/lib/node_modules/app/node_modules/@types/node/package.json", Some("MIT")),
+                (
+                    "pkg:npm/%40types/node@20.1.0".into(),
+                    "usr/lib/node_modules/app/node_modules/@types/node/package.json",
+                    Some("MIT")
+                ),
                 ("pkg:npm/app@1.0.0".into(), "usr/lib/node_modules/app/package.json", Some("MIT")),
                 ("pkg:npm/left-pad@1.3.0".into(), "srv/web/node_modules/left-pad/package.json", Some("WTFPL")),
                 ("pkg:npm/ms@2.1.3".into(), "usr/lib/node_modules/app/node_modules/ms/package.json", Some("MIT")),

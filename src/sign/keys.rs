@@ -81,7 +81,8 @@ impl PublicKey {
 pub fn generate(algorithm: Algorithm, passphrase: Option<&str>) -> Result<(String, String), SignError> {
     let key = match algorithm {
         Algorithm::EcdsaP256 => PrivateKey::P256(
-            <P256Signing as p256::elliptic_curve::Generate>::try_generate().map_err(|e| SignError::Key(e.to_string()))?,
+            <P256Signing as p256::elliptic_curve::Generate>::try_generate()
+                .map_err(|e| SignError::Key(e.to_string()))?,
         ),
         Algorithm::Ed25519 => {
             let mut seed = [0u8; 32];

@@ -18,7 +18,7 @@ use crate::support::{Strata, last_digest, repo, require, text};
 
 const SPEC: &str = "name: attest-demo\nversion: \"0.1\"\nsummary: attestations demo\nlicense: MIT\nbase: busybox:latest\nbuild-base: busybox:latest\nparts:\n  app:\n    plugin: dump\n    source: files\n";
 
-fn validators() -> PathBuf {
+pub(crate) fn validators() -> PathBuf {
     std::env::var_os("STRATA_VALIDATORS").map_or_else(|| PathBuf::from("/opt/strata-validators"), PathBuf::from)
 }
 
@@ -40,7 +40,10 @@ fn project(dir: &Path, status_extra: &str) {
         "files/usr/share/doc/greet-data/copyright",
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: greet\n\nFiles: *\nCopyright: 2026 Strata Tests\nLicense: GPL-2+ or Artistic\n\nFiles: debian/*\nLicense: public-domain\n\nLicense: GPL-2+\n The GNU General Public License, version 2 or later.\n",
     );
-    write("files/usr/lib/node_modules/greet-js/package.json", r#"{"name":"greet-js","version":"2.0.0","license":"ISC"}"#);
+    write(
+        "files/usr/lib/node_modules/greet-js/package.json",
+        r#"{"name":"greet-js","version":"2.0.0","license":"ISC"}"#,
+    );
     write(
         "files/usr/lib/node_modules/greet-js/node_modules/@greet/words/package.json",
         r#"{"name":"@greet/words","version":"0.3.1","license":"MIT"}"#,
@@ -84,7 +87,8 @@ fn elf_with_section(dir: &Path, dest: &str, section: &str, data: &[u8]) {
     std::fs::write(&blob, data).unwrap();
     let out = dir.join(dest);
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let busybox = String::from_utf8(Command::new("sh").args(["-c", "command -v busybox"]).output().unwrap().stdout).unwrap();
+    let busybox =
+        String::from_utf8(Command::new("sh").args(["-c", "command -v busybox"]).output().unwrap().stdout).unwrap();
     let o = Command::new("objcopy")
         .arg(format!("--add-section={section}={}", blob.display()))
         .arg(format!("--set-section-flags={section}=alloc,readonly"))
@@ -96,7 +100,7 @@ fn elf_with_section(dir: &Path, dest: &str, section: &str, data: &[u8]) {
 }
 
 /// Runs the validator `kind` (spdx, cyclonedx, intoto) on `file`.
-fn validate(kind: &str, file: &Path) -> (bool, String) {
+pub(crate) fn validate(kind: &str, file: &Path) -> (bool, String) {
     let out = Command::new(validators().join("bin/python"))
         .arg(repo().join("tests/it/validators/validate.py"))
         .args([kind, file.to_str().unwrap()])
@@ -193,7 +197,13 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     }
     let words = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "@greet/words").unwrap();
     assert_eq!(words["licenseDeclared"], "MIT");
-    assert!(rels.contains(&format!(r#""relatedSpdxElement":"{}","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#, words["SPDXID"].as_str().unwrap())), "{rels}");
+    assert!(
+        rels.contains(&format!(
+            r#""relatedSpdxElement":"{}","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#,
+            words["SPDXID"].as_str().unwrap()
+        )),
+        "{rels}"
+    );
     let bom: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cdx).unwrap()).unwrap();
     let app = bom["components"].as_array().unwrap().iter().find(|c| c["bom-ref"] == "group:app").expect("the part");
     let step = serde_json::json!({ "name": "strata:step", "value": "prime" });
@@ -225,7 +235,8 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     // Signatures: strata and @sigstore/verify agree.
     let env_pass = [("STRATA_KEY_PASSPHRASE", "correct horse")];
     let keygen = |prefix: &Path| {
-        let o = s.cmd().args(["key", "generate", "--output", prefix.to_str().unwrap()]).envs(env_pass).output().unwrap();
+        let o =
+            s.cmd().args(["key", "generate", "--output", prefix.to_str().unwrap()]).envs(env_pass).output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
     };
     keygen(&s.path("good"));
@@ -275,7 +286,14 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     let ed_pub = other.path("ed.pub");
     assert!(std::fs::read_to_string(&ed_pub).unwrap().starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"));
     let ed_bundles = other.path("ed-bundles");
-    other.ok(&["sign", "demo:1", "--key", other.path("ed.key").to_str().unwrap(), "--bundle-dir", ed_bundles.to_str().unwrap()]);
+    other.ok(&[
+        "sign",
+        "demo:1",
+        "--key",
+        other.path("ed.key").to_str().unwrap(),
+        "--bundle-dir",
+        ed_bundles.to_str().unwrap(),
+    ]);
     other.ok(&["verify-signature", "demo:1", "--key", ed_pub.to_str().unwrap()]);
     let refused = other.fails(&["verify-signature", "demo:1", "--key", good.to_str().unwrap()]);
     assert!(refused.contains("does not verify with this key"), "{refused}");
