@@ -354,3 +354,37 @@ fn credit(store: &crate::store::Store, l: &Layer, path: &str) -> crate::Result<O
 fn exists(p: &Path) -> bool {
     p.symlink_metadata().is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copyright_files_are_read_through_doc_links_and_upper_layers_win() {
+        let (lower, upper) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let doc = |root: &Path, pkg: &str, text: &str| {
+            std::fs::create_dir_all(root.join("usr/share/doc").join(pkg)).unwrap();
+            std::fs::write(root.join("usr/share/doc").join(pkg).join("copyright"), text).unwrap();
+        };
+        let dep5 = |l: &str| {
+            format!(
+                "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: {l}\n"
+            )
+        };
+        doc(lower.path(), "gcc-12-base", &dep5("GPL-3+"));
+        doc(lower.path(), "zlib1g", &dep5("Zlib"));
+        doc(lower.path(), "libc6", "prose");
+        std::os::unix::fs::symlink("gcc-12-base", lower.path().join("usr/share/doc/libgcc-s1")).unwrap();
+        // A link out of the tree is not followed on the host.
+        std::os::unix::fs::symlink("/etc", lower.path().join("usr/share/doc/evil")).unwrap();
+        doc(upper.path(), "zlib1g", &dep5("Expat"));
+        let mut docs = BTreeMap::new();
+        read_docs(lower.path(), &mut docs);
+        read_docs(upper.path(), &mut docs);
+        assert_eq!(license_of(&docs, "libgcc-s1").expression.as_deref(), Some("GPL-3.0-or-later"));
+        assert_eq!(license_of(&docs, "zlib1g").expression.as_deref(), Some("MIT"));
+        assert!(license_of(&docs, "libc6").note.contains("not machine-readable"));
+        assert_eq!(license_of(&docs, "evil").note, "the image has no /usr/share/doc/evil/copyright");
+        assert_eq!(license_of(&docs, "gone").expression, None);
+    }
+}
