@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 use strata_frontend_api::metadata::Package;
 
 use super::inventory::{Found, Inventory, Origin};
+use super::lang::Ecosystem;
 use super::license::spdx_expression;
 
 pub const PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
@@ -34,7 +35,7 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
     let debs = inv.debs.iter().map(|d| {
         let mut c = json!({
             "type": "library",
-            "bom-ref": format!("deb:{}:{}", d.item.name, d.item.architecture),
+            "bom-ref": format!("deb:{}:{}:{}", d.item.name, d.item.architecture, d.layer),
             "name": d.item.name,
             "version": d.item.version,
             "purl": d.item.purl(),
@@ -43,12 +44,23 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
         if let Some(m) = &d.item.maintainer {
             c["supplier"] = json!({ "name": m });
         }
+        if let Some(e) = &d.item.license.expression {
+            c["licenses"] = json!([{ "expression": e }]);
+        }
+        if let Some(sum) = &d.item.sha256 {
+            c["hashes"] = json!([{ "alg": "SHA-256", "content": sum }]);
+        }
         (d.origin.clone(), c)
     });
-    let dists = inv.dists.iter().map(|d| {
+    let langs = inv.language_packages();
+    let dists = langs.iter().map(|d| {
+        let bom_ref = match d.item.ecosystem {
+            Ecosystem::Pypi => format!("pypi:{}", d.item.path),
+            e => format!("{}:{}:{}@{}", e.purl_type(), d.item.path, d.item.name, d.item.version),
+        };
         let mut c = json!({
             "type": "library",
-            "bom-ref": format!("pypi:{}", d.item.path),
+            "bom-ref": bom_ref,
             "name": d.item.name,
             "version": d.item.version,
             "purl": d.item.purl(),

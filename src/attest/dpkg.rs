@@ -14,6 +14,11 @@ pub struct Deb {
     pub homepage: Option<String>,
     /// The source package, when it differs from the binary's name.
     pub source: Option<String>,
+    /// The sha256 of its `.deb`, when strata fetched it (stage-packages).
+    pub sha256: Option<String>,
+    /// What its copyright file says ([`super::copyright`]); filled by the
+    /// inventory, which sees the image's `usr/share/doc`.
+    pub license: super::copyright::DebLicense,
 }
 
 impl Deb {
@@ -54,6 +59,8 @@ fn paragraph(p: &str) -> Option<Deb> {
         maintainer: field("Maintainer"),
         homepage: field("Homepage"),
         source: source.filter(|s| *s != name),
+        sha256: None,
+        license: Default::default(),
         name,
     })
 }

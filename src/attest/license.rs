@@ -42,6 +42,19 @@ const KNOWN: &[&str] = &[
     "WTFPL",
     "NCSA",
     "PostgreSQL",
+    "Artistic-1.0",
+    "MPL-1.1",
+    "Unicode-DFS-2016",
+    "GPL-1.0-only",
+    "GPL-1.0-or-later",
+    "LGPL-2.0-only",
+    "LGPL-2.0-or-later",
+    "GFDL-1.1-only",
+    "GFDL-1.1-or-later",
+    "GFDL-1.2-only",
+    "GFDL-1.2-or-later",
+    "GFDL-1.3-only",
+    "GFDL-1.3-or-later",
 ];
 
 /// Exceptions that may follow `WITH`.

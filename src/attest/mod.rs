@@ -5,7 +5,9 @@
 //! | job | module |
 //! |---|---|
 //! | installed Debian packages from `var/lib/dpkg/status` | [`dpkg`] |
+//! | Debian packages' licenses from DEP-5 `copyright` files | [`copyright`] |
 //! | installed Python distributions from `*.dist-info/METADATA` | [`python`] |
+//! | npm packages, Go build info, Cargo's embedded lists | [`lang`] |
 //! | what the image holds, layer by layer, and who put it there | [`inventory`] |
 //! | which declared licenses are SPDX expressions | [`license`] |
 //! | the SPDX document | [`spdx`] |
@@ -20,9 +22,11 @@
 //! provenance only with [`provenance::Mode::Full`]. So the same inputs give
 //! the same index digest, as they give the same manifest digest.
 
+pub mod copyright;
 pub mod cyclonedx;
 pub mod dpkg;
 pub mod inventory;
+pub mod lang;
 pub mod license;
 pub mod oci;
 pub mod provenance;

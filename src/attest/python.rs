@@ -17,6 +17,19 @@ pub struct Dist {
 }
 
 impl Dist {
+    /// As a language package, as the SBOM writers render them.
+    pub fn as_lang(&self) -> super::lang::Lang {
+        super::lang::Lang {
+            ecosystem: super::lang::Ecosystem::Pypi,
+            name: self.name.clone(),
+            version: self.version.clone(),
+            license: self.license.clone(),
+            homepage: self.homepage.clone(),
+            path: self.path.clone(),
+            checksum: None,
+        }
+    }
+
     /// Its package URL (purl-spec `pypi` type: the name lowercased, `_` → `-`).
     pub fn purl(&self) -> String {
         format!("pkg:pypi/{}@{}", self.name.to_lowercase().replace('_', "-"), self.version)

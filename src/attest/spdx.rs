@@ -50,7 +50,8 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
             "downloadLocation": NOASSERTION,
             "filesAnalyzed": false,
             "licenseConcluded": NOASSERTION,
-            "licenseDeclared": NOASSERTION,
+            "licenseDeclared": d.item.license.expression.as_deref().unwrap_or(NOASSERTION),
+            "licenseComments": d.item.license.note,
             "copyrightText": NOASSERTION,
             "supplier": d.item.maintainer.as_ref().map(|m| format!("Person: {m}")).unwrap_or(NOASSERTION.into()),
             "externalRefs": [purl(&d.item.purl())],
@@ -63,11 +64,14 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
         if let Some(s) = &d.item.source {
             p["sourceInfo"] = json!(format!("built from the Debian source package {s}"));
         }
+        if let Some(sum) = &d.item.sha256 {
+            p["checksums"] = json!([checksum("SHA256", sum)]);
+        }
         packages.push(p);
         rels.push(rel(&container(&d.origin), "CONTAINS", &id));
     }
-    for (i, d) in inv.dists.iter().enumerate() {
-        let id = format!("SPDXRef-PyPI-{}-{i}", sanitize(&d.item.name));
+    for (i, d) in inv.language_packages().iter().enumerate() {
+        let id = format!("SPDXRef-{}-{}-{i}", d.item.ecosystem.id(), sanitize(&d.item.name));
         let (declared, comment) = license_fields(d.item.license.as_deref());
         let mut p = json!({
             "SPDXID": id,
@@ -88,10 +92,19 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
         if let Some(h) = &d.item.homepage {
             p["homepage"] = json!(h);
         }
+        match d.item.checksum.as_deref().and_then(sri_checksum) {
+            Some(sum) => p["checksums"] = json!([sum]),
+            None => {
+                if let Some(sum) = &d.item.checksum {
+                    p["comment"] = json!(format!("{}; checksum {sum}", p["comment"].as_str().unwrap_or_default()));
+                }
+            }
+        }
         packages.push(p);
         rels.push(rel(&container(&d.origin), "CONTAINS", &id));
     }
-    json!({
+    let extracted = extracted_licenses(inv, &packages);
+    let mut doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -103,7 +116,39 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
         },
         "packages": packages,
         "relationships": rels,
-    })
+    });
+    if !extracted.is_empty() {
+        doc["hasExtractedLicensingInfos"] = json!(extracted);
+    }
+    doc
+}
+
+/// An `hasExtractedLicensingInfos` entry for each `LicenseRef-` the
+/// packages' declared licenses use (SPDX requires one): Debian's name of
+/// it, and where its text is.
+fn extracted_licenses(inv: &Inventory, packages: &[Value]) -> Vec<Value> {
+    let mut names: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for p in packages {
+        let declared = p["licenseDeclared"].as_str().unwrap_or_default();
+        for t in declared.replace(['(', ')'], " ").split_whitespace().filter(|t| t.starts_with("LicenseRef-")) {
+            names.entry(t.to_string()).or_insert_with(|| t.trim_start_matches("LicenseRef-").to_string());
+        }
+    }
+    for (id, name) in inv.debs.iter().flat_map(|d| &d.item.license.refs) {
+        if let Some(n) = names.get_mut(id) {
+            *n = name.clone();
+        }
+    }
+    names
+        .into_iter()
+        .map(|(id, name)| {
+            json!({
+                "licenseId": id,
+                "name": name,
+                "extractedText": format!("The license a package's metadata names '{name}'; its text is in the package's copyright or license file."),
+            })
+        })
+        .collect()
 }
 
 fn image_package(inv: &Inventory) -> Value {
@@ -184,6 +229,21 @@ fn spdx_checksum(sum: &str) -> Option<Value> {
         _ => return None,
     };
     Some(checksum(alg, hex))
+}
+
+/// An npm `integrity` (subresource integrity, `sha512-<base64>`) as an
+/// SPDX checksum.
+fn sri_checksum(sri: &str) -> Option<Value> {
+    let (alg, b64) = sri.split_once('-')?;
+    let alg = match alg {
+        "sha1" => "SHA1",
+        "sha256" => "SHA256",
+        "sha384" => "SHA384",
+        "sha512" => "SHA512",
+        _ => return None,
+    };
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).ok()?;
+    Some(checksum(alg, &hex::encode(bytes)))
 }
 
 fn checksum(alg: &str, hex: &str) -> Value {
@@ -280,6 +340,26 @@ mod tests {
         assert!(
             flask["comment"].as_str().unwrap().starts_with("in layer 1 of the image, from the prime step of 'hello'")
         );
+    }
+
+    #[test]
+    fn debian_licenses_are_declared_and_their_license_refs_extracted() {
+        let doc = document(&inventory(), "1970-01-01T00:00:00Z");
+        let libc = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libc6").unwrap();
+        assert_eq!(libc["licenseDeclared"], "LGPL-2.1-or-later AND LicenseRef-public-domain");
+        assert_eq!(libc["licenseComments"], "from /usr/share/doc/libc6/copyright (DEP-5)");
+        assert_eq!(doc["hasExtractedLicensingInfos"][0]["licenseId"], "LicenseRef-public-domain");
+        assert_eq!(doc["hasExtractedLicensingInfos"][0]["name"], "public-domain");
+    }
+
+    #[test]
+    fn npm_packages_carry_their_purl_and_integrity() {
+        let doc = document(&inventory(), "1970-01-01T00:00:00Z");
+        let node = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "@types/node").unwrap();
+        assert_eq!(node["SPDXID"], "SPDXRef-Npm--types-node-1");
+        assert_eq!(node["externalRefs"][0]["referenceLocator"], "pkg:npm/%40types/node@20.1.0");
+        assert_eq!(node["checksums"][0], json!({ "algorithm": "SHA512", "checksumValue": "000102" }));
+        assert_eq!(node["licenseDeclared"], "MIT");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 use strata_frontend_api::metadata::{Package, SourceRef};
 
+use super::copyright::DebLicense;
 use super::dpkg::Deb;
 use super::inventory::{BaseImage, Found, Inventory, Origin};
+use super::lang::{Ecosystem, Lang};
 use super::python::Dist;
 
 pub fn inventory() -> Inventory {
@@ -43,6 +45,12 @@ pub fn inventory() -> Inventory {
                 maintainer: Some("GNU Libc Maintainers <debian-glibc@lists.debian.org>".into()),
                 homepage: None,
                 source: Some("glibc".into()),
+                sha256: None,
+                license: DebLicense {
+                    expression: Some("LGPL-2.1-or-later AND LicenseRef-public-domain".into()),
+                    note: "from /usr/share/doc/libc6/copyright (DEP-5)".into(),
+                    refs: vec![("LicenseRef-public-domain".into(), "public-domain".into())],
+                },
             },
             origin: Origin::Base,
             layer: 0,
@@ -54,6 +62,19 @@ pub fn inventory() -> Inventory {
                 license: Some("BSD-3-Clause".into()),
                 homepage: None,
                 path: "lib/python3.11/site-packages/flask-3.0.0.dist-info/METADATA".into(),
+            },
+            origin: Origin::Group("hello".into(), "prime".into()),
+            layer: 1,
+        }],
+        langs: vec![Found {
+            item: Lang {
+                ecosystem: Ecosystem::Npm,
+                name: "@types/node".into(),
+                version: "20.1.0".into(),
+                license: Some("MIT".into()),
+                homepage: None,
+                path: "usr/lib/node_modules/hello/node_modules/@types/node/package.json".into(),
+                checksum: Some("sha512-AAEC".into()),
             },
             origin: Origin::Group("hello".into(), "prime".into()),
             layer: 1,

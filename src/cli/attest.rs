@@ -58,13 +58,21 @@ pub struct KeyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeySubcommand {
-    /// Write an ECDSA P-256 key pair: PREFIX.key (PKCS#8 PEM, encrypted
-    /// when STRATA_KEY_PASSPHRASE is set) and PREFIX.pub.
-    #[command(after_help = "Example:\n  STRATA_KEY_PASSPHRASE=... strata key generate release")]
+    /// Write a key pair (ECDSA P-256 or Ed25519): PREFIX.key (PKCS#8 PEM,
+    /// encrypted when STRATA_KEY_PASSPHRASE is set) and PREFIX.pub.
+    #[command(
+        after_help = "Examples:\n  STRATA_KEY_PASSPHRASE=... strata key generate --output release\n  strata key generate --output ci --algorithm ed25519"
+    )]
     Generate {
-        /// Where the pair goes: PREFIX.key and PREFIX.pub.
-        #[arg(default_value = "strata")]
-        prefix: std::path::PathBuf,
+        /// Where the pair goes: PREFIX.key and PREFIX.pub (default: strata).
+        #[arg(long, short = 'o', value_name = "PREFIX")]
+        output: Option<std::path::PathBuf>,
+        /// The same as --output, given as an argument.
+        #[arg(value_name = "PREFIX", conflicts_with = "output")]
+        prefix: Option<std::path::PathBuf>,
+        /// The signature algorithm.
+        #[arg(long, value_enum, default_value_t)]
+        algorithm: crate::sign::keys::Algorithm,
     },
 }
 

@@ -76,8 +76,9 @@ fn passphrase() -> Option<String> {
 }
 
 pub fn key(cmd: &KeySubcommand, out: &mut dyn Write) -> crate::Result<()> {
-    let KeySubcommand::Generate { prefix } = cmd;
-    let (private, public) = crate::sign::keys::generate(passphrase().as_deref())?;
+    let KeySubcommand::Generate { output, prefix, algorithm } = cmd;
+    let prefix = output.clone().or_else(|| prefix.clone()).unwrap_or_else(|| "strata".into());
+    let (private, public) = crate::sign::keys::generate(*algorithm, passphrase().as_deref())?;
     let with = |ext: &str| {
         let mut p = prefix.clone().into_os_string();
         p.push(ext);

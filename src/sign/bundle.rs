@@ -3,20 +3,20 @@
 //! the public key's hint (no certificate; no transparency-log entry or
 //! timestamp, as `--tlog-upload=false` gives).
 
-use p256::ecdsa::{SigningKey, VerifyingKey};
 use serde_json::{Value, json};
 
+use super::keys::{PrivateKey, PublicKey};
 use super::{SignError, dsse, keys};
 use crate::attest::statement::MEDIA_TYPE as IN_TOTO;
 
 pub const MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 /// A bundle of `statement` (the exact bytes signed) signed with `key`.
-pub fn sign(key: &SigningKey, statement: &[u8]) -> Value {
+pub fn sign(key: &PrivateKey, statement: &[u8]) -> Value {
     json!({
         "mediaType": MEDIA_TYPE,
         "verificationMaterial": {
-            "publicKey": { "hint": keys::hint(key.verifying_key()) },
+            "publicKey": { "hint": keys::hint(&key.public()) },
             "tlogEntries": [],
             "timestampVerificationData": {},
         },
@@ -25,7 +25,7 @@ pub fn sign(key: &SigningKey, statement: &[u8]) -> Value {
 }
 
 /// The statement bytes of `bundle` if `key` signed it.
-pub fn verify(key: &VerifyingKey, bundle: &Value) -> Result<Vec<u8>, SignError> {
+pub fn verify(key: &PublicKey, bundle: &Value) -> Result<Vec<u8>, SignError> {
     if bundle["mediaType"] != MEDIA_TYPE {
         return Err(SignError::BadBundle(format!("media type {} is not {MEDIA_TYPE}", bundle["mediaType"])));
     }
@@ -45,11 +45,12 @@ mod tests {
 
     #[test]
     fn a_bundle_names_its_key_and_verifies_with_it_only() {
-        let key = <SigningKey as p256::elliptic_curve::Generate>::try_generate().unwrap();
-        let other = <SigningKey as p256::elliptic_curve::Generate>::try_generate().unwrap();
-        let b = sign(&key, br#"{"_type":"https://in-toto.io/Statement/v1"}"#);
-        assert_eq!(b["verificationMaterial"]["publicKey"]["hint"], keys::hint(key.verifying_key()));
-        assert!(verify(key.verifying_key(), &b).is_ok());
-        assert!(matches!(verify(other.verifying_key(), &b), Err(SignError::WrongSignature)));
+        for alg in [keys::Algorithm::EcdsaP256, keys::Algorithm::Ed25519] {
+            let (key, other) = (super::super::testkey(alg), super::super::testkey(alg));
+            let b = sign(&key, br#"{"_type":"https://in-toto.io/Statement/v1"}"#);
+            assert_eq!(b["verificationMaterial"]["publicKey"]["hint"], keys::hint(&key.public()));
+            assert!(verify(&key.public(), &b).is_ok());
+            assert!(matches!(verify(&other.public(), &b), Err(SignError::WrongSignature)));
+        }
     }
 }

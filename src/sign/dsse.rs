@@ -4,11 +4,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
 
 use super::SignError;
+use super::keys::{PrivateKey, PublicKey};
 
 /// `DSSEv1 <len> <type> <len> <payload>`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
@@ -17,18 +16,19 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The envelope of `payload`, signed with `key` (ECDSA P-256, SHA-256, DER).
-pub fn sign(key: &SigningKey, payload_type: &str, payload: &[u8]) -> Value {
-    let sig: DerSignature = key.sign(&pae(payload_type, payload));
+/// The envelope of `payload`, signed with `key` (ECDSA P-256 with SHA-256
+/// as DER, or Ed25519's 64 bytes).
+pub fn sign(key: &PrivateKey, payload_type: &str, payload: &[u8]) -> Value {
+    let sig = key.sign(&pae(payload_type, payload));
     json!({
         "payload": STANDARD.encode(payload),
         "payloadType": payload_type,
-        "signatures": [{ "sig": STANDARD.encode(sig.as_bytes()), "keyid": "" }],
+        "signatures": [{ "sig": STANDARD.encode(sig), "keyid": "" }],
     })
 }
 
 /// The payload of `envelope` if one of its signatures is `key`'s.
-pub fn verify(key: &VerifyingKey, envelope: &Value) -> Result<Vec<u8>, SignError> {
+pub fn verify(key: &PublicKey, envelope: &Value) -> Result<Vec<u8>, SignError> {
     let bad = |why: &str| SignError::BadBundle(why.to_string());
     let payload = STANDARD
         .decode(envelope["payload"].as_str().ok_or_else(|| bad("no payload"))?)
@@ -38,9 +38,7 @@ pub fn verify(key: &VerifyingKey, envelope: &Value) -> Result<Vec<u8>, SignError
     let sigs = envelope["signatures"].as_array().ok_or_else(|| bad("no signatures"))?;
     for s in sigs {
         let Some(Ok(bytes)) = s["sig"].as_str().map(|b| STANDARD.decode(b)) else { continue };
-        if let Ok(sig) = DerSignature::from_bytes(&bytes)
-            && key.verify(&message, &sig).is_ok()
-        {
+        if key.verify(&message, &bytes) {
             return Ok(payload);
         }
     }
@@ -61,13 +59,15 @@ mod tests {
 
     #[test]
     fn a_signed_envelope_verifies_with_its_key_only() {
-        let key = <SigningKey as p256::elliptic_curve::Generate>::try_generate().unwrap();
-        let other = <SigningKey as p256::elliptic_curve::Generate>::try_generate().unwrap();
-        let env = sign(&key, "application/vnd.in-toto+json", b"{}");
-        assert_eq!(verify(key.verifying_key(), &env).unwrap(), b"{}");
-        assert!(matches!(verify(other.verifying_key(), &env), Err(SignError::WrongSignature)));
-        let mut changed = env.clone();
-        changed["payload"] = json!(STANDARD.encode(b"{\"x\":1}"));
-        assert!(matches!(verify(key.verifying_key(), &changed), Err(SignError::WrongSignature)));
+        use super::super::keys::Algorithm;
+        for alg in [Algorithm::EcdsaP256, Algorithm::Ed25519] {
+            let (key, other) = (super::super::testkey(alg), super::super::testkey(alg));
+            let env = sign(&key, "application/vnd.in-toto+json", b"{}");
+            assert_eq!(verify(&key.public(), &env).unwrap(), b"{}");
+            assert!(matches!(verify(&other.public(), &env), Err(SignError::WrongSignature)));
+            let mut changed = env.clone();
+            changed["payload"] = json!(STANDARD.encode(b"{\"x\":1}"));
+            assert!(matches!(verify(&key.public(), &changed), Err(SignError::WrongSignature)));
+        }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | job | module |
 //! |---|---|
-//! | P-256 keys: generate, PKCS#8 PEM (encrypted with a passphrase), hints | [`keys`] |
+//! | ECDSA P-256 and Ed25519 keys: generate, PKCS#8 PEM (encrypted with a passphrase), hints | [`keys`] |
 //! | DSSE envelopes: PAE, sign, verify | [`dsse`] |
 //! | Sigstore bundle v0.3 around an envelope | [`bundle`] |
 //! | bundles as OCI referrers of the image manifest, under the referrers tag | [`referrers`] |
@@ -55,6 +55,15 @@ pub enum SignError {
     Attest(#[from] crate::attest::AttestError),
     #[error(transparent)]
     Oci(#[from] oci_spec::OciSpecError),
+}
+
+/// A fresh private key, for tests.
+#[cfg(test)]
+fn testkey(alg: keys::Algorithm) -> keys::PrivateKey {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, _) = keys::generate(alg, None).unwrap();
+    std::fs::write(dir.path().join("k"), private).unwrap();
+    keys::load_private(&dir.path().join("k"), None).unwrap()
 }
 
 /// What was signed or verified: (what, digest) pairs.

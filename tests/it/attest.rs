@@ -6,7 +6,10 @@
 //! say; the image rebuilds to the same digest in another store and
 //! `strata verify` says so, or names the file that changed; signatures
 //! verify with strata and with `@sigstore/verify`, and a changed image, a
-//! changed attestation and the wrong key are refused by both.
+//! changed attestation and the wrong key are refused by both. The part
+//! also lays down a DEP-5 copyright file, npm packages, and two ELF
+//! binaries (the host's busybox with a Go build info section, and with a
+//! `cargo auditable` list, added by objcopy) the SBOMs must list.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +18,7 @@ use crate::support::{Strata, last_digest, repo, require, text};
 
 const SPEC: &str = "name: attest-demo\nversion: \"0.1\"\nsummary: attestations demo\nlicense: MIT\nbase: busybox:latest\nbuild-base: busybox:latest\nparts:\n  app:\n    plugin: dump\n    source: files\n";
 
-fn validators() -> PathBuf {
+pub(crate) fn validators() -> PathBuf {
     std::env::var_os("STRATA_VALIDATORS").map_or_else(|| PathBuf::from("/opt/strata-validators"), PathBuf::from)
 }
 
@@ -34,13 +37,70 @@ fn project(dir: &Path, status_extra: &str) {
         ),
     );
     write(
+        "files/usr/share/doc/greet-data/copyright",
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: greet\n\nFiles: *\nCopyright: 2026 Strata Tests\nLicense: GPL-2+ or Artistic\n\nFiles: debian/*\nLicense: public-domain\n\nLicense: GPL-2+\n The GNU General Public License, version 2 or later.\n",
+    );
+    write(
+        "files/usr/lib/node_modules/greet-js/package.json",
+        r#"{"name":"greet-js","version":"2.0.0","license":"ISC"}"#,
+    );
+    write(
+        "files/usr/lib/node_modules/greet-js/node_modules/@greet/words/package.json",
+        r#"{"name":"@greet/words","version":"0.3.1","license":"MIT"}"#,
+    );
+    let modinfo = "path\texample.com/greet\nmod\texample.com/greet\t(devel)\t\ndep\tgolang.org/x/text\tv0.14.0\th1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=\n";
+    elf_with_section(dir, "files/usr/bin/greet-go", ".go.buildinfo", &go_buildinfo("go1.19.8", modinfo));
+    let deps = r#"{"packages":[{"name":"greet-rs","version":"0.1.0","source":"local","root":true,"dependencies":[1]},{"name":"itoa","version":"1.0.11","source":"crates.io"}]}"#;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, deps.as_bytes()).unwrap();
+    elf_with_section(dir, "files/usr/bin/greet-rs", ".dep-v0", &z.finish().unwrap());
+    write(
         "files/usr/lib/python3/dist-packages/greet-1.2.dist-info/METADATA",
         "Metadata-Version: 2.1\nName: greet\nVersion: 1.2\nLicense: MIT\n\nGreets.\n",
     );
 }
 
+/// A Go 1.18+ build info blob: magic, pointer size, flags (2: inline
+/// strings), then at 32 the varint-prefixed Go version and module info
+/// (between 16-byte sentinels), as the Go linker writes it.
+fn go_buildinfo(version: &str, modinfo: &str) -> Vec<u8> {
+    let mut b = b"\xff Go buildinf:".to_vec();
+    b.extend([8, 2]);
+    b.resize(32, 0);
+    let info = [&[0x30; 16][..], modinfo.as_bytes(), &[0xf9; 16]].concat();
+    for s in [version.as_bytes(), &info] {
+        let mut n = s.len();
+        while n >= 0x80 {
+            b.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        b.push(n as u8);
+        b.extend(s);
+    }
+    b
+}
+
+/// Copies the host's busybox (an ELF) to `dest` with `section` added
+/// holding `data`, as a Go or `cargo auditable` binary carries it.
+fn elf_with_section(dir: &Path, dest: &str, section: &str, data: &[u8]) {
+    let blob = dir.join(format!("{section}.bin"));
+    std::fs::write(&blob, data).unwrap();
+    let out = dir.join(dest);
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let busybox =
+        String::from_utf8(Command::new("sh").args(["-c", "command -v busybox"]).output().unwrap().stdout).unwrap();
+    let o = Command::new("objcopy")
+        .arg(format!("--add-section={section}={}", blob.display()))
+        .arg(format!("--set-section-flags={section}=alloc,readonly"))
+        .args([busybox.trim(), out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "objcopy: {}", text(&o));
+    std::fs::remove_file(blob).unwrap();
+}
+
 /// Runs the validator `kind` (spdx, cyclonedx, intoto) on `file`.
-fn validate(kind: &str, file: &Path) -> (bool, String) {
+pub(crate) fn validate(kind: &str, file: &Path) -> (bool, String) {
     let out = Command::new(validators().join("bin/python"))
         .arg(repo().join("tests/it/validators/validate.py"))
         .args([kind, file.to_str().unwrap()])
@@ -70,6 +130,7 @@ fn write(s: &Strata, name: &str, text: &str) -> PathBuf {
 fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
         || !require("busybox-static", "busybox --help")
+        || !require("objcopy (binutils)", "objcopy --version")
         || !require(
             "the attestation validators (.ci/setup)",
             &format!(
@@ -108,10 +169,47 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     assert!(rels.contains(r#""relatedSpdxElement":"SPDXRef-Deb-greet-data-0","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#), "the part does not contain its deb:\n{rels}");
     assert!(rels.contains(r#""relatedSpdxElement":"SPDXRef-PyPI-greet-0","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#), "{rels}");
     assert_eq!(doc["creationInfo"]["created"], "1970-01-01T00:00:00Z", "times come from SOURCE_DATE_EPOCH");
+    // The deb's licenses, from its DEP-5 copyright file, as SPDX identifiers.
+    let deb = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "greet-data").expect("the deb");
+    assert_eq!(deb["licenseDeclared"], "(GPL-2.0-or-later OR Artistic-1.0) AND LicenseRef-public-domain", "{deb}");
+    assert_eq!(deb["licenseComments"], "from /usr/share/doc/greet-data/copyright (DEP-5)");
+    let extracted = &doc["hasExtractedLicensingInfos"];
+    assert_eq!(extracted[0]["licenseId"], "LicenseRef-public-domain", "{extracted}");
+    assert_eq!(extracted[0]["name"], "public-domain");
+    // Language packages: npm's installed, Go's build info, cargo-auditable's list.
+    let purls: Vec<&str> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .collect();
+    for want in [
+        "pkg:npm/greet-js@2.0.0",
+        "pkg:npm/%40greet/words@0.3.1",
+        "pkg:golang/stdlib@1.19.8",
+        "pkg:golang/example.com/greet@%28devel%29",
+        "pkg:golang/golang.org/x/text@v0.14.0",
+        "pkg:cargo/greet-rs@0.1.0",
+        "pkg:cargo/itoa@1.0.11",
+        "pkg:pypi/greet@1.2",
+    ] {
+        assert!(purls.contains(&want), "no {want} in {purls:?}");
+    }
+    let words = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "@greet/words").unwrap();
+    assert_eq!(words["licenseDeclared"], "MIT");
+    assert!(
+        rels.contains(&format!(
+            r#""relatedSpdxElement":"{}","relationshipType":"CONTAINS","spdxElementId":"SPDXRef-Group-app""#,
+            words["SPDXID"].as_str().unwrap()
+        )),
+        "{rels}"
+    );
     let bom: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cdx).unwrap()).unwrap();
     let app = bom["components"].as_array().unwrap().iter().find(|c| c["bom-ref"] == "group:app").expect("the part");
     let step = serde_json::json!({ "name": "strata:step", "value": "prime" });
     assert!(app["components"][0]["properties"].as_array().unwrap().contains(&step), "{app}");
+    let deb = app["components"].as_array().unwrap().iter().find(|c| c["name"] == "greet-data").expect("the deb");
+    assert_eq!(deb["licenses"][0]["expression"], "(GPL-2.0-or-later OR Artistic-1.0) AND LicenseRef-public-domain");
     let prov: serde_json::Value =
         serde_json::from_str(&s.ok(&["attest", "get", "demo:1", "--type", "provenance", "--predicate"])).unwrap();
     let deps = prov["buildDefinition"]["resolvedDependencies"].to_string();
@@ -123,7 +221,7 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     // Determinism: another store builds the same index; verify reproduces it.
     let other = Strata::new();
     other.busybox();
-    assert_eq!(last_digest(&other.ok(&["build", p])), index, "two stores, two indexes");
+    assert_eq!(last_digest(&other.ok(&["build", p, "-t", "demo:1"])), index, "two stores, two indexes");
     assert!(s.ok(&["verify", p, "--image", "demo:1"]).contains("reproduced bit for bit"));
 
     // The attestation manifest goes along on export.
@@ -137,7 +235,8 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     // Signatures: strata and @sigstore/verify agree.
     let env_pass = [("STRATA_KEY_PASSPHRASE", "correct horse")];
     let keygen = |prefix: &Path| {
-        let o = s.cmd().args(["key", "generate", prefix.to_str().unwrap()]).envs(env_pass).output().unwrap();
+        let o =
+            s.cmd().args(["key", "generate", "--output", prefix.to_str().unwrap()]).envs(env_pass).output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
     };
     keygen(&s.path("good"));
@@ -179,6 +278,29 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
         !sigstore_verify(&tampered_path, &good, "--payload-sha256", &att_digest).0,
         "a changed attestation is accepted"
     );
+
+    // An Ed25519 key (no passphrase), in the other store: strata and
+    // @sigstore/verify both verify its bundles.
+    let ed = other.path("ed");
+    other.ok(&["key", "generate", "--output", ed.to_str().unwrap(), "--algorithm", "ed25519"]);
+    let ed_pub = other.path("ed.pub");
+    assert!(std::fs::read_to_string(&ed_pub).unwrap().starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"));
+    let ed_bundles = other.path("ed-bundles");
+    other.ok(&[
+        "sign",
+        "demo:1",
+        "--key",
+        other.path("ed.key").to_str().unwrap(),
+        "--bundle-dir",
+        ed_bundles.to_str().unwrap(),
+    ]);
+    other.ok(&["verify-signature", "demo:1", "--key", ed_pub.to_str().unwrap()]);
+    let refused = other.fails(&["verify-signature", "demo:1", "--key", good.to_str().unwrap()]);
+    assert!(refused.contains("does not verify with this key"), "{refused}");
+    let (ok, out) = sigstore_verify(&ed_bundles.join("image.sigstore.json"), &ed_pub, "--subject", &manifest);
+    assert!(ok, "@sigstore/verify refuses the Ed25519 image bundle:\n{out}");
+    assert!(sigstore_verify(&ed_bundles.join("spdx.sigstore.json"), &ed_pub, "--payload-sha256", &att_digest).0);
+    assert!(!sigstore_verify(&ed_bundles.join("image.sigstore.json"), &good, "--subject", &manifest).0);
 
     // A changed attestation (same image, provenance with run details).
     s.ok(&["build", p, "-t", "demo:1", "--provenance=full"]);

@@ -17,51 +17,67 @@ struct Example {
     recipes: &'static [&'static str],
     /// What `docker run` of its image prints.
     prints: &'static str,
+    /// Package URLs (or their beginnings) its SPDX SBOM must list, besides
+    /// the base's Debian packages every example has.
+    sbom: &'static [&'static str],
 }
 
 const EXAMPLES: &[Example] = &[
-    Example { dir: "hello-make", recipes: &["debian-bookworm"], prints: "hello from strata\n" },
+    Example { dir: "hello-make", recipes: &["debian-bookworm"], prints: "hello from strata\n", sbom: &[] },
     Example {
         dir: "hello-cmake",
         recipes: &["debian-bookworm"],
         prints: "hello from hello-cmake 1.0, built with cmake\n",
+        sbom: &[],
     },
     Example {
         dir: "hello-autotools",
         recipes: &["debian-bookworm"],
         prints: "hello from hello-autotools 1.0, built with autotools\n",
+        sbom: &[],
     },
     Example {
         dir: "hello-python",
         recipes: &["debian-bookworm"],
         prints: "hello from hello-python, built with the python plugin in MMXXV\n",
+        sbom: &["pkg:deb/debian/python3.11-minimal@", "pkg:pypi/hello-python@1.0", "pkg:pypi/roman@5.2"],
     },
     Example {
         dir: "hello-go",
         recipes: &["debian-bookworm"],
         prints: "hello from hello-go, built with the go plugin\n",
+        sbom: &["pkg:golang/stdlib@", "pkg:golang/example.com/hello-go@"],
     },
     Example {
         dir: "hello-rust",
         recipes: &["debian-bookworm"],
         prints: "hello from hello-rust 1.0.0, built with the rust plugin\n",
+        sbom: &[],
     },
     Example {
         dir: "hello-meson",
         recipes: &["debian-bookworm"],
         prints: "hello from hello-meson 1.0, built with meson\n",
+        sbom: &[],
     },
     Example {
         dir: "hello-npm",
         recipes: &["debian-bookworm"],
         prints: "hello from hello-npm 1.0.0, installed with npm on node 18\n",
+        sbom: &["pkg:deb/debian/nodejs@", "pkg:npm/hello-npm@1.0.0"],
     },
-    Example { dir: "multi-part", recipes: &["debian-bookworm"], prints: "hello from multi-part (libgreet 1.0)\n" },
+    Example {
+        dir: "multi-part",
+        recipes: &["debian-bookworm"],
+        prints: "hello from multi-part (libgreet 1.0)\n",
+        sbom: &[],
+    },
     // Built and run by tests/it/spk.rs (the spk frontend; two recipes in one dir).
     Example {
         dir: "spk-greet",
         recipes: &["debian-bookworm"],
         prints: "hello strata from spk-greet 1.2.0 (libgreet 1.0.3)\n",
+        sbom: &[],
     },
 ];
 
@@ -114,6 +130,10 @@ fn hello_python_runs_however_python_is_called_on_an_image_base_and_on_bare() {
         || !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
         || !require("mmdebstrap", "mmdebstrap --version")
         || !require_docker()
+        || !require(
+            "the attestation validators (.ci/setup)",
+            &format!("test -x {}/bin/python", crate::attest::validators().display()),
+        )
     {
         return;
     }
@@ -187,6 +207,7 @@ fn builds_reproducibly_and_runs(dir: &str) {
     }
     let inspect: serde_json::Value = serde_json::from_str(&first.ok(&["image", "inspect", &tag])).unwrap();
     assert_eq!(inspect["annotations"]["org.opencontainers.image.title"], dir, "the project's name titles the image");
+    check_sbom(&first, &tag, example);
     let again = build(&second, example, &[]);
     assert_eq!(last_digest(&out), last_digest(&again), "examples/{dir} built twice gave two images");
 
@@ -194,6 +215,30 @@ fn builds_reproducibly_and_runs(dir: &str) {
     let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag]).output();
     assert!(run.status.success(), "docker run {tag}:\n{}", crate::support::text(&run));
     assert_eq!(String::from_utf8_lossy(&run.stdout), example.prints);
+}
+
+/// The image's SBOMs pass the validators and list the base's Debian
+/// packages (most with their licenses from DEP-5 copyright files) and
+/// what [`Example::sbom`] says.
+fn check_sbom(s: &Strata, tag: &str, example: &Example) {
+    let get = |kind: &str| s.ok(&["attest", "get", tag, "--type", kind, "--predicate"]);
+    let (spdx, cdx) = (s.path("sbom.spdx.json"), s.path("sbom.cdx.json"));
+    fs::write(&spdx, get("spdx")).unwrap();
+    fs::write(&cdx, get("cyclonedx")).unwrap();
+    for (kind, file) in [("spdx", &spdx), ("cyclonedx", &cdx)] {
+        let (ok, out) = crate::attest::validate(kind, file);
+        assert!(ok, "examples/{}: the {kind} SBOM does not validate:\n{out}", example.dir);
+    }
+    let doc: serde_json::Value = serde_json::from_str(&fs::read_to_string(&spdx).unwrap()).unwrap();
+    let packages = doc["packages"].as_array().unwrap();
+    let purls: Vec<&str> = packages.iter().filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str()).collect();
+    for want in ["pkg:deb/debian/libc6@", "pkg:deb/debian/base-files@"].iter().chain(example.sbom) {
+        assert!(purls.iter().any(|p| p.starts_with(want)), "examples/{}: no {want}* in {purls:?}", example.dir);
+    }
+    let debs: Vec<&serde_json::Value> =
+        packages.iter().filter(|p| p["SPDXID"].as_str().is_some_and(|i| i.starts_with("SPDXRef-Deb-"))).collect();
+    let licensed = debs.iter().filter(|p| p["licenseDeclared"] != "NOASSERTION").count();
+    assert!(licensed * 2 > debs.len(), "examples/{}: {licensed} of {} debs have a license", example.dir, debs.len());
 }
 
 /// `strata build examples/<dir>` in `s`, after its base images; returns stdout.

@@ -44,6 +44,23 @@ pub struct Package {
     /// Where it is built from, in spec order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceRef>,
+    /// Debian packages a step of this group unpacked without dpkg (craft's
+    /// `stage-packages`), so that no dpkg status in the image lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unpacked_debs: Vec<DebList>,
+}
+
+/// A file in a vertex's output listing the Debian packages a group
+/// unpacked: a JSON array of objects with at least `name`, `version` and
+/// `arch` (Debian architecture), and optionally `sha256` (of the `.deb`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebList {
+    pub vertex: String,
+    pub output: String,
+    /// The file's path in that output.
+    pub path: String,
+    /// What unpacked them, as the SBOM says (`stage-packages`).
+    pub by: String,
 }
 
 /// One source of a package, pinned as far as the spec pins it.

@@ -3,9 +3,10 @@
 //! relative to the project, `source-checksum`, `source-commit`,
 //! `source-tag` or `source-branch`). Parts have no version or license of
 //! their own in craft; a branch or tag's commit is pinned by strata's
-//! resolve phase, which the provenance records.
+//! resolve phase, which the provenance records. A part with
+//! `stage-packages` names the list of the packages it unpacked.
 
-use strata_frontend_api::metadata::{Metadata, Package, SourceRef};
+use strata_frontend_api::metadata::{DebList, Metadata, Package, SourceRef};
 
 use super::Lowering;
 use super::pull::on_host;
@@ -19,7 +20,7 @@ impl Lowering<'_> {
             license: p.license.clone(),
             homepage: None,
             description: p.summary.clone().or_else(|| p.description.clone()),
-            sources: Vec::new(),
+            ..Default::default()
         });
         let groups = self
             .order
@@ -27,7 +28,18 @@ impl Lowering<'_> {
             .map(|part| {
                 let def = &p.parts[part];
                 let sources = def.source.iter().map(|s| SourceRef::of(&on_host(s))).collect();
-                (part.clone(), Package { name: part.clone(), sources, ..Default::default() })
+                // stage-packages: the resolved list `<p>:pull:debs` writes.
+                let unpacked_debs = if def.stage_packages.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![DebList {
+                        vertex: format!("{part}:pull:debs"),
+                        output: super::packages::LIST.into(),
+                        path: "packages.json".into(),
+                        by: "stage-packages".into(),
+                    }]
+                };
+                (part.clone(), Package { name: part.clone(), sources, unpacked_debs, ..Default::default() })
             })
             .collect();
         self.graph.metadata = Metadata { project, groups };

@@ -184,6 +184,13 @@ fn stage_packages_are_fetched_verified_unpacked_and_squashed_under_the_build() {
     assert_eq!(exec(&g, "a:build").rootfs[2], out("a:build:normalize"));
     assert_eq!(g.vertex("a:build:organize").unwrap().dependencies(), ["a:build:squash"]);
     assert_eq!(exec(&g, "a:build:unpack").rootfs[1], LayerRef::output("a:pull:debs", "debs"));
+    // The SBOM finds the unpacked packages through the metadata.
+    let list = &g.metadata.groups["a"].unpacked_debs[0];
+    assert_eq!(
+        (list.vertex.as_str(), list.output.as_str(), list.path.as_str()),
+        ("a:pull:debs", "list", "packages.json")
+    );
+    assert_eq!(list.by, "stage-packages");
 }
 
 #[test]
