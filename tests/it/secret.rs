@@ -10,7 +10,7 @@ use std::process::Output;
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{Strata, files_holding, require};
+use crate::support::{Strata, files_holding, require, text};
 
 fn require_runc() -> bool {
     require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
@@ -57,10 +57,6 @@ fn build(s: &Strata, dir: &Path, token_file: &Path, npm: &str) -> Output {
     s.cmd().args(args).env("STRATA_IT_NPM_TOKEN", npm).output().expect("run strata")
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 fn sha256_hex(b: &[u8]) -> String {
     Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -72,7 +68,8 @@ fn a_secret_is_read_by_the_step_and_found_nowhere_after() {
     }
     let s = Strata::new();
     let dir = project(&s);
-    let canary = format!("canary-{}-{:x}", std::process::id(), rand_u64());
+    // The store's temp dir name is random: a value no other test writes.
+    let canary = format!("canary-{}", s.dir.path().file_name().unwrap().to_string_lossy());
     let npm = format!("npm-{canary}");
     let token_file = s.path("token.txt");
     fs::write(&token_file, &canary).unwrap();
@@ -124,11 +121,4 @@ fn bad_secrets_are_refused_before_anything_runs() {
     assert!(err.contains("--secret t is given twice"), "{err}");
     let err = s.fails(&["build", d, "--secret", &one, "--remote", "grpc://127.0.0.1:1"]);
     assert!(err.contains("--secret cannot be used with --remote"), "{err}");
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
-    h.finish()
 }
