@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench --bench build                        # W2 W1 W3 W6 (needs root, runc; peers if present)
 //! cargo bench --bench build -- W2 W6               # a subset (or STRATA_BENCH_ONLY=W2,W6)
+//! cargo bench --bench build -- W6R                 # W6 through BuildGrid (only when named)
 //! STRATA_BENCH_RUNS=3 cargo bench --bench build    # samples per figure (default 5, after one warm-up)
 //! STRATA_BENCH_PEERS=buildah cargo bench --bench build   # which peers (default buildah,docker)
 //! cargo bench --bench build -- --write-projects DIR      # only write the projects into DIR
@@ -23,6 +24,9 @@
 //!   (`common/project.rs`): `strata plan` time (n/a until the command
 //!   exists), cold build and cached rebuild, against the peers building a
 //!   Containerfile of 100 COPY+RUN pairs.
+//! - **W6R remote**, only when asked for: W6 through a BuildGrid farm
+//!   served by two and three `strata worker` bots, against the local runc
+//!   worker (`build/remote.rs`).
 //!
 //! strata and the peers alternate (one warm-up round, then the median of
 //! `STRATA_BENCH_RUNS` rounds) so that machine noise hits all alike. A
@@ -46,8 +50,12 @@
 //! project, that strata's image holds the files the peers' images hold in
 //! `/root/stage` (same paths, modes and bytes) and says so.
 
+#[path = "common/buildgrid.rs"]
+mod buildgrid;
 #[path = "common/project.rs"]
 mod project;
+#[path = "build/remote.rs"]
+mod remote;
 #[path = "common/tree.rs"]
 mod tree;
 
@@ -126,12 +134,18 @@ fn main() {
         bench.rebuild("W6 cached rebuild", &w6, &warm, None, Goal::Seconds(0.1));
         bench.jobs("W6 cold build", &w6, &[1, 2], 0.6);
     }
+    if only.contains(&"W6R") {
+        let dir = bench.work.path().join("w6r");
+        project::many_parts(&dir, W6_PARTS, W6_FILES, W6_SEED);
+        remote::w6r(&bench, &Project { dir, tag: "w6r", what: "100 parts × 10 files" });
+    }
 }
 
 /// The workloads asked for: `W1`… given as arguments or in
-/// `STRATA_BENCH_ONLY` (comma- or space-separated); all when none are.
+/// `STRATA_BENCH_ONLY` (comma- or space-separated); all but W6R (which
+/// needs BuildGrid and minutes) when none are.
 fn selection(args: &[String]) -> Vec<&'static str> {
-    const ALL: [&str; 4] = ["W1", "W2", "W3", "W6"];
+    const ALL: [&str; 5] = ["W1", "W2", "W3", "W6", "W6R"];
     let env = std::env::var("STRATA_BENCH_ONLY").unwrap_or_default();
     let asked: Vec<String> = args
         .iter()
@@ -146,7 +160,7 @@ fn selection(args: &[String]) -> Vec<&'static str> {
             std::process::exit(2);
         }
     }
-    ALL.into_iter().filter(|w| asked.is_empty() || asked.iter().any(|a| a == w)).collect()
+    ALL.into_iter().filter(|w| if asked.is_empty() { *w != "W6R" } else { asked.iter().any(|a| a == w) }).collect()
 }
 
 /// A project dir: parts.yaml for strata, and the Containerfile doing the

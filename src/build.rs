@@ -37,6 +37,16 @@ pub enum BuildError {
     NoImage,
     #[error("{0}")]
     FrontendOption(String),
+    #[error("{p} is {have} spec, not {want} one: `strata {wanted} {target}` reads {wanted} specs", p = path.display(), have = article(frontend), want = article(wanted))]
+    WrongFrontend { path: PathBuf, frontend: String, wanted: String, target: String },
+    #[error("the {frontend} frontend has no target '{target}' (it has: {})", known.join(", "))]
+    UnknownTarget { frontend: String, target: String, known: Vec<String> },
+}
+
+/// `a craft`, `an spk`.
+fn article(name: &str) -> String {
+    let vowel_sound = name.starts_with(['a', 'e', 'i', 'o', 'u']) || name == "spk";
+    format!("{} {name}", if vowel_sound { "an" } else { "a" })
 }
 
 /// How to build.
@@ -81,6 +91,9 @@ pub struct BuildOptions {
     pub attest: Option<crate::attest::AttestOptions>,
     /// Build secrets (`--secret`), mounted into the steps that ask for them.
     pub secrets: crate::worker::secrets::Secrets,
+    /// One of the frontend's targets (`strata spk make-source`): what the
+    /// graph makes instead of an image.
+    pub target: Option<String>,
 }
 
 /// What a build produced.
@@ -124,13 +137,98 @@ pub fn lower(path: &Path, opts: &BuildOptions) -> crate::Result<Project> {
     lo.base = opts.base.clone();
     lo.build_base = opts.build_base.clone();
     strata_frontend_api::check_frontend_options(frontend, &opts.frontend_options)
-        .map_err(BuildError::FrontendOption)?;
+        .map_err(|e| BuildError::FrontendOption(whose_option(frontend, &opts.frontend_options, e)))?;
+    if let Some(t) = &opts.target
+        && !frontend.targets().iter().any(|k| k.name == t)
+    {
+        return Err(BuildError::UnknownTarget {
+            frontend: frontend.name().into(),
+            target: t.clone(),
+            known: frontend.targets().iter().map(|k| k.name.to_string()).collect(),
+        }
+        .into());
+    }
     lo.frontend_options = opts.frontend_options.clone();
     lo.secrets = opts.secrets.ids();
+    lo.target = opts.target.clone();
     let graph = frontend.lower(&spec, &lo)?;
     let dir = spec.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let id = std::fs::canonicalize(&spec).unwrap_or_else(|_| spec.clone()).to_string_lossy().into_owned();
     Ok(Project { frontend, spec, dir, id, graph })
+}
+
+/// `error`, and which other frontend has the option the spec's frontend
+/// does not (`--variant` given to a craft project).
+fn whose_option(frontend: &dyn Frontend, given: &[(String, String)], error: String) -> String {
+    let unknown = given.iter().find(|(k, _)| !frontend.options().iter().any(|o| o.name == k));
+    let Some((key, _)) = unknown else { return error };
+    let owners: Vec<&str> = crate::frontends::FRONTENDS
+        .iter()
+        .filter(|f| f.options().iter().any(|o| o.name == key))
+        .map(|f| f.name())
+        .collect();
+    if owners.is_empty() {
+        return error;
+    }
+    format!("{error} ('{key}' is an option of the {} frontend)", owners.join(" and "))
+}
+
+/// What `strata FRONTEND TARGET` made.
+#[derive(Debug, Clone)]
+pub struct Made {
+    /// The vertices no other vertex reads (the target's results), in the
+    /// graph's order, with their outputs (none for a check such as a test).
+    pub results: Vec<(String, Vec<(String, LayerInfo)>)>,
+    pub ran: Vec<String>,
+    pub cached: Vec<String>,
+}
+
+/// `strata FRONTEND TARGET`: lowers the spec for `opts.target` (which
+/// must name a frontend of that name) and solves every vertex.
+pub fn make(
+    store: &Store,
+    worker: &dyn Worker,
+    path: &Path,
+    frontend: &str,
+    opts: &BuildOptions,
+    progress: &mut dyn Progress,
+) -> crate::Result<Made> {
+    let (found, spec) = crate::frontends::detect(path).map_err(BuildError::from)?;
+    if found.name() != frontend {
+        return Err(BuildError::WrongFrontend {
+            path: spec,
+            frontend: found.name().into(),
+            wanted: frontend.into(),
+            target: opts.target.clone().unwrap_or_default(),
+        }
+        .into());
+    }
+    let project = lower(path, opts)?;
+    let (solved, _) = solve(store, Some(worker), &project, opts, &[], progress)?;
+    let read: std::collections::BTreeSet<&str> = project.graph.vertices.iter().flat_map(|v| v.dependencies()).collect();
+    let results = project
+        .graph
+        .vertices
+        .iter()
+        .filter(|v| !read.contains(v.id.as_str()))
+        .map(|v| {
+            let outs = solved.outputs.get(&v.id).map(|o| o.iter().map(|(k, l)| (k.clone(), l.clone())).collect());
+            (v.id.clone(), outs.unwrap_or_default())
+        })
+        .collect();
+    Ok(Made { results, ran: solved.ran, cached: solved.cached })
+}
+
+/// A local build's worker (see [`make`]).
+pub fn make_local(
+    store: &Store,
+    executor: &dyn Executor,
+    path: &Path,
+    frontend: &str,
+    opts: &BuildOptions,
+    progress: &mut dyn Progress,
+) -> crate::Result<Made> {
+    make(store, &local_worker(store, executor, opts), path, frontend, opts, progress)
 }
 
 /// The `--cache-from` registries that answer (one that does not makes a

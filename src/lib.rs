@@ -31,7 +31,7 @@
 //! | the step cache: keys, records, why a step ran | [`cache`] | [`cache::StepCache`], [`cache::MissReason`] |
 //! | what a build tells its user: plain, tty, json | [`progress`] | [`progress::Event`] |
 //! | one entry function per user operation | [`ops`] | [`ops::image`], [`ops::store`] |
-//! | command-line parsing (no logic) | [`cli`] | [`cli::Cli`] |
+//! | command-line parsing (no logic), with the frontends' flags and targets from the registry | [`cli`] | [`cli::parse`], [`cli::Cli`] |
 //! | what is mounted where (`/proc/self/mountinfo`) | [`mounts`] | [`mounts::mount_points_under`] |
 //! | the crate error | [`error`] | [`Error`] |
 //!

@@ -4,12 +4,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use strata::cli::{ArtifactSubcommand, Cli, Command, ImageSubcommand, StoreSubcommand};
 use strata::{ops, store::Store};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = strata::cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -105,6 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::process::exit(code);
             }
         }
+        Command::Target(a) => ops::build::make(&store, &a, out)?,
         Command::Plan(mut a) => {
             a.dry_run = true;
             ops::build::build(&store, &a, out)?;

@@ -1,8 +1,10 @@
-//! Command-line parsing with clap: structs only, no logic. Each subcommand
+//! Command-line parsing with clap: structs only, no logic ([`frontend`]
+//! adds the frontends' flags and targets). Each subcommand
 //! group has its own file; `main.rs` hands the parsed values to `ops`.
 
 mod attest;
 mod build;
+mod frontend;
 mod image;
 mod registry;
 mod remote;
@@ -16,6 +18,7 @@ pub use attest::{
     AttestCommand, AttestSubcommand, KeyCommand, KeySubcommand, SignArgs, VerifyArgs, VerifySignatureArgs,
 };
 pub use build::{BuildArgs, CleanArgs, ExecutorKind, LifecycleArgs, ShellArgs, StepArgs};
+pub use frontend::{TargetArgs, command, parse};
 pub use image::{ImageCommand, ImageSubcommand};
 pub use registry::{
     ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs,
@@ -94,4 +97,23 @@ pub enum Command {
     /// Run one step from a remote Action's input root (what a farm's worker
     /// runs; see docs/remote-execution.md). Needs root and runc.
     StepExec(StepExecArgs),
+    /// `strata FRONTEND TARGET`: a frontend's target (`strata spk
+    /// make-source`), added to the command line from the frontend registry.
+    #[command(skip)]
+    Target(TargetArgs),
+}
+
+impl Command {
+    /// The lifecycle options of a command that runs the lifecycle.
+    pub fn lifecycle_mut(&mut self) -> Option<&mut LifecycleArgs> {
+        match self {
+            Command::Build(a) | Command::Plan(a) => Some(&mut a.lc),
+            Command::Step { args, .. } => Some(&mut args.lc),
+            Command::Overlay(a) | Command::Stage(a) | Command::Prime(a) => Some(&mut a.lc),
+            Command::Shell(a) => Some(&mut a.lc),
+            Command::Target(a) => Some(&mut a.lc),
+            Command::Verify(a) => Some(&mut a.build.lc),
+            _ => None,
+        }
+    }
 }

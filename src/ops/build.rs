@@ -7,7 +7,7 @@ use oci_spec::image::Descriptor;
 
 use crate::build::{self as pipeline, BuildOptions};
 use crate::cli::ExecutorKind;
-use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs};
+use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs, TargetArgs};
 use crate::executor::checked::CheckedOnFirstUse;
 use crate::executor::containerd::{ContainerdConfig, ContainerdExecutor};
 use crate::executor::docker::DockerExecutor;
@@ -45,7 +45,37 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> crate::Result<BuildOptions> {
         step_timeout: lc.step_timeout,
         attest: None,
         secrets: crate::worker::secrets::Secrets::new(lc.secrets.iter().cloned())?,
+        target: None,
     })
+}
+
+/// `strata FRONTEND TARGET FILE` (`strata spk make-source`): builds the
+/// target and prints each result's layers (or that a check passed).
+pub fn make(store: &Store, args: &TargetArgs, out: &mut dyn Write) -> crate::Result<()> {
+    let cancel = Cancel::new();
+    let mut opts = options(&args.lc, &cancel)?;
+    opts.target = Some(args.target.clone());
+    cancel_on_ctrl_c(&cancel);
+    let executor = executor(args.lc.executor)?;
+    let made = pipeline::make_local(
+        store,
+        executor.as_ref(),
+        &args.project,
+        &args.frontend,
+        &opts,
+        progress::renderer(args.lc.progress, out).as_mut(),
+    )?;
+    for (vertex, outputs) in &made.results {
+        if outputs.is_empty() {
+            writeln!(out, "{vertex}: ok").ok();
+        }
+        for (name, layer) in outputs {
+            writeln!(out, "{vertex}: {name} {} ({} bytes)", layer.digest, layer.size).ok();
+        }
+    }
+    writeln!(out, "{} {}: {} step(s) run, {} cached", args.frontend, args.target, made.ran.len(), made.cached.len())
+        .ok();
+    Ok(())
 }
 
 /// Builds (or with `--dry-run`, plans) the project; returns the image, if built.

@@ -3,6 +3,8 @@
 //! the farm's action cache is asked first ([`Worker::cached`], which the
 //! solver calls before it runs a step, so a step another machine ran shows
 //! as cached); otherwise what the CAS lacks goes up and the farm runs it.
+//! Uploads go one step at a time: steps that start together share their
+//! base layers, and only the first finds them missing and sends them.
 //! Output layers stay in the farm: the solver needs only their digests,
 //! and [`Worker::fetch`] brings the blobs into the store when something
 //! local reads them (a host-side op, the image).
@@ -42,6 +44,9 @@ pub struct RemoteWorker<'a> {
     compression: Compression,
     projects: Mutex<HashMap<(PathBuf, i64), ProjectTar>>,
     traffic: Mutex<Traffic>,
+    /// Held while a step's blobs go up, so that steps starting together do
+    /// not all find the same base layer missing and all send it.
+    uploading: tokio::sync::Mutex<()>,
 }
 
 impl<'a> RemoteWorker<'a> {
@@ -55,6 +60,7 @@ impl<'a> RemoteWorker<'a> {
             compression,
             projects: Mutex::default(),
             traffic: Mutex::default(),
+            uploading: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -145,7 +151,10 @@ impl Worker for RemoteWorker<'_> {
                 self.count(|t| t.cached += 1);
                 return self.outputs(job, &r).await;
             }
-            let moved = self.farm.upload(prepared.uploads).await?;
+            let moved = {
+                let _one_at_a_time = self.uploading.lock().await;
+                self.farm.upload(prepared.uploads).await?
+            };
             self.count(|t| {
                 t.uploaded_blobs += moved.blobs;
                 t.uploaded_bytes += moved.bytes;

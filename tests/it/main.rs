@@ -12,6 +12,9 @@ mod support;
 #[allow(dead_code)]
 #[path = "../../src/registry/faultproxy.rs"]
 mod faultproxy;
+/// The BuildGrid farm and `strata worker` bots (shared with the W6R bench).
+#[path = "../../benches/common/buildgrid.rs"]
+mod buildgrid;
 
 mod attest;
 mod base_images;

@@ -90,7 +90,7 @@ fn a_missing_requirement_is_named() {
     let (_d, spec) = spec_dir(&[("needy.spk.yaml", body)]);
     let err = Strata::new().fails(&["plan", &spec]);
     assert!(err.contains("requires 'gcc/6.3', which cannot be satisfied"), "{err}");
-    assert!(err.contains("-X host-pkg=gcc"), "{err}");
+    assert!(err.contains("--spk-provide gcc=DEBIAN-PKG"), "{err}");
     let err = Strata::new().fails(&["plan", &spec, "-X", "nosuch=1"]);
     assert!(err.contains("has no option 'nosuch'"), "{err}");
 }
@@ -99,7 +99,8 @@ fn a_missing_requirement_is_named() {
 /// `shared/conformance/spk/` in `frontends/spk/tests/fixtures/conformance/`) built from
 /// Debian's bzip2 1.0.8 `.orig` tarball, byte-identical to upstream's: the
 /// spec's unreachable upstream URL and version are the only edits. gcc and
-/// make come from the build base (`-X host-pkg=gcc`).
+/// make come from the build base (`--spk-provide gcc=gcc`: the build checks
+/// that Debian's gcc is installed and takes its version).
 #[test]
 fn spk_builds_the_bzip2_conformance_spec_from_debian_sources() {
     let conformance = crate::support::repo().join("frontends/spk/tests/fixtures/conformance");
@@ -133,8 +134,8 @@ fn spk_builds_the_bzip2_conformance_spec_from_debian_sources() {
         &path,
         "--build-base",
         "debian:bookworm-build",
-        "-X",
-        "host-pkg=gcc",
+        "--spk-provide",
+        "gcc=gcc",
         "-t",
         &tag,
         "--output",
@@ -187,4 +188,83 @@ fn spk_validation_refuses_empty_packages_and_altered_files() {
     )
     .unwrap();
     s.ok(&["build", &app]);
+}
+
+/// A library with a test per stage, and one that fails for one variant.
+const TESTED: &str = "pkg: tested/1.0.0
+sources:
+  - script: echo input > input.txt
+build:
+  auto_host_vars: None
+  options: [{var: flavor}]
+  variants:
+    - {flavor: sweet}
+    - {flavor: sour}
+  script: [mkdir -p /spfs/lib, cp input.txt /spfs/lib/data]
+tests:
+  - stage: sources
+    script: [test -f input.txt]
+  - stage: build
+    script: ['test \"$SPK_OPT_flavor\" = sweet -o \"$SPK_OPT_flavor\" = sour']
+  - stage: install
+    script: [grep -q input /spfs/lib/data, 'test \"$SPK_PKG_VERSION\" = 1.0.0']
+  - stage: install
+    selectors: [{flavor: sour}]
+    script: ['echo the sour variant fails its test; exit 3']
+";
+
+/// `strata spk make-source|make-binary|test` and `build --test`, with
+/// spk's flags: each target makes what its spk command makes, a test that
+/// fails names itself, a passed test is cached, and `--spk-provide` checks
+/// the Debian package it names.
+#[test]
+fn spk_targets_tests_and_flags() {
+    if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("mmdebstrap", "mmdebstrap --version")
+    {
+        return;
+    }
+    let (_d, spec) = spec_dir(&[("tested.spk.yaml", TESTED)]);
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+
+    let out = s.ok(&["spk", "make-source", &spec]);
+    assert!(out.contains("tested:source: out sha256:"), "make-source prints the source package's layer:\n{out}");
+    assert!(!out.contains("tested:build:"), "and builds nothing:\n{out}");
+
+    let out = s.ok(&["spk", "make-binary", &spec]);
+    let packages = out.lines().filter(|l| l.starts_with("tested:package:") && l.contains(": run sha256:")).count();
+    assert_eq!(packages, 2, "each variant's components:\n{out}");
+
+    // The sweet variant passes all its stages; the sour one fails its own test.
+    let out = s.ok(&["spk", "test", &spec, "--variant", "flavor=sweet"]);
+    let passed: Vec<&str> = out.lines().filter(|l| l.contains(":test:") && l.ends_with(": ok")).collect();
+    assert_eq!(passed.len(), 3, "sources, build and install:\n{out}");
+    let err = s.fails(&["spk", "test", &spec, "--stage", "install"]);
+    assert!(err.contains(":test:install:3:") && err.contains("the sour variant fails its test"), "{err}");
+    let again = s.ok(&["spk", "test", &spec, "--variant", "0", "--stage=install"]);
+    assert!(again.contains("0 step(s) run"), "a passed test is cached:\n{again}");
+
+    // `build --test` runs the install tests after the build.
+    let err = s.fails(&["build", &spec, "--test"]);
+    assert!(err.contains("the sour variant fails its test"), "{err}");
+    let out = s.ok(&["build", &spec, "--variant", "0", "--test", "--new-variant", r#"{"flavor": "bitter"}"#]);
+    let builds: std::collections::BTreeSet<&str> =
+        out.split_whitespace().map(|w| w.trim_matches(['[', ']'])).filter(|w| w.starts_with("tested:build:")).collect();
+    assert_eq!(builds.len(), 2, "--variant and --new-variant: two builds:\n{out}");
+
+    // A requirement met by a Debian package of the build base.
+    let app = "pkg: app/1.0.0\nsources: []\nbuild:\n  auto_host_vars: None\n  options: [{pkg: shell/>=5}]\n  script: ['echo \"$SPK_PKG_shell_VERSION\" > /spfs/version']\n";
+    let (_a, app) = spec_dir(&[("app.spk.yaml", app)]);
+    let out = s.ok(&["build", &app, "--spk-provide", "shell=bash", "-t", "app:1"]);
+    assert!(out.contains("app:build:"), "{out}");
+    let err = s.fails(&["build", &app, "--spk-provide", "shell=no-such-package"]);
+    assert!(
+        err.contains("spk package 'shell' is provided by the Debian package 'no-such-package' (--spk-provide)"),
+        "{err}"
+    );
+    let err = s.fails(&["build", &app, "--package", "x"]);
+    assert!(err.contains("no option 'package'") && err.contains("of the guix frontend"), "{err}");
+    let err = s.fails(&["spk", "make-source", "examples/hello-make"]);
+    assert!(err.contains("is a craft spec, not an spk one"), "{err}");
 }

@@ -37,6 +37,10 @@ pub struct LowerOptions {
     /// them ([`crate::graph::BuildGraph::give_secrets`]); one that cannot
     /// give its steps secrets refuses a non-empty list.
     pub secrets: Vec<String>,
+    /// One of [`Frontend::targets`] (`strata FRONTEND TARGET FILE`): the
+    /// graph holds what that target makes and, usually, no image. `None`:
+    /// a whole build.
+    pub target: Option<String>,
 }
 
 impl LowerOptions {
@@ -50,6 +54,7 @@ impl LowerOptions {
             parallelism,
             frontend_options: Vec::new(),
             secrets: Vec::new(),
+            target: None,
         }
     }
 
@@ -80,6 +85,41 @@ pub struct FrontendOption {
     /// Whether it may be given more than once.
     pub repeatable: bool,
     /// One line for the user.
+    pub help: &'static str,
+    /// The option's own command-line flag on `strata build` (and `plan`,
+    /// and the frontend's targets), as the frontend's own tool spells it:
+    /// `--variant` for spk's `variant`. `-X KEY=VALUE` works either way.
+    /// Two frontends may share a flag only for options of the same name.
+    pub flag: Option<Flag>,
+}
+
+/// A frontend option's command-line flag: `--long`, and `-s` if it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    pub long: &'static str,
+    pub short: Option<char>,
+}
+
+impl Flag {
+    /// `--long`.
+    pub const fn long(long: &'static str) -> Option<Flag> {
+        Some(Flag { long, short: None })
+    }
+
+    /// `--long` and `-s`.
+    pub const fn with_short(long: &'static str, short: char) -> Option<Flag> {
+        Some(Flag { long, short: Some(short) })
+    }
+}
+
+/// Something a frontend makes besides a whole build, run as `strata
+/// FRONTEND TARGET FILE` (spk's `make-source`): lowering is told the
+/// target in [`LowerOptions::target`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrontendTarget {
+    /// The subcommand (`make-source`).
+    pub name: &'static str,
+    /// One line for `--help`.
     pub help: &'static str,
 }
 
@@ -154,6 +194,11 @@ pub trait Frontend: Send + Sync {
 
     /// The `-X KEY=VALUE` options it understands (none by default).
     fn options(&self) -> &'static [FrontendOption] {
+        &[]
+    }
+
+    /// What it makes besides a whole build (none by default).
+    fn targets(&self) -> &'static [FrontendTarget] {
         &[]
     }
 
@@ -294,8 +339,8 @@ mod tests {
         }
         fn options(&self) -> &'static [FrontendOption] {
             &[
-                FrontendOption { name: "mirror", value: "KIND=URL", repeatable: true, help: "" },
-                FrontendOption { name: "strict", value: "", repeatable: false, help: "" },
+                FrontendOption { name: "mirror", value: "KIND=URL", repeatable: true, help: "", flag: None },
+                FrontendOption { name: "strict", value: "", repeatable: false, help: "", flag: None },
             ]
         }
         fn run_host_op(&self, _: &HostOp, _: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {

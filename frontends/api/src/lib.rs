@@ -44,8 +44,8 @@ pub mod tree;
 
 pub use bounded::read_bounded;
 pub use frontend::{
-    Frontend, FrontendError, FrontendOption, HostOpError, HostResult, HostTree, LowerOptions, ReadFile,
-    check_frontend_options, debian_arch, parse_frontend_option,
+    Flag, Frontend, FrontendError, FrontendOption, FrontendTarget, HostOpError, HostResult, HostTree, LowerOptions,
+    ReadFile, check_frontend_options, debian_arch, parse_frontend_option,
 };
 pub use graph::IR_VERSION;
 

@@ -90,7 +90,23 @@ pub fn global_environment(project: &Project, info: &BuildInfo) -> Vec<(String, S
     if let Some(name) = &project.name {
         env.push(("CRAFT_PROJECT_NAME", name.clone()));
     }
+    // craft-application (rockcraft) adds the version to every step's
+    // environment; craft-parts alone (parts.yaml) does not.
+    if application_project(project)
+        && let Some(version) = &project.version
+    {
+        env.push(("CRAFT_PROJECT_VERSION", version.clone()));
+    }
     env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Whether the project is read as craft-application reads a project
+/// (`rockcraft.yaml`, `*.rockcraft.yaml`, `strata.yaml`): its version is a
+/// project variable and every string of the project is expanded, not only
+/// the parts'. A `parts.yaml` (or any other file with `parts:`) is
+/// craft-parts' alone.
+pub fn application_project(project: &Project) -> bool {
+    crate::plugins::Flavour::is_rock(&project.spec_file) || project.spec_file == "strata.yaml"
 }
 
 /// A part's directories, with its plugin's out-of-source rule.
@@ -227,6 +243,19 @@ pub fn expand_globals(project: &Project, info: &BuildInfo) -> Project {
     for part in p.parts.values_mut() {
         expand_part(part, &rep, &rep_overlay);
     }
+    if application_project(project) {
+        // craft-application expands the whole project, the image's
+        // settings included (`environment: {V: $CRAFT_PROJECT_VERSION}`).
+        let img = &mut p.image;
+        for list in [&mut img.entrypoint, &mut img.cmd].into_iter().flatten() {
+            list.iter_mut().for_each(|s| *s = rep(s));
+        }
+        img.environment.iter_mut().for_each(|(_, v)| *v = rep(v));
+        img.labels.values_mut().for_each(|v| *v = rep(v));
+        for o in [&mut img.user, &mut img.working_dir].into_iter().flatten() {
+            *o = rep(o);
+        }
+    }
     p
 }
 
@@ -286,5 +315,39 @@ fn expand_part(part: &mut Part, rep: &dyn Fn(&str) -> String, rep_overlay: &dyn 
     }
     for p in &mut part.permissions {
         p.path = rep(&p.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::CraftFrontend;
+
+    const PROJECT: &str = "name: vars\nversion: '1.2'\nbase: bare\nbuild-base: debian:bookworm\n\
+        environment: {V: $CRAFT_PROJECT_VERSION, N: '${CRAFT_PROJECT_NAME}'}\n\
+        parts:\n  p:\n    plugin: nil\n    override-build: echo $CRAFT_PROJECT_VERSION\n";
+
+    fn expanded(spec_file: &str) -> (Project, Vec<(String, String)>) {
+        let project = CraftFrontend.load_str(PROJECT, Path::new("/project"), spec_file).unwrap();
+        let info = BuildInfo { arch_build_on: "amd64".into(), arch_build_for: "amd64".into(), parallel_build_count: 2 };
+        let env = global_environment(&project, &info);
+        (expand_globals(&project, &info), env)
+    }
+
+    #[test]
+    fn a_rock_expands_project_variables_everywhere_as_craft_application_does() {
+        let (p, env) = expanded("rockcraft.yaml");
+        assert!(env.contains(&("CRAFT_PROJECT_VERSION".into(), "1.2".into())), "every step sees the version");
+        assert_eq!(p.image.environment, [("V".to_string(), "1.2".to_string()), ("N".into(), "vars".into())]);
+        assert_eq!(p.parts["p"].scriptlets.for_step(Step::Build), Some("echo 1.2"));
+    }
+
+    #[test]
+    fn a_parts_yaml_keeps_craft_parts_globals() {
+        let (p, env) = expanded("parts.yaml");
+        assert!(!env.iter().any(|(k, _)| k == "CRAFT_PROJECT_VERSION"), "craft-parts has no version variable");
+        assert_eq!(p.image.environment[0].1, "$CRAFT_PROJECT_VERSION", "only parts are expanded");
     }
 }

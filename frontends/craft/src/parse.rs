@@ -38,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "source-date-epoch",
     "entrypoint",
     "cmd",
+    "entrypoint-command",
     "environment",
     "labels",
     "user",
@@ -329,6 +330,30 @@ fn check_arch(node: &Node, arch: &str, what: &str) -> Result<(), SpecError> {
     ))
 }
 
+/// rockcraft's `entrypoint-command` (`utils.parse_command`): the words
+/// before a `[ ... ]` group are the entrypoint, the words inside it the
+/// default arguments (the CMD); an empty list of either is no value, as
+/// rockcraft leaves it unset (`echo` → `["echo"]` and no CMD; `[ echo hi ]`
+/// → no entrypoint, CMD `["echo", "hi"]`).
+pub fn entrypoint_command(text: &str) -> Result<(Option<Vec<String>>, Option<Vec<String>>), String> {
+    let words = shlex::split(text).ok_or("unbalanced quotes")?;
+    let (mut entrypoint, mut args) = (Vec::new(), Vec::new());
+    let (mut inside, mut had_group) = (false, false);
+    for w in words {
+        match (inside, w.as_str()) {
+            (true, "[") => return Err("cannot nest [ ... ] groups".into()),
+            (true, "]") => inside = false,
+            (true, _) => args.push(w),
+            (false, _) if had_group => return Err("cannot have any arguments after the [ ... ] group".into()),
+            (false, "[") => (inside, had_group) = (true, true),
+            (false, "]") => return Err("a ']' without its '['".into()),
+            (false, _) => entrypoint.push(w),
+        }
+    }
+    let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
+    Ok((some(entrypoint), some(args)))
+}
+
 fn parse_image<'a>(get: &dyn Fn(&str) -> Option<&'a Node>) -> Result<ImageSettings, SpecError> {
     let mut image = ImageSettings {
         entrypoint: get("entrypoint").map(|n| string_list(n, "entrypoint")).transpose()?,
@@ -337,6 +362,17 @@ fn parse_image<'a>(get: &dyn Fn(&str) -> Option<&'a Node>) -> Result<ImageSettin
         working_dir: get("working-dir").map(|n| string(n, "working-dir")).transpose()?,
         ..ImageSettings::default()
     };
+    if let Some(n) = get("entrypoint-command") {
+        if let Some(other) = ["entrypoint", "cmd"].into_iter().find(|k| get(k).is_some()) {
+            return Err(SpecError::new(
+                n.pos,
+                format!("'entrypoint-command' and '{other}' both set the image's entrypoint"),
+                "keep one: entrypoint-command (rockcraft's) or entrypoint and cmd",
+            ));
+        }
+        (image.entrypoint, image.cmd) = entrypoint_command(&string(n, "entrypoint-command")?)
+            .map_err(|why| SpecError::new(n.pos, format!("entrypoint-command: {why}"), "e.g. 'echo [ hello ]'"))?;
+    }
     if let (Some(w), Some(n)) = (&image.working_dir, get("working-dir"))
         && !w.starts_with('/')
     {
@@ -1150,5 +1186,28 @@ fn integer(n: &Node, what: &str, min: i64, max: i64) -> Result<i64, SpecError> {
             format!("'{what}' must be a whole number from {min} to {max}, not {}", n.describe()),
             "write a number such as 0 or 1700000000",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entrypoint_command;
+
+    fn v(words: &[&str]) -> Option<Vec<String>> {
+        Some(words.iter().map(|w| w.to_string()).collect())
+    }
+
+    #[test]
+    fn entrypoint_command_splits_as_rockcraft_does() {
+        // rockcraft's spread tests entrypoint-command{,-cmd-only,-empty,-no-cmd}.
+        assert_eq!(entrypoint_command("echo [ foo ]").unwrap(), (v(&["echo"]), v(&["foo"])));
+        assert_eq!(entrypoint_command("[ echo foo ]").unwrap(), (None, v(&["echo", "foo"])));
+        assert_eq!(entrypoint_command("[ ]").unwrap(), (None, None));
+        assert_eq!(entrypoint_command("echo").unwrap(), (v(&["echo"]), None));
+        assert_eq!(entrypoint_command("sh -c 'echo a b' [ x ]").unwrap(), (v(&["sh", "-c", "echo a b"]), v(&["x"])));
+        assert!(entrypoint_command("a [ b ] c").unwrap_err().contains("after"));
+        assert!(entrypoint_command("a [ [ b ] ]").unwrap_err().contains("nest"));
+        assert!(entrypoint_command("a ]").is_err());
+        assert!(entrypoint_command("echo 'open").unwrap_err().contains("quotes"));
     }
 }

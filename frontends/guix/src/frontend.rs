@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use strata_frontend_api::frontend::FrontendOption;
+use strata_frontend_api::frontend::{Flag, FrontendOption};
 use strata_frontend_api::graph::{BuildGraph, FrontendId, HostOp};
 use strata_frontend_api::{Frontend, FrontendError, HostOpError, HostResult, HostTree, LowerOptions};
 
@@ -28,36 +28,42 @@ const OPTIONS: &[FrontendOption] = &[
         value: "NAME",
         repeatable: false,
         help: "the package to build (default: the last one the file defines)",
+        flag: Flag::long("package"),
     },
     FrontendOption {
         name: "mirror",
         value: "KIND=URL",
         repeatable: true,
         help: "a base URL for mirror://KIND/ (before the built-in ones)",
+        flag: Flag::long("mirror"),
     },
     FrontendOption {
         name: "source-cache",
         value: "DIR",
         repeatable: true,
         help: "a directory of source files used instead of downloading when their sha256 matches",
+        flag: Flag::long("source-cache"),
     },
     FrontendOption {
         name: "strict",
         value: "",
         repeatable: false,
         help: "a substitute* that matches nothing fails the phase",
+        flag: Flag::long("strict"),
     },
     FrontendOption {
         name: "symlink",
         value: "LINK=TARGET",
         repeatable: true,
         help: "a symlink in the image to TARGET in the out output (guix pack -S: /bin/hello=bin/hello)",
+        flag: None,
     },
     FrontendOption {
         name: "debian",
         value: "NAME=PKG[,PKG]",
         repeatable: true,
         help: "map Guix input NAME to these Debian packages",
+        flag: None,
     },
 ];
 

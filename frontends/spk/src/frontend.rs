@@ -1,14 +1,17 @@
-//! The spk frontend as strata sees it: `*.spk.yaml` files, the `-X`
-//! options (spk's `-o`, `--variant`, `--no-host`, and strata's strict
-//! mode), lowering, and its host ops.
+//! The spk frontend as strata sees it: `*.spk.yaml` files, its options
+//! (spk's `-o`, `--variant`, `--new-variant`, `--no-host`; strata's
+//! `--strict`, `--spk-provide` and `--test`), its targets (`strata spk
+//! make-source|make-binary|test`), lowering, and its host ops.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use strata_frontend_api::graph::{BuildGraph, FrontendId, HostOp};
-use strata_frontend_api::{Frontend, FrontendError, FrontendOption, HostOpError, HostResult, HostTree, LowerOptions};
+use strata_frontend_api::{
+    Flag, Frontend, FrontendError, FrontendOption, FrontendTarget, HostOpError, HostResult, HostTree, LowerOptions,
+};
 
-use crate::lower::{DEFAULT_BASE, Settings, lower};
+use crate::lower::{DEFAULT_BASE, Settings, Target, lower};
 use crate::variants::{Host, Selection, distro_of, rust_arch};
 
 /// Bumped whenever a vertex would yield other bytes for the same spec.
@@ -24,36 +27,82 @@ static OPTIONS: &[FrontendOption] = &[
         value: "NAME=VALUE",
         repeatable: true,
         help: "an option value (spk's -o): overrides it in every variant and in the template's opt",
+        flag: Flag::with_short("opt", 'o'),
     },
     FrontendOption {
         name: "variant",
-        value: "N|K=V[,K=V]",
+        value: "N|K=V[,K=V]|JSON",
         repeatable: true,
         help: "build only this variant: its index, or the values it has (spk's --variant)",
+        flag: Flag::long("variant"),
+    },
+    FrontendOption {
+        name: "new-variant",
+        value: "JSON",
+        repeatable: true,
+        help: "build this variant instead of the spec's, e.g. '{\"debug\": \"on\"}' (spk's --new-variant)",
+        flag: Flag::long("new-variant"),
     },
     FrontendOption {
         name: "no-host",
         value: "",
         repeatable: false,
         help: "leave the host options (os, arch, distro) out (spk's --no-host)",
+        flag: Flag::long("no-host"),
     },
     FrontendOption {
         name: "strict",
         value: "",
         repeatable: false,
         help: "refuse keys spk would ignore instead of warning about them",
+        flag: Flag::long("strict"),
+    },
+    FrontendOption {
+        name: "spk-provide",
+        value: "NAME=DEBIAN-PKG[,...]",
+        repeatable: true,
+        help: "spk package NAME is these Debian packages of the build base: requirements on it are met by them",
+        flag: Flag::long("spk-provide"),
     },
     FrontendOption {
         name: "host-pkg",
         value: "NAME",
         repeatable: true,
-        help: "a package the build base provides: requirements on it are met without a recipe",
+        help: "a package the build base provides, unchecked: requirements on it are met without a recipe",
+        flag: None,
+    },
+    FrontendOption {
+        name: "test",
+        value: "",
+        repeatable: false,
+        help: "run the spec's install tests after building (what spk users ask `spk build --test` for)",
+        flag: Flag::long("test"),
+    },
+    FrontendOption {
+        name: "stage",
+        value: "sources|build|install",
+        repeatable: true,
+        help: "with `strata spk test`: run only this stage's tests (spk test FILE@STAGE)",
+        flag: Flag::long("stage"),
     },
     FrontendOption {
         name: "env",
         value: "NAME=VALUE",
         repeatable: true,
         help: "a variable of the template's env (strata passes none of its own)",
+        flag: None,
+    },
+];
+
+static TARGETS: &[FrontendTarget] = &[
+    FrontendTarget { name: "make-source", help: "Make the source package only (spk make-source)" },
+    FrontendTarget {
+        name: "make-binary",
+        help: "Make the source package and every selected variant's binary package, no image (spk make-binary)",
+    },
+    FrontendTarget {
+        name: "test",
+        help: "Run the spec's tests: the sources, build and install stages, or those given with --stage (spk test)",
     },
 ];
 
@@ -85,10 +134,31 @@ impl SpkFrontend {
             None => Some(DEFAULT_BASE.to_string()),
         };
         let host = Host { os: "linux".into(), arch: rust_arch(&opts.arch), distro: distro_of(&build_base) };
+        let mut provides = BTreeMap::new();
+        for v in opts.options("spk-provide") {
+            let (name, debs) = v.split_once('=').ok_or_else(|| {
+                FrontendError::new(format!("--spk-provide {v}: expected NAME=DEBIAN-PKG[,DEBIAN-PKG]"))
+                    .hint("e.g. --spk-provide gcc=gcc,g++ (the Debian packages must be in the build base)")
+            })?;
+            let debs: Vec<String> = debs.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect();
+            if debs.is_empty() || !crate::spec::valid_pkg_name(name.trim()) {
+                return Err(FrontendError::new(format!("--spk-provide {v}: expected NAME=DEBIAN-PKG[,DEBIAN-PKG]"))
+                    .hint("NAME is an spk package name; the Debian packages are comma-separated"));
+            }
+            provides.insert(name.trim().to_string(), debs);
+        }
+        let target = match opts.target.as_deref() {
+            None => None,
+            Some("make-source") => Some(Target::Source),
+            Some("make-binary") => Some(Target::Binary),
+            Some("test") => Some(Target::Test),
+            Some(other) => return Err(FrontendError::new(format!("the spk frontend makes no '{other}'"))),
+        };
         Ok(Settings {
             selection: Selection {
                 overrides: pairs("opt")?,
                 variants: opts.options("variant").into_iter().map(str::to_string).collect(),
+                new_variants: opts.options("new-variant").into_iter().map(str::to_string).collect(),
                 no_host: opts.flag("no-host"),
             },
             host_pkgs: opts
@@ -97,6 +167,21 @@ impl SpkFrontend {
                 .flat_map(|v| v.split(','))
                 .map(|s| s.trim().to_string())
                 .collect(),
+            provides,
+            target,
+            run_tests: opts.flag("test"),
+            stages: {
+                let mut stages = Vec::new();
+                for st in opts.options("stage") {
+                    if !matches!(st, "sources" | "build" | "install") {
+                        return Err(FrontendError::new(format!(
+                            "--stage {st}: spk's test stages are sources, build and install"
+                        )));
+                    }
+                    stages.push(st.to_string());
+                }
+                stages
+            },
             strict: opts.flag("strict"),
             env: pairs("env")?,
             build_base,
@@ -138,11 +223,15 @@ impl Frontend for SpkFrontend {
         OPTIONS
     }
 
+    fn targets(&self) -> &'static [FrontendTarget] {
+        TARGETS
+    }
+
     fn lower(&self, spec: &Path, opts: &LowerOptions) -> Result<BuildGraph, FrontendError> {
         let settings = SpkFrontend::settings(opts)?;
         let (mut graph, warnings) = lower(spec, &settings, SpkFrontend::id())?;
-        // spk has no secrets: the source scripts and the build script get them.
-        graph.give_secrets(&opts.secrets, |v| matches!(v.step.as_str(), "source" | "build"));
+        // spk has no secrets: the source scripts, the build script and the tests get them.
+        graph.give_secrets(&opts.secrets, |v| matches!(v.step.as_str(), "source" | "build" | "test"));
         for w in &warnings {
             eprintln!("{w}");
         }

@@ -84,9 +84,34 @@ pub struct Resolved {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
     pub overrides: BTreeMap<String, String>,
-    /// `--variant N` or `--variant k=v,k=v`.
+    /// `--variant N`, `--variant k=v,k=v` or `--variant '{"k": "v"}'`.
     pub variants: Vec<String>,
+    /// `--new-variant '{"k": "v"}'`: bespoke variants, built instead of
+    /// the spec's unless `--variant` picks some of those too.
+    pub new_variants: Vec<String>,
     pub no_host: bool,
+}
+
+/// A JSON object of option values (`--variant '{...}'`, `--new-variant`),
+/// as spk reads one: strings as they are, numbers and booleans in their
+/// JSON spelling (`3.10` is `3.1`, as in spk).
+pub fn json_values(text: &str) -> Result<Vec<(String, String)>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let serde_json::Value::Object(map) = v else {
+        return Err("expected a JSON object of option values, like {\"python\": \"3.11\"}".into());
+    };
+    map.into_iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => String::new(),
+                other => return Err(format!("option '{k}': {other} is not a string, number or boolean")),
+            };
+            Ok((k.trim().to_lowercase(), value))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -313,7 +338,14 @@ pub fn variants(pkg: &str, build: &BuildSpec, host: &Host, sel: &Selection) -> R
             }
         }
     }
-    let chosen: Vec<&Listed> = if sel.variants.is_empty() {
+    let mut bespoke: Vec<Listed> = Vec::new();
+    for text in &sel.new_variants {
+        let entries = json_values(text).map_err(|why| VariantError::BadSelector(text.clone(), why))?;
+        bespoke.push((None, entries));
+    }
+    let chosen: Vec<&Listed> = if sel.variants.is_empty() && !bespoke.is_empty() {
+        bespoke.iter().collect()
+    } else if sel.variants.is_empty() {
         // Skip variants that name a host option with another value.
         listed.iter().filter(|(_, e)| e.iter().all(|(k, v)| host_opts.get(k).is_none_or(|h| h == v))).collect()
     } else {
@@ -330,9 +362,13 @@ pub fn variants(pkg: &str, build: &BuildSpec, host: &Host, sel: &Selection) -> R
                 continue;
             }
             let mut want = BTreeMap::new();
-            for kv in s.split(',') {
+            let json = s.trim_start().starts_with('{');
+            if json {
+                want.extend(json_values(s).map_err(|why| VariantError::BadSelector(s.clone(), why))?);
+            }
+            for kv in s.split(',').filter(|_| !json) {
                 let (k, v) = kv.split_once('=').ok_or_else(|| {
-                    VariantError::BadSelector(s.clone(), "expected N or KEY=VALUE[,KEY=VALUE]".into())
+                    VariantError::BadSelector(s.clone(), "expected N, KEY=VALUE[,KEY=VALUE] or a JSON object".into())
                 })?;
                 want.insert(k.trim().to_lowercase(), v.trim().to_string());
             }
@@ -346,6 +382,7 @@ pub fn variants(pkg: &str, build: &BuildSpec, host: &Host, sel: &Selection) -> R
             }
             out.extend(matching);
         }
+        out.extend(bespoke.iter());
         out
     };
     let mut built: Vec<Resolved> = Vec::new();

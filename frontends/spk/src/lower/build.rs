@@ -14,21 +14,25 @@ use strata_frontend_api::graph::{
 };
 
 use super::source::quote;
-use super::{Built, Lowering, pkg_dir};
+use super::{BuildEnv, Built, Lowering, pkg_dir};
 use crate::hostops::{self, ComponentParams, Package, RuleParams};
 use crate::spec::{EnvOp, Request, RuleMode, Spec};
 use crate::variants::{Resolved, variants};
+
+/// Sources the environment's startup files, as an spfs shell does.
+pub const SOURCE_STARTUP: &str =
+    "for f in /spfs/etc/spfs/startup.d/*.sh; do if [ -e \"$f\" ]; then . \"$f\"; fi; done\n";
 
 /// The PATH of a build: the deps' `/spfs/bin` first, then Debian's.
 pub const BUILD_PATH: &str = "/spfs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A name as an environment variable name part (`-` → `_`).
-fn env_name(s: &str) -> String {
+pub fn env_name(s: &str) -> String {
     s.replace('-', "_")
 }
 
 /// spk's `SPK_PKG_<P>_*` for a resolved package.
-fn pkg_env(prefix: &str, b: &Built, env: &mut Vec<(String, String)>) {
+pub fn pkg_env(prefix: &str, b: &Built, env: &mut Vec<(String, String)>) {
     let v = crate::version::Version::parse(&b.version).expect("a built version parses");
     env.push((prefix.to_string(), b.ident.clone()));
     env.push((format!("{prefix}_VERSION"), b.version.clone()));
@@ -123,16 +127,45 @@ pub fn startup_files(name: &str, ops: &[EnvOp]) -> Option<(String, String, Strin
     Some((base, sh, csh))
 }
 
-/// The build wrapper: metadata, startup files sourced, the script, this
-/// package's startup files.
-fn wrapper(meta: &str, src: &str, components: &[String], startup: Option<&str>) -> String {
+/// Shell lines checking that the Debian packages `--spk-provide` names for
+/// spk package `name` are installed, and exporting the first one's
+/// upstream version as `SPK_PKG_<name>_VERSION*` (epoch, Debian revision
+/// and `~`/`+` suffixes dropped).
+pub fn provided_sh(name: &str, debs: &[String]) -> String {
+    let mut s = String::new();
+    for (i, deb) in debs.iter().enumerate() {
+        s.push_str(&format!(
+            "s=$(dpkg-query -W -f='${{db:Status-Status}} ${{Version}}' {deb_q} 2>/dev/null) && [ \"${{s%% *}}\" = installed ] || {{ echo {msg} >&2; exit 1; }}\n",
+            deb_q = quote(deb),
+            msg = quote(&format!(
+                "strata: spk package '{name}' is provided by the Debian package '{deb}' (--spk-provide), which the build base does not have installed"
+            )),
+        ));
+        if i == 0 {
+            let p = format!("SPK_PKG_{}", env_name(name));
+            s.push_str("v=${s#* }; v=${v#*:}; v=${v%-*}; v=${v%%[~+]*}\n");
+            s.push_str("IFS=. read -r v1 v2 v3 _ <<EOF\n$v\nEOF\n");
+            s.push_str(&format!(
+                "export {p}={}\"$v/debian\" {p}_VERSION=\"$v\" {p}_BUILD=debian {p}_VERSION_MAJOR=\"${{v1:-0}}\" {p}_VERSION_MINOR=\"${{v2:-0}}\" {p}_VERSION_PATCH=\"${{v3:-0}}\" {p}_VERSION_BASE=\"$v\"\n",
+                quote(&format!("{name}/"))
+            ));
+            s.push_str(&format!("echo {}\"$v\" >&2\n", quote(&format!("strata: {name} is Debian's {deb} "))));
+        }
+    }
+    s
+}
+
+/// The build wrapper: metadata, provided packages checked, startup files
+/// sourced, the script, this package's startup files.
+fn wrapper(meta: &str, src: &str, components: &[String], startup: Option<&str>, provided: &str) -> String {
     let mut s = String::from("set -e\n");
     s.push_str(&format!("meta={}\nmkdir -p \"$meta\" {}\n", quote(&format!("/{meta}")), quote(&format!("/{src}"))));
     s.push_str("cp /.spk/spec.yaml /.spk/options.json /.spk/build.sh \"$meta/\"\n");
     for c in components {
         s.push_str(&format!(": > \"$meta\"/{}\n", quote(&format!("{c}.cmpt"))));
     }
-    s.push_str("for f in /spfs/etc/spfs/startup.d/*.sh; do if [ -e \"$f\" ]; then . \"$f\"; fi; done\n");
+    s.push_str(provided);
+    s.push_str(SOURCE_STARTUP);
     s.push_str(&format!("cd {}\n", quote(&format!("/{src}"))));
     s.push_str("bash -ex \"$meta/build.sh\"\n");
     if let Some(base) = startup {
@@ -268,6 +301,7 @@ impl Lowering<'_> {
         let mut env_layers: Vec<LayerRef> = Vec::new();
         let mut seen = BTreeSet::new();
         let mut deps: Vec<Built> = Vec::new();
+        let mut provided = String::new();
         for (dep, comps, range) in &r.pkgs {
             let resolved =
                 self.resolve(dep, range, &ident).map_err(|e| if e.file.is_none() { e.in_file(file) } else { e })?;
@@ -275,10 +309,13 @@ impl Lowering<'_> {
                 let comps = if comps.is_empty() { vec!["build".to_string()] } else { comps.clone() };
                 self.closure(&b, &comps, &mut env_layers, &mut seen)?;
                 deps.push(b);
+            } else if let Some(debs) = self.settings.provides.get(dep) {
+                provided.push_str(&provided_sh(dep, debs));
             }
         }
         let mut rootfs = vec![LayerRef::image(&self.settings.build_base)];
         rootfs.extend(env_layers.iter().cloned());
+        let env_rootfs = rootfs.clone();
         rootfs.extend(source.iter().cloned());
 
         let meta = pkg_dir(name, &version, &r.digest);
@@ -306,6 +343,7 @@ impl Lowering<'_> {
             uses: BTreeMap::new(),
             requirements: BTreeMap::new(),
             environment: Vec::new(),
+            build: None,
         };
         pkg_env("SPK_PKG", &own, &mut env);
         env.push(("SPK_PKG_NAME".into(), name.to_string()));
@@ -317,7 +355,11 @@ impl Lowering<'_> {
         let environment: Vec<EnvOp> = spec.install.environment.iter().map(|op| expand_op(op, &env)).collect();
         let startup = startup_files(name, &environment);
         let mut files = vec![
-            FileData::new("run.sh", 0o755, wrapper(&meta, &src, &components, startup.as_ref().map(|s| s.0.as_str()))),
+            FileData::new(
+                "run.sh",
+                0o755,
+                wrapper(&meta, &src, &components, startup.as_ref().map(|s| s.0.as_str()), &provided),
+            ),
             FileData::new("build.sh", 0o644, spec.build.script.join("\n")),
             FileData::new("spec.yaml", 0o644, output_spec(spec, r)),
             FileData::new("options.json", 0o644, serde_json::to_string_pretty(&r.values).expect("plain data")),
@@ -328,6 +370,14 @@ impl Lowering<'_> {
         }
 
         let build_id = format!("{name}:build:{}", r.digest);
+        let build_env = BuildEnv {
+            values: r.values.clone(),
+            rootfs: env_rootfs,
+            source: source.clone(),
+            env: env.clone(),
+            src_dir: src.clone(),
+            provided: provided.clone(),
+        };
         let op = ExecOp {
             rootfs,
             mounts: vec![Mount {
@@ -401,6 +451,7 @@ impl Lowering<'_> {
             uses,
             requirements,
             environment,
+            build: Some(build_env),
             ..own
         })
     }

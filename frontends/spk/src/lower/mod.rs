@@ -6,14 +6,20 @@
 //! | `<n>:source…`: the source package `/spfs/spk/pkg/<n>/<v>/src` as one layer | [`source`] |
 //! | `<n>:build:<id>`, `<n>:package:<id>`: each variant's build, its purge, validation and components | [`build`] |
 //! | the image: the runtime base + the default variant's `run` closure | [`image`] |
+//! | `<n>:test:<stage>:<i>:<id>`: the spec's tests (`strata spk test`, `--test`) | [`test`] |
+//!
+//! What the graph holds follows the [`Target`]: the source package alone
+//! (`make-source`), the builds (`make-binary`), the builds and the tests
+//! (`test`), or the builds and the image (a whole build).
 //!
 //! Build requirements are resolved from the `*.spk.yaml` files beside the
 //! spec ([`Lowering::resolve`]); packages the build base provides are named
-//! with `-X host-pkg=NAME`.
+//! with `--spk-provide NAME=DEBIAN-PKG` or `-X host-pkg=NAME`.
 
 mod build;
 mod image;
 mod source;
+mod test;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,6 +41,16 @@ pub struct Settings {
     pub selection: Selection,
     /// Packages the build base provides: requirements on them are met.
     pub host_pkgs: Vec<String>,
+    /// spk packages the build base's Debian packages provide (`--spk-provide
+    /// NAME=DEB,...`): met like `host_pkgs`, and each build that requires
+    /// one checks that they are installed and gets their version.
+    pub provides: BTreeMap<String, Vec<String>>,
+    /// What to make; `None`: a whole build (the builds and the image).
+    pub target: Option<Target>,
+    /// Run the install tests after a whole build (`--test`).
+    pub run_tests: bool,
+    /// The test stages to run (`--stage`); empty: all three.
+    pub stages: Vec<String>,
     pub strict: bool,
     /// The template's `env`.
     pub env: BTreeMap<String, String>,
@@ -42,6 +58,17 @@ pub struct Settings {
     /// The runtime base; `None`: scratch.
     pub base: Option<String>,
     pub host: Host,
+}
+
+/// What `strata spk TARGET` makes (spk's subcommands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `make-source`: the source package.
+    Source,
+    /// `make-binary`: the source package and the binary packages.
+    Binary,
+    /// `test`: the binary packages and the tests of the selected stages.
+    Test,
 }
 
 /// A package lowered: its components' layers and what it brings along.
@@ -58,6 +85,25 @@ pub struct Built {
     /// Install requirements (per component: the install-level ones plus the component's own).
     pub requirements: BTreeMap<String, Vec<Request>>,
     pub environment: Vec<EnvOp>,
+    /// How it was built, for its tests; `None` for a dependency.
+    pub build: Option<BuildEnv>,
+}
+
+/// One variant's build as its tests see it.
+#[derive(Debug, Clone)]
+pub struct BuildEnv {
+    /// The resolved option values (what test selectors compare).
+    pub values: BTreeMap<String, String>,
+    /// The build base and the build requirements' layers (no source).
+    pub rootfs: Vec<LayerRef>,
+    /// The source package's layer.
+    pub source: Option<LayerRef>,
+    /// The build script's environment (reference §3.6).
+    pub env: Vec<(String, String)>,
+    /// Where the source package is (`spfs/spk/pkg/<n>/<v>/src`).
+    pub src_dir: String,
+    /// The shell lines that check and export the `--spk-provide`d packages.
+    pub provided: String,
 }
 
 pub struct Lowering<'s> {
@@ -88,8 +134,23 @@ pub fn lower(file: &Path, settings: &Settings, id: FrontendId) -> Result<(BuildG
     };
     let loaded = load_file(file, &settings.selection.overrides, &settings.env, settings.strict)?;
     l.warnings.extend(loaded.warnings.iter().map(|w| w.render(file)));
+    if settings.target == Some(Target::Source) {
+        l.source(&loaded.spec, file)?;
+        return Ok((l.graph, l.warnings));
+    }
     let builds = l.package(&loaded.spec, file, true)?;
-    l.image(&loaded.spec, &builds[0]).map_err(|e| e.in_file(file))?;
+    let stages: Vec<&str> = match settings.target {
+        Some(Target::Test) if settings.stages.is_empty() => vec!["sources", "build", "install"],
+        Some(Target::Test) => settings.stages.iter().map(String::as_str).collect(),
+        None if settings.run_tests => vec!["install"],
+        _ => Vec::new(),
+    };
+    for b in &builds {
+        l.tests(&loaded.spec, file, b, &stages)?;
+    }
+    if settings.target.is_none() {
+        l.image(&loaded.spec, &builds[0]).map_err(|e| e.in_file(file))?;
+    }
     Ok((l.graph, l.warnings))
 }
 
@@ -131,7 +192,7 @@ impl Lowering<'_> {
     /// The package that meets a requirement (`name`, `range`), lowered
     /// (once); `None` when the build base provides it.
     pub fn resolve(&mut self, name: &str, range: &str, by: &str) -> Result<Option<Built>, FrontendError> {
-        if self.settings.host_pkgs.iter().any(|h| h == name) {
+        if self.settings.host_pkgs.iter().any(|h| h == name) || self.settings.provides.contains_key(name) {
             return Ok(None);
         }
         let range_p = VersionRange::parse(range).map_err(|e| {
@@ -173,7 +234,7 @@ impl Lowering<'_> {
                 if range.is_empty() { String::new() } else { format!("/{range}") },
                 self.dir.display()
             ))
-            .hint(format!("add a {name}.spk.yaml recipe beside the spec, or, if the build base provides {name}, pass -X host-pkg={name}")));
+            .hint(format!("add a {name}.spk.yaml recipe beside the spec, or, if the build base has it as a Debian package, pass --spk-provide {name}=DEBIAN-PKG")));
         };
         let loaded = load_file(&path, &self.settings.selection.overrides, &self.settings.env, self.settings.strict)?;
         self.warnings.extend(loaded.warnings.iter().map(|w| w.render(&path)));

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use strata_frontend_api::graph::{BuildGraph, LayerRef, Op};
+use strata_frontend_api::graph::{BuildGraph, LayerRef, MountSource, Op};
 use strata_frontend_api::{Frontend, LowerOptions};
 
 use crate::SpkFrontend;
@@ -34,8 +34,14 @@ impl Drop for Dir {
 }
 
 fn lower(spec: &Path, x: &[&str]) -> Result<BuildGraph, strata_frontend_api::FrontendError> {
+    lower_for(spec, None, x)
+}
+
+/// Lowers for one of the frontend's targets (`make-source`…).
+fn lower_for(spec: &Path, target: Option<&str>, x: &[&str]) -> Result<BuildGraph, strata_frontend_api::FrontendError> {
     let opts = LowerOptions {
         frontend_options: x.iter().map(|a| strata_frontend_api::parse_frontend_option(a).unwrap()).collect(),
+        target: target.map(str::to_string),
         ..LowerOptions { arch: "amd64".into(), ..LowerOptions::host(2) }
     };
     SpkFrontend.lower(spec, &opts)
@@ -123,7 +129,7 @@ fn a_requirement_nothing_satisfies_is_an_error_naming_it() {
     let d = Dir::new(&[("app.spk.yaml", app)]);
     let e = lower(&d.path("app.spk.yaml"), &[]).unwrap_err();
     assert!(e.to_string().contains("requires 'gcc/6.3', which cannot be satisfied: no recipe for it"), "{e}");
-    assert!(e.hint.as_deref().unwrap().contains("-X host-pkg=gcc"));
+    assert!(e.hint.as_deref().unwrap().contains("--spk-provide gcc=DEBIAN-PKG"));
     assert!(lower(&d.path("app.spk.yaml"), &["host-pkg=gcc"]).is_ok(), "the build base provides it");
 }
 
@@ -194,4 +200,114 @@ fn secrets_go_to_the_source_scripts_and_the_build_script() {
     // The script source and the build both see it.
     assert!(asking.iter().any(|(s, _)| *s == "source"), "{asking:?}");
     assert!(asking.iter().any(|(s, _)| *s == "build"), "{asking:?}");
+}
+
+/// A package with a test for each stage and one for a variant only.
+const TESTED: &str = r#"pkg: tested/1.0.0
+sources:
+  - script: echo input > input.txt
+build:
+  auto_host_vars: None
+  options: [{var: flavor}]
+  variants:
+    - {flavor: sweet}
+    - {flavor: sour}
+  script: [mkdir -p /spfs/lib, cp input.txt /spfs/lib/data]
+tests:
+  - stage: sources
+    script: [test -f input.txt]
+  - stage: build
+    script: [test -n "$SPK_OPT_flavor"]
+  - stage: install
+    script: [grep input /spfs/lib/data]
+  - stage: install
+    selectors: [{flavor: sour}]
+    script: [exit 3]
+"#;
+
+#[test]
+fn each_target_holds_what_its_spk_command_makes() {
+    let d = Dir::new(&[("t.spk.yaml", TESTED)]);
+    let spec = d.path("t.spk.yaml");
+    let steps = |g: &BuildGraph| g.vertices.iter().map(|v| v.step.clone()).collect::<Vec<_>>();
+
+    let source = lower_for(&spec, Some("make-source"), &[]).unwrap();
+    assert!(source.image.is_none(), "make-source makes no image");
+    assert_eq!(ids(&source), ["tested:source:run:0", "tested:source"]);
+
+    let binary = lower_for(&spec, Some("make-binary"), &[]).unwrap();
+    assert!(binary.image.is_none());
+    assert_eq!(steps(&binary).iter().filter(|s| *s == "package").count(), 2, "every variant");
+    assert!(!steps(&binary).contains(&"test".to_string()));
+
+    let whole = lower(&spec, &[]).unwrap();
+    assert!(whole.image.is_some() && !steps(&whole).contains(&"test".to_string()), "spk build runs no tests");
+
+    let tests = lower_for(&spec, Some("test"), &[]).unwrap();
+    let test_ids: Vec<&str> = ids(&tests).into_iter().filter(|i| i.contains(":test:")).collect();
+    assert_eq!(test_ids.len(), 2 * 3 + 1, "three stages for each variant, and the sour variant's own test");
+    assert_eq!(test_ids.iter().filter(|i| i.contains(":test:install:3:")).count(), 1, "the selector picks one");
+
+    let install_only = lower_for(&spec, Some("test"), &["stage=install", "variant=flavor=sweet"]).unwrap();
+    assert_eq!(ids(&install_only).into_iter().filter(|i| i.contains(":test:")).count(), 1);
+
+    let built_and_tested = lower(&spec, &["test", "variant=0"]).unwrap();
+    let t: Vec<&str> = ids(&built_and_tested).into_iter().filter(|i| i.contains(":test:")).collect();
+    assert!(built_and_tested.image.is_some());
+    assert_eq!(t.len(), 1, "--test runs the install tests after the build: {t:?}");
+}
+
+#[test]
+fn tests_see_their_stages_environment() {
+    let d = Dir::new(&[("t.spk.yaml", TESTED)]);
+    let g = lower_for(&d.path("t.spk.yaml"), Some("test"), &["variant=0"]).unwrap();
+    let exec = |stage: &str| {
+        let v = g.vertices.iter().find(|v| v.id.contains(&format!(":test:{stage}:"))).unwrap();
+        let Op::Exec(e) = &v.op else { panic!() };
+        (e.clone(), v.dependencies().iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    };
+    let (sources, deps) = exec("sources");
+    assert_eq!(deps, ["tested:source"], "a sources test reads the source package alone");
+    assert!(sources.capture.is_empty() && sources.env.contains(&("SPK_OPT_flavor".into(), "sweet".into())));
+    assert!(!sources.env.iter().any(|(k, _)| k == "SPK_PKG"), "no SPK_PKG_* of the package (reference §3.6)");
+    let (build, _) = exec("build");
+    assert!(!build.env.iter().any(|(k, _)| k == "SPK_PKG_VERSION"));
+    let (install, deps) = exec("install");
+    assert!(deps.iter().any(|d| d.starts_with("tested:package:")), "an install test reads the built package: {deps:?}");
+    assert!(install.env.iter().any(|(k, v)| k == "SPK_PKG_VERSION" && v == "1.0.0"));
+    let Some(MountSource::Dir { files, .. }) = install.mounts.first().map(|m| &m.source) else { panic!() };
+    let run = String::from_utf8_lossy(&files[0].contents).into_owned();
+    assert!(run.contains("cd '/spfs/spk/pkg/tested/1.0.0/src'") && run.contains("bash -ex /.spk/test.sh"), "{run}");
+}
+
+#[test]
+fn a_new_variant_replaces_the_specs_and_json_selects() {
+    let d = Dir::new(&[("t.spk.yaml", TESTED)]);
+    let builds = |x: &[&str]| {
+        let g = lower_for(&d.path("t.spk.yaml"), Some("make-binary"), x).unwrap();
+        g.vertices.iter().filter(|v| v.step == "build").map(|v| v.id.clone()).collect::<Vec<_>>()
+    };
+    let bitter = crate::variants::build_digest(&[("flavor".to_string(), "bitter".to_string())].into(), &[]);
+    assert_eq!(builds(&["new-variant={\"flavor\": \"bitter\"}"]), [format!("tested:build:{bitter}")]);
+    assert_eq!(builds(&["variant={\"flavor\": \"sour\"}"]), builds(&["variant=1"]));
+    assert_eq!(builds(&["variant=0", "new-variant={\"flavor\": \"bitter\"}"]).len(), 2, "both, with --variant");
+    let e = lower_for(&d.path("t.spk.yaml"), Some("make-binary"), &["new-variant=[1]"]).unwrap_err();
+    assert!(e.to_string().contains("JSON object"), "{e}");
+}
+
+#[test]
+fn a_provided_package_is_checked_and_versioned_from_dpkg() {
+    let app =
+        "pkg: app/1.0.0\nsources: []\nbuild:\n  auto_host_vars: None\n  options: [{pkg: gcc/>=9}]\n  script: [true]\n";
+    let d = Dir::new(&[("app.spk.yaml", app)]);
+    let e = lower(&d.path("app.spk.yaml"), &[]).unwrap_err();
+    assert!(e.to_string().contains("'gcc/>=9'") && e.hint.as_deref().unwrap_or("").contains("--spk-provide"), "{e:?}");
+    let g = lower(&d.path("app.spk.yaml"), &["spk-provide=gcc=gcc,g++"]).unwrap();
+    let v = g.vertices.iter().find(|v| v.step == "build").unwrap();
+    let Op::Exec(e) = &v.op else { panic!() };
+    let Some(MountSource::Dir { files, .. }) = e.mounts.first().map(|m| &m.source) else { panic!() };
+    let run = String::from_utf8_lossy(&files[0].contents).into_owned();
+    assert!(run.contains("dpkg-query -W -f='${db:Status-Status} ${Version}' 'gcc'"), "{run}");
+    assert!(run.contains("'g++'") && run.contains("export SPK_PKG_gcc='gcc/'\"$v/debian\""), "{run}");
+    assert!(lower(&d.path("app.spk.yaml"), &["spk-provide=gcc"]).is_err(), "NAME=DEBIAN-PKG");
 }
