@@ -32,6 +32,7 @@ mod refusals;
 mod registry;
 mod remote;
 mod secret;
+mod signed_push;
 mod spk;
 mod store_cli;
 mod usrmerge;
