@@ -231,10 +231,10 @@ mod tests {
         let mut b_there = b.clone();
         b_there.set_size(99);
         let merged = merge(&[a.clone(), b.clone()], &[c.clone(), b_there, a.clone()]);
-        assert_eq!(merged, [a.clone(), b.clone(), c.clone()], "ours win for a digest both have");
-        assert_eq!(merge(&[a.clone()], &[]), [a.clone()]);
-        assert_eq!(merge(&[], &[c.clone(), c.clone()]), [c.clone()], "no duplicates");
-        assert_eq!(merge(&[a.clone(), a.clone()], &[]), [a]);
+        assert_eq!(merged, vec![a.clone(), b, c.clone()], "ours win for a digest both have");
+        assert_eq!(merge(std::slice::from_ref(&a), &[]), vec![a.clone()]);
+        assert_eq!(merge(&[], &[c.clone(), c.clone()]), vec![c], "no duplicates");
+        assert_eq!(merge(&[a.clone(), a.clone()], &[]), vec![a]);
     }
 
     #[test]
