@@ -3,7 +3,7 @@
 //!
 //! | ecosystem | read from |
 //! |---|---|
-//! | npm | `node_modules/NAME/package.json` (and `@scope/NAME`): what is installed; a `package-lock.json` (lockfile v2/v3 `packages`, or npm's hidden `node_modules/.package-lock.json`) for the entries whose directory the tree lacks |
+//! | npm | `node_modules/NAME/package.json` (and `@scope/NAME`), and the same in Debian's global module directories (`usr/share/nodejs`, `usr/lib/nodejs`, `usr/lib/<triplet>/nodejs`): what is installed; a `package-lock.json` (lockfile v2/v3 `packages`, or npm's hidden `node_modules/.package-lock.json`) for the entries whose directory the tree lacks |
 //! | Go | the build info the Go linker embeds in every binary (Go 1.18+): the `.go.buildinfo` ELF section, [`go_buildinfo`] |
 //! | Cargo | the dependency list `cargo auditable` embeds: the `.dep-v0` ELF section, zlib-compressed JSON, [`cargo_auditable`] |
 //!
@@ -130,12 +130,20 @@ pub fn scan(root: &Path) -> Vec<Lang> {
     out
 }
 
-/// `…/node_modules/NAME/package.json` or `…/node_modules/@scope/NAME/package.json`.
+/// `DIR/NAME/package.json` or `DIR/@scope/NAME/package.json` where `DIR`
+/// is a directory Node loads packages from: any `node_modules`, or one of
+/// Debian's global module directories, where its `node-*` packages (and
+/// `nodejs` itself: undici, acorn, …) install npm packages —
+/// `usr/share/nodejs`, `usr/lib/nodejs`, `usr/lib/<triplet>/nodejs`.
 fn installed_npm_dir(rel: &str) -> bool {
     let parts: Vec<&str> = rel.split('/').collect();
     let n = parts.len();
-    (n >= 3 && parts[n - 3] == "node_modules" && !parts[n - 2].starts_with(['.', '@']))
-        || (n >= 4 && parts[n - 4] == "node_modules" && parts[n - 3].starts_with('@'))
+    let modules = |i: usize| {
+        parts[i] == "node_modules"
+            || matches!(parts[..=i], ["usr", "share" | "lib", "nodejs"] | ["usr", "lib", _, "nodejs"])
+    };
+    (n >= 3 && modules(n - 3) && !parts[n - 2].starts_with(['.', '@']))
+        || (n >= 4 && modules(n - 4) && parts[n - 3].starts_with('@'))
 }
 
 fn read_json(p: &Path) -> Option<serde_json::Value> {
@@ -401,6 +409,16 @@ mod tests {
         );
         // Not an installed package: a test fixture's manifest.
         write(&format!("{app}/test/package.json"), r#"{"name":"fixture","version":"0.0.0"}"#);
+        // Debian's node packages, in Node's global module directories.
+        write("usr/share/nodejs/acorn/package.json", r#"{"name":"acorn","version":"8.8.1","license":"MIT"}"#);
+        write("usr/share/nodejs/acorn/dist/package.json", r#"{"type":"commonjs"}"#);
+        write("usr/share/nodejs/@types/busboy/package.json", r#"{"name":"@types/busboy","version":"1.5.0"}"#);
+        write(
+            "usr/lib/x86_64-linux-gnu/nodejs/cjs-module-lexer/package.json",
+            r#"{"name":"cjs-module-lexer","version":"1.2.2"}"#,
+        );
+        // Not a module directory.
+        write("usr/share/doc/nodejs/x/package.json", r#"{"name":"x","version":"1.0.0"}"#);
         write(
             "srv/web/package-lock.json",
             r#"{"lockfileVersion":3,"packages":{"":{"name":"web","version":"1.0.0"},"node_modules/left-pad":{"version":"1.3.0","license":"WTFPL","integrity":"sha512-x"},"node_modules/local":{"link":true}}}"#,
@@ -412,12 +430,19 @@ mod tests {
         assert_eq!(
             got,
             [
+                ("pkg:npm/%40types/busboy@1.5.0".into(), "usr/share/nodejs/@types/busboy/package.json", None),
                 (
                     "pkg:npm/%40types/node@20.1.0".into(),
                     "usr/lib/node_modules/app/node_modules/@types/node/package.json",
                     Some("MIT")
                 ),
+                ("pkg:npm/acorn@8.8.1".into(), "usr/share/nodejs/acorn/package.json", Some("MIT")),
                 ("pkg:npm/app@1.0.0".into(), "usr/lib/node_modules/app/package.json", Some("MIT")),
+                (
+                    "pkg:npm/cjs-module-lexer@1.2.2".into(),
+                    "usr/lib/x86_64-linux-gnu/nodejs/cjs-module-lexer/package.json",
+                    None
+                ),
                 ("pkg:npm/left-pad@1.3.0".into(), "srv/web/node_modules/left-pad/package.json", Some("WTFPL")),
                 ("pkg:npm/ms@2.1.3".into(), "usr/lib/node_modules/app/node_modules/ms/package.json", Some("MIT")),
             ]

@@ -5,6 +5,9 @@ use std::io::{Read, Write};
 use crate::cli::RegistryArgs;
 use crate::image::Platform;
 use crate::registry::{self, AuthConfig, Credentials, PullOptions, PushOptions, RegistryOptions};
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+
+use crate::sign::{bundle, referrers};
 use crate::store::Store;
 
 /// Registry options from the command line over the environment's.
@@ -29,6 +32,14 @@ pub fn pull(store: &Store, a: &crate::cli::PullArgs, out: &mut dyn Write) -> cra
         ..PullOptions::default()
     };
     let rep = registry::pull(store, &r, platform.as_ref(), &opts)?;
+    let local = a.tag.clone().unwrap_or_else(|| a.reference.clone());
+    // The image is pulled either way: a registry that cannot list
+    // referrers (or an offline pinned pull) leaves it unsigned here, which
+    // `verify-signature` reports.
+    let signatures = pull_signatures(store, &r, &local, &rep.descriptor, &opts.registry).unwrap_or_else(|e| {
+        writeln!(out, "note: no signatures pulled: {e}").ok();
+        0
+    });
     if let Some(m) = &rep.tag_moved {
         writeln!(out, "note: {m}").ok();
     }
@@ -41,7 +52,55 @@ pub fn pull(store: &Store, a: &crate::cli::PullArgs, out: &mut dyn Write) -> cra
         rep.descriptor.digest()
     )
     .ok();
+    if signatures > 0 {
+        writeln!(out, "pulled {signatures} signature(s)").ok();
+    }
     Ok(())
+}
+
+/// `desc` and, for an index, the manifests it lists: what signatures can
+/// be attached to.
+fn subjects(store: &Store, desc: &Descriptor) -> crate::Result<Vec<Descriptor>> {
+    let mut out = vec![desc.clone()];
+    if desc.media_type() == &MediaType::ImageIndex {
+        let index: ImageIndex = store.read_json(desc.digest())?;
+        out.extend(index.manifests().iter().filter(|m| m.media_type() == &MediaType::ImageManifest).cloned());
+    }
+    Ok(out)
+}
+
+/// Brings the Sigstore bundles attached to what was pulled (`desc` and the
+/// manifests of an index) and keeps them under the referrers tags of
+/// `local`, merged with any already there; returns how many came.
+fn pull_signatures(
+    store: &Store,
+    r: &registry::Reference,
+    local: &str,
+    desc: &Descriptor,
+    opts: &RegistryOptions,
+) -> crate::Result<usize> {
+    let mut n = 0;
+    for subject in subjects(store, desc)? {
+        let got = registry::pull_referrers(store, r, subject.digest(), bundle::MEDIA_TYPE, opts)?;
+        if got.is_empty() {
+            continue;
+        }
+        n += got.len();
+        let tag = referrers::tag(local, &subject)?;
+        let have: Vec<Descriptor> = match store.resolve(&tag) {
+            Ok(d) => store.read_json::<ImageIndex>(d.digest())?.manifests().clone(),
+            Err(_) => Vec::new(),
+        };
+        let index = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(registry::merge_referrers(&got, &have))
+            .build()
+            .map_err(crate::sign::SignError::from)?;
+        let d = store.put_json(MediaType::ImageIndex, &index)?;
+        store.set_ref(&tag, &d)?;
+    }
+    Ok(n)
 }
 
 pub fn push(store: &Store, a: &crate::cli::PushArgs, out: &mut dyn Write) -> crate::Result<()> {
@@ -49,6 +108,14 @@ pub fn push(store: &Store, a: &crate::cli::PushArgs, out: &mut dyn Write) -> cra
     let dests = a.destinations.iter().map(|d| registry::parse_reference(d)).collect::<Result<Vec<_>, _>>()?;
     let opts = PushOptions { registry: registry_options(&a.registry), chunked: a.chunked, ..PushOptions::default() };
     let rep = registry::push(store, &desc, &dests, &opts)?;
+    let mut found = Vec::new();
+    for m in subjects(store, &desc)? {
+        if let Ok(index) = store.resolve(&referrers::tag(&a.image, &m)?) {
+            found.push((m, index));
+        }
+    }
+    let signatures =
+        if found.is_empty() { None } else { Some(registry::push_referrers(store, &found, &dests, &opts)?) };
     writeln!(
         out,
         "{} blob(s) uploaded ({}), {} mounted, {} already there",
@@ -60,6 +127,9 @@ pub fn push(store: &Store, a: &crate::cli::PushArgs, out: &mut dyn Write) -> cra
     .ok();
     for p in &rep.pushed {
         writeln!(out, "pushed {p}").ok();
+    }
+    if let Some(sig) = signatures {
+        writeln!(out, "pushed {} signature(s)", sig.artifacts).ok();
     }
     Ok(())
 }

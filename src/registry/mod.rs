@@ -17,6 +17,7 @@
 //! | `upload` | one blob's upload session, continued at the registry's offset after a fault | oci-client starts a failed upload again from byte 0 |
 //! | `records` | tag resolutions and blob source repositories under `strata/pulls/` | strata's store |
 //! | `artifact` | OCI artifacts and the referrers API / tag-schema fallback | oci-client reads referrers but cannot attach |
+//! | `carry` | an image's stored referrers (signatures) along with push and pull; the tag's merge | oci-client cannot merge a referrers tag |
 //!
 //! The public functions are synchronous (they run a private tokio runtime,
 //! on a helper thread when called from inside one); the `*_async` variants
@@ -34,6 +35,7 @@
 
 mod artifact;
 mod auth;
+mod carry;
 mod error;
 mod http;
 mod login;
@@ -58,6 +60,7 @@ use std::future::Future;
 
 pub use artifact::{ArtifactFile, ArtifactSpec, AttachReport, attach, attach_async, build_artifact, referrers};
 pub use auth::{AuthConfig, Credentials, FoundCredentials};
+pub use carry::{ReferrersPushed, ReferrersSource, merge as merge_referrers, pull_referrers, push_referrers};
 pub use error::RegistryError;
 pub use login::{login, logout, normalize_registry};
 pub use pull::{PullOptions, PullReport, TagMoved, fetch_blobs_async, fetch_manifest_async, pull_async, read_document};

