@@ -8,13 +8,13 @@
 
 mod support;
 
+/// The BuildGrid farm and `strata worker` bots (shared with the W6R bench).
+#[path = "../../benches/common/buildgrid.rs"]
+mod buildgrid;
 /// The registry fault proxy the library's tests use (one source for both).
 #[allow(dead_code)]
 #[path = "../../src/registry/faultproxy.rs"]
 mod faultproxy;
-/// The BuildGrid farm and `strata worker` bots (shared with the W6R bench).
-#[path = "../../benches/common/buildgrid.rs"]
-mod buildgrid;
 
 mod attest;
 mod base_images;

@@ -330,12 +330,15 @@ fn check_arch(node: &Node, arch: &str, what: &str) -> Result<(), SpecError> {
     ))
 }
 
+/// An image's entrypoint and CMD; `None`: unset.
+pub type EntrypointAndCmd = (Option<Vec<String>>, Option<Vec<String>>);
+
 /// rockcraft's `entrypoint-command` (`utils.parse_command`): the words
 /// before a `[ ... ]` group are the entrypoint, the words inside it the
 /// default arguments (the CMD); an empty list of either is no value, as
 /// rockcraft leaves it unset (`echo` → `["echo"]` and no CMD; `[ echo hi ]`
 /// → no entrypoint, CMD `["echo", "hi"]`).
-pub fn entrypoint_command(text: &str) -> Result<(Option<Vec<String>>, Option<Vec<String>>), String> {
+pub fn entrypoint_command(text: &str) -> Result<EntrypointAndCmd, String> {
     let words = shlex::split(text).ok_or("unbalanced quotes")?;
     let (mut entrypoint, mut args) = (Vec::new(), Vec::new());
     let (mut inside, mut had_group) = (false, false);
