@@ -45,14 +45,17 @@ impl ImageSettings {
             }
             config.set_env(Some(env));
         }
+        // An empty list given clears the field (`null`), as rockcraft's
+        // `entrypoint-command: "[ ]"` does, rather than writing `[]`.
+        let set = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         if let Some(ep) = &self.entrypoint {
-            config.set_entrypoint(Some(ep.clone()));
+            config.set_entrypoint(set(ep));
             if self.cmd.is_none() {
                 config.set_cmd(None);
             }
         }
         if let Some(cmd) = &self.cmd {
-            config.set_cmd(Some(cmd.clone()));
+            config.set_cmd(set(cmd));
         }
         if let Some(w) = &self.working_dir {
             config.set_working_dir(Some(w.clone()));
@@ -105,5 +108,10 @@ mod tests {
         assert_eq!(c.entrypoint().as_deref().unwrap(), ["/app"]);
         assert_eq!(c.cmd(), &None, "a new entrypoint clears the inherited cmd");
         assert_eq!(c.exposed_ports().as_deref().unwrap(), ["8080/tcp"]);
+        let clear = ImageSettings { entrypoint: Some(Vec::new()), cmd: Some(Vec::new()), ..Default::default() };
+        let mut c = Config::default();
+        c.set_cmd(Some(vec!["bash".into()]));
+        clear.apply(&mut c);
+        assert_eq!((c.entrypoint(), c.cmd()), (&None, &None), "empty lists clear the base's, as null");
     }
 }

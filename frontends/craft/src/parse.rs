@@ -330,15 +330,12 @@ fn check_arch(node: &Node, arch: &str, what: &str) -> Result<(), SpecError> {
     ))
 }
 
-/// An image's entrypoint and CMD; `None`: unset.
-pub type EntrypointAndCmd = (Option<Vec<String>>, Option<Vec<String>>);
-
 /// rockcraft's `entrypoint-command` (`utils.parse_command`): the words
 /// before a `[ ... ]` group are the entrypoint, the words inside it the
-/// default arguments (the CMD); an empty list of either is no value, as
-/// rockcraft leaves it unset (`echo` → `["echo"]` and no CMD; `[ echo hi ]`
-/// → no entrypoint, CMD `["echo", "hi"]`).
-pub fn entrypoint_command(text: &str) -> Result<EntrypointAndCmd, String> {
+/// default arguments (the CMD). rockcraft clears both before it sets them,
+/// so an empty list is set too, and clears the base's (`echo` →
+/// `["echo"]` and no CMD; `[ echo hi ]` → no entrypoint, CMD `["echo", "hi"]`).
+pub fn entrypoint_command(text: &str) -> Result<(Vec<String>, Vec<String>), String> {
     let words = shlex::split(text).ok_or("unbalanced quotes")?;
     let (mut entrypoint, mut args) = (Vec::new(), Vec::new());
     let (mut inside, mut had_group) = (false, false);
@@ -353,8 +350,7 @@ pub fn entrypoint_command(text: &str) -> Result<EntrypointAndCmd, String> {
             (false, _) => entrypoint.push(w),
         }
     }
-    let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
-    Ok((some(entrypoint), some(args)))
+    Ok((entrypoint, args))
 }
 
 fn parse_image<'a>(get: &dyn Fn(&str) -> Option<&'a Node>) -> Result<ImageSettings, SpecError> {
@@ -373,8 +369,9 @@ fn parse_image<'a>(get: &dyn Fn(&str) -> Option<&'a Node>) -> Result<ImageSettin
                 "keep one: entrypoint-command (rockcraft's) or entrypoint and cmd",
             ));
         }
-        (image.entrypoint, image.cmd) = entrypoint_command(&string(n, "entrypoint-command")?)
+        let (entrypoint, cmd) = entrypoint_command(&string(n, "entrypoint-command")?)
             .map_err(|why| SpecError::new(n.pos, format!("entrypoint-command: {why}"), "e.g. 'echo [ hello ]'"))?;
+        (image.entrypoint, image.cmd) = (Some(entrypoint), Some(cmd));
     }
     if let (Some(w), Some(n)) = (&image.working_dir, get("working-dir"))
         && !w.starts_with('/')
@@ -1196,17 +1193,17 @@ fn integer(n: &Node, what: &str, min: i64, max: i64) -> Result<i64, SpecError> {
 mod tests {
     use super::entrypoint_command;
 
-    fn v(words: &[&str]) -> Option<Vec<String>> {
-        Some(words.iter().map(|w| w.to_string()).collect())
+    fn v(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
     }
 
     #[test]
     fn entrypoint_command_splits_as_rockcraft_does() {
         // rockcraft's spread tests entrypoint-command{,-cmd-only,-empty,-no-cmd}.
         assert_eq!(entrypoint_command("echo [ foo ]").unwrap(), (v(&["echo"]), v(&["foo"])));
-        assert_eq!(entrypoint_command("[ echo foo ]").unwrap(), (None, v(&["echo", "foo"])));
-        assert_eq!(entrypoint_command("[ ]").unwrap(), (None, None));
-        assert_eq!(entrypoint_command("echo").unwrap(), (v(&["echo"]), None));
+        assert_eq!(entrypoint_command("[ echo foo ]").unwrap(), (v(&[]), v(&["echo", "foo"])));
+        assert_eq!(entrypoint_command("[ ]").unwrap(), (v(&[]), v(&[])));
+        assert_eq!(entrypoint_command("echo").unwrap(), (v(&["echo"]), v(&[])));
         assert_eq!(entrypoint_command("sh -c 'echo a b' [ x ]").unwrap(), (v(&["sh", "-c", "echo a b"]), v(&["x"])));
         assert!(entrypoint_command("a [ b ] c").unwrap_err().contains("after"));
         assert!(entrypoint_command("a [ [ b ] ]").unwrap_err().contains("nest"));
