@@ -7,6 +7,7 @@
 //! cargo bench --bench build                        # W2 W1 W3 W6 (needs root, runc; peers if present)
 //! cargo bench --bench build -- W2 W6               # a subset (or STRATA_BENCH_ONLY=W2,W6)
 //! cargo bench --bench build -- W6R                 # W6 through BuildGrid (only when named)
+//! cargo bench --bench build -- WA                  # what attestations add to hello-make
 //! STRATA_BENCH_RUNS=3 cargo bench --bench build    # samples per figure (default 5, after one warm-up)
 //! STRATA_BENCH_PEERS=buildah cargo bench --bench build   # which peers (default buildah,docker)
 //! cargo bench --bench build -- --write-projects DIR      # only write the projects into DIR
@@ -27,6 +28,9 @@
 //! - **W6R remote**, only when asked for: W6 through a BuildGrid farm
 //!   served by two and three `strata worker` bots, against the local runc
 //!   worker (`build/remote.rs`).
+//! - **WA attestations**: hello-make cold and cached, with `--sbom=false`
+//!   and with the SBOMs and provenance strata attaches by default
+//!   (`build/attest.rs`).
 //!
 //! strata and the peers alternate (one warm-up round, then the median of
 //! `STRATA_BENCH_RUNS` rounds) so that machine noise hits all alike. A
@@ -50,6 +54,8 @@
 //! project, that strata's image holds the files the peers' images hold in
 //! `/root/stage` (same paths, modes and bytes) and says so.
 
+#[path = "build/attest.rs"]
+mod attest;
 #[path = "common/buildgrid.rs"]
 mod buildgrid;
 #[path = "common/project.rs"]
@@ -134,6 +140,11 @@ fn main() {
         bench.rebuild("W6 cached rebuild", &w6, &warm, None, Goal::Seconds(0.1));
         bench.jobs("W6 cold build", &w6, &[1, 2], 0.6);
     }
+    if only.contains(&"WA") {
+        let dir = bench.work.path().join("hello-make");
+        copy_project(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello-make"), &dir);
+        attest::wa(&bench, &Project { dir, tag: "hello-make", what: "examples/hello-make" });
+    }
     if only.contains(&"W6R") {
         let dir = bench.work.path().join("w6r");
         project::many_parts(&dir, W6_PARTS, W6_FILES, W6_SEED);
@@ -145,7 +156,7 @@ fn main() {
 /// `STRATA_BENCH_ONLY` (comma- or space-separated); all but W6R (which
 /// needs BuildGrid and minutes) when none are.
 fn selection(args: &[String]) -> Vec<&'static str> {
-    const ALL: [&str; 5] = ["W1", "W2", "W3", "W6", "W6R"];
+    const ALL: [&str; 6] = ["W1", "W2", "W3", "W6", "W6R", "WA"];
     let env = std::env::var("STRATA_BENCH_ONLY").unwrap_or_default();
     let asked: Vec<String> = args
         .iter()
