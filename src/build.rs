@@ -132,6 +132,11 @@ fn cores() -> usize {
 /// and nothing else.
 pub fn lower(path: &Path, opts: &BuildOptions) -> crate::Result<Project> {
     let (frontend, spec) = crate::frontends::detect(path).map_err(BuildError::from)?;
+    lower_spec(frontend, spec, opts)
+}
+
+/// Lowers `spec`, which `frontend` reads (as [`crate::frontends::detect`] found them).
+fn lower_spec(frontend: &'static dyn Frontend, spec: PathBuf, opts: &BuildOptions) -> crate::Result<Project> {
     let spec = std::path::absolute(&spec).unwrap_or(spec);
     let mut lo = LowerOptions::host(cores() as u32);
     lo.base = opts.base.clone();
@@ -203,7 +208,7 @@ pub fn make(
         }
         .into());
     }
-    let project = lower(path, opts)?;
+    let project = lower_spec(found, spec, opts)?;
     let (solved, _) = solve(store, Some(worker), &project, opts, &[], progress)?;
     let read: std::collections::BTreeSet<&str> = project.graph.vertices.iter().flat_map(|v| v.dependencies()).collect();
     let results = project

@@ -66,13 +66,14 @@ pub(super) fn w6r(bench: &Bench, p: &Project) {
 
         let store = bench.fresh_store();
         let run = remote(store.path());
-        let leases: Vec<String> = bots.iter().map(|b| b.ran().len().to_string()).collect();
-        say("cold", &run, &format!(", leases {}", leases.join("/")));
+        let leases: Vec<usize> = bots.iter().map(|b| b.ran().len()).collect();
+        let shown: Vec<String> = leases.iter().map(usize::to_string).collect();
+        say("cold", &run, &format!(", leases {}", shown.join("/")));
         say("same store again", &remote(store.path()), "");
         let fresh = bench.fresh_store();
         let run = remote(fresh.path());
         let ran_after: usize = bots.iter().map(|b| b.ran().len()).sum();
-        let ran_before: usize = leases.iter().map(|n| n.parse::<usize>().unwrap()).sum();
+        let ran_before: usize = leases.iter().sum();
         say("fresh store, warm farm", &run, &format!(", {} step(s) run", ran_after - ran_before));
     }
 }

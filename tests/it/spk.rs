@@ -191,27 +191,7 @@ fn spk_validation_refuses_empty_packages_and_altered_files() {
 }
 
 /// A library with a test per stage, and one that fails for one variant.
-const TESTED: &str = "pkg: tested/1.0.0
-sources:
-  - script: echo input > input.txt
-build:
-  auto_host_vars: None
-  options: [{var: flavor}]
-  variants:
-    - {flavor: sweet}
-    - {flavor: sour}
-  script: [mkdir -p /spfs/lib, cp input.txt /spfs/lib/data]
-tests:
-  - stage: sources
-    script: [test -f input.txt]
-  - stage: build
-    script: ['test \"$SPK_OPT_flavor\" = sweet -o \"$SPK_OPT_flavor\" = sour']
-  - stage: install
-    script: [grep -q input /spfs/lib/data, 'test \"$SPK_PKG_VERSION\" = 1.0.0']
-  - stage: install
-    selectors: [{flavor: sour}]
-    script: ['echo the sour variant fails its test; exit 3']
-";
+const TESTED: &str = include_str!("../../frontends/spk/tests/fixtures/tested.spk.yaml");
 
 /// `strata spk make-source|make-binary|test` and `build --test`, with
 /// spk's flags: each target makes what its spk command makes, a test that

@@ -170,18 +170,7 @@ impl SpkFrontend {
             provides,
             target,
             run_tests: opts.flag("test"),
-            stages: {
-                let mut stages = Vec::new();
-                for st in opts.options("stage") {
-                    if !matches!(st, "sources" | "build" | "install") {
-                        return Err(FrontendError::new(format!(
-                            "--stage {st}: spk's test stages are sources, build and install"
-                        )));
-                    }
-                    stages.push(st.to_string());
-                }
-                stages
-            },
+            stages: stages(opts)?,
             strict: opts.flag("strict"),
             env: pairs("env")?,
             build_base,
@@ -189,6 +178,17 @@ impl SpkFrontend {
             host,
         })
     }
+}
+
+/// The test stages `--stage` asks for (none: all).
+fn stages(opts: &LowerOptions) -> Result<Vec<String>, FrontendError> {
+    opts.options("stage")
+        .into_iter()
+        .map(|st| match st {
+            "sources" | "build" | "install" => Ok(st.to_string()),
+            _ => Err(FrontendError::new(format!("--stage {st}: spk's test stages are sources, build and install"))),
+        })
+        .collect()
 }
 
 /// Whether `path` names an spk spec.

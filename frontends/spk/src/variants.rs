@@ -362,15 +362,18 @@ pub fn variants(pkg: &str, build: &BuildSpec, host: &Host, sel: &Selection) -> R
                 continue;
             }
             let mut want = BTreeMap::new();
-            let json = s.trim_start().starts_with('{');
-            if json {
+            if s.trim_start().starts_with('{') {
                 want.extend(json_values(s).map_err(|why| VariantError::BadSelector(s.clone(), why))?);
-            }
-            for kv in s.split(',').filter(|_| !json) {
-                let (k, v) = kv.split_once('=').ok_or_else(|| {
-                    VariantError::BadSelector(s.clone(), "expected N, KEY=VALUE[,KEY=VALUE] or a JSON object".into())
-                })?;
-                want.insert(k.trim().to_lowercase(), v.trim().to_string());
+            } else {
+                for kv in s.split(',') {
+                    let (k, v) = kv.split_once('=').ok_or_else(|| {
+                        VariantError::BadSelector(
+                            s.clone(),
+                            "expected N, KEY=VALUE[,KEY=VALUE] or a JSON object".into(),
+                        )
+                    })?;
+                    want.insert(k.trim().to_lowercase(), v.trim().to_string());
+                }
             }
             let matching: Vec<_> = listed
                 .iter()

@@ -23,6 +23,31 @@ use crate::variants::{Resolved, variants};
 pub const SOURCE_STARTUP: &str =
     "for f in /spfs/etc/spfs/startup.d/*.sh; do if [ -e \"$f\" ]; then . \"$f\"; fi; done\n";
 
+/// A step of spk's shape: `/bin/bash /.spk/run.sh` with `files` mounted
+/// read-only at `/.spk`, from `/`, without network (the build, the tests).
+pub fn spk_step(
+    rootfs: Vec<LayerRef>,
+    files: Vec<FileData>,
+    env: Vec<(String, String)>,
+    capture: Vec<Capture>,
+) -> ExecOp {
+    ExecOp {
+        rootfs,
+        mounts: vec![Mount {
+            destination: "/.spk".into(),
+            source: MountSource::Dir { seed: Vec::new(), files },
+            read_only: true,
+            capture: None,
+        }],
+        argv: vec!["/bin/bash".into(), "/.spk/run.sh".into()],
+        env,
+        cwd: Some("/".into()),
+        network: Network::None,
+        capture,
+        ..Default::default()
+    }
+}
+
 /// The PATH of a build: the deps' `/spfs/bin` first, then Debian's.
 pub const BUILD_PATH: &str = "/spfs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -378,21 +403,7 @@ impl Lowering<'_> {
             src_dir: src.clone(),
             provided: provided.clone(),
         };
-        let op = ExecOp {
-            rootfs,
-            mounts: vec![Mount {
-                destination: "/.spk".into(),
-                source: MountSource::Dir { seed: Vec::new(), files },
-                read_only: true,
-                capture: None,
-            }],
-            argv: vec!["/bin/bash".into(), "/.spk/run.sh".into()],
-            env,
-            cwd: Some("/".into()),
-            network: Network::None,
-            capture: vec![Capture::under(OUT, ["spfs"])],
-            ..Default::default()
-        };
+        let op = spk_step(rootfs, files, env, vec![Capture::under(OUT, ["spfs"])]);
         let mut v = Vertex::new(&build_id, Some(name), "build", Op::Exec(op));
         v.description = format!("build {ident}");
         self.graph.push(v);

@@ -17,9 +17,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use strata_frontend_api::FrontendError;
-use strata_frontend_api::graph::{ExecOp, FileData, LayerRef, Mount, MountSource, Network, Op, Vertex};
+use strata_frontend_api::graph::{FileData, LayerRef, Op, Vertex};
 
-use super::build::{BUILD_PATH, SOURCE_STARTUP, pkg_env};
+use super::build::{BUILD_PATH, SOURCE_STARTUP, pkg_env, spk_step};
 use super::source::quote;
 use super::{Built, Lowering};
 use crate::spec::{Request, Spec, TestSpec};
@@ -68,7 +68,9 @@ impl Lowering<'_> {
                     self.closure(&dep, &comps, &mut extra, &mut seen).map_err(at)?;
                 }
             }
-            let options = || b.env.iter().filter(|(k, _)| k.starts_with("SPK_OPT_") || k.contains("_OPT_")).cloned();
+            // `SPK_OPT_*` and the namespaced `SPK_PKG_<ns>_OPT_*`.
+            let is_option = |k: &str| k.starts_with("SPK_OPT_") || (k.starts_with("SPK_PKG_") && k.contains("_OPT_"));
+            let options = || b.env.iter().filter(|(k, _)| is_option(k)).cloned();
             let (mut rootfs, mut env): (Vec<LayerRef>, Vec<(String, String)>) = match test.stage.as_str() {
                 "sources" => {
                     let mut env: Vec<(String, String)> = options().collect();
@@ -107,21 +109,7 @@ impl Lowering<'_> {
             run.push_str("exec bash -ex /.spk/test.sh\n");
             let files =
                 vec![FileData::new("run.sh", 0o755, run), FileData::new("test.sh", 0o644, test.script.join("\n"))];
-            let op = ExecOp {
-                rootfs,
-                mounts: vec![Mount {
-                    destination: "/.spk".into(),
-                    source: MountSource::Dir { seed: Vec::new(), files },
-                    read_only: true,
-                    capture: None,
-                }],
-                argv: vec!["/bin/bash".into(), "/.spk/run.sh".into()],
-                env,
-                cwd: Some("/".into()),
-                network: Network::None,
-                capture: Vec::new(),
-                ..Default::default()
-            };
+            let op = spk_step(rootfs, files, env, Vec::new());
             let id = format!("{}:test:{}:{i}:{}", built.name, test.stage, built.digest);
             let mut v = Vertex::new(&id, Some(built.name.as_str()), "test", Op::Exec(op));
             v.description = format!("test {} ({} stage, test {i})", built.ident, test.stage);

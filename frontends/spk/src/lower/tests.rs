@@ -203,27 +203,7 @@ fn secrets_go_to_the_source_scripts_and_the_build_script() {
 }
 
 /// A package with a test for each stage and one for a variant only.
-const TESTED: &str = r#"pkg: tested/1.0.0
-sources:
-  - script: echo input > input.txt
-build:
-  auto_host_vars: None
-  options: [{var: flavor}]
-  variants:
-    - {flavor: sweet}
-    - {flavor: sour}
-  script: [mkdir -p /spfs/lib, cp input.txt /spfs/lib/data]
-tests:
-  - stage: sources
-    script: [test -f input.txt]
-  - stage: build
-    script: [test -n "$SPK_OPT_flavor"]
-  - stage: install
-    script: [grep input /spfs/lib/data]
-  - stage: install
-    selectors: [{flavor: sour}]
-    script: [exit 3]
-"#;
+const TESTED: &str = include_str!("../../tests/fixtures/tested.spk.yaml");
 
 #[test]
 fn each_target_holds_what_its_spk_command_makes() {
