@@ -129,14 +129,20 @@ fn cores() -> usize {
 }
 
 /// Finds the frontend of `path` and lowers its spec. Pure: reads the spec
-/// and nothing else.
-pub fn lower(path: &Path, opts: &BuildOptions) -> crate::Result<Project> {
+/// and, for a frontend with packages, looks its dependencies up in the
+/// package repositories (read-only).
+pub fn lower(store: &Store, path: &Path, opts: &BuildOptions) -> crate::Result<Project> {
     let (frontend, spec) = crate::frontends::detect(path).map_err(BuildError::from)?;
-    lower_spec(frontend, spec, opts)
+    lower_spec(store, frontend, spec, opts)
 }
 
 /// Lowers `spec`, which `frontend` reads (as [`crate::frontends::detect`] found them).
-fn lower_spec(frontend: &'static dyn Frontend, spec: PathBuf, opts: &BuildOptions) -> crate::Result<Project> {
+fn lower_spec(
+    store: &Store,
+    frontend: &'static dyn Frontend,
+    spec: PathBuf,
+    opts: &BuildOptions,
+) -> crate::Result<Project> {
     let spec = std::path::absolute(&spec).unwrap_or(spec);
     let mut lo = LowerOptions::host(cores() as u32);
     lo.base = opts.base.clone();
@@ -156,6 +162,14 @@ fn lower_spec(frontend: &'static dyn Frontend, spec: PathBuf, opts: &BuildOption
     lo.frontend_options = opts.frontend_options.clone();
     lo.secrets = opts.secrets.ids();
     lo.target = opts.target.clone();
+    if frontend.has_packages() {
+        let index = crate::packages::StoreIndex {
+            root: store.root().to_path_buf(),
+            frontend: frontend.name().into(),
+            registry: opts.registry.clone(),
+        };
+        lo.packages = Some(strata_frontend_api::packages::Packages(std::sync::Arc::new(index)));
+    }
     let graph = frontend.lower(&spec, &lo)?;
     let dir = spec.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let id = std::fs::canonicalize(&spec).unwrap_or_else(|_| spec.clone()).to_string_lossy().into_owned();
@@ -208,8 +222,9 @@ pub fn make(
         }
         .into());
     }
-    let project = lower_spec(found, spec, opts)?;
-    let (solved, _) = solve(store, Some(worker), &project, opts, &[], progress)?;
+    let project = lower_spec(store, found, spec, opts)?;
+    let (solved, resolved) = solve(store, Some(worker), &project, opts, &[], progress)?;
+    stored_packages(store, &project, &solved, &resolved, progress)?;
     let read: std::collections::BTreeSet<&str> = project.graph.vertices.iter().flat_map(|v| v.dependencies()).collect();
     let results = project
         .graph
@@ -305,6 +320,21 @@ fn solve(
     Ok((solved, resolved))
 }
 
+/// Stores the package builds the graph declares (the store is the
+/// default package repository) and says so.
+fn stored_packages(
+    store: &Store,
+    project: &Project,
+    solved: &Solved,
+    resolved: &Resolved,
+    progress: &mut dyn Progress,
+) -> crate::Result<()> {
+    for (name, desc) in crate::packages::store_packages(store, &project.graph, &solved.outputs, resolved)? {
+        progress.event(&Event::Note { message: format!("stored package {name} {}", desc.digest()) });
+    }
+    Ok(())
+}
+
 /// `strata build`: the project at `path` into an image in `store`.
 pub fn build(
     store: &Store,
@@ -326,9 +356,10 @@ pub fn build_with(
     progress: &mut dyn Progress,
 ) -> crate::Result<Built> {
     let started_on = now_rfc3339();
-    let project = lower(path, opts)?;
+    let project = lower(store, path, opts)?;
     let spec = project.graph.image.clone().ok_or(BuildError::NoImage)?;
     let (solved, resolved) = solve(store, Some(worker), &project, opts, &[], progress)?;
+    stored_packages(store, &project, &solved, &resolved, progress)?;
     let manifest = solved.image.clone().expect("a solve of every vertex assembles the image");
     progress.event(&Event::Image {
         digest: manifest.digest().to_string(),
@@ -428,7 +459,7 @@ fn attest(
 }
 
 pub fn plan(store: &Store, path: &Path, opts: &BuildOptions, progress: &mut dyn Progress) -> crate::Result<()> {
-    let project = lower(path, opts)?;
+    let project = lower(store, path, opts)?;
     solve(store, None, &project, opts, &[], progress).map(|_| ())
 }
 
@@ -468,7 +499,7 @@ pub fn run_steps(
     parts: &[String],
     progress: &mut dyn Progress,
 ) -> crate::Result<()> {
-    let project = lower(path, opts)?;
+    let project = lower(store, path, opts)?;
     let targets = step_targets(&project.graph, step, parts)?;
     if targets.is_empty() {
         progress.event(&Event::Note { message: format!("nothing to do for {step}") });
@@ -482,7 +513,7 @@ pub fn run_steps(
 /// next build runs them. Blobs stay until `strata store gc`. Returns how
 /// many records were removed.
 pub fn clean(store: &Store, path: &Path, parts: &[String]) -> crate::Result<usize> {
-    let project = lower(path, &BuildOptions::default())?;
+    let project = lower(store, path, &BuildOptions::default())?;
     check_groups(&project.graph, parts)?;
     let mut ids: Vec<String> = project
         .graph
@@ -514,7 +545,7 @@ pub fn shell(
     argv: &[String],
     progress: &mut dyn Progress,
 ) -> crate::Result<i32> {
-    let project = lower(path, opts)?;
+    let project = lower(store, path, opts)?;
     let graph = &project.graph;
     let targets = step_targets(graph, step, &[part.to_string()])?;
     let worker = local_worker(store, executor, opts);

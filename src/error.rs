@@ -34,6 +34,8 @@ pub enum Error {
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
     #[error(transparent)]
+    Package(#[from] crate::packages::PackageError),
+    #[error(transparent)]
     Source(#[from] crate::sources::SourceError),
     #[error(transparent)]
     Recipe(#[from] crate::recipe::RecipeError),

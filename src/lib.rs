@@ -23,6 +23,7 @@
 //! | which frontend reads a path (the only import of frontend crates) | [`frontends`] | [`frontends::detect`] |
 //! | one build end to end: lower, resolve, solve (`strata build`, `plan`, `step`, `shell`, `clean`) | [`build`] | [`build::build`] |
 //! | pinning the world before keying: base digests, source listings, git commits | [`resolve`] | [`resolve::resolve`] |
+//! | package repositories (spk): package builds stored as OCI indexes, looked up while lowering, `ls` and `publish` | [`packages`] | [`packages::store_packages`], [`packages::StoreIndex`], [`packages::publish`] |
 //! | the graph walk: keys, cache protocol, ready queue, `--jobs`, cancellation | [`solver`] | [`solver::Solver::solve`], [`solver::keys`] |
 //! | how each op kind runs: exec, fetch, layer ops, host ops, the image | [`vertex`] | [`vertex::run`] |
 //! | running a process for the solver: local executors, a recording fake, a REAPI farm | [`worker`] | [`worker::Worker`], [`worker::LocalWorker`], [`worker::RemoteWorker`] |
@@ -58,8 +59,11 @@
 //! Actions on a REAPI farm whose workers run [`remote::step_exec`] (the
 //! local worker again), layers fetched back only when read locally.
 //!
-//! Not built yet (see the issue tracker): spk package repositories
-//! (publishing builds, resolving from them).
+//! A frontend with packages (spk) also declares the package builds its
+//! graph makes: after the solve, [`packages::store_packages`] stores each
+//! as an OCI index in the store (the default package repository); while
+//! lowering, the frontend looks its dependencies up through
+//! [`packages::StoreIndex`] (the store, then `--spk-repo` registries).
 
 // Errors carry data for the user (paths, digests, log tails) and are
 // returned on cold paths around I/O; boxing them all to please
@@ -82,6 +86,7 @@ pub mod json;
 pub mod layer;
 pub mod mounts;
 pub mod ops;
+pub mod packages;
 pub mod progress;
 pub mod recipe;
 pub mod recover;

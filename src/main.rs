@@ -105,6 +105,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Target(a) => ops::build::make(&store, &a, out)?,
+        Command::PackageLs(a) => ops::packages::ls(&store, &a, out)?,
+        Command::Publish(a) => ops::packages::publish(&store, &a, out)?,
         Command::Plan(mut a) => {
             a.dry_run = true;
             ops::build::build(&store, &a, out)?;

@@ -5,7 +5,10 @@
 //!   command that takes `-X` (`strata build FILE.spk.yaml --variant 1` is
 //!   `-X variant=1`), listed under "Frontend options" in `--help`;
 //! - each frontend's targets become `strata FRONTEND TARGET [FILE]`
-//!   (`strata spk make-source`), parsed into [`TargetArgs`].
+//!   (`strata spk make-source`), parsed into [`TargetArgs`];
+//! - a frontend with packages gets `strata FRONTEND ls [NAME]`
+//!   ([`PackageLsArgs`]) and `strata FRONTEND publish NAME/VERSION[/BUILD]
+//!   --to registry://HOST/REPO` ([`PublishArgs`]).
 //!
 //! The flags and `-X` keep their command-line order, so the last value of
 //! an option given both ways wins, as with `-X` alone.
@@ -16,7 +19,7 @@ use std::path::PathBuf;
 use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches};
 use strata_frontend_api::{Flag, FrontendOption};
 
-use super::{Cli, Command, LifecycleArgs};
+use super::{Cli, Command, LifecycleArgs, RegistryArgs};
 use crate::frontends::FRONTENDS;
 
 /// `strata FRONTEND TARGET [SPEC_FILE|DIR]`.
@@ -33,6 +36,36 @@ pub struct TargetArgs {
     /// The target (`make-source`).
     #[arg(skip)]
     pub target: String,
+}
+
+/// `strata FRONTEND ls [NAME]`: the package builds in the store (and the
+/// registries given).
+#[derive(Debug, Clone, Args)]
+pub struct PackageLsArgs {
+    /// A package name. Default: every package in the store.
+    pub name: Option<String>,
+    /// Also list what this registry repository has (repeatable; needs NAME).
+    #[arg(long = "repo", value_name = "registry://HOST/REPO")]
+    pub repos: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[arg(skip)]
+    pub frontend: String,
+}
+
+/// `strata FRONTEND publish NAME/VERSION[/BUILD] --to registry://HOST/REPO`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// Which builds: NAME/VERSION (every build of it, the source package too) or NAME/VERSION/BUILD.
+    #[arg(value_name = "NAME/VERSION[/BUILD]")]
+    pub package: String,
+    /// The package repository to publish to.
+    #[arg(long, value_name = "registry://HOST/REPO")]
+    pub to: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[arg(skip)]
+    pub frontend: String,
 }
 
 /// The id of the clap argument of a frontend flag (`frontend-flag:variant`),
@@ -93,7 +126,7 @@ pub fn command() -> clap::Command {
     for name in names {
         cmd = cmd.mut_subcommand(name, with_flags);
     }
-    for f in FRONTENDS.iter().filter(|f| !f.targets().is_empty()) {
+    for f in FRONTENDS.iter().filter(|f| has_subcommands(**f)) {
         let mut sub = clap::Command::new(f.name())
             .about(format!("What the {} frontend makes besides a whole build", f.name()))
             .subcommand_required(true)
@@ -101,9 +134,21 @@ pub fn command() -> clap::Command {
         for t in f.targets() {
             sub = sub.subcommand(with_flags(TargetArgs::augment_args(clap::Command::new(t.name)).about(t.help)));
         }
+        if f.has_packages() {
+            let ls = PackageLsArgs::augment_args(clap::Command::new("ls"))
+                .about(format!("List the {} package builds in the store (and in registries)", f.name()));
+            let publish = PublishArgs::augment_args(clap::Command::new("publish"))
+                .about(format!("Publish {} package builds from the store to a registry", f.name()));
+            sub = sub.subcommand(ls).subcommand(publish);
+        }
         cmd = cmd.subcommand(sub);
     }
     cmd
+}
+
+/// Whether `f` has a subcommand of its own (targets, or packages).
+fn has_subcommands(f: &dyn strata_frontend_api::Frontend) -> bool {
+    !f.targets().is_empty() || f.has_packages()
 }
 
 /// Parses the process's arguments; prints help or an error and exits as
@@ -116,14 +161,24 @@ pub fn parse() -> Cli {
 /// The [`Cli`] of parsed `matches`.
 pub fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
     if let Some((name, sub)) = matches.subcommand()
-        && let Some(f) = FRONTENDS.iter().find(|f| f.name() == name && !f.targets().is_empty())
+        && let Some(f) = FRONTENDS.iter().find(|f| f.name() == name && has_subcommands(**f))
     {
         let (target, m) = sub.subcommand().expect("a frontend's subcommand is required");
+        let store = matches.get_one::<PathBuf>("store").cloned();
+        if f.has_packages() && target == "ls" {
+            let mut args = PackageLsArgs::from_arg_matches(m)?;
+            args.frontend = f.name().to_string();
+            return Ok(Cli { store, command: Command::PackageLs(args) });
+        }
+        if f.has_packages() && target == "publish" {
+            let mut args = PublishArgs::from_arg_matches(m)?;
+            args.frontend = f.name().to_string();
+            return Ok(Cli { store, command: Command::Publish(args) });
+        }
         let mut args = TargetArgs::from_arg_matches(m)?;
         args.frontend = f.name().to_string();
         args.target = target.to_string();
         args.lc.frontend_opts = frontend_options(m);
-        let store = matches.get_one::<PathBuf>("store").cloned();
         return Ok(Cli { store, command: Command::Target(args) });
     }
     let mut cli = Cli::from_arg_matches(matches)?;

@@ -18,7 +18,7 @@ pub use attest::{
     AttestCommand, AttestSubcommand, KeyCommand, KeySubcommand, SignArgs, VerifyArgs, VerifySignatureArgs,
 };
 pub use build::{BuildArgs, CleanArgs, ExecutorKind, LifecycleArgs, ShellArgs, StepArgs};
-pub use frontend::{TargetArgs, command, parse};
+pub use frontend::{PackageLsArgs, PublishArgs, TargetArgs, command, parse};
 pub use image::{ImageCommand, ImageSubcommand};
 pub use registry::{
     ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs,
@@ -101,6 +101,12 @@ pub enum Command {
     /// make-source`), added to the command line from the frontend registry.
     #[command(skip)]
     Target(TargetArgs),
+    /// `strata FRONTEND ls [NAME]` (a frontend with packages).
+    #[command(skip)]
+    PackageLs(PackageLsArgs),
+    /// `strata FRONTEND publish NAME/VERSION[/BUILD] --to registry://HOST/REPO`.
+    #[command(skip)]
+    Publish(PublishArgs),
 }
 
 impl Command {

@@ -5,6 +5,7 @@
 pub mod attest;
 pub mod build;
 pub mod image;
+pub mod packages;
 pub mod registry;
 pub mod remote;
 pub mod store;

@@ -17,6 +17,7 @@
 //! | `upload` | one blob's upload session, continued at the registry's offset after a fault | oci-client starts a failed upload again from byte 0 |
 //! | `records` | tag resolutions and blob source repositories under `strata/pulls/` | strata's store |
 //! | `artifact` | OCI artifacts and the referrers API / tag-schema fallback | oci-client reads referrers but cannot attach |
+//! | `tags` | a repository's tags and the documents they name (package repositories) | one session for the list and every manifest |
 //! | `carry` | an image's stored referrers (signatures) along with push and pull; the tag's merge | oci-client cannot merge a referrers tag |
 //!
 //! The public functions are synchronous (they run a private tokio runtime,
@@ -44,6 +45,7 @@ mod push;
 mod records;
 mod reference;
 mod session;
+mod tags;
 mod transport;
 mod upload;
 
@@ -67,6 +69,7 @@ pub use pull::{PullOptions, PullReport, TagMoved, fetch_blobs_async, fetch_manif
 pub use push::{PushOptions, PushReport, push_async};
 pub use records::{PullRecord, blob_sources, last_pull};
 pub use reference::{Reference, is_loopback, parse_reference, repository_name};
+pub use tags::{tagged_documents, tagged_documents_async};
 pub(crate) use transport::crypto_provider as install_crypto_provider;
 pub use transport::{Progress, RegistryOptions, RetryPolicy};
 

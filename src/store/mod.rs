@@ -184,8 +184,36 @@ impl Store {
     }
 
     /// Resolves a ref name (`busybox`, `debian:bookworm`) to its descriptor.
+    /// A name pinned by digest (`NAME@sha256:…`) that is no ref resolves to
+    /// the manifest or index blob itself when the store has it: the digest
+    /// says all there is to say (how a package's members are named).
     pub fn resolve(&self, name: &str) -> Result<Descriptor, StoreError> {
-        refs::resolve(&self.root, name)
+        match refs::resolve(&self.root, name) {
+            Err(StoreError::RefNotFound { name: n }) => {
+                let pinned = name.rsplit_once('@').and_then(|(_, d)| d.parse::<oci_spec::image::Digest>().ok());
+                match pinned.filter(|d| self.has_blob(d)) {
+                    Some(d) => self.document(&d).ok_or(StoreError::RefNotFound { name: n }),
+                    None => Err(StoreError::RefNotFound { name: n }),
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// The descriptor of the manifest or index blob `digest`; `None` for
+    /// any other blob.
+    fn document(&self, digest: &oci_spec::image::Digest) -> Option<Descriptor> {
+        let bytes = self.read_blob(digest).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let media_type = match v.get("mediaType").and_then(|m| m.as_str()) {
+            Some(mt) => MediaType::from(mt),
+            None if v.get("manifests").is_some() => MediaType::ImageIndex,
+            None if v.get("config").is_some() => MediaType::ImageManifest,
+            None => return None,
+        };
+        let is_document = matches!(media_type, MediaType::ImageIndex | MediaType::ImageManifest)
+            || media_type.to_string().contains("manifest");
+        is_document.then(|| Descriptor::new(media_type, bytes.len() as u64, digest.clone()))
     }
 
     /// Points `name` at `desc`, replacing what it pointed at before.

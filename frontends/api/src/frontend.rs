@@ -41,6 +41,10 @@ pub struct LowerOptions {
     /// graph holds what that target makes and, usually, no image. `None`:
     /// a whole build.
     pub target: Option<String>,
+    /// The package repositories' index, for a frontend whose packages
+    /// depend on published ones ([`crate::packages`]); `None`: nothing is
+    /// published (unit tests, or no store).
+    pub packages: Option<crate::packages::Packages>,
 }
 
 impl LowerOptions {
@@ -55,6 +59,7 @@ impl LowerOptions {
             frontend_options: Vec::new(),
             secrets: Vec::new(),
             target: None,
+            packages: None,
         }
     }
 
@@ -200,6 +205,12 @@ pub trait Frontend: Send + Sync {
     /// What it makes besides a whole build (none by default).
     fn targets(&self) -> &'static [FrontendTarget] {
         &[]
+    }
+
+    /// Whether its graphs publish packages ([`crate::packages`]): strata
+    /// then gives it `strata FRONTEND ls` and `strata FRONTEND publish`.
+    fn has_packages(&self) -> bool {
+        false
     }
 
     /// Runs one of the host ops its graphs hold.

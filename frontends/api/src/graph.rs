@@ -57,6 +57,9 @@ pub struct BuildGraph {
     /// What the build is made of, for SBOMs and provenance; in no key.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// Package builds to store once their layers are built ([`crate::packages`]); in no key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<crate::packages::PackageSpec>,
 }
 
 impl BuildGraph {
@@ -87,6 +90,7 @@ impl BuildGraph {
             vertices: Vec::new(),
             image: None,
             metadata: Metadata::default(),
+            packages: Vec::new(),
         }
     }
 

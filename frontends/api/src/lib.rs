@@ -10,6 +10,7 @@
 //! | a spec error with file, line, column and a hint | [`FrontendError`] |
 //! | a file listing host ops read and return | [`tree::Tree`] |
 //! | what a build is made of, for SBOMs and provenance (in no key) | [`metadata::Metadata`] |
+//! | package builds a graph publishes, and looking packages up while lowering | [`packages::PackageSpec`], [`packages::PackageIndex`] |
 //!
 //! Below: the craft project model (craft-parts' schema), which the craft
 //! frontend reads specs into before lowering them. It stays here while
@@ -40,6 +41,7 @@ mod bounded;
 pub mod frontend;
 pub mod graph;
 pub mod metadata;
+pub mod packages;
 pub mod tree;
 
 pub use bounded::read_bounded;

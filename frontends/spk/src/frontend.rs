@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use strata_frontend_api::graph::{BuildGraph, FrontendId, HostOp};
+use strata_frontend_api::packages::Repository;
 use strata_frontend_api::{
     Flag, Frontend, FrontendError, FrontendOption, FrontendTarget, HostOpError, HostResult, HostTree, LowerOptions,
 };
@@ -63,6 +64,13 @@ static OPTIONS: &[FrontendOption] = &[
         repeatable: true,
         help: "spk package NAME is these Debian packages of the build base: requirements on it are met by them",
         flag: Flag::long("spk-provide"),
+    },
+    FrontendOption {
+        name: "spk-repo",
+        value: "registry://HOST/REPO",
+        repeatable: true,
+        help: "also resolve dependencies from the packages published to this registry repository (after the store)",
+        flag: Flag::long("spk-repo"),
     },
     FrontendOption {
         name: "host-pkg",
@@ -176,8 +184,22 @@ impl SpkFrontend {
             build_base,
             base,
             host,
+            repositories: repositories(opts)?,
+            packages: opts.packages.clone(),
         })
     }
+}
+
+/// The store, then each `--spk-repo`.
+fn repositories(opts: &LowerOptions) -> Result<Vec<Repository>, FrontendError> {
+    let mut repos = vec![Repository::Store];
+    for r in opts.options("spk-repo") {
+        let repo = Repository::parse(r).map_err(|e| FrontendError::new(format!("--spk-repo {r}: {e}")))?;
+        if !repos.contains(&repo) {
+            repos.push(repo);
+        }
+    }
+    Ok(repos)
 }
 
 /// The test stages `--stage` asks for (none: all).
@@ -225,6 +247,10 @@ impl Frontend for SpkFrontend {
 
     fn targets(&self) -> &'static [FrontendTarget] {
         TARGETS
+    }
+
+    fn has_packages(&self) -> bool {
+        true
     }
 
     fn lower(&self, spec: &Path, opts: &LowerOptions) -> Result<BuildGraph, FrontendError> {

@@ -11,6 +11,8 @@
 //! | [`version`] | versions and ranges |
 //! | [`variants`] | options, variants, the build id |
 //! | [`load`] | render + parse a file, strict mode |
+//! | [`lower`] | the spec (and its dependencies) to a build graph |
+//! | [`repo`] | published builds: the record a build leaves, choosing one for a request |
 
 pub mod error;
 pub mod filter;
@@ -18,6 +20,7 @@ mod frontend;
 pub mod hostops;
 pub mod load;
 pub mod lower;
+pub mod repo;
 pub mod spec;
 pub mod template;
 pub mod variants;

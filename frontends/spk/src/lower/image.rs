@@ -72,7 +72,10 @@ impl Lowering<'_> {
         let layers = layers
             .into_iter()
             .map(|layer| ImageLayer {
-                created_by: format!("strata build: spk component {}", describe(&layer)),
+                created_by: format!(
+                    "strata build: spk component {}",
+                    self.layer_names.get(&layer).cloned().unwrap_or_else(|| describe(&layer))
+                ),
                 layer,
                 comment: None,
             })

@@ -12,9 +12,13 @@
 //! (`make-source`), the builds (`make-binary`), the builds and the tests
 //! (`test`), or the builds and the image (a whole build).
 //!
-//! Build requirements are resolved from the `*.spk.yaml` files beside the
-//! spec ([`Lowering::resolve`]); packages the build base provides are named
-//! with `--spk-provide NAME=DEBIAN-PKG` or `-X host-pkg=NAME`.
+//! Build requirements are resolved ([`Lowering::resolve`]) from the
+//! `*.spk.yaml` files beside the spec, then from the package repositories
+//! (the store, then each `--spk-repo`; [`crate::repo`]); packages the build
+//! base provides are named with `--spk-provide NAME=DEBIAN-PKG` or
+//! `-X host-pkg=NAME`. Every source package and build the graph makes is
+//! declared in [`BuildGraph::packages`], so strata stores it in the store's
+//! repository.
 
 mod build;
 mod image;
@@ -26,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use strata_frontend_api::FrontendError;
 use strata_frontend_api::graph::{BuildGraph, FrontendId, LayerRef};
+use strata_frontend_api::packages::{PackageSpec, Packages, Published, Repository};
 
 use crate::load::load_file;
 use crate::spec::{EnvOp, Request, Spec};
@@ -58,6 +63,11 @@ pub struct Settings {
     /// The runtime base; `None`: scratch.
     pub base: Option<String>,
     pub host: Host,
+    /// Where published packages are looked up: the store, then each
+    /// `--spk-repo` in order.
+    pub repositories: Vec<Repository>,
+    /// The repositories' index; `None`: none (unit tests).
+    pub packages: Option<Packages>,
 }
 
 /// What `strata spk TARGET` makes (spk's subcommands).
@@ -118,6 +128,9 @@ pub struct Lowering<'s> {
     built: BTreeMap<String, Built>,
     /// Packages being lowered (a dependency cycle check).
     active: Vec<String>,
+    /// `package:component` of each component layer a closure took (the
+    /// image's history names them so, wherever the package came from).
+    layer_names: BTreeMap<LayerRef, String>,
 }
 
 /// Lowers the spec at `file`.
@@ -131,6 +144,7 @@ pub fn lower(file: &Path, settings: &Settings, id: FrontendId) -> Result<(BuildG
         siblings: None,
         built: BTreeMap::new(),
         active: Vec::new(),
+        layer_names: BTreeMap::new(),
     };
     let loaded = load_file(file, &settings.selection.overrides, &settings.env, settings.strict)?;
     l.warnings.extend(loaded.warnings.iter().map(|w| w.render(file)));
@@ -161,11 +175,22 @@ impl Lowering<'_> {
         self.active.push(spec.name.clone());
         let source = self.source(spec, file)?;
         let builds = self.builds(spec, file, &source, root)?;
+        for b in &builds {
+            let options = b.build.as_ref().map(|e| e.values.clone()).unwrap_or_default();
+            self.publish(crate::repo::binary_package(b, &options));
+        }
         self.active.pop();
         if let Some(first) = builds.first() {
             self.built.insert(spec.name.clone(), first.clone());
         }
         Ok(builds)
+    }
+
+    /// Declares a package build of this graph (once).
+    pub fn publish(&mut self, p: PackageSpec) {
+        if !self.graph.packages.iter().any(|q| q.name == p.name && q.version == p.version && q.build == p.build) {
+            self.graph.packages.push(p);
+        }
     }
 
     /// The sibling recipes of the spec (every `*.spk.yaml` in its directory).
@@ -226,21 +251,67 @@ impl Lowering<'_> {
             }
         }
         let Some((path, spec)) = best else {
+            let (found, published) = self.published(name, &range_p)?;
+            if let Some(p) = found {
+                let b = crate::repo::built(&p).map_err(FrontendError::new)?;
+                self.built.insert(name.to_string(), b.clone());
+                return Ok(Some(b));
+            }
             let have: Vec<String> = candidates.iter().map(|(_, s)| format!("{}/{}", s.name, s.version)).collect();
-            let found =
+            let recipes =
                 if have.is_empty() { "no recipe for it".to_string() } else { format!("only {}", have.join(", ")) };
+            let seen = if published.is_empty() {
+                format!("no build of it in {}", self.repositories_text())
+            } else {
+                format!("{} has only {}", self.repositories_text(), published.join(", "))
+            };
             return Err(FrontendError::new(format!(
-                "{by} requires '{name}{}', which cannot be satisfied: {found} in {}",
+                "{by} requires '{name}{}', which cannot be satisfied: {recipes} in {}, and {seen}",
                 if range.is_empty() { String::new() } else { format!("/{range}") },
                 self.dir.display()
             ))
-            .hint(format!("add a {name}.spk.yaml recipe beside the spec, or, if the build base has it as a Debian package, pass --spk-provide {name}=DEBIAN-PKG")));
+            .hint(format!("add a {name}.spk.yaml recipe beside the spec, publish a build of it (`strata spk publish` and --spk-repo registry://HOST/REPO), or, if the build base has it as a Debian package, pass --spk-provide {name}=DEBIAN-PKG")));
         };
         let loaded = load_file(&path, &self.settings.selection.overrides, &self.settings.env, self.settings.strict)?;
         self.warnings.extend(loaded.warnings.iter().map(|w| w.render(&path)));
         let _ = spec;
         let builds = self.package(&loaded.spec, &path, false)?;
         Ok(builds.into_iter().next())
+    }
+
+    /// The published build that meets `name`/`range` (see [`crate::repo`]),
+    /// and every build the repositories have, as `name/version/build
+    /// (repository)`, for the error when none does.
+    fn published(&self, name: &str, range: &VersionRange) -> Result<(Option<Published>, Vec<String>), FrontendError> {
+        let Some(index) = &self.settings.packages else { return Ok((None, Vec::new())) };
+        let mut wanted = self.settings.selection.overrides.clone();
+        if !self.settings.selection.no_host {
+            wanted.insert("os".into(), self.settings.host.os.clone());
+            wanted.insert("arch".into(), self.settings.host.arch.clone());
+        }
+        let mut seen = Vec::new();
+        for repo in &self.settings.repositories {
+            let builds = index.0.builds(repo, name).map_err(|e| {
+                FrontendError::new(format!("looking up '{name}' in {repo}: {e}"))
+                    .hint("check the --spk-repo registry://HOST/REPO and that the registry is up")
+            })?;
+            if let Some(p) = crate::repo::choose(&builds, range, &wanted) {
+                return Ok((Some(p.clone()), seen));
+            }
+            seen.extend(
+                builds
+                    .iter()
+                    .filter(|p| p.build != crate::repo::SOURCE_BUILD)
+                    .map(|p| format!("{} ({repo})", crate::repo::ident(p))),
+            );
+        }
+        Ok((None, seen))
+    }
+
+    /// The repositories searched, for messages.
+    fn repositories_text(&self) -> String {
+        let names: Vec<String> = self.settings.repositories.iter().map(|r| r.to_string()).collect();
+        if names.is_empty() { "no package repository".into() } else { names.join(", ") }
     }
 
     /// The layers of `components` of `pkg` (with the ones they use) and,
@@ -266,6 +337,7 @@ impl Lowering<'_> {
             if !layers.contains(layer) {
                 layers.push(layer.clone());
             }
+            self.layer_names.insert(layer.clone(), format!("{}:{c}", pkg.name));
             todo.extend(pkg.uses.get(&c).cloned().unwrap_or_default());
             for r in pkg.requirements.get(&c).cloned().unwrap_or_default() {
                 if let Request::Pkg { name, components, range, if_already_present: false, .. } = r

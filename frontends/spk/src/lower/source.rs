@@ -158,7 +158,9 @@ impl Lowering<'_> {
         let mut v = Vertex::new(&id, group, "source", Op::Layer(LayerOp::Squash { inputs: layers }));
         v.description = format!("the source package {name}/{version}/src");
         self.graph.push(v);
-        Ok(Some(LayerRef::output(&id, OUT)))
+        let layer = LayerRef::output(&id, OUT);
+        self.publish(crate::repo::source_package(name, &version, &layer));
+        Ok(Some(layer))
     }
 
     /// `<n>:source:run:<i>`: `script` in a container over the build base
