@@ -248,3 +248,96 @@ fn spk_targets_tests_and_flags() {
     let err = s.fails(&["spk", "make-source", "examples/hello-make"]);
     assert!(err.contains("is a craft spec, not an spk one"), "{err}");
 }
+
+/// The registry `.ci/setup` starts, if it answers.
+fn registry() -> Option<String> {
+    let reg = std::env::var("STRATA_CI_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    require(&format!("the .ci/setup registry at {reg}"), &format!("curl -sf -o /dev/null http://{reg}/v2/"))
+        .then_some(reg)
+}
+
+/// `examples/spk-greet` split in two directories: the library alone, and
+/// the program without its sibling recipe, so that the library can only
+/// come from a package repository; and a copy of it whole (outside git, as
+/// the other two, so no image carries a VCS revision).
+fn split_greet() -> (tempfile::TempDir, String, String, String) {
+    let d = tempfile::tempdir().unwrap();
+    let ex = crate::support::repo().join("examples/spk-greet");
+    let (lib, app, whole) = (d.path().join("lib"), d.path().join("app"), d.path().join("whole"));
+    for dir in [lib.join("lib"), app.join("build"), whole.join("lib"), whole.join("build")] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    let lib_files = ["libgreet.spk.yaml", "lib/greet.sh"];
+    let app_files = ["greet.spk.yaml", "greet.in", "greet.1", ".gitignore", "build/stale.txt"];
+    for f in lib_files {
+        fs::copy(ex.join(f), lib.join(f)).unwrap();
+    }
+    for f in app_files {
+        fs::copy(ex.join(f), app.join(f)).unwrap();
+    }
+    for f in lib_files.iter().chain(&app_files) {
+        fs::copy(ex.join(f), whole.join(f)).unwrap();
+    }
+    let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    (d, path(lib.join("libgreet.spk.yaml")), path(app.join("greet.spk.yaml")), path(whole.join("greet.spk.yaml")))
+}
+
+/// The store is the default package repository; `strata spk publish` puts
+/// builds in a registry, from which a fresh store resolves them
+/// (`--spk-repo`) into the same image.
+#[test]
+fn spk_packages_are_published_and_resolved_from_a_registry() {
+    if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("mmdebstrap", "mmdebstrap --version")
+    {
+        return;
+    }
+    let Some(reg) = registry() else { return };
+    let (_d, lib, app, whole) = split_greet();
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+
+    // Without the library anywhere, the error says where strata looked.
+    let err = s.fails(&["plan", &app]);
+    assert!(
+        err.contains("requires 'libgreet/1.0', which cannot be satisfied: no recipe for it in")
+            && err.contains("no build of it in the store"),
+        "{err}"
+    );
+
+    // make-binary stores the source package and the build in the store.
+    let out = s.ok(&["spk", "make-binary", &lib]);
+    assert!(out.contains("stored package spk/libgreet:1.0.3-3I42H3S6"), "{out}");
+    let ls = s.ok(&["spk", "ls"]);
+    assert!(ls.contains("libgreet/1.0.3/3I42H3S6  build, run  (the store)"), "{ls}");
+    assert!(ls.contains("libgreet/1.0.3/src  src  (the store)"), "{ls}");
+
+    // The program resolves it from the store: the same image as with the
+    // sibling recipe (examples/spk-greet whole).
+    let from_store = crate::support::last_digest(&s.ok(&["build", &app, "--sbom=false"]));
+    let with_sibling = crate::support::last_digest(&s.ok(&["build", &whole, "--sbom=false"]));
+    assert_eq!(from_store, with_sibling, "a published dependency gives the image its recipe gives");
+
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let repo = format!("registry://{reg}/strata-it/spk-{n}");
+    let out = s.ok(&["spk", "publish", "libgreet/1.0.3", "--to", &repo]);
+    assert!(out.contains(&format!("published {reg}/strata-it/spk-{n}/libgreet:1.0.3-3I42H3S6 sha256:")), "{out}");
+    assert!(out.contains("libgreet:1.0.3-src"), "NAME/VERSION publishes the source package too:\n{out}");
+    let err = s.fails(&["spk", "publish", "libgreet/9.9", "--to", &repo]);
+    assert!(err.contains("the store has no package build libgreet/9.9 (it has: libgreet/1.0.3/3I42H3S6"), "{err}");
+
+    // A fresh store: the library comes from the registry, the image is the same.
+    let fresh = Strata::new();
+    fresh.base_image("debian-bookworm");
+    let ls = fresh.ok(&["spk", "ls", "libgreet", "--repo", &repo]);
+    assert!(ls.contains(&format!("libgreet/1.0.3/3I42H3S6  build, run  ({repo})")), "{ls}");
+    let out = fresh.ok(&["build", &app, "--sbom=false", "--spk-repo", &repo]);
+    assert!(out.contains("pulled ") && out.contains("/libgreet@sha256:"), "{out}");
+    assert_eq!(crate::support::last_digest(&out), from_store, "the same image from a fresh store");
+
+    // A range no published build meets names the builds it saw.
+    let needy = fs::read_to_string(&app).unwrap().replace("pkg: libgreet/1.0", "pkg: libgreet/2.0");
+    fs::write(&app, needy).unwrap();
+    let err = fresh.fails(&["plan", &app, "--spk-repo", &repo]);
+    assert!(err.contains(&format!("hold only libgreet/1.0.3/3I42H3S6 ({repo})")), "{err}");
+}

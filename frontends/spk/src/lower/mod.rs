@@ -263,7 +263,7 @@ impl Lowering<'_> {
             let seen = if published.is_empty() {
                 format!("no build of it in {}", self.repositories_text())
             } else {
-                format!("{} has only {}", self.repositories_text(), published.join(", "))
+                format!("{} hold only {}", self.repositories_text(), published.join(", "))
             };
             return Err(FrontendError::new(format!(
                 "{by} requires '{name}{}', which cannot be satisfied: {recipes} in {}, and {seen}",
