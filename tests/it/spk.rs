@@ -154,6 +154,27 @@ fn spk_builds_the_bzip2_conformance_spec_from_debian_sources() {
         "round trip\n/spfs/lib\n",
         "bzip2 from /spfs/bin and stdfs's environment"
     );
+
+    // Published, bzip2 is a dependency a fresh store resolves from the registry.
+    let Some(reg) = registry() else { return };
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let repo = format!("registry://{reg}/strata-it/spk-bzip2-{n}");
+    s.ok(&["spk", "publish", "bzip2/1.0.8", "--to", &repo]);
+    s.ok(&["spk", "publish", "stdfs/1.1.0", "--to", &repo]);
+    let user = "pkg: bzuser/1.0.0\napi: v0/package\nsources: []\nbuild:\n  auto_host_vars: None\n  options: [{pkg: bzip2/1.0}]\n  script:\n    - mkdir -p /spfs/share/bzuser\n    - echo packed by a dependency | bzip2 > /spfs/share/bzuser/note.bz2\ninstall:\n  requirements: [{pkg: bzip2/1.0}]\n";
+    let (_u, user) = spec_dir(&[("bzuser.spk.yaml", user)]);
+    let fresh = Strata::new();
+    fresh.base_image("debian-bookworm");
+    let out = fresh.ok(&["build", &user, "--spk-repo", &repo, "-t", &tag, "--output", "type=docker"]);
+    assert!(out.contains("/bzip2@sha256:") && !out.contains("bzip2:build:"), "bzip2 is pulled, not built:\n{out}");
+    let run = std::process::Command::new("docker")
+        .args(["run", "--rm", &tag, "sh", "-c", "bzip2 -dc /spfs/share/bzuser/note.bz2 && bzip2 --help 2>&1 | head -1"])
+        .output()
+        .expect("docker run");
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag]).output();
+    assert!(run.status.success(), "{}", text(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.starts_with("packed by a dependency\nbzip2, a block-sorting file compressor.  Version 1.0.8"), "{stdout}");
 }
 
 #[test]
