@@ -79,6 +79,14 @@ const EXAMPLES: &[Example] = &[
         prints: "hello strata from spk-greet 1.2.0 (libgreet 1.0.3)\n",
         sbom: &[],
     },
+    // Built and run by tests/it/spk.rs: a C library published into the store, and a program using it.
+    Example { dir: "spk-libhello", recipes: &["debian-bookworm", "debian-bookworm-build"], prints: "", sbom: &[] },
+    Example {
+        dir: "spk-hello",
+        recipes: &["debian-bookworm", "debian-bookworm-build"],
+        prints: "hello from spk-hello 1.0.0, built with libhello 1.0.0 (optimised)\n",
+        sbom: &[],
+    },
 ];
 
 #[test]

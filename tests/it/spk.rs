@@ -174,7 +174,10 @@ fn spk_builds_the_bzip2_conformance_spec_from_debian_sources() {
     let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag]).output();
     assert!(run.status.success(), "{}", text(&run));
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(stdout.starts_with("packed by a dependency\nbzip2, a block-sorting file compressor.  Version 1.0.8"), "{stdout}");
+    assert!(
+        stdout.starts_with("packed by a dependency\nbzip2, a block-sorting file compressor.  Version 1.0.8"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -361,4 +364,73 @@ fn spk_packages_are_published_and_resolved_from_a_registry() {
     fs::write(&app, needy).unwrap();
     let err = fresh.fails(&["plan", &app, "--spk-repo", &repo]);
     assert!(err.contains(&format!("hold only libgreet/1.0.3/3I42H3S6 ({repo})")), "{err}");
+}
+
+/// `examples/spk-libhello` and `examples/spk-hello`: a C library with two
+/// variants and four components, stored in the store by `make-binary`; a
+/// program that finds it there (no recipe beside it), links its `build`
+/// component and ships only the `run` components; `-o debug=on` picks the
+/// library's other build. Twice, from two stores: the same image.
+#[test]
+fn spk_examples_a_c_library_and_a_program_that_depends_on_it() {
+    if !slow_tests("build examples/spk-libhello and examples/spk-hello") {
+        return;
+    }
+    if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("mmdebstrap", "mmdebstrap --version")
+        || !require_docker()
+    {
+        return;
+    }
+    let toolchain = ["--build-base", "debian:bookworm-build", "--spk-provide", "gcc=gcc,make"];
+    let build_both = |s: &Strata, extra: &[&str]| -> String {
+        s.base_image("debian-bookworm");
+        s.base_image("debian-bookworm-build");
+        let mut lib = vec!["spk", "make-binary", "examples/spk-libhello"];
+        lib.extend(toolchain);
+        let out = s.ok(&lib);
+        let mut app = vec!["build", "examples/spk-hello"];
+        app.extend(toolchain);
+        app.extend(extra);
+        format!("{out}{}", s.ok(&app))
+    };
+    let s = Strata::new();
+    let tag = format!("strata-it-spk-hello:{}", std::process::id());
+    let out = build_both(&s, &["-t", &tag, "--output", "type=docker"]);
+    let ls = s.ok(&["spk", "ls", "libhello"]);
+    let builds: Vec<&str> = ls.lines().filter(|l| l.contains("  build, docs, run  (the store)")).collect();
+    assert_eq!(builds.len(), 2, "two variants, two builds, each with its components:\n{ls}");
+    assert!(out.contains("stored package spk/libhello:1.0.0-src"), "and the source package:\n{out}");
+
+    let run = |tag: &str, cmd: &str| {
+        std::process::Command::new("docker").args(["run", "--rm", tag, "sh", "-c", cmd]).output().expect("docker run")
+    };
+    let hello = run(&tag, "hello");
+    assert!(hello.status.success(), "{}", text(&hello));
+    assert_eq!(
+        String::from_utf8_lossy(&hello.stdout),
+        "hello from spk-hello 1.0.0, built with libhello 1.0.0 (optimised)\n"
+    );
+    let files = run(&tag, "ls /spfs/lib; ls /spfs/include /spfs/share 2>&1");
+    let files = String::from_utf8_lossy(&files.stdout);
+    assert!(files.starts_with("libhello.so.1\n"), "only the run component of libhello:\n{files}");
+    assert!(
+        files.contains("'/spfs/include': No such file") && files.contains("'/spfs/share': No such file"),
+        "{files}"
+    );
+
+    let debug_tag = format!("{tag}-debug");
+    s.ok(&["build", "examples/spk-hello", "-o", "debug=on", "-t", &debug_tag, "--output", "type=docker"]
+        .into_iter()
+        .chain(toolchain)
+        .collect::<Vec<_>>());
+    let debug = run(&debug_tag, "hello");
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag, &debug_tag]).output();
+    assert_eq!(
+        String::from_utf8_lossy(&debug.stdout),
+        "hello from spk-hello 1.0.0, built with libhello 1.0.0 (debug)\n"
+    );
+
+    let again = build_both(&Strata::new(), &[]);
+    assert_eq!(crate::support::last_digest(&out), crate::support::last_digest(&again), "two stores, one image");
 }
