@@ -94,6 +94,10 @@ pub struct BuildOptions {
     /// One of the frontend's targets (`strata spk make-source`): what the
     /// graph makes instead of an image.
     pub target: Option<String>,
+    /// Which of the spec's image variants to make (see
+    /// [`strata_frontend_api::LowerOptions::image_variant`]); set by
+    /// [`build_with`] itself.
+    pub image_variant: Option<usize>,
 }
 
 /// What a build produced.
@@ -162,6 +166,7 @@ fn lower_spec(
     lo.frontend_options = opts.frontend_options.clone();
     lo.secrets = opts.secrets.ids();
     lo.target = opts.target.clone();
+    lo.image_variant = opts.image_variant;
     if frontend.has_packages() {
         let index = crate::packages::StoreIndex {
             root: store.root().to_path_buf(),
@@ -347,7 +352,11 @@ pub fn build(
 }
 
 /// [`build`] with any worker: a farm's, or a fake that answers exec ops
-/// without containers (the craft conformance simulation).
+/// without containers (the craft conformance simulation). A spec that
+/// makes one image per variant ([`BuildGraph::image_variants`]) is lowered
+/// and solved once per variant (the builds are shared, so the later solves
+/// only assemble their images), and the images go in one index, the first
+/// variant's first.
 pub fn build_with(
     store: &Store,
     worker: &dyn Worker,
@@ -355,8 +364,42 @@ pub fn build_with(
     opts: &BuildOptions,
     progress: &mut dyn Progress,
 ) -> crate::Result<Built> {
-    let started_on = now_rfc3339();
     let project = lower(store, path, opts)?;
+    let variants = project.graph.image_variants.clone();
+    let mut built = one_image(store, worker, project, opts, progress)?;
+    if variants.len() < 2 {
+        return Ok(built);
+    }
+    let mut images = vec![(built.manifest.clone(), built.index.clone())];
+    for k in 1..variants.len() {
+        let o = BuildOptions { image_variant: Some(k), ..opts.clone() };
+        let project = lower(store, path, &o)?;
+        let b = one_image(store, worker, project, &o, progress)?;
+        images.push((b.manifest, b.index));
+        built.ran.extend(b.ran);
+        for r in b.records {
+            if !built.records.iter().any(|(k, _)| *k == r.0) {
+                built.records.push(r);
+            }
+        }
+    }
+    let index = crate::image::variant_index(store, &images, &variants)?;
+    progress.event(&Event::Note {
+        message: format!("{} images, one per variant, in the index {}", images.len(), index.digest()),
+    });
+    built.index = Some(index);
+    Ok(built)
+}
+
+/// Solves `project` and assembles its image (with its attestations, when asked for).
+fn one_image(
+    store: &Store,
+    worker: &dyn Worker,
+    project: Project,
+    opts: &BuildOptions,
+    progress: &mut dyn Progress,
+) -> crate::Result<Built> {
+    let started_on = now_rfc3339();
     let spec = project.graph.image.clone().ok_or(BuildError::NoImage)?;
     let (solved, resolved) = solve(store, Some(worker), &project, opts, &[], progress)?;
     stored_packages(store, &project, &solved, &resolved, progress)?;

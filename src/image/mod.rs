@@ -8,6 +8,7 @@
 //! - `load`: [`Image::load`] — a stored manifest (or an index, choosing a
 //!   platform) read back and verified.
 //! - `platform`: [`Platform`] — `os/arch[/variant]`, the host's by default.
+//! - `variants`: [`variant_index`] — one index over a spec's variant images.
 
 mod builder;
 mod epoch;
@@ -15,6 +16,7 @@ mod error;
 mod load;
 mod platform;
 mod settings;
+mod variants;
 
 pub use builder::{ImageBuilder, NewLayer};
 pub use epoch::{DEFAULT_SOURCE_DATE_EPOCH, rfc3339, source_date_epoch};
@@ -22,3 +24,4 @@ pub use error::ImageError;
 pub use load::Image;
 pub use platform::Platform;
 pub use settings::ImageSettings;
+pub use variants::variant_index;

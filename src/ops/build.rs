@@ -46,6 +46,7 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> crate::Result<BuildOptions> {
         attest: None,
         secrets: crate::worker::secrets::Secrets::new(lc.secrets.iter().cloned())?,
         target: None,
+        image_variant: None,
     })
 }
 

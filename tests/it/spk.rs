@@ -47,6 +47,22 @@ fn spk_greet_builds_with_runc_and_runs() {
     assert!(listing.contains("No such file"), "the man component is not in the image:\n{listing}");
     assert!(listing.contains("spk_greet.sh") && listing.contains("spk_greet.csh"), "the startup files are:\n{listing}");
 
+    // Two variants, two images in one index (skopeo reads it), each
+    // annotated with its build; docker got the first.
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", &format!("oci:{}:{tag}", s.store().display())])
+        .output()
+        .expect("skopeo");
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap_or_else(|_| panic!("{}", text(&raw)));
+    let variants: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["annotations"]["dev.spk.build"].is_string())
+        .collect();
+    assert_eq!(variants.len(), 2, "{index}");
+    assert!(variants[1]["annotations"]["dev.spk.options"].as_str().unwrap().contains("\"style\":\"loud\""));
+
     // The same image from a fresh store: every layer is reproducible.
     let fresh = Strata::new();
     fresh.base_image("debian-bookworm");

@@ -45,6 +45,11 @@ pub struct LowerOptions {
     /// depend on published ones ([`crate::packages`]); `None`: nothing is
     /// published (unit tests, or no store).
     pub packages: Option<crate::packages::Packages>,
+    /// For a spec that makes one image per variant
+    /// ([`crate::graph::BuildGraph::image_variants`]): make the image of
+    /// the variant at this position instead of the first. The rest of the
+    /// graph is the same.
+    pub image_variant: Option<usize>,
 }
 
 impl LowerOptions {
@@ -60,6 +65,7 @@ impl LowerOptions {
             secrets: Vec::new(),
             target: None,
             packages: None,
+            image_variant: None,
         }
     }
 

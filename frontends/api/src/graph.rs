@@ -54,6 +54,13 @@ pub struct BuildGraph {
     pub vertices: Vec<Vertex>,
     /// The final image, if the spec makes one.
     pub image: Option<ImageSpec>,
+    /// When the spec makes one image per variant (spk's variants): the
+    /// annotations of each variant's manifest, in order. `image` is the
+    /// first variant's, or the one [`crate::LowerOptions::image_variant`]
+    /// names; strata lowers once per variant and puts the images in one
+    /// index. Empty: one image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_variants: Vec<BTreeMap<String, String>>,
     /// What the build is made of, for SBOMs and provenance; in no key.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
@@ -89,6 +96,7 @@ impl BuildGraph {
             source_date_epoch: None,
             vertices: Vec::new(),
             image: None,
+            image_variants: Vec::new(),
             metadata: Metadata::default(),
             packages: Vec::new(),
         }

@@ -186,6 +186,7 @@ impl SpkFrontend {
             host,
             repositories: repositories(opts)?,
             packages: opts.packages.clone(),
+            image_variant: opts.image_variant,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The image: the runtime base, then the default variant's `run`
 //! component and the `run` closure of its install requirements under
-//! `/spfs`, with the environment their `install.environment` sets.
+//! `/spfs`, with the environment their `install.environment` sets. With
+//! several variants selected, strata makes one image per variant and an
+//! index of them, each manifest annotated with [`variant_annotations`].
 //!
 //! spk applies the environment by sourcing the startup files (they are in
 //! the layers too); an image has a static `Env`, so `set`, `append` and
@@ -50,6 +52,21 @@ pub fn image_env(ops: &[&EnvOp]) -> Vec<(String, String)> {
         }
     }
     env
+}
+
+/// Annotation: a variant image's build id.
+pub const BUILD_ANNOTATION: &str = "dev.spk.build";
+/// Annotation: a variant image's options, as JSON.
+pub const OPTIONS_ANNOTATION: &str = "dev.spk.options";
+
+/// The annotations of build `b`'s image in the index of variants.
+pub fn variant_annotations(b: &Built) -> BTreeMap<String, String> {
+    let values = b.build.as_ref().map(|e| e.values.clone()).unwrap_or_default();
+    BTreeMap::from([
+        ("dev.spk.ident".to_string(), b.ident.clone()),
+        (BUILD_ANNOTATION.to_string(), b.digest.clone()),
+        (OPTIONS_ANNOTATION.to_string(), serde_json::to_string(&values).expect("plain data")),
+    ])
 }
 
 impl Lowering<'_> {

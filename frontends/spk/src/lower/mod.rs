@@ -68,6 +68,8 @@ pub struct Settings {
     pub repositories: Vec<Repository>,
     /// The repositories' index; `None`: none (unit tests).
     pub packages: Option<Packages>,
+    /// Which selected build the image is made from (the first: `None`).
+    pub image_variant: Option<usize>,
 }
 
 /// What `strata spk TARGET` makes (spk's subcommands).
@@ -163,7 +165,14 @@ pub fn lower(file: &Path, settings: &Settings, id: FrontendId) -> Result<(BuildG
         l.tests(&loaded.spec, file, b, &stages)?;
     }
     if settings.target.is_none() {
-        l.image(&loaded.spec, &builds[0]).map_err(|e| e.in_file(file))?;
+        let k = settings.image_variant.unwrap_or(0);
+        let chosen = builds.get(k).ok_or_else(|| {
+            FrontendError::new(format!("there is no image variant {k}: {} build(s) are selected", builds.len()))
+        })?;
+        l.image(&loaded.spec, chosen).map_err(|e| e.in_file(file))?;
+        if builds.len() > 1 {
+            l.graph.image_variants = builds.iter().map(image::variant_annotations).collect();
+        }
     }
     Ok((l.graph, l.warnings))
 }

@@ -291,3 +291,29 @@ fn a_provided_package_is_checked_and_versioned_from_dpkg() {
     assert!(run.contains("'g++'") && run.contains("export SPK_PKG_gcc='gcc/'\"$v/debian\""), "{run}");
     assert!(lower(&d.path("app.spk.yaml"), &["spk-provide=gcc"]).is_err(), "NAME=DEBIAN-PKG");
 }
+
+#[test]
+fn several_variants_make_one_image_each_and_each_build_is_declared_a_package() {
+    let spec = "pkg: vv/1.0.0\napi: v0/package\nsources: []\nbuild:\n  auto_host_vars: None\n  variants:\n    - {style: plain}\n    - {style: loud}\n  script: [true]\n";
+    let d = Dir::new(&[("vv.spk.yaml", spec)]);
+    let g = lower(&d.path("vv.spk.yaml"), &[]).unwrap();
+    assert_eq!(g.image_variants.len(), 2, "one image per variant");
+    let builds: Vec<&str> = g.image_variants.iter().map(|a| a["dev.spk.build"].as_str()).collect();
+    assert!(g.image_variants[1]["dev.spk.options"].contains("\"style\":\"loud\""), "{:?}", g.image_variants);
+    let ident = |g: &BuildGraph| g.image.as_ref().unwrap().config.labels["dev.spk.ident"].clone();
+    assert_eq!(ident(&g), format!("vv/1.0.0/{}", builds[0]), "the image is the first variant's");
+
+    let opts =
+        LowerOptions { image_variant: Some(1), ..LowerOptions { arch: "amd64".into(), ..LowerOptions::host(2) } };
+    let second = SpkFrontend.lower(&d.path("vv.spk.yaml"), &opts).unwrap();
+    assert_eq!(ident(&second), format!("vv/1.0.0/{}", builds[1]), "image_variant picks another");
+    assert_eq!(second.vertices, g.vertices, "and changes nothing else");
+
+    // The builds are packages for the store (no sources: no source package).
+    let packages: Vec<String> = g.packages.iter().map(|p| format!("{}/{}/{}", p.name, p.version, p.build)).collect();
+    assert_eq!(packages, [format!("vv/1.0.0/{}", builds[0]), format!("vv/1.0.0/{}", builds[1])]);
+    assert!(g.packages[0].annotations.contains_key(crate::repo::RECORD));
+
+    let one = lower(&d.path("vv.spk.yaml"), &["variant=1"]).unwrap();
+    assert!(one.image_variants.is_empty(), "one variant selected: one image");
+}
