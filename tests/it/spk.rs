@@ -287,6 +287,19 @@ fn spk_targets_tests_and_flags() {
     assert!(err.contains("no option 'package'") && err.contains("of the guix frontend"), "{err}");
     let err = s.fails(&["spk", "make-source", "examples/hello-make"]);
     assert!(err.contains("is a craft spec, not an spk one"), "{err}");
+
+    // A source that writes under /spfs outside its src dir fails make-source as in spk;
+    // what it writes elsewhere (a tool's cache in /root) is not kept, nor an error.
+    let stray = "pkg: stray/1.0.0\nsources:\n  - script:\n      - echo kept > in.txt\n      - echo cache > /root/.cache\n      - echo no > /spfs/stray.txt\nbuild:\n  script: [true]\n";
+    let (_s, stray) = spec_dir(&[("stray.spk.yaml", stray)]);
+    let err = s.fails(&["spk", "make-source", &stray]);
+    assert!(
+        err.contains("Invalid source file path found: /spfs/stray.txt (a source may write only under /spfs/spk/pkg/stray/1.0.0/src)"),
+        "{err}"
+    );
+    let fine = fs::read_to_string(&stray).unwrap().replace("      - echo no > /spfs/stray.txt\n", "");
+    fs::write(&stray, fine).unwrap();
+    assert!(s.ok(&["spk", "make-source", &stray]).contains("stray:source: out sha256:"));
 }
 
 /// The registry `.ci/setup` starts, if it answers.

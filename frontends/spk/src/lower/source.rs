@@ -46,6 +46,24 @@ fn archive_name(location: &str) -> String {
     path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("source.tar").to_string()
 }
 
+/// `script` between two listings of `/spfs` without the src dir `src`: a
+/// path created, changed or removed there fails the step with spk's
+/// make-source error. Writes outside `/spfs` (a tool's caches under
+/// `/root`, `/tmp`) are not spk's business, nor kept.
+fn checked_outside(src: &str, script: &str) -> String {
+    let (dir, quoted) = (format!("/{src}"), quote(&format!("/{src}")));
+    format!(
+        "set -e\n\
+         list() {{ find /spfs -path {quoted} -prune -o -type d -printf 'd %p\\n' -o -printf 'f %p %s %T@ %m %l\\n' 2>/dev/null | LC_ALL=C sort; }}\n\
+         mkdir -p {quoted}\n\
+         list > /tmp/.spk-sources-before\n\
+         (\n{script}\n)\n\
+         list > /tmp/.spk-sources-after\n\
+         bad=$(LC_ALL=C comm -3 /tmp/.spk-sources-before /tmp/.spk-sources-after | head -n 1 | sed 's/^[[:space:]]*[df] //; s/ .*//')\n\
+         if [ -n \"$bad\" ]; then echo \"Invalid source file path found: $bad (a source may write only under {dir})\" >&2; exit 1; fi\n"
+    )
+}
+
 /// A shell word.
 pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -191,6 +209,7 @@ impl Lowering<'_> {
             ("SPK_PKG_VERSION_PATCH".into(), v.part(2).to_string()),
             ("SPK_PKG_VERSION_BASE".into(), v.base()),
         ];
+        let script = checked_outside(&src, &script);
         mounts.push(Mount {
             destination: "/.spk".into(),
             source: MountSource::Dir { seed: Vec::new(), files: vec![FileData::new("sources.sh", 0o755, script)] },
