@@ -32,6 +32,7 @@ mod limits;
 mod packages;
 mod real_clients;
 mod refusals;
+mod run_user;
 mod registry;
 mod remote;
 mod secret;
