@@ -66,8 +66,7 @@ fn a_run_user_rock_runs_as_daemon_and_packs_no_copy_of_the_bases_files() {
 
     let manifest = oci_dir_image_manifest(&oci);
     let config: serde_json::Value =
-        serde_json::from_slice(&fs::read(blob(&oci, manifest["config"]["digest"].as_str().unwrap())).unwrap())
-            .unwrap();
+        serde_json::from_slice(&fs::read(blob(&oci, manifest["config"]["digest"].as_str().unwrap())).unwrap()).unwrap();
     let c = &config["config"];
     assert_eq!(c["User"], "584792", "{config}");
     assert_eq!(c["WorkingDir"], "/var/lib/pebble/default", "{config}");

@@ -116,7 +116,8 @@ mod tests {
     fn the_topmost_layer_decides_and_whiteouts_hide_what_is_below() {
         let base = tree("f 644 etc/passwd base\nf 644 etc/group base\nd 755 opt/x\nf 644 opt/x/f base\n");
         let overlay = tree("f 644 etc/passwd overlay\nf 0 etc/.wh.group\nd 755 opt/x\nf 0 opt/x/.wh..wh..opq\n");
-        let stack = Stack { layers: vec![Layer { tree: &base, merged: true }, Layer { tree: &overlay, merged: false }] };
+        let stack =
+            Stack { layers: vec![Layer { tree: &base, merged: true }, Layer { tree: &overlay, merged: false }] };
         assert_eq!(stack.seen("etc/passwd"), Seen::Entry(1, overlay.get("etc/passwd").unwrap()));
         assert_eq!(stack.seen("etc/group"), Seen::Hidden);
         assert_eq!(stack.seen("opt/x/f"), Seen::Hidden, "an opaque directory hides the base's files");

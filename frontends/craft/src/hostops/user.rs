@@ -67,8 +67,7 @@ pub struct AddUser {
 }
 
 pub fn run(p: &AddUser, inputs: &[HostTree<'_>]) -> Result<HostResult, HostOpError> {
-    let layers =
-        inputs.iter().enumerate().map(|(i, t)| Layer { tree: t.tree, merged: p.base && i == 0 }).collect();
+    let layers = inputs.iter().enumerate().map(|(i, t)| Layer { tree: t.tree, merged: p.base && i == 0 }).collect();
     let stack = Stack { layers };
     let (user, uid) = (p.user.as_str(), p.uid);
     let read = |name: &str| -> Result<Option<(Vec<u8>, Entry)>, HostOpError> {
@@ -116,7 +115,11 @@ pub fn run(p: &AddUser, inputs: &[HostTree<'_>]) -> Result<HostResult, HostOpErr
         bytes.extend_from_slice(line.as_bytes());
         let id = content_id(&bytes);
         data.insert(id.clone(), bytes);
-        tree.insert_with_parents(&format!("etc/{name}"), Entry { kind: EntryKind::File { content: id }, ..entry }, 0o755);
+        tree.insert_with_parents(
+            &format!("etc/{name}"),
+            Entry { kind: EntryKind::File { content: id }, ..entry },
+            0o755,
+        );
     };
     add("passwd", passwd, format!("{user}:x:{uid}:{uid}::{HOME}:{SHELL}\n"));
     add("group", group, format!("{user}:x:{uid}:\n"));

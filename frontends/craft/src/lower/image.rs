@@ -103,7 +103,9 @@ impl Lowering<'_> {
         let overlays = self.overlays_before_image();
         let mut inputs = vec![HostInput { layers: vec![base], path: String::new() }];
         inputs.extend(overlays.iter().map(|o| HostInput { layers: vec![o.clone()], path: String::new() }));
-        inputs.extend(self.order.iter().map(|p| HostInput { layers: vec![self.prime_out(p)], path: "root/prime".into() }));
+        inputs.extend(
+            self.order.iter().map(|p| HostInput { layers: vec![self.prime_out(p)], path: "root/prime".into() }),
+        );
         let outputs = self.order.iter().map(|p| HostOutput { name: p.clone(), prefix: "root/prime".into() }).collect();
         let params = Prune { parts: self.order.clone(), overlays: overlays.len() };
         let op = hostops::host_op(hostops::PRUNE, &params, inputs, outputs);
@@ -126,7 +128,9 @@ impl Lowering<'_> {
         if let Some(base) = self.base() {
             inputs.push(HostInput { layers: vec![base], path: "etc".into() });
         }
-        inputs.extend(self.overlays_before_image().into_iter().map(|o| HostInput { layers: vec![o], path: "etc".into() }));
+        inputs.extend(
+            self.overlays_before_image().into_iter().map(|o| HostInput { layers: vec![o], path: "etc".into() }),
+        );
         inputs.extend(primes.iter().map(|p| HostInput { layers: vec![p.clone()], path: "root/prime/etc".into() }));
         let params = AddUser {
             user: user.to_string(),

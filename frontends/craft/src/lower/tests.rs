@@ -289,10 +289,7 @@ fn run_user_adds_a_layer_of_the_users_files_and_runs_the_image_as_its_uid() {
         ],
         "every layer below it, bottom to top"
     );
-    assert_eq!(
-        user.params,
-        serde_json::json!({"user": "_daemon_", "uid": 584792, "base": true, "shadow_day": 20000})
-    );
+    assert_eq!(user.params, serde_json::json!({"user": "_daemon_", "uid": 584792, "base": true, "shadow_day": 20000}));
     let image = g.image.as_ref().unwrap();
     let top = image.layers.last().unwrap();
     assert_eq!(top.layer, out("pack:run-user"));
@@ -324,7 +321,10 @@ fn run_user_allows_rockcrafts_shared_users_only() {
     let load = |yaml: &str| CraftFrontend.load_str(yaml, Path::new("/project"), "rockcraft.yaml");
     let err = load(&format!("{HEAD}run-user: root\nparts:\n  a:\n    plugin: nil\n")).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("rockcraft.yaml:5:11: run-user 'root' is not allowed; the allowed values are: _daemon_"), "{text}");
+    assert!(
+        text.contains("rockcraft.yaml:5:11: run-user 'root' is not allowed; the allowed values are: _daemon_"),
+        "{text}"
+    );
     let err = load(&format!("{HEAD}user: app\nrun-user: _daemon_\nparts:\n  a:\n    plugin: nil\n")).unwrap_err();
     assert!(err.to_string().contains("'run-user' and 'user' both set the image's user"), "{err}");
     let p = load(&format!("{HEAD}run-user: _daemon_\nparts:\n  a:\n    plugin: nil\n")).unwrap();
