@@ -32,10 +32,18 @@ pub fn run(ctx: &Context<'_>, op: &LayerOp, inputs: &[Vec<LayerInfo>]) -> crate:
         }
         LayerOp::Relocate { inputs: refs, from, .. } => {
             let (layers, links_of) = inputs.split_at(refs.len());
-            // Each input named by its vertex's group (a craft part), for conflicts.
+            // Each input named by its vertex's group (a craft part), for
+            // conflicts; a project-wide vertex's output other than `out` by
+            // its own name (craft's `pack:prune` names each part's pruned
+            // prime after the part).
             let name = |r: &LayerRef| match r {
-                LayerRef::Output { vertex, .. } => {
-                    ctx.graph.vertex(vertex).and_then(|v| v.group.clone()).unwrap_or_else(|| vertex.clone())
+                LayerRef::Output { vertex, output } => {
+                    let v = ctx.graph.vertex(vertex);
+                    match v.and_then(|v| v.group.clone()) {
+                        Some(group) => group,
+                        None if output != OUT => output.clone(),
+                        None => vertex.clone(),
+                    }
                 }
                 LayerRef::Image { reference } => reference.clone(),
             };

@@ -34,6 +34,7 @@ mod real_clients;
 mod refusals;
 mod registry;
 mod remote;
+mod run_user;
 mod secret;
 mod signed_push;
 mod spk;

@@ -175,6 +175,10 @@ pub struct ImageSettings {
     pub working_dir: Option<String>,
     /// Exposed ports, normalized to `port/proto` (`8080/tcp`), in spec order.
     pub ports: Vec<String>,
+    /// rockcraft's `run-user`: a shared user (`_daemon_`) the frontend adds
+    /// to the image's `/etc/passwd` and `/etc/group` and runs the image as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_user: Option<String>,
 }
 
 /// A named component of a project (craft-parts term).

@@ -19,7 +19,7 @@
 //! | the scripts a step runs, `craftctl`, project variables | [`scripts`] | [`scripts::step_run`], [`scripts::CRAFTCTL_SH`] |
 //! | paths inside build containers | [`dirs`] | [`dirs::PartDirs`] |
 //! | the build graph: vertices per step, their inputs and captures | [`lower`] | [`lower::lower`], [`frontend::SEMANTICS_VERSION`] |
-//! | host ops: organize, stage, prime, overlay filter, stage-packages | [`hostops`] | [`hostops::run`] |
+//! | host ops: organize, stage, prime, overlay filter, stage-packages, pruning the prime, run-user | [`hostops`] | [`hostops::run`] |
 //! | usrmerged install dirs: which parts, per base, and the scaffolding | [`usrmerge`] | [`usrmerge::usrmerged`] |
 //!
 //! Deliberate differences from craft-parts are listed in

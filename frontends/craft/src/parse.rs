@@ -42,6 +42,7 @@ const TOP_KEYS: &[&str] = &[
     "environment",
     "labels",
     "user",
+    "run-user",
     "working-dir",
     "ports",
     "parts",
@@ -52,7 +53,6 @@ const UNSUPPORTED_TOP_KEYS: &[(&str, &str)] = &[
     ("services", "strata images have no pebble: set 'entrypoint' and 'cmd' instead"),
     ("checks", "strata images have no pebble: remove 'checks'"),
     ("entrypoint-service", "strata images have no pebble: set 'entrypoint' and 'cmd' instead"),
-    ("run-user", "use 'user:' (a user name or uid[:gid] known to the image)"),
     ("package-repositories", "add repositories in an override-build or overlay-script scriptlet"),
     ("extensions", "write the parts the extension would add"),
 ];
@@ -353,6 +353,29 @@ pub fn entrypoint_command(text: &str) -> Result<(Vec<String>, Vec<String>), Stri
     Ok((entrypoint, args))
 }
 
+/// rockcraft's `run-user`: one of its shared users
+/// ([`crate::hostops::user::SHARED_USERS`]), which the image gets in its
+/// `/etc/passwd` and runs as; it cannot be combined with `user:`.
+fn run_user(n: &Node, has_user: bool) -> Result<String, SpecError> {
+    let name = string(n, "run-user")?;
+    let allowed: Vec<&str> = crate::hostops::user::SHARED_USERS.iter().map(|(u, _)| *u).collect();
+    if !allowed.contains(&name.as_str()) {
+        return Err(SpecError::new(
+            n.pos,
+            format!("run-user '{name}' is not allowed; the allowed values are: {}", allowed.join(", ")),
+            "run-user names one of rockcraft's shared users; for another user, set 'user:' to one the image has",
+        ));
+    }
+    if has_user {
+        return Err(SpecError::new(
+            n.pos,
+            "'run-user' and 'user' both set the image's user",
+            "keep one: run-user (rockcraft's shared user) or user",
+        ));
+    }
+    Ok(name)
+}
+
 fn parse_image<'a>(get: &dyn Fn(&str) -> Option<&'a Node>) -> Result<ImageSettings, SpecError> {
     let mut image = ImageSettings {
         entrypoint: get("entrypoint").map(|n| string_list(n, "entrypoint")).transpose()?,
@@ -372,6 +395,9 @@ fn parse_image<'a>(get: &dyn Fn(&str) -> Option<&'a Node>) -> Result<ImageSettin
         let (entrypoint, cmd) = entrypoint_command(&string(n, "entrypoint-command")?)
             .map_err(|why| SpecError::new(n.pos, format!("entrypoint-command: {why}"), "e.g. 'echo [ hello ]'"))?;
         (image.entrypoint, image.cmd) = (Some(entrypoint), Some(cmd));
+    }
+    if let Some(n) = get("run-user") {
+        image.run_user = Some(run_user(n, get("user").is_some())?);
     }
     if let (Some(w), Some(n)) = (&image.working_dir, get("working-dir"))
         && !w.starts_with('/')

@@ -18,6 +18,8 @@
 //! | [`OVERLAY_FILTER`] | [`overlay::OverlayFilter`] | the overlay step's changes (whiteouts as `.wh.` names) | the changes the `overlay` fileset keeps |
 //! | [`STAGE_PACKAGES`] | [`packages::VerifyDebs`] | what the fetch container wrote | the verified `.deb`s; their list |
 //! | [`NORMALIZE`] | [`normalize::Normalize`] | the unpacked packages; what the unpack container gathered | the normalised install tree |
+//! | [`PRUNE`] | [`prune::Prune`] | the runtime base, the overlay layers, every part's prime | every part's prime less the files the image below already has |
+//! | [`RUN_USER`] | [`user::AddUser`] | the `etc` of the base, the overlays and the primes, bottom to top | `/etc/passwd`, `/etc/group` (`/etc/shadow`) with the user added |
 //!
 //! A file entry of a returned tree keeps the content id of the input file
 //! it was copied from; new bytes (a rewritten `.pc` file) are returned in
@@ -37,8 +39,11 @@ pub mod organize;
 pub mod overlay;
 pub mod packages;
 pub mod prime;
+pub mod prune;
+pub mod stack;
 pub mod stage;
 pub mod subdir;
+pub mod user;
 
 pub const EMPTY: &str = "craft.empty";
 pub const CHECK_SUBDIR: &str = "craft.check-subdir";
@@ -49,6 +54,8 @@ pub const PRIME: &str = "craft.prime";
 pub const OVERLAY_FILTER: &str = "craft.overlay-filter";
 pub const STAGE_PACKAGES: &str = "craft.stage-packages";
 pub const NORMALIZE: &str = "craft.normalize-stage-packages";
+pub const PRUNE: &str = "craft.prune";
+pub const RUN_USER: &str = "craft.run-user";
 
 /// Runs the host op `op` over `inputs` (in the order of `op.inputs`).
 pub fn run(op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
@@ -62,6 +69,8 @@ pub fn run(op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, Host
         OVERLAY_FILTER => overlay::run(&params(op)?, input(op, inputs, 0)?).map(|r| vec![r]),
         STAGE_PACKAGES => packages::run(&params(op)?, input(op, inputs, 0)?),
         NORMALIZE => normalize::run(&params(op)?, input(op, inputs, 0)?, input(op, inputs, 1)?).map(|r| vec![r]),
+        PRUNE => prune::run(&params(op)?, inputs),
+        RUN_USER => user::run(&params(op)?, inputs).map(|r| vec![r]),
         other => Err(HostOpError::new(format!("the craft frontend has no host op '{other}'"))),
     }
 }

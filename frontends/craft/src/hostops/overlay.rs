@@ -17,8 +17,8 @@ use crate::tree::{Tree, file_name, parent};
 use super::result;
 
 /// The OCI whiteout prefix and opaque marker.
-const WHITEOUT: &str = ".wh.";
-const OPAQUE: &str = ".wh..wh..opq";
+pub(crate) const WHITEOUT: &str = ".wh.";
+pub(crate) const OPAQUE: &str = ".wh..wh..opq";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverlayFilter {

@@ -14,7 +14,7 @@
 //! | build | `<p>:build-packages` (exec, shared by parts with the same packages); `<p>:build:unpack` (exec) → `<p>:build:normalize` (host); `<p>:build` (exec) → `<p>:build:squash` (layer) → `<p>:build:organize` (host) | [`build`], [`packages`] |
 //! | stage | `<p>:stage` (host), or `<p>:stage:migration` (host) → `<p>:stage` (exec) | [`migrate`] |
 //! | prime | `<p>:prime` (host), or `<p>:prime:migration` (host) → `<p>:prime` (exec) | [`migrate`] |
-//! | pack | `pack:prime` (layer: relocate through the base's links), then the [`ImageSpec`](strata_frontend_api::graph::ImageSpec) | [`image`] |
+//! | pack | `pack:prune` (host: drop primed files the base has; not on `bare`) → `pack:prime` (layer: relocate through the base's links); `pack:run-user` (host: `/etc/passwd` with rockcraft's shared user) with `run-user`; then the [`ImageSpec`](strata_frontend_api::graph::ImageSpec) | [`image`] |
 //!
 //! The graph's metadata (the project and its parts' sources, for SBOMs)
 //! is filled last ([`metadata`]).

@@ -56,6 +56,7 @@ fn a_part_sees_exactly_the_stage_of_the_parts_it_comes_after() {
             "app:prime",
             "other:prime",
             "stage:conflicts",
+            "pack:prune",
             "pack:prime",
         ],
         "plan order (lifecycle order within a step): lib is staged before app builds"
@@ -151,8 +152,24 @@ fn the_image_is_the_overlays_then_the_relocated_primes() {
     else {
         panic!()
     };
-    assert_eq!((inputs.clone(), from.as_str()), (vec![out("a:prime"), out("b:prime")], "root/prime"));
+    let pruned = |p: &str| LayerRef::output("pack:prune", p);
+    assert_eq!((inputs.clone(), from.as_str()), (vec![pruned("a"), pruned("b")], "root/prime"));
     assert_eq!(links_of, &[LayerRef::image("ubuntu:24.04")]);
+    // The primes are pruned first against the base with the overlays over it.
+    let Op::Host(prune) = &g.vertex("pack:prune").unwrap().op else { panic!() };
+    assert_eq!(prune.name, hostops::PRUNE);
+    let read: Vec<_> = prune.inputs.iter().map(|i| (i.layers.clone(), i.path.as_str())).collect();
+    assert_eq!(
+        read,
+        [
+            (vec![LayerRef::image("ubuntu:24.04")], ""),
+            (vec![out("a:overlay:filter")], ""),
+            (vec![out("a:prime")], "root/prime"),
+            (vec![out("b:prime")], "root/prime"),
+        ]
+    );
+    assert_eq!(prune.params, serde_json::json!({"parts": ["a", "b"], "overlays": 1}));
+    assert!(prune.outputs.iter().all(|o| o.prefix == "root/prime"));
     // The overlay runs over the base, captures its changes less apt's logs,
     // and b (after a) sees it read-only at CRAFT_OVERLAY.
     let overlay = exec(&g, "a:overlay");
@@ -178,6 +195,7 @@ fn stage_packages_are_fetched_verified_unpacked_and_squashed_under_the_build() {
             "a:build:organize",
             "a:stage",
             "a:prime",
+            "pack:prune",
             "pack:prime"
         ]
     );
@@ -239,4 +257,77 @@ fn metadata_names_the_project_and_each_parts_source_as_the_spec_pins_it() {
     assert_eq!((source("tagged").commit, source("tagged").reference.as_deref()), (None, Some("v1")));
     assert_eq!((source("conf").kind.as_str(), source("conf").url.as_str()), ("local", "conf"));
     assert!(g.metadata.groups["none"].sources.is_empty());
+}
+
+#[test]
+fn a_bare_base_has_nothing_to_prune() {
+    let g = lower("name: t\nbase: bare\nbuild-base: debian:bookworm\nparts:\n  a:\n    plugin: nil\n");
+    assert!(g.vertex("pack:prune").is_none());
+    let Op::Layer(strata_frontend_api::graph::LayerOp::Relocate { inputs, .. }) = &g.vertex("pack:prime").unwrap().op
+    else {
+        panic!()
+    };
+    assert_eq!(inputs, &[out("a:prime")]);
+}
+
+#[test]
+fn run_user_adds_a_layer_of_the_users_files_and_runs_the_image_as_its_uid() {
+    let g = lower(&format!(
+        "{HEAD}source-date-epoch: 1728000000\nrun-user: _daemon_\nparts:\n  a:\n    plugin: nil\n    overlay-script: 'true'\n  b:\n    plugin: nil\n"
+    ));
+    let Op::Host(user) = &g.vertex("pack:run-user").unwrap().op else { panic!() };
+    assert_eq!(user.name, hostops::RUN_USER);
+    let read: Vec<_> = user.inputs.iter().map(|i| (i.layers.clone(), i.path.as_str())).collect();
+    let pruned = |p: &str| LayerRef::output("pack:prune", p);
+    assert_eq!(
+        read,
+        [
+            (vec![LayerRef::image("ubuntu:24.04")], "etc"),
+            (vec![out("a:overlay:filter")], "etc"),
+            (vec![pruned("a")], "root/prime/etc"),
+            (vec![pruned("b")], "root/prime/etc"),
+        ],
+        "every layer below it, bottom to top"
+    );
+    assert_eq!(user.params, serde_json::json!({"user": "_daemon_", "uid": 584792, "base": true, "shadow_day": 20000}));
+    let image = g.image.as_ref().unwrap();
+    let top = image.layers.last().unwrap();
+    assert_eq!(top.layer, out("pack:run-user"));
+    assert_eq!(top.created_by, "strata build: add user _daemon_:584792 with group _daemon_:584792");
+    assert_eq!(image.config.user.as_deref(), Some("584792"));
+    assert_eq!(image.config.env, [("HOME".to_string(), "/var/lib/pebble/default".to_string())]);
+    assert_eq!(image.config.working_dir.as_deref(), Some("/var/lib/pebble/default"));
+
+    // The spec's own HOME and working-dir win; on bare there is no base to read.
+    let g = lower(
+        "name: t\nbase: bare\nbuild-base: debian:bookworm\nrun-user: _daemon_\nenvironment: {HOME: /srv}\nworking-dir: /srv\nparts:\n  a:\n    plugin: nil\n",
+    );
+    let Op::Host(user) = &g.vertex("pack:run-user").unwrap().op else { panic!() };
+    assert_eq!(user.inputs.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["root/prime/etc"]);
+    assert_eq!(user.params["base"], false);
+    assert_eq!(user.params["shadow_day"], serde_json::Value::Null);
+    let config = &g.image.as_ref().unwrap().config;
+    assert_eq!(config.env, [("HOME".to_string(), "/srv".to_string())]);
+    assert_eq!(config.working_dir.as_deref(), Some("/srv"));
+    assert_eq!(config.user.as_deref(), Some("584792"));
+    // Without run-user: no layer, no user.
+    let g = lower(&format!("{HEAD}parts:\n  a:\n    plugin: nil\n"));
+    assert!(g.vertex("pack:run-user").is_none());
+    assert_eq!(g.image.unwrap().config.user, None);
+}
+
+#[test]
+fn run_user_allows_rockcrafts_shared_users_only() {
+    let load = |yaml: &str| CraftFrontend.load_str(yaml, Path::new("/project"), "rockcraft.yaml");
+    let err = load(&format!("{HEAD}run-user: root\nparts:\n  a:\n    plugin: nil\n")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("rockcraft.yaml:5:11: run-user 'root' is not allowed; the allowed values are: _daemon_"),
+        "{text}"
+    );
+    let err = load(&format!("{HEAD}user: app\nrun-user: _daemon_\nparts:\n  a:\n    plugin: nil\n")).unwrap_err();
+    assert!(err.to_string().contains("'run-user' and 'user' both set the image's user"), "{err}");
+    let p = load(&format!("{HEAD}run-user: _daemon_\nparts:\n  a:\n    plugin: nil\n")).unwrap();
+    assert_eq!(p.image.run_user.as_deref(), Some("_daemon_"));
+    assert_eq!(p.image.user, None);
 }
