@@ -8,6 +8,7 @@
 //! cargo bench --bench build -- W2 W6               # a subset (or STRATA_BENCH_ONLY=W2,W6)
 //! cargo bench --bench build -- W6R                 # W6 through BuildGrid (only when named)
 //! cargo bench --bench build -- WA                  # what attestations add to hello-make
+//! cargo bench --bench build -- WS                  # the spk examples against a Containerfile
 //! STRATA_BENCH_RUNS=3 cargo bench --bench build    # samples per figure (default 5, after one warm-up)
 //! STRATA_BENCH_PEERS=buildah cargo bench --bench build   # which peers (default buildah,docker)
 //! cargo bench --bench build -- --write-projects DIR      # only write the projects into DIR
@@ -31,6 +32,9 @@
 //! - **WA attestations**: hello-make cold and cached, with `--sbom=false`
 //!   and with the SBOMs and provenance strata attaches by default
 //!   (`build/attest.rs`).
+//! - **WS spk**: the two spk examples, a C library and a program using it
+//!   from the store, cold and cached, against a multi-stage Containerfile
+//!   doing the same compiles (`build/spk.rs`).
 //!
 //! strata and the peers alternate (one warm-up round, then the median of
 //! `STRATA_BENCH_RUNS` rounds) so that machine noise hits all alike. A
@@ -62,6 +66,8 @@ mod buildgrid;
 mod project;
 #[path = "build/remote.rs"]
 mod remote;
+#[path = "build/spk.rs"]
+mod spk;
 #[path = "common/tree.rs"]
 mod tree;
 
@@ -145,6 +151,9 @@ fn main() {
         copy_project(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello-make"), &dir);
         attest::wa(&bench, &Project { dir, tag: "hello-make", what: "examples/hello-make" });
     }
+    if only.contains(&"WS") {
+        spk::ws(&bench);
+    }
     if only.contains(&"W6R") {
         let dir = bench.work.path().join("w6r");
         project::many_parts(&dir, W6_PARTS, W6_FILES, W6_SEED);
@@ -156,7 +165,7 @@ fn main() {
 /// `STRATA_BENCH_ONLY` (comma- or space-separated); all but W6R (which
 /// needs BuildGrid and minutes) when none are.
 fn selection(args: &[String]) -> Vec<&'static str> {
-    const ALL: [&str; 6] = ["W1", "W2", "W3", "W6", "W6R", "WA"];
+    const ALL: [&str; 7] = ["W1", "W2", "W3", "W6", "W6R", "WA", "WS"];
     let env = std::env::var("STRATA_BENCH_ONLY").unwrap_or_default();
     let asked: Vec<String> = args
         .iter()
@@ -536,10 +545,17 @@ impl Drop for Bench {
 /// Builds the base image into the template store unless it is there, and
 /// unpacks its snapshots. Returns its digest.
 fn ensure_base(strata: &Path, template: &Path) -> String {
+    ensure_image(strata, template, BASE_REF, "debian-bookworm", PEER_BASE)
+}
+
+/// Builds image `name` from `images/<recipe>` into the template store
+/// unless it is there, names it `peer_name` too, and unpacks its
+/// snapshots. Returns its digest.
+fn ensure_image(strata: &Path, template: &Path, name: &str, recipe: &str, peer_name: &str) -> String {
     let store = Store::open(template).unwrap();
-    if store.resolve(BASE_REF).is_err() {
+    if store.resolve(name).is_err() {
         let mut cmd = Command::new(strata);
-        cmd.arg("--store").arg(template).args(["image", "build", "images/debian-bookworm"]);
+        cmd.arg("--store").arg(template).args(["image", "build", &format!("images/{recipe}")]);
         cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
         if std::env::var_os("STRATA_ROOTFS_CACHE").is_none() {
             // CI's cache of root filesystem tarballs (.ci/build-base-images).
@@ -549,11 +565,11 @@ fn ensure_base(strata: &Path, template: &Path) -> String {
                 cmd.env("STRATA_ROOTFS_CACHE", cache);
             }
         }
-        eprintln!("building {BASE_REF} from images/debian-bookworm into {} (once)...", template.display());
+        eprintln!("building {name} from images/{recipe} into {} (once)...", template.display());
         run(&mut cmd);
     }
-    let desc = store.resolve(BASE_REF).unwrap();
-    store.set_ref(PEER_BASE, &desc).unwrap();
+    let desc = store.resolve(name).unwrap();
+    store.set_ref(peer_name, &desc).unwrap();
     let image = Image::load(&store, &desc, &Platform::host()).unwrap();
     for layer in strata::resolve::image_layers(&image) {
         strata::snapshot::snapshot(&store, &layer).unwrap();
@@ -793,27 +809,7 @@ impl Peer {
     /// Puts the base from strata's `template` store into the peer's store
     /// as [`PEER_BASE`].
     fn import_base(mut self, strata: &Path, template: &Path) -> Result<Peer, String> {
-        let out = match &self {
-            Peer::Buildah { root, runroot } => Command::new("skopeo")
-                .args(["copy", "--quiet"])
-                .arg(format!("oci:{}:{BASE_REF}", template.display()))
-                .arg(format!(
-                    "containers-storage:[overlay@{}+{}]localhost/{PEER_BASE}",
-                    root.display(),
-                    runroot.display()
-                ))
-                .output(),
-            Peer::Docker { .. } => Command::new(strata)
-                .arg("--store")
-                .arg(template)
-                .args(["image", "export", PEER_BASE, "docker-daemon:"])
-                .output(),
-        };
-        match out {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => return Err(format!("importing the base failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
-            Err(e) => return Err(e.to_string()),
-        }
+        self.import(strata, template, BASE_REF, PEER_BASE)?;
         if let Peer::Docker { base_id, .. } = &mut self {
             let out = Command::new("docker").args(["image", "inspect", "-f", "{{.Id}}", PEER_BASE]).output();
             let id = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
@@ -823,6 +819,32 @@ impl Peer {
             }
         }
         Ok(self)
+    }
+
+    /// Puts image `local` of strata's `template` store (which also names it
+    /// `peer_name`) into the peer's store as `peer_name`.
+    fn import(&self, strata: &Path, template: &Path, local: &str, peer_name: &str) -> Result<(), String> {
+        let out = match self {
+            Peer::Buildah { root, runroot } => Command::new("skopeo")
+                .args(["copy", "--quiet"])
+                .arg(format!("oci:{}:{local}", template.display()))
+                .arg(format!(
+                    "containers-storage:[overlay@{}+{}]localhost/{peer_name}",
+                    root.display(),
+                    runroot.display()
+                ))
+                .output(),
+            Peer::Docker { .. } => Command::new(strata)
+                .arg("--store")
+                .arg(template)
+                .args(["image", "export", peer_name, "docker-daemon:"])
+                .output(),
+        };
+        match out {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!("importing {local} failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Builds the Containerfile in `ctx` as `tag`, with the peer's cache

@@ -165,6 +165,8 @@ pub fn built(p: &Published) -> Result<Built, String> {
                     components: r.components.clone(),
                     range: r.range.clone(),
                     if_already_present: r.if_already_present,
+                    from_build_env: None,
+                    if_present_in_build_env: false,
                     pos: Pos::default(),
                 })
                 .collect();
@@ -238,6 +240,8 @@ mod tests {
                     components: vec![],
                     range: "1.2".into(),
                     if_already_present: false,
+                    from_build_env: None,
+                    if_present_in_build_env: false,
                     pos: Pos::default(),
                 }],
             )]),

@@ -181,8 +181,24 @@ pub struct InstallSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    Pkg { name: String, components: Vec<String>, range: String, if_already_present: bool, pos: Pos },
-    Var { name: String, value: String, pos: Pos },
+    Pkg {
+        name: String,
+        components: Vec<String>,
+        range: String,
+        if_already_present: bool,
+        /// `fromBuildEnv`: the range is made from the version the build
+        /// environment has, by this template (`Binary`, `API`, `x.x`, `~x.x`…).
+        from_build_env: Option<String>,
+        /// `ifPresentInBuildEnv`: a `fromBuildEnv` request whose package the
+        /// build environment lacks is dropped (else it is an error).
+        if_present_in_build_env: bool,
+        pos: Pos,
+    },
+    Var {
+        name: String,
+        value: String,
+        pos: Pos,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -436,7 +452,15 @@ impl Reader<'_> {
             let (name, components, range) = split_request(&text).map_err(|m| r.error(m, "write NAME[/RANGE]"))?;
             reqs.retain(|q| !matches!(q, Request::Pkg { name: n, .. } if *n == name));
             if !remove {
-                reqs.push(Request::Pkg { name, components, range, if_already_present: true, pos: r.pos });
+                reqs.push(Request::Pkg {
+                    name,
+                    components,
+                    range,
+                    if_already_present: true,
+                    from_build_env: None,
+                    if_present_in_build_env: false,
+                    pos: r.pos,
+                });
             }
         }
         let mut install = InstallSpec { components: default_components(Vec::new()), ..Default::default() };
@@ -693,7 +717,33 @@ impl Reader<'_> {
                         .error(format!("include '{o}' is not Always or IfAlreadyPresent"), ""));
                 }
             };
-            Ok(Request::Pkg { name, components, range, if_already_present, pos: node.pos })
+            let from_build_env = match node.get("fromBuildEnv") {
+                None => None,
+                Some(f) => match self.string(f, "fromBuildEnv")?.as_str() {
+                    "false" => None,
+                    "true" => Some("Binary".to_string()),
+                    t => Some(t.to_string()),
+                },
+            };
+            if from_build_env.is_some() && !range.is_empty() {
+                return Err(node.get("fromBuildEnv").unwrap().error(
+                    format!("'{name}' has both a version ({range}) and fromBuildEnv"),
+                    "give one: the version comes from the build environment with fromBuildEnv",
+                ));
+            }
+            let if_present_in_build_env = match node.get("ifPresentInBuildEnv") {
+                None => false,
+                Some(f) => self.string(f, "ifPresentInBuildEnv")? == "true",
+            };
+            Ok(Request::Pkg {
+                name,
+                components,
+                range,
+                if_already_present,
+                from_build_env,
+                if_present_in_build_env,
+                pos: node.pos,
+            })
         } else if let Some(v) = node.get("var") {
             self.map(
                 node,

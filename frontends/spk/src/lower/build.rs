@@ -18,6 +18,7 @@ use super::{BuildEnv, Built, Lowering, pkg_dir};
 use crate::hostops::{self, ComponentParams, Package, RuleParams};
 use crate::spec::{EnvOp, Request, RuleMode, Spec};
 use crate::variants::{Resolved, variants};
+use crate::version::Version;
 
 /// Sources the environment's startup files, as an spfs shell does.
 pub const SOURCE_STARTUP: &str =
@@ -201,8 +202,75 @@ fn wrapper(meta: &str, src: &str, components: &[String], startup: Option<&str>, 
     s
 }
 
+/// A `fromBuildEnv` template made into a range from version `v` of the
+/// build environment (reference §5.1): `Binary` and `API` pin
+/// `Binary:V`/`API:V`; otherwise each `x` is the next version part, `v`
+/// the base version, `V` the whole one, `X` its pre/post tags (`~x.x` of
+/// 3.9.5 is `~3.9`).
+pub fn pin_range(template: &str, v: &Version) -> String {
+    match template {
+        "Binary" | "API" => format!("{template}:{v}"),
+        t => {
+            let full = v.to_string();
+            let tags = full.strip_prefix(&v.base()).unwrap_or("").to_string();
+            let mut out = String::new();
+            let mut next = 0;
+            for c in t.chars() {
+                match c {
+                    'x' => {
+                        out.push_str(&v.part(next).to_string());
+                        next += 1;
+                    }
+                    'v' => out.push_str(&v.base()),
+                    'V' => out.push_str(&full),
+                    'X' => out.push_str(&tags),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+    }
+}
+
+/// `reqs` with each `fromBuildEnv` request pinned from the package the
+/// build environment has (`deps`); one the build base provides keeps an
+/// open range (its Debian version is only known inside the build); one
+/// the environment lacks is dropped with `ifPresentInBuildEnv`, else an
+/// error.
+fn pin_requirements(
+    reqs: &[Request],
+    deps: &[Built],
+    provided: &[String],
+    ident: &str,
+) -> Result<Vec<Request>, FrontendError> {
+    let mut out = Vec::new();
+    for r in reqs {
+        let Request::Pkg { name, from_build_env: Some(t), if_present_in_build_env, .. } = r else {
+            out.push(r.clone());
+            continue;
+        };
+        let mut pinned = r.clone();
+        if let Request::Pkg { range, from_build_env, .. } = &mut pinned {
+            *from_build_env = None;
+            match deps.iter().find(|d| d.name == *name) {
+                Some(d) => *range = pin_range(t, &Version::parse(&d.version).expect("a built version parses")),
+                None if provided.contains(name) => {}
+                None if *if_present_in_build_env => continue,
+                None => {
+                    return Err(FrontendError::new(format!(
+                        "{ident}: the install requirement on '{name}' is fromBuildEnv, but the build environment has no {name}"
+                    ))
+                    .hint(format!("add '- pkg: {name}' to build.options, or set ifPresentInBuildEnv: true")));
+                }
+            }
+        }
+        out.push(pinned);
+    }
+    Ok(out)
+}
+
 /// The output spec, as spk writes it beside the build (JSON is YAML).
-fn output_spec(spec: &Spec, r: &Resolved) -> String {
+fn output_spec(spec: &Spec, r: &Resolved, install_requirements: &[Request]) -> String {
     let options: Vec<serde_json::Value> = r
         .values
         .iter()
@@ -214,9 +282,7 @@ fn output_spec(spec: &Spec, r: &Resolved) -> String {
             }
         })
         .collect();
-    let reqs: Vec<serde_json::Value> = spec
-        .install
-        .requirements
+    let reqs: Vec<serde_json::Value> = install_requirements
         .iter()
         .map(|q| match q {
             Request::Pkg { name, range, .. } if range.is_empty() => serde_json::json!({ "pkg": name }),
@@ -376,6 +442,8 @@ impl Lowering<'_> {
         env.push(("SHELL".into(), "bash".into()));
         env.push(("PATH".into(), BUILD_PATH.into()));
 
+        let from_base: Vec<String> = self.settings.provides.keys().chain(&self.settings.host_pkgs).cloned().collect();
+        let install_requirements = pin_requirements(&spec.install.requirements, &deps, &from_base, &ident)?;
         // spk expands the values at build time (`$$` is a `$`).
         let environment: Vec<EnvOp> = spec.install.environment.iter().map(|op| expand_op(op, &env)).collect();
         let startup = startup_files(name, &environment);
@@ -386,7 +454,7 @@ impl Lowering<'_> {
                 wrapper(&meta, &src, &components, startup.as_ref().map(|s| s.0.as_str()), &provided),
             ),
             FileData::new("build.sh", 0o644, spec.build.script.join("\n")),
-            FileData::new("spec.yaml", 0o644, output_spec(spec, r)),
+            FileData::new("spec.yaml", 0o644, output_spec(spec, r, &install_requirements)),
             FileData::new("options.json", 0o644, serde_json::to_string_pretty(&r.values).expect("plain data")),
         ];
         if let Some((_, sh, csh)) = &startup {
@@ -452,8 +520,8 @@ impl Lowering<'_> {
         let mut requirements = BTreeMap::new();
         let mut uses = BTreeMap::new();
         for c in &spec.install.components {
-            let mut reqs = spec.install.requirements.clone();
-            reqs.extend(c.requirements.iter().cloned());
+            let mut reqs = install_requirements.clone();
+            reqs.extend(pin_requirements(&c.requirements, &deps, &from_base, &ident)?);
             requirements.insert(c.name.clone(), reqs);
             uses.insert(c.name.clone(), c.uses.clone());
         }
@@ -478,6 +546,19 @@ mod tests {
         assert_eq!(expand("$PREFIX/lib:${SPK_PKG_VERSION}", &env), "/spfs/lib:1.2");
         assert_eq!(expand("$$HOME and $PATH", &env), "$HOME and $PATH", "$$ is a dollar; unknown names stay");
         assert_eq!(expand("cost: 5$", &env), "cost: 5$");
+    }
+
+    #[test]
+    fn from_build_env_templates_pin_the_build_environments_version() {
+        let v = Version::parse("3.9.5").unwrap();
+        assert_eq!(pin_range("x.x", &v), "3.9");
+        assert_eq!(pin_range("~x.x", &v), "~3.9");
+        assert_eq!(pin_range(">=x.x.x", &v), ">=3.9.5");
+        assert_eq!(pin_range("Binary", &v), "Binary:3.9.5");
+        assert_eq!(pin_range("API", &v), "API:3.9.5");
+        let post = Version::parse("1.1.1+r.13").unwrap();
+        assert_eq!((pin_range("v", &post), pin_range("V", &post)), ("1.1.1".into(), "1.1.1+r.13".into()));
+        assert!(crate::version::VersionRange::parse(&pin_range("Binary", &v)).unwrap().contains(&v));
     }
 
     #[test]

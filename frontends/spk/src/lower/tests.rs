@@ -317,3 +317,26 @@ fn several_variants_make_one_image_each_and_each_build_is_declared_a_package() {
     let one = lower(&d.path("vv.spk.yaml"), &["variant=1"]).unwrap();
     assert!(one.image_variants.is_empty(), "one variant selected: one image");
 }
+
+#[test]
+fn from_build_env_pins_install_requirements_to_the_build_environment() {
+    let lib = "pkg: base-lib/1.2.3\napi: v0/package\nsources: []\nbuild:\n  auto_host_vars: None\n  script: [true]\n";
+    let app = "pkg: app/1.0.0\napi: v0/package\nsources: []\nbuild:\n  auto_host_vars: None\n  options: [{pkg: base-lib}]\n  script: [true]\ninstall:\n  requirements:\n    - pkg: base-lib\n      fromBuildEnv: x.x\n    - pkg: absent\n      fromBuildEnv: true\n      ifPresentInBuildEnv: true\n";
+    let d = Dir::new(&[("app.spk.yaml", app), ("base-lib.spk.yaml", lib)]);
+    let g = lower(&d.path("app.spk.yaml"), &[]).unwrap();
+    let app_pkg = g.packages.iter().find(|p| p.name == "app" && p.build != "src").unwrap();
+    let record: crate::repo::Record = serde_json::from_str(&app_pkg.annotations[crate::repo::RECORD]).unwrap();
+    let run = record.components.iter().find(|c| c.name == "run").unwrap();
+    let reqs: Vec<(&str, &str)> = run.requirements.iter().map(|r| (r.pkg.as_str(), r.range.as_str())).collect();
+    assert_eq!(reqs, [("base-lib", "1.2")], "pinned to the build's 1.2.3 by x.x; the absent one dropped");
+
+    let strict = app.replace("      ifPresentInBuildEnv: true\n", "");
+    let d = Dir::new(&[("app.spk.yaml", &strict), ("base-lib.spk.yaml", lib)]);
+    let err = lower(&d.path("app.spk.yaml"), &[]).unwrap_err();
+    assert!(err.to_string().contains("the install requirement on 'absent' is fromBuildEnv"), "{err}");
+
+    let both = app.replace("    - pkg: base-lib\n      fromBuildEnv", "    - pkg: base-lib/1.0\n      fromBuildEnv");
+    let d = Dir::new(&[("app.spk.yaml", &both), ("base-lib.spk.yaml", lib)]);
+    let err = lower(&d.path("app.spk.yaml"), &[]).unwrap_err();
+    assert!(err.to_string().contains("has both a version (1.0) and fromBuildEnv"), "{err}");
+}
