@@ -59,7 +59,7 @@ fn store_package(store: &Store, p: &PackageSpec, layers: &[LayerInfo]) -> crate:
             "os": platform.os,
             "rootfs": { "type": "layers", "diff_ids": [l.diff_id.to_string()] },
         });
-        let config = store.put_bytes(MediaType::ImageConfig, &crate::json::to_vec(&config).map_err(store_err)?)?;
+        let config = store.put_json(MediaType::ImageConfig, &config)?;
         let member = HashMap::from([(packages::MEMBER.to_string(), m.name.clone())]);
         let layer = Descriptor::new(l.media_type(), l.size, l.digest.clone());
         let manifest = ImageManifestBuilder::default()
@@ -70,8 +70,7 @@ fn store_package(store: &Store, p: &PackageSpec, layers: &[LayerInfo]) -> crate:
             .annotations(member.clone())
             .build()
             .expect("a manifest with config and layers");
-        let bytes = crate::json::to_vec(&manifest).map_err(store_err)?;
-        let mut desc = store.put_bytes(MediaType::ImageManifest, &bytes)?;
+        let mut desc = store.put_json(MediaType::ImageManifest, &manifest)?;
         desc.set_annotations(Some(member));
         manifests.push(desc);
     }
@@ -86,12 +85,7 @@ fn store_package(store: &Store, p: &PackageSpec, layers: &[LayerInfo]) -> crate:
         .annotations(annotations)
         .build()
         .expect("an index with manifests");
-    let bytes = crate::json::to_vec(&index).map_err(store_err)?;
-    Ok(store.put_bytes(MediaType::ImageIndex, &bytes)?)
-}
-
-fn store_err(e: serde_json::Error) -> crate::store::StoreError {
-    crate::store::StoreError::Serialize(e)
+    Ok(store.put_json(MediaType::ImageIndex, &index)?)
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ pub struct Published {
 /// Read-only lookups in package repositories.
 pub trait PackageIndex: Send + Sync {
     /// Every build of package `name` that `repository` has, of this
-    /// frontend's packages, sorted by version then build. A repository
+    /// frontend's packages, in a stable order (by tag). A repository
     /// that has never heard of `name` has none; one that cannot be asked
     /// is an error (its message names it).
     fn builds(&self, repository: &Repository, name: &str) -> Result<Vec<Published>, String>;
