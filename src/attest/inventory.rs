@@ -192,14 +192,26 @@ fn origin_of(s: &Sources<'_>, vertex: &str) -> (Origin, Vec<Part>) {
         for r in inputs {
             if let LayerRef::Output { vertex, output } = r
                 && let Some(input) = s.graph.vertex(vertex)
-                && let Some(group) = input.group.clone()
+                && let Some((group, step)) = match &input.group {
+                    Some(g) => Some((g.clone(), input.step.clone())),
+                    None => carried_group(s.graph, output),
+                }
                 && let Some(info) = s.outputs.get(vertex).and_then(|o| o.get(output))
             {
-                parts.push((group, input.step.clone(), info.clone(), from.clone()));
+                parts.push((group, step, info.clone(), from.clone()));
             }
         }
     }
     (Origin::Project, parts)
+}
+
+/// The group an output named `name` of a project-wide vertex carries, and
+/// that group's last step: such a vertex passes groups' results through
+/// one by one (craft's `pack:prune` filters each part's prime), naming
+/// each output after its group.
+fn carried_group(graph: &BuildGraph, name: &str) -> Option<(String, String)> {
+    let last = graph.vertices.iter().rev().find(|v| v.group.as_deref() == Some(name))?;
+    Some((name.to_string(), last.step.clone()))
 }
 
 fn scan(s: &Sources<'_>, layers: &[Layer]) -> crate::Result<Packages> {
