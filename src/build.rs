@@ -487,6 +487,7 @@ fn attest(
             resolved,
             spec_file: project.spec.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
             spec_bytes,
+            checkout: crate::resolve::vcs::checkout(&project.spec),
             options,
             epoch: crate::image::source_date_epoch(project.graph.source_date_epoch)?,
             compression: serde_json::to_value(opts.compression)
