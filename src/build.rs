@@ -98,6 +98,9 @@ pub struct BuildOptions {
     /// [`strata_frontend_api::LowerOptions::image_variant`]); set by
     /// [`build_with`] itself.
     pub image_variant: Option<usize>,
+    /// The git source the provenance records instead of the spec's work
+    /// tree: `strata verify IMAGE`'s clone records the original's.
+    pub provenance_source: Option<crate::resolve::Checkout>,
 }
 
 /// What a build produced.
@@ -487,7 +490,7 @@ fn attest(
             resolved,
             spec_file: project.spec.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
             spec_bytes,
-            checkout: crate::resolve::vcs::checkout(&project.spec),
+            checkout: opts.provenance_source.clone().or_else(|| crate::resolve::vcs::checkout(&project.spec)),
             options,
             epoch: crate::image::source_date_epoch(project.graph.source_date_epoch)?,
             compression: serde_json::to_value(opts.compression)

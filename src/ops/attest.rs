@@ -120,6 +120,7 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
 
     // The project: the one given, else a checkout of the recorded commit.
     let _clone;
+    let mut recorded_source = None;
     let (spec_path, project) = match &args.project_dir {
         Some(dir) => {
             let file = ext["spec"]["file"].as_str().ok_or_else(|| bad("spec file"))?;
@@ -151,6 +152,13 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
                 git(&["remote", "remove", "origin"], Some(&work), "git remote remove origin")?;
             }
             _clone = dir;
+            recorded_source = Some(crate::resolve::Checkout {
+                source: uri.to_string(),
+                origin: src["remote"].as_str() == Some("origin"),
+                revision: commit.to_string(),
+                path: path.to_string(),
+                dirty: false,
+            });
             (work.join(path), format!("{uri}@{commit}"))
         }
     };
@@ -233,7 +241,7 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
     build.lc.pull = false;
     build.lc.cache_from = Vec::new();
     let mut log = Vec::new();
-    let rebuilt = super::build::build(&fresh, &build, &mut log)?.expect("not a dry run");
+    let rebuilt = super::build::build_recording(&fresh, &build, recorded_source, &mut log)?.expect("not a dry run");
     // A provenance with run details differs at every run: then the images
     // (not the indexes holding them and their attestations) are compared.
     let (expected, rebuilt) = if full { (manifest, oci::read(&fresh, &rebuilt)?.0) } else { (expected, rebuilt) };
