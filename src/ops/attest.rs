@@ -14,21 +14,31 @@ pub enum VerifyError {
     Differs { project: String, image: String, expected: String, rebuilt: String, difference: String },
     #[error("`strata verify` needs an image: `strata verify IMAGE` or `strata verify PROJECT --image IMAGE`")]
     NoImage,
-    #[error("{image} has no provenance attestation to rebuild it from (built with --sbom=false?); use `strata verify PROJECT --image {image}`")]
+    #[error(
+        "{image} has no provenance attestation to rebuild it from (built with --sbom=false?); use `strata verify PROJECT --image {image}`"
+    )]
     NoProvenance { image: String },
     #[error("{image}'s provenance has no {what}")]
     BadProvenance { image: String, what: String },
-    #[error("{image}'s provenance records no git source (it was not built in a git work tree); give the project with --project DIR")]
+    #[error(
+        "{image}'s provenance records no git source (it was not built in a git work tree); give the project with --project DIR"
+    )]
     NoSource { image: String },
-    #[error("{image} was built from a dirty work tree (changes not in commit {commit} of {uri}): a checkout of the commit cannot reproduce it; commit the changes and build again, or give the work tree with --project DIR")]
+    #[error(
+        "{image} was built from a dirty work tree (changes not in commit {commit} of {uri}): a checkout of the commit cannot reproduce it; commit the changes and build again, or give the work tree with --project DIR"
+    )]
     Dirty { image: String, uri: String, commit: String },
     #[error("{what} failed: {detail}")]
     Git { what: String, detail: String },
-    #[error("the spec file {path} has sha256 {found}, but {image}'s provenance records sha256 {recorded}: it is not the spec the image was built from")]
+    #[error(
+        "the spec file {path} has sha256 {found}, but {image}'s provenance records sha256 {recorded}: it is not the spec the image was built from"
+    )]
     SpecDigest { path: String, image: String, found: String, recorded: String },
     #[error("cannot read the spec file {path} recorded in {image}'s provenance: {source}")]
     Spec { path: String, image: String, source: std::io::Error },
-    #[error("the image {name} ({digest}) that {image} was built from is not in the store, and pulling it by digest failed: {error}")]
+    #[error(
+        "the image {name} ({digest}) that {image} was built from is not in the store, and pulling it by digest failed: {error}"
+    )]
     MissingImage { image: String, name: String, digest: String, error: String },
     #[error("cannot make a temporary directory: {0}")]
     Temp(std::io::Error),
@@ -144,8 +154,16 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
             }
             let dir = temp("strata-verify-src-")?;
             let work = dir.path().join("src");
-            git(&["clone", "--quiet", "--no-checkout", uri, &work.to_string_lossy()], None, &format!("git clone {uri}"))?;
-            git(&["checkout", "--quiet", "--detach", commit], Some(&work), &format!("git checkout {commit} (in a clone of {uri})"))?;
+            git(
+                &["clone", "--quiet", "--no-checkout", uri, &work.to_string_lossy()],
+                None,
+                &format!("git clone {uri}"),
+            )?;
+            git(
+                &["checkout", "--quiet", "--detach", commit],
+                Some(&work),
+                &format!("git checkout {commit} (in a clone of {uri})"),
+            )?;
             if src["remote"].as_str() != Some("origin") {
                 // The work tree had no origin: neither has the rebuild's
                 // (the image's source annotation comes from it).
@@ -169,8 +187,13 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
     })?;
     let found = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     if found != recorded {
-        return Err(VerifyError::SpecDigest { path: spec_path.display().to_string(), image: image.to_string(), found, recorded }
-            .into());
+        return Err(VerifyError::SpecDigest {
+            path: spec_path.display().to_string(),
+            image: image.to_string(),
+            found,
+            recorded,
+        }
+        .into());
     }
 
     // A fresh store with the recorded images, by digest.
