@@ -130,7 +130,20 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
 
     // The project: the one given, else a checkout of the recorded commit.
     let _clone;
-    let mut recorded_source = None;
+    // The rebuild's provenance records the original's git source, not its
+    // clone's (an origin-less tree's path) nor --project's: the rebuild is
+    // compared, never kept, and its source is where it came from.
+    let src = &ext["source"];
+    let recorded_source = match (src["uri"].as_str(), src["digest"]["gitCommit"].as_str(), src["path"].as_str()) {
+        (Some(uri), Some(commit), Some(path)) => Some(crate::resolve::Checkout {
+            source: uri.to_string(),
+            origin: src["remote"].as_str() == Some("origin"),
+            revision: commit.to_string(),
+            path: path.to_string(),
+            dirty: src["dirty"].as_bool().unwrap_or(false),
+        }),
+        _ => None,
+    };
     let (spec_path, project) = match &args.project_dir {
         Some(dir) => {
             let file = ext["spec"]["file"].as_str().ok_or_else(|| bad("spec file"))?;
@@ -138,7 +151,6 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
             (path, dir.display().to_string())
         }
         None => {
-            let src = &ext["source"];
             let (Some(uri), Some(commit), Some(path)) =
                 (src["uri"].as_str(), src["digest"]["gitCommit"].as_str(), src["path"].as_str())
             else {
@@ -170,13 +182,6 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
                 git(&["remote", "remove", "origin"], Some(&work), "git remote remove origin")?;
             }
             _clone = dir;
-            recorded_source = Some(crate::resolve::Checkout {
-                source: uri.to_string(),
-                origin: src["remote"].as_str() == Some("origin"),
-                revision: commit.to_string(),
-                path: path.to_string(),
-                dirty: false,
-            });
             (work.join(path), format!("{uri}@{commit}"))
         }
     };
@@ -264,7 +269,8 @@ fn verify_image(store: &Store, image: &str, args: &VerifyArgs, out: &mut dyn Wri
     build.lc.pull = false;
     build.lc.cache_from = Vec::new();
     let mut log = Vec::new();
-    let rebuilt = super::build::build_recording(&fresh, &build, recorded_source, &mut log)?.expect("not a dry run");
+    let rebuilt =
+        super::build::build_recording(&fresh, &build, Some(recorded_source), &mut log)?.expect("not a dry run");
     // A provenance with run details differs at every run: then the images
     // (not the indexes holding them and their attestations) are compared.
     let (expected, rebuilt) = if full { (manifest, oci::read(&fresh, &rebuilt)?.0) } else { (expected, rebuilt) };

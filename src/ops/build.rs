@@ -85,12 +85,13 @@ pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Res
     build_recording(store, args, None, out)
 }
 
-/// [`build`], the provenance recording `source` as the project's git
-/// source (`strata verify IMAGE`: the original's, not its clone's).
+/// [`build`]; with `Some(source)`, the provenance records `source` as the
+/// project's git source (`strata verify IMAGE`: the original's, not its
+/// clone's).
 pub(crate) fn build_recording(
     store: &Store,
     args: &BuildArgs,
-    source: Option<crate::resolve::Checkout>,
+    source: Option<Option<crate::resolve::Checkout>>,
     out: &mut dyn Write,
 ) -> crate::Result<Option<Descriptor>> {
     // Parse --output and --cache-to before spending minutes on the build.

@@ -374,6 +374,16 @@ fn verify_image_rebuilds_from_its_provenance_in_a_fresh_store() {
     let out = s.ok(&["verify", "v:1"]);
     assert_eq!(out.trim(), format!("v:1: reproduced bit for bit ({index})"), "{out}");
     eprintln!("strata verify v:1 took {:?}", t.elapsed());
+    // --project: a copy outside git is another image (its manifest has no
+    // revision annotation), and the report says so.
+    let copy = s.path("copy");
+    assert!(Command::new("cp").arg("-r").arg(&proj).arg(&copy).status().unwrap().success());
+    let differs = s.fails(&["verify", "v:1", "--project", copy.to_str().unwrap()]);
+    assert!(
+        differs.contains(&format!("annotations.org.opencontainers.image.revision: \"{commit}\" ≠ (absent)")),
+        "{differs}"
+    );
+
     // A work tree without an origin is cloned by its path; the rebuild
     // records that path too, and has no origin either (the annotations).
     git("remote remove origin");
