@@ -98,6 +98,10 @@ pub struct BuildOptions {
     /// [`strata_frontend_api::LowerOptions::image_variant`]); set by
     /// [`build_with`] itself.
     pub image_variant: Option<usize>,
+    /// `Some`: the git source the provenance records (none if `Some(None)`)
+    /// instead of the spec's work tree's: `strata verify IMAGE`'s rebuild
+    /// records the original's.
+    pub provenance_source: Option<Option<crate::resolve::Checkout>>,
 }
 
 /// What a build produced.
@@ -487,6 +491,10 @@ fn attest(
             resolved,
             spec_file: project.spec.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
             spec_bytes,
+            checkout: match &opts.provenance_source {
+                Some(recorded) => recorded.clone(),
+                None => crate::resolve::vcs::checkout(&project.spec),
+            },
             options,
             epoch: crate::image::source_date_epoch(project.graph.source_date_epoch)?,
             compression: serde_json::to_value(opts.compression)

@@ -2,7 +2,10 @@
 //!
 //! `buildDefinition`: the build type, the external parameters (the spec
 //! file by name and sha256, the frontend and its semantics version, the
-//! options the user gave), internal ones (IR version, `SOURCE_DATE_EPOCH`,
+//! options the user gave; when the spec is in a git work tree, `source`:
+//! its origin URL (or the work tree's path), commit, the spec's path in it
+//! and whether the tree was dirty, what `strata verify IMAGE` clones),
+//! internal ones (IR version, `SOURCE_DATE_EPOCH`,
 //! compression), and the resolved dependencies — every image by manifest
 //! digest, every source by checksum, git commit or the digest of its file
 //! listing. `runDetails`: the builder id and strata's version.
@@ -61,6 +64,8 @@ pub struct Inputs<'a> {
     /// The spec file's name in the project and its bytes.
     pub spec_file: String,
     pub spec_bytes: Vec<u8>,
+    /// The git work tree the spec file is in, if it is in one.
+    pub checkout: Option<crate::resolve::Checkout>,
     /// The options as the user gave them (`base`, `-X` options, ...).
     pub options: BTreeMap<String, Value>,
     pub epoch: i64,
@@ -87,14 +92,29 @@ pub fn predicate(i: &Inputs<'_>) -> Value {
             "annotations": { "hits": i.run.cached.len(), "misses": i.run.ran.len() },
         }]);
     }
+    let mut external = json!({
+        "spec": { "file": i.spec_file, "digest": { "sha256": hex::encode(Sha256::digest(&i.spec_bytes)) } },
+        "frontend": { "name": i.graph.frontend.name, "semantics": i.graph.frontend.semantics },
+        "options": i.options,
+    });
+    if let Some(c) = &i.checkout {
+        // What `strata verify IMAGE` clones: the SLSA convention's source
+        // (a URI and a git commit), with the spec's path in it and whether
+        // the work tree had changes the commit does not hold.
+        external["source"] = json!({
+            "uri": c.source,
+            "digest": { "gitCommit": c.revision },
+            "path": c.path,
+            "dirty": c.dirty,
+        });
+        if c.origin {
+            external["source"]["remote"] = json!("origin");
+        }
+    }
     json!({
         "buildDefinition": {
             "buildType": format!("{repo}/build-types/graph@v1"),
-            "externalParameters": {
-                "spec": { "file": i.spec_file, "digest": { "sha256": hex::encode(Sha256::digest(&i.spec_bytes)) } },
-                "frontend": { "name": i.graph.frontend.name, "semantics": i.graph.frontend.semantics },
-                "options": i.options,
-            },
+            "externalParameters": external,
             "internalParameters": {
                 "irVersion": i.graph.ir_version,
                 "sourceDateEpoch": i.epoch,
@@ -161,6 +181,7 @@ mod tests {
             resolved,
             spec_file: "rockcraft.yaml".into(),
             spec_bytes: b"name: t\n".to_vec(),
+            checkout: None,
             options: BTreeMap::new(),
             epoch: 0,
             compression: "gzip".into(),
@@ -214,5 +235,26 @@ mod tests {
         let full = predicate(&inputs(&g, &r, Mode::Full));
         assert_eq!(full["runDetails"]["metadata"]["startedOn"], "2026-12-02T12:00:00Z");
         assert_eq!(full["runDetails"]["byproducts"][0]["annotations"]["misses"], 1);
+    }
+
+    #[test]
+    fn a_project_in_git_records_where_it_is() {
+        let g = graph();
+        let r = Resolved { images: BTreeMap::new(), pins: BTreeMap::new(), vcs: None };
+        let mut i = inputs(&g, &r, Mode::Reproducible);
+        assert!(predicate(&i)["buildDefinition"]["externalParameters"].get("source").is_none());
+        i.checkout = Some(crate::resolve::Checkout {
+            source: "https://example.com/p.git".into(),
+            origin: true,
+            revision: "abc".into(),
+            path: "sub/rockcraft.yaml".into(),
+            dirty: true,
+        });
+        let s = &predicate(&i)["buildDefinition"]["externalParameters"]["source"];
+        assert_eq!(s["uri"], "https://example.com/p.git");
+        assert_eq!(s["digest"]["gitCommit"], "abc");
+        assert_eq!(s["path"], "sub/rockcraft.yaml");
+        assert_eq!(s["dirty"], true);
+        assert_eq!(s["remote"], "origin");
     }
 }

@@ -34,17 +34,30 @@ pub enum AttestSubcommand {
     },
 }
 
-/// `strata verify PROJECT --image IMAGE`: rebuild and compare bit for bit.
+/// `strata verify IMAGE` (rebuild from the image's provenance in a fresh
+/// store) or `strata verify PROJECT --image IMAGE` (rebuild the project in
+/// this store): rebuild and compare bit for bit.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  strata verify examples/hello-make --image hello-make:1.0")]
+#[command(after_help = "Examples:\n  \
+    strata verify hello-make:1.0\n  \
+    strata verify hello-make:1.0 --project ~/src/hello-make --executor docker\n  \
+    strata verify examples/hello-make --image hello-make:1.0")]
 pub struct VerifyArgs {
-    /// The image to check (a name in the store).
+    /// The image to check (a name in the store); the positional argument
+    /// is then the project. Without it, the positional argument is the
+    /// image, rebuilt from its provenance.
     #[arg(long, value_name = "NAME")]
-    pub image: String,
-    /// Reuse cached steps instead of running every step again.
+    pub image: Option<String>,
+    /// With IMAGE: the project to rebuild, instead of a clone of the git
+    /// source and commit its provenance records.
+    #[arg(long = "project", id = "project_dir", value_name = "DIR", conflicts_with = "image")]
+    pub project_dir: Option<std::path::PathBuf>,
+    /// Reuse cached steps instead of running every step again (PROJECT
+    /// --image only: IMAGE rebuilds in an empty store).
     #[arg(long)]
     pub use_cache: bool,
-    /// The project and the build options the image was built with.
+    /// IMAGE, or the project and the build options the image was built
+    /// with (with --image).
     #[command(flatten)]
     pub build: BuildArgs,
 }

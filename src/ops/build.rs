@@ -47,6 +47,7 @@ fn options(lc: &LifecycleArgs, cancel: &Cancel) -> crate::Result<BuildOptions> {
         secrets: crate::worker::secrets::Secrets::new(lc.secrets.iter().cloned())?,
         target: None,
         image_variant: None,
+        provenance_source: None,
     })
 }
 
@@ -81,12 +82,25 @@ pub fn make(store: &Store, args: &TargetArgs, out: &mut dyn Write) -> crate::Res
 
 /// Builds (or with `--dry-run`, plans) the project; returns the image, if built.
 pub fn build(store: &Store, args: &BuildArgs, out: &mut dyn Write) -> crate::Result<Option<Descriptor>> {
+    build_recording(store, args, None, out)
+}
+
+/// [`build`]; with `Some(source)`, the provenance records `source` as the
+/// project's git source (`strata verify IMAGE`: the original's, not its
+/// clone's).
+pub(crate) fn build_recording(
+    store: &Store,
+    args: &BuildArgs,
+    source: Option<Option<crate::resolve::Checkout>>,
+    out: &mut dyn Write,
+) -> crate::Result<Option<Descriptor>> {
     // Parse --output and --cache-to before spending minutes on the build.
     let target: Option<ExportTarget> = args.output.as_deref().map(str::parse).transpose()?;
     let cache_to = args.cache_to.as_deref().map(crate::cache::remote::parse_cache_ref).transpose()?;
     let cancel = Cancel::new();
     let mut opts = options(&args.lc, &cancel)?;
     opts.attest = Some(crate::attest::AttestOptions { enabled: args.sbom, provenance: args.provenance });
+    opts.provenance_source = source;
     if args.dry_run {
         pipeline::plan(store, &args.project, &opts, progress::renderer(args.lc.progress, out).as_mut())?;
         return Ok(None);

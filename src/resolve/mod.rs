@@ -18,7 +18,7 @@ use oci_spec::image::Digest;
 use strata_frontend_api::graph::{BuildGraph, LayerRef, Op};
 use strata_frontend_api::{Source, SourceKind};
 
-pub use vcs::GitInfo;
+pub use vcs::{Checkout, GitInfo};
 
 use crate::cache::sha256;
 use crate::image::{Image, Platform};

@@ -314,3 +314,118 @@ fn sboms_and_provenance_validate_rebuild_bit_for_bit_and_sign() {
     let differs = s.fails(&["verify", p, "--image", "demo:1", "--use-cache"]);
     assert!(differs.contains("var/lib/dpkg/status: contents"), "{differs}");
 }
+
+/// A spec in a subdirectory of a git work tree: one dumped file.
+const VERIFY_SPEC: &str = "name: verify-demo\nversion: \"0.1\"\nsummary: verify from provenance\nlicense: MIT\nbase: busybox:latest\nbuild-base: busybox:latest\nparts:\n  app:\n    plugin: dump\n    source: files\n";
+
+#[test]
+fn verify_image_rebuilds_from_its_provenance_in_a_fresh_store() {
+    if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version")
+        || !require("busybox-static", "busybox --help")
+        || !require("git", "git --version")
+    {
+        return;
+    }
+    let s = Strata::new();
+    s.busybox();
+    let repo_dir = s.path("repo");
+    let proj = repo_dir.join("proj");
+    let write = |rel: &str, text: &str| {
+        let p = proj.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    let git = |args: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("git -c user.email=t@example.invalid -c user.name=t {args}"))
+            .current_dir(&repo_dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    write("rockcraft.yaml", VERIFY_SPEC);
+    write("files/etc/greeting", "hello\n");
+    git("init -q");
+    git("add -A");
+    git("commit -q -m one");
+    git(&format!("remote add origin {}", repo_dir.display()));
+    let commit = git("rev-parse HEAD");
+    let p = proj.to_str().unwrap();
+    let index = last_digest(&s.ok(&["build", p, "-t", "v:1"]));
+
+    // The provenance says where the project is, and stays valid in-toto.
+    let statement = s.ok(&["attest", "get", "v:1", "--type", "provenance"]);
+    let st: serde_json::Value = serde_json::from_str(&statement).unwrap();
+    let src = &st["predicate"]["buildDefinition"]["externalParameters"]["source"];
+    assert_eq!(src["uri"], repo_dir.to_str().unwrap(), "{src}");
+    assert_eq!(src["digest"]["gitCommit"], commit.as_str());
+    assert_eq!(src["path"], "proj/rockcraft.yaml");
+    assert_eq!(src["dirty"], false);
+    assert_eq!(src["remote"], "origin");
+    if validators().join("bin/python").exists() {
+        let (ok, out) = validate("intoto", &write_file(&s, "prov.json", &statement));
+        assert!(ok, "the provenance is not a valid in-toto statement:\n{out}");
+    }
+
+    // `strata verify IMAGE`: a clone of the commit, rebuilt in a fresh store.
+    let t = std::time::Instant::now();
+    let out = s.ok(&["verify", "v:1"]);
+    assert_eq!(out.trim(), format!("v:1: reproduced bit for bit ({index})"), "{out}");
+    eprintln!("strata verify v:1 took {:?}", t.elapsed());
+    // --project: a copy outside git is another image (its manifest has no
+    // revision annotation), and the report says so.
+    let copy = s.path("copy");
+    assert!(Command::new("cp").arg("-r").arg(&proj).arg(&copy).status().unwrap().success());
+    let differs = s.fails(&["verify", "v:1", "--project", copy.to_str().unwrap()]);
+    assert!(
+        differs.contains(&format!("annotations.org.opencontainers.image.revision: \"{commit}\" ≠ (absent)")),
+        "{differs}"
+    );
+
+    // A work tree without an origin is cloned by its path; the rebuild
+    // records that path too, and has no origin either (the annotations).
+    git("remote remove origin");
+    s.ok(&["build", p, "-t", "v:0"]);
+    assert!(s.ok(&["verify", "v:0"]).contains("v:0: reproduced bit for bit"));
+    git(&format!("remote add origin {}", repo_dir.display()));
+    // The old form still works.
+    assert!(s.ok(&["verify", p, "--image", "v:1"]).contains("reproduced bit for bit"));
+
+    // A build from a dirty tree cannot be rebuilt from its commit: said so;
+    // the work tree itself, given with --project, reproduces it.
+    write("files/etc/greeting", "hello, world\n");
+    s.ok(&["build", p, "-t", "v:2"]);
+    let dirty = s.fails(&["verify", "v:2"]);
+    assert!(dirty.contains("was built from a dirty work tree") && dirty.contains(&commit), "{dirty}");
+    assert!(s.ok(&["verify", "v:2", "--project", p]).contains("v:2: reproduced bit for bit"));
+    // ... and a changed one gives another image, the file named.
+    write("files/etc/greeting", "hello again\n");
+    let differs = s.fails(&["verify", "v:2", "--project", p]);
+    assert!(differs.contains("etc/greeting: contents"), "{differs}");
+
+    // A commit whose spec changed behind the provenance: the digests named.
+    write("rockcraft.yaml", &VERIFY_SPEC.replace("summary: verify from provenance", "summary: changed"));
+    git("commit -q -a -m two");
+    let changed = s.fails(&["verify", "v:1", "--project", p]);
+    assert!(changed.contains("but v:1's provenance records sha256"), "{changed}");
+    assert!(changed.contains("proj/rockcraft.yaml has sha256"), "{changed}");
+
+    // A clean tree whose checkout gives another spec (git's `ident`
+    // expands `$Id$` on checkout): the clone's spec is refused by digest.
+    write(".gitattributes", "rockcraft.yaml ident\n");
+    write("rockcraft.yaml", &format!("# $Id$\n{VERIFY_SPEC}"));
+    git("add -A");
+    git("commit -q -m three");
+    s.ok(&["build", p, "-t", "v:3"]);
+    let st: serde_json::Value =
+        serde_json::from_str(&s.ok(&["attest", "get", "v:3", "--type", "provenance", "--predicate"])).unwrap();
+    assert_eq!(st["buildDefinition"]["externalParameters"]["source"]["dirty"], false);
+    let ident = s.fails(&["verify", "v:3"]);
+    assert!(ident.contains("it is not the spec the image was built from"), "{ident}");
+}
+
+fn write_file(s: &Strata, name: &str, text: &str) -> PathBuf {
+    write(s, name, text)
+}
