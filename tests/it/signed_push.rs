@@ -18,18 +18,12 @@ fn project(dir: &Path, greeting: &str) {
     std::fs::write(dir.join("files/etc/greeting"), greeting).unwrap();
 }
 
-fn registry() -> Option<String> {
-    let reg = std::env::var("STRATA_CI_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
-    require(&format!("the .ci/setup registry at {reg}"), &format!("curl -sf -o /dev/null http://{reg}/v2/"))
-        .then_some(reg)
-}
-
 #[test]
 fn a_signed_image_pushed_and_pulled_into_a_fresh_store_verifies_there() {
     if !require("root and runc", "test \"$(id -u)\" = 0 && runc --version") {
         return;
     }
-    let Some(reg) = registry() else { return };
+    let Some(reg) = crate::support::ci_registry() else { return };
     let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let repo = format!("strata-it/signed-{n}");
     let dest = format!("{reg}/{repo}");

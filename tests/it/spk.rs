@@ -172,7 +172,7 @@ fn spk_builds_the_bzip2_conformance_spec_from_debian_sources() {
     );
 
     // Published, bzip2 is a dependency a fresh store resolves from the registry.
-    let Some(reg) = registry() else { return };
+    let Some(reg) = crate::support::ci_registry() else { return };
     let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let repo = format!("registry://{reg}/strata-it/spk-bzip2-{n}");
     s.ok(&["spk", "publish", "bzip2/1.0.8", "--to", &repo]);
@@ -302,13 +302,6 @@ fn spk_targets_tests_and_flags() {
     assert!(s.ok(&["spk", "make-source", &stray]).contains("stray:source: out sha256:"));
 }
 
-/// The registry `.ci/setup` starts, if it answers.
-fn registry() -> Option<String> {
-    let reg = std::env::var("STRATA_CI_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
-    require(&format!("the .ci/setup registry at {reg}"), &format!("curl -sf -o /dev/null http://{reg}/v2/"))
-        .then_some(reg)
-}
-
 /// `examples/spk-greet` split in two directories: the library alone, and
 /// the program without its sibling recipe, so that the library can only
 /// come from a package repository; and a copy of it whole (outside git, as
@@ -345,7 +338,7 @@ fn spk_packages_are_published_and_resolved_from_a_registry() {
     {
         return;
     }
-    let Some(reg) = registry() else { return };
+    let Some(reg) = crate::support::ci_registry() else { return };
     let (_d, lib, app, whole) = split_greet();
     let s = Strata::new();
     s.base_image("debian-bookworm");

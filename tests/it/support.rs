@@ -234,3 +234,11 @@ pub fn files_holding(dir: &std::path::Path, needle: &[u8], skip: &std::path::Pat
     }
     found
 }
+
+/// The plain-HTTP registry `.ci/setup` starts (`STRATA_CI_REGISTRY`), if it
+/// answers; see [`require`] for what happens when it does not.
+pub fn ci_registry() -> Option<String> {
+    let reg = std::env::var("STRATA_CI_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    require(&format!("the .ci/setup registry at {reg}"), &format!("curl -sf -o /dev/null http://{reg}/v2/"))
+        .then_some(reg)
+}

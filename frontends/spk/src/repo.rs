@@ -37,7 +37,8 @@ pub struct Record {
     pub ident: String,
     pub options: BTreeMap<String, String>,
     pub components: Vec<RecordComponent>,
-    pub environment: Vec<RecordEnv>,
+    /// `install.environment`, expanded as at build time.
+    pub environment: Vec<EnvOp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,41 +56,6 @@ pub struct RecordRequest {
     pub range: String,
     pub components: Vec<String>,
     pub if_already_present: bool,
-}
-
-/// An `install.environment` op, expanded as at build time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordEnv {
-    Set { var: String, value: String },
-    Append { var: String, value: String, separator: String },
-    Prepend { var: String, value: String, separator: String },
-    Comment(String),
-    Priority(u8),
-}
-
-impl From<&EnvOp> for RecordEnv {
-    fn from(op: &EnvOp) -> RecordEnv {
-        match op.clone() {
-            EnvOp::Set { var, value } => RecordEnv::Set { var, value },
-            EnvOp::Append { var, value, separator } => RecordEnv::Append { var, value, separator },
-            EnvOp::Prepend { var, value, separator } => RecordEnv::Prepend { var, value, separator },
-            EnvOp::Comment(c) => RecordEnv::Comment(c),
-            EnvOp::Priority(p) => RecordEnv::Priority(p),
-        }
-    }
-}
-
-impl From<&RecordEnv> for EnvOp {
-    fn from(op: &RecordEnv) -> EnvOp {
-        match op.clone() {
-            RecordEnv::Set { var, value } => EnvOp::Set { var, value },
-            RecordEnv::Append { var, value, separator } => EnvOp::Append { var, value, separator },
-            RecordEnv::Prepend { var, value, separator } => EnvOp::Prepend { var, value, separator },
-            RecordEnv::Comment(c) => EnvOp::Comment(c),
-            RecordEnv::Priority(p) => EnvOp::Priority(p),
-        }
-    }
 }
 
 /// The package spec of a binary build lowered in this graph.
@@ -117,12 +83,8 @@ pub fn binary_package(b: &Built, options: &BTreeMap<String, String>) -> PackageS
                 .collect(),
         })
         .collect();
-    let record = Record {
-        ident: b.ident.clone(),
-        options: options.clone(),
-        components,
-        environment: b.environment.iter().map(RecordEnv::from).collect(),
-    };
+    let record =
+        Record { ident: b.ident.clone(), options: options.clone(), components, environment: b.environment.clone() };
     PackageSpec {
         name: b.name.clone(),
         version: b.version.clone(),
@@ -181,7 +143,7 @@ pub fn built(p: &Published) -> Result<Built, String> {
         components,
         uses: record.components.iter().map(|c| (c.name.clone(), c.uses.clone())).collect(),
         requirements,
-        environment: record.environment.iter().map(EnvOp::from).collect(),
+        environment: record.environment.clone(),
         build: None,
     })
 }
@@ -271,6 +233,15 @@ mod tests {
             matches!(&b.requirements["run"][0], Request::Pkg { name, range, .. } if name == "zlib" && range == "1.2")
         );
         assert_eq!(b.environment.len(), 1);
+    }
+
+    #[test]
+    fn a_records_environment_keeps_its_published_json_form() {
+        let op = EnvOp::Prepend { var: "PATH".into(), value: "/spfs/bin".into(), separator: ":".into() };
+        assert_eq!(
+            serde_json::to_string(&[op, EnvOp::Priority(5)]).unwrap(),
+            r#"[{"prepend":{"var":"PATH","value":"/spfs/bin","separator":":"}},{"priority":5}]"#
+        );
     }
 
     #[test]

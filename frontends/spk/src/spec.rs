@@ -201,7 +201,9 @@ pub enum Request {
     },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// An `install.environment` op (serialized as a published build's record has it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EnvOp {
     Set { var: String, value: String },
     Append { var: String, value: String, separator: String },
