@@ -1,5 +1,5 @@
-//! Embeds the build-side Scheme (`scheme/guix`, `scheme/strata`) in the
-//! crate: writes `$OUT_DIR/scheme_files.rs`, a list of (relative path,
+//! Embeds the build-side Scheme (`scheme/guix`, `scheme/strata`) and its
+//! programs (`scheme/strata/bin`) in the crate: writes `$OUT_DIR/scheme_files.rs`, a list of (relative path,
 //! bytes) pairs, so the phase vertices mount exactly the files of this
 //! build.
 
@@ -12,7 +12,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
     for p in entries {
         if p.is_dir() {
             walk(root, &p, out);
-        } else if p.extension().is_some_and(|e| e == "scm") {
+        } else if p.extension().is_some_and(|e| e == "scm") || p.parent().is_some_and(|d| d.ends_with("strata/bin")) {
             let rel = p.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
             out.push((rel, p));
         }

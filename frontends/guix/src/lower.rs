@@ -134,7 +134,11 @@ impl Lowering {
             g,
             "packages",
             format!("install the Debian packages {g} builds with"),
-            Op::Exec(apt_op(&self.settings.build_base, &packages, &format!("mkdir -p /gnu/store {STATE_DIR}\n"))),
+            Op::Exec(apt_op(
+                &self.settings.build_base,
+                &packages,
+                &format!("mkdir -p /gnu/store {STATE_DIR}\n{SH_IS_BASH}"),
+            )),
         );
         rootfs.push(LayerRef::output(&pk, OUT));
         let mut source_path = None;
@@ -377,6 +381,13 @@ fn collect_runtime(p: &Package, out: &mut Vec<Rc<Package>>) {
     }
 }
 
+/// Guix's `sh` is bash (the build environment's `/bin/sh` and the `bash`
+/// input's `bin/sh`); Debian's is dash. Phases that run `sh`, or a path
+/// found by `(search-input-file inputs "/bin/sh")`, get bash in its POSIX
+/// mode, as under Guix: dash differs where tests look (it reports a child
+/// killed by a signal on stderr; m4's `198.sysval` check fails on that).
+const SH_IS_BASH: &str = "ln -sf bash /bin/sh\n";
+
 /// The exec op installing `packages` over the build base.
 /// `then` runs after the installation.
 fn apt_op(build_base: &str, packages: &[String], then: &str) -> ExecOp {
@@ -397,7 +408,14 @@ fn apt_op(build_base: &str, packages: &[String], then: &str) -> ExecOp {
     }
 }
 
-/// The build-side Scheme, as files of the `/strata/guix` mount.
+/// The build-side Scheme, as files of the `/strata/guix` mount (the
+/// programs of `strata/bin` executable).
 pub fn scheme_files() -> Vec<FileData> {
-    crate::scheme::FILES.iter().map(|(path, bytes)| FileData::new(*path, 0o644, bytes.to_vec())).collect()
+    crate::scheme::FILES
+        .iter()
+        .map(|(path, bytes)| {
+            let mode = if path.starts_with("strata/bin/") { 0o755 } else { 0o644 };
+            FileData::new(*path, mode, bytes.to_vec())
+        })
+        .collect()
 }

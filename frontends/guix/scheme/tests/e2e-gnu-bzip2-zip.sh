@@ -15,7 +15,7 @@
 # (assoc-ref %outputs "out"), (replace 'build) applying invoke to them,
 # (delete 'configure)) with that bzip2 as a store input — the graph edge
 # zip → bzip2: set-paths must point the compiler at bzip2's include and lib
-# and LD_RUN_PATH at its lib, so zip links the store libbz2 and records it
+# and the ld-wrapper adds its lib to the RUNPATH, so zip links the store libbz2 and records it
 # in its RUNPATH.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"

@@ -8,6 +8,7 @@
              (srfi srfi-64)
              (ice-9 match)
              (ice-9 regex)
+             (ice-9 popen)
              (ice-9 textual-ports)
              (rnrs bytevectors)
              (rnrs io ports)
@@ -49,20 +50,82 @@
                      (getenv "ACLOCAL_PATH"))))
           (setenv "PATH" old-path)
           (unsetenv "C_INCLUDE_PATH") (unsetenv "CPLUS_INCLUDE_PATH")
-          (unsetenv "LIBRARY_PATH") (unsetenv "LD_RUN_PATH")
+          (unsetenv "LIBRARY_PATH") (unsetenv "COMPILER_PATH")
           result)))))
 
-(test-equal "set-paths: store inputs' lib dirs go to LD_RUN_PATH (ld-wrapper's RUNPATH)"
-  "STORE/lib"
+(test-equal "set-paths: LIBRARY_PATH is the store inputs' lib dirs, then Debian's; gcc finds the ld-wrapper"
+  '("STORE/lib" #t #t)
   (with-temporary-directory dir
     (let ((store (string-append dir "/gnu/store/abc-bzip2-1.0.8"))
           (old-path (getenv "PATH")))
       (mkdir-p (string-append store "/lib"))
       (gnu:set-paths #:inputs `(("bzip2" . ,store)))
-      (let ((v (getenv "LD_RUN_PATH")))
+      (let ((libs (search-path-as-string->list (getenv "LIBRARY_PATH")))
+            (wrapper (string-append (getenv "COMPILER_PATH") "/ld")))
         (setenv "PATH" old-path)
-        (unsetenv "LD_RUN_PATH") (unsetenv "LIBRARY_PATH")
-        (regexp-substitute/global #f store v 'pre "STORE" 'post)))))
+        (unsetenv "LIBRARY_PATH") (unsetenv "COMPILER_PATH")
+        (list (regexp-substitute/global #f store (car libs) 'pre "STORE" 'post)
+              (equal? (cdr libs) (filter directory-exists?
+                                         '("/usr/lib/x86_64-linux-gnu"
+                                           "/usr/lib/aarch64-linux-gnu"
+                                           "/usr/lib")))
+              (access? wrapper X_OK))))))
+
+(test-equal "set-paths: LIBRARY_PATH is set without store inputs (phases split it)"
+  #t
+  (let ((old-path (getenv "PATH")))
+    (gnu:set-paths #:inputs '(("gcc" . "/usr")))
+    (let ((v (getenv "LIBRARY_PATH")))
+      (setenv "PATH" old-path)
+      (unsetenv "LIBRARY_PATH") (unsetenv "COMPILER_PATH")
+      (string? v))))
+
+(define (ld-wrapper-run dir . args)
+  "Run strata/bin/ld with ARGS over a store under DIR and a fake real linker
+that prints its arguments, one per line."
+  (let ((fake (string-append dir "/real-ld")))
+    (call-with-output-file fake
+      (lambda (p) (display "#!/bin/sh\nprintf '%s\\n' \"$@\"\n" p)))
+    (chmod fake #o755)
+    (let* ((port (apply open-pipe* OPEN_READ
+                        "env" (string-append "STRATA_REAL_LD=" fake)
+                        (string-append "NIX_STORE=" dir "/gnu/store")
+                        (search-path %load-path "strata/bin/ld") args))
+           (out (get-string-all port)))
+      (close-pipe port)
+      (string-replace-substring out (string-append dir "/gnu/store") "STORE"))))
+
+(test-equal "ld-wrapper: -rpath for the store libraries a link uses, once each, after the arguments"
+  '("-o" "prog" "-LSTORE/a/lib" "-LSTORE/b/lib" "-Lbuild" "main.o" "-la" "-lc"
+    "STORE/c/lib/libc9.so.1" "-rpath" "STORE/a/lib" "-rpath" "STORE/c/lib")
+  (with-temporary-directory dir
+    (let ((store (string-append dir "/gnu/store")))
+      (for-each (lambda (f) (mkdir-p (dirname f)) (call-with-output-file f (const #t)))
+                (map (cut string-append store <>)
+                     '("/a/lib/liba.so" "/b/lib/libunused.so" "/c/lib/libc9.so.1")))
+      (string-split
+            (string-trim-right
+             (ld-wrapper-run dir "-o" "prog"
+                             (string-append "-L" store "/a/lib")
+                             (string-append "-L" store "/b/lib")
+                             "-Lbuild" "main.o" "-la" "-lc"
+                             (string-append store "/c/lib/libc9.so.1")))
+            #\newline))))
+
+(test-equal "ld-wrapper: static links, the output and the dynamic linker add nothing"
+  "-static -L STORE/a/lib -la -o STORE/a/lib/liba.so -dynamic-linker STORE/a/lib/liba.so"
+  (with-temporary-directory dir
+    (let ((store (string-append dir "/gnu/store")))
+      (mkdir-p (string-append store "/a/lib"))
+      (call-with-output-file (string-append store "/a/lib/liba.so") (const #t))
+      (string-join
+       (string-split
+        (string-trim-right
+         (ld-wrapper-run dir "-static" "-L" (string-append store "/a/lib") "-la"
+                         "-o" (string-append store "/a/lib/liba.so")
+                         "-dynamic-linker" (string-append store "/a/lib/liba.so")))
+        #\newline)
+       " "))))
 
 (test-equal "unpack: a tarball, then cd into its first directory"
   '("pkg-1.0" "hello\n")

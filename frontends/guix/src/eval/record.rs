@@ -451,6 +451,11 @@ fn arguments(ev: &Evaluator, expr: &Datum, env: &Rc<Env>) -> Result<Vec<Arg>, Ev
                 let p = d.pos;
                 Datum::list(vec![Datum::sym("quote", p), d], p)
             }
+            // The builder's module lists are data Guix reads on the host,
+            // in both argument styles; as code they would be calls.
+            v if matches!(k.as_str(), "modules" | "imported-modules") => {
+                Datum::list(vec![Datum::sym("quote", pos), to_datum(&v, pos)?], pos)
+            }
             v => to_datum(&v, pos)?,
         };
         args.push(Arg { key: k, value: code, pos });

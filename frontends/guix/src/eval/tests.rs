@@ -58,6 +58,28 @@ fn quasiquoted_arguments_evaluate_their_unquotes_on_the_host() {
 }
 
 #[test]
+fn module_lists_stay_data_in_both_argument_styles() {
+    // bzip2 writes `(list #:modules '((guix build utils) …))`, older
+    // packages `` `(#:modules ((guix build utils))) ``: the value is a list
+    // of module names Guix reads on the host; the build side must get it
+    // as data, not call it.
+    let listed = eval(
+        r#"(define-public x (package (name "x") (version "1") (build-system gnu-build-system)
+             (arguments (list #:modules '((guix build utils) (srfi srfi-1)) #:tests? #f))))"#,
+        "x",
+    )
+    .unwrap();
+    assert_eq!(arg(&listed, "modules"), "(quote ((guix build utils) (srfi srfi-1)))");
+    let quasi = eval(
+        r#"(define-public x (package (name "x") (version "1") (build-system gnu-build-system)
+             (arguments `(#:modules ((guix build utils))))))"#,
+        "x",
+    )
+    .unwrap();
+    assert_eq!(arg(&quasi, "modules"), "(quote ((guix build utils)))");
+}
+
+#[test]
 fn gexps_insert_outputs_and_inputs_as_store_paths() {
     let p = eval(
         r#"(define-public lib (package (name "lib") (version "2") (build-system gnu-build-system)))

@@ -22,16 +22,25 @@
             install
             cmake-preload-script))
 
+;; The search paths the package gets when it passes none: gnu's, plus the
+;; one Guix's cmake package declares as a native search path, so that
+;; find_package finds the CMake config files of store inputs (libmatroska
+;; finds libebml's EBMLConfig.cmake through it).
+(define %cmake-search-paths
+  (append gnu:%default-search-paths
+          '(("CMAKE_PREFIX_PATH" ("") ":" directory #f))))
+
 (define %default-arguments
   (append
-   '((#:out-of-source? . #t)
+   `((#:search-paths . ,%cmake-search-paths)
+     (#:out-of-source? . #t)
      (#:generator . "Unix Makefiles")
      (#:build-type . "RelWithDebInfo")
      (#:test-exclude . "")
      (#:test-repeat-until-pass? . #t)
      (#:test-repeat-until-pass-count . 5))
    (remove (match-lambda
-             ((k . _) (memq k '(#:out-of-source? #:test-target
+             ((k . _) (memq k '(#:search-paths #:out-of-source? #:test-target
                                 #:bootstrap-scripts))))
            gnu:%default-arguments)))
 

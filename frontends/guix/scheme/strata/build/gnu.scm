@@ -204,12 +204,27 @@ not forking")
      ((variable files)
       (set-path-environment-variable variable files store-dirs)))
    (or search-paths %default-search-paths))
-  ;; Emulates Guix's ld-wrapper: binaries linked against store libraries
-  ;; (and the package's own lib dirs) get them in their RUNPATH.  GNU ld
-  ;; uses LD_RUN_PATH only when no -rpath is given.
-  (let ((libs (search-path-as-list '("lib" "lib64") store-dirs)))
-    (unless (null? libs)
-      (setenv "LD_RUN_PATH" (list->search-path-as-string libs ":")))))
+  ;; Guix's LIBRARY_PATH always holds the C library's directory (glibc is
+  ;; an implicit input), and phases edit it (bzip2's hide-input-bzip2
+  ;; splits it); Debian's C library is in the toolchain's own directories,
+  ;; which close the list, so it is always set and names no new directory.
+  (let* ((store-libs (search-path-as-string->list
+                      (or (getenv "LIBRARY_PATH") "")))
+         (debian (filter directory-exists?
+                         '("/usr/lib/x86_64-linux-gnu" "/usr/lib/aarch64-linux-gnu"
+                           "/usr/lib"))))
+    (setenv "LIBRARY_PATH"
+            (list->search-path-as-string
+             (delete-duplicates (append store-libs debian)) ":"))
+    (log-phase "environment variable `LIBRARY_PATH' set to `~a'"
+               (getenv "LIBRARY_PATH")))
+  ;; Guix's ld-wrapper: gcc runs strata's (strata/bin/ld) before the real
+  ;; linker, which adds a RUNPATH entry for each store library a link uses.
+  (let ((wrapper (search-path %load-path "strata/bin/ld")))
+    (when wrapper
+      (setenv "COMPILER_PATH" (dirname wrapper))
+      (log-phase "environment variable `COMPILER_PATH' set to `~a' (ld-wrapper)"
+                 (getenv "COMPILER_PATH")))))
 
 (define* (install-locale #:key (locale "C.UTF-8") (locale-category LC_ALL)
                          #:allow-other-keys)
