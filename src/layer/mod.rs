@@ -206,4 +206,10 @@ impl LayerInfo {
     pub fn media_type(&self) -> MediaType {
         self.compression.media_type()
     }
+
+    /// Whether the layer holds nothing: its tar stream is the two zero
+    /// blocks strata writes for an empty change set.
+    pub fn is_empty(&self) -> bool {
+        self.diff_id == crate::digest::sha256(&[0u8; 1024])
+    }
 }

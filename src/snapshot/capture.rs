@@ -195,5 +195,6 @@ mod tests {
         // Two zero blocks: the tar of nothing.
         assert_eq!(info.diff_id, crate::digest::sha256(&[0u8; 1024]));
         assert_eq!(info.size, 1024);
+        assert!(info.is_empty());
     }
 }

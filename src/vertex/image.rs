@@ -24,7 +24,7 @@ pub fn assemble(ctx: &Context<'_>, spec: &ImageSpec, inputs: &[Vec<LayerInfo>]) 
         }
     };
     for (l, layers) in spec.layers.iter().zip(inputs) {
-        for info in layers {
+        for info in layers.iter().filter(|i| !(l.omit_if_empty && i.is_empty())) {
             builder = builder.layer(NewLayer {
                 info: info.clone(),
                 created_by: l.created_by.clone(),

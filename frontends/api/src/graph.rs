@@ -492,6 +492,10 @@ pub struct ImageLayer {
     pub layer: LayerRef,
     pub created_by: String,
     pub comment: Option<String>,
+    /// Leave the layer out of the image when it holds nothing (a step that
+    /// had nothing to install, as Guix's runtime libraries often are).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub omit_if_empty: bool,
 }
 
 /// The image config's settings (OCI image-spec `config`).

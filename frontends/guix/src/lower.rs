@@ -10,7 +10,9 @@
 //! | `<n>:<phase>` | exec: `guile …/run-phase.scm /strata/phase/phase.scm`, one per phase | `changes`: the state dir, the build dir and the outputs' store dirs |
 //! | `<n>:squash` | layer: every phase's changes | `out` |
 //! | `<n>:output:<o>` | layer: output `o`'s store dir from the squash | `out` |
+//! | `<n>:shlibdeps` | exec, with a runtime base: the Debian packages of the libraries its outputs' ELF files need (`strata/bin/shlibdeps`) | `out`: the list |
 //! | `<n>:runtime` | exec, host network, over the runtime base: `ca-certificates` | `out` |
+//! | `<n>:runtime-libs` | exec, host network, over the runtime base: the listed packages it lacks (a layer the image leaves out when empty) | `out` |
 //!
 //! A phase's root filesystem is the build base, the packages, the source,
 //! the outputs of its store inputs, then the changes of every earlier
@@ -78,6 +80,10 @@ pub struct Lowering {
     /// Lowered packages (by address: one definition, one value) and
     /// their outputs' final layers.
     done: Vec<(Rc<Package>, BTreeMap<String, LayerRef>)>,
+    /// Each lowered package's list of the Debian packages its outputs'
+    /// ELF files need (a `<n>:shlibdeps` output), when there is a runtime
+    /// base to install them into.
+    needs: Vec<(Rc<Package>, LayerRef)>,
 }
 
 fn located(p: &Package, e: EvalError) -> FrontendError {
@@ -94,7 +100,7 @@ fn rel(path: &str) -> String {
 
 impl Lowering {
     pub fn new(graph: BuildGraph, settings: Settings) -> Lowering {
-        Lowering { graph, settings, done: Vec::new() }
+        Lowering { graph, settings, done: Vec::new(), needs: Vec::new() }
     }
 
     fn push(&mut self, id: &str, group: &str, step: &str, description: String, op: Op) {
@@ -179,6 +185,7 @@ impl Lowering {
             rootfs.push(layer);
             source_path = Some(r.path);
         }
+        let rootfs_deps = deps.clone();
         rootfs.extend(deps);
         self.graph.metadata.groups.insert(g.to_string(), meta);
 
@@ -262,6 +269,21 @@ impl Lowering {
             self.push(&id, g, "outputs", format!("{g}: output {o} at {}", p.output_path(o)), Op::Layer(op));
             outs.insert(o.clone(), LayerRef::output(&id, OUT));
         }
+        if self.settings.base.is_some() {
+            let mut fs = vec![LayerRef::image(&self.settings.build_base), LayerRef::output(&pk, OUT)];
+            fs.extend(rootfs_deps);
+            fs.extend(outs.values().cloned());
+            let dirs = p.outputs.iter().map(|o| p.output_path(o)).collect();
+            let id = format!("{g}:shlibdeps");
+            self.push(
+                &id,
+                g,
+                "shlibdeps",
+                format!("{g}: the Debian libraries its outputs need"),
+                Op::Exec(shlibdeps_op(fs, g, dirs)),
+            );
+            self.needs.push((p.clone(), LayerRef::output(&id, OUT)));
+        }
         self.done.push((p.clone(), outs.clone()));
         Ok(outs)
     }
@@ -300,10 +322,36 @@ impl Lowering {
                 layer: LayerRef::output(&id, OUT),
                 created_by: "apt-get install ca-certificates".into(),
                 comment: None,
+                omit_if_empty: false,
             });
         }
         let mut closure: Vec<Rc<Package>> = Vec::new();
         collect_runtime(p, &mut closure);
+        if let Some(base) = self.settings.base.clone() {
+            // The Debian libraries the outputs in the image need, as
+            // dpkg-shlibdeps finds them, over the runtime base.
+            let lists: Vec<LayerRef> = closure
+                .iter()
+                .rev()
+                .chain(std::iter::once(p))
+                .filter_map(|q| self.needs.iter().find(|(r, _)| Rc::ptr_eq(q, r)).map(|(_, l)| l.clone()))
+                .collect();
+            let id = format!("{}:runtime-libs", p.name);
+            let op = runtime_libs_op(&base, &layers, lists);
+            self.push(
+                &id,
+                &p.name,
+                "runtime",
+                format!("{}: the Debian libraries its outputs need, over the runtime base", p.name),
+                Op::Exec(op),
+            );
+            layers.push(ImageLayer {
+                layer: LayerRef::output(&id, OUT),
+                created_by: "strata: the Debian libraries the Guix outputs need (dpkg-shlibdeps)".into(),
+                comment: None,
+                omit_if_empty: true,
+            });
+        }
         for dep in closure.iter().rev() {
             if let Some((_, d)) = self.done.iter().find(|(q, _)| Rc::ptr_eq(q, dep)) {
                 for (o, l) in d {
@@ -311,6 +359,7 @@ impl Lowering {
                         layer: l.clone(),
                         created_by: format!("guix: {} output {o}", dep.name),
                         comment: Some(dep.output_path(o)),
+                        omit_if_empty: false,
                     });
                 }
             }
@@ -320,6 +369,7 @@ impl Lowering {
                 layer: l.clone(),
                 created_by: format!("guix: {} output {o}", p.name),
                 comment: Some(p.output_path(o)),
+                omit_if_empty: false,
             });
         }
         if !self.settings.symlinks.is_empty() {
@@ -341,6 +391,7 @@ impl Lowering {
                 layer: LayerRef::output(&id, OUT),
                 created_by: format!("guix: symlinks {}", self.settings.symlinks.join(" ")),
                 comment: None,
+                omit_if_empty: false,
             });
         }
         let mut path: Vec<String> =
@@ -387,6 +438,67 @@ fn collect_runtime(p: &Package, out: &mut Vec<Rc<Package>>) {
 /// mode, as under Guix: dash differs where tests look (it reports a child
 /// killed by a signal on stderr; m4's `198.sysval` check fails on that).
 const SH_IS_BASH: &str = "ln -sf bash /bin/sh\n";
+
+/// Where the shlibdeps vertices write their lists, and where the
+/// runtime-libs vertex mounts them.
+const NEEDS_DIR: &str = "strata/shlibdeps";
+const NEEDS_MOUNT: &str = "/strata/needs";
+
+/// The exec op listing the Debian packages of the libraries the ELF files
+/// under `dirs` need (`strata/bin/shlibdeps`), into `strata/shlibdeps/<g>`.
+fn shlibdeps_op(rootfs: Vec<LayerRef>, g: &str, dirs: Vec<String>) -> ExecOp {
+    let list = format!("/{NEEDS_DIR}/{}", g.replace('/', "_"));
+    let script = format!(
+        "set -e\nmkdir -p /{NEEDS_DIR}\n{SCHEME_DIR}/strata/bin/shlibdeps \"$@\" > '{list}'\nsed 's/^/needs /' '{list}'\n"
+    );
+    let mut argv = vec!["/bin/bash".into(), "-c".into(), script, "shlibdeps".into()];
+    argv.extend(dirs);
+    ExecOp {
+        rootfs,
+        mounts: vec![Mount {
+            destination: SCHEME_DIR.into(),
+            source: MountSource::Dir { seed: vec![], files: scheme_files() },
+            read_only: true,
+            capture: None,
+        }],
+        argv,
+        network: Network::None,
+        capture: vec![Capture::under(OUT, [NEEDS_DIR])],
+        ..Default::default()
+    }
+}
+
+/// The exec op installing, over the runtime base and the layers below,
+/// the packages of the shlibdeps `lists` the base does not have; with
+/// none missing it changes nothing (and the image leaves the layer out).
+fn runtime_libs_op(base: &str, below: &[ImageLayer], lists: Vec<LayerRef>) -> ExecOp {
+    let script = format!(
+        "set -e\nneed=\nfor p in $(cat {NEEDS_MOUNT}/{NEEDS_DIR}/* 2>/dev/null | sort -u); do\n  \
+         dpkg-query -W -f='${{db:Status-Status}}\\n' \"$p\" 2>/dev/null | grep -qx installed || need=\"$need $p\"\n\
+         done\n[ -n \"$need\" ] || exit 0\necho \"installing$need\"\n\
+         export DEBIAN_FRONTEND=noninteractive\napt-get update\napt-get install -y --no-install-recommends $need\n\
+         rm -rf /var/lib/apt/lists/*\n"
+    );
+    let mut rootfs = vec![LayerRef::image(base)];
+    rootfs.extend(below.iter().map(|l| l.layer.clone()));
+    ExecOp {
+        rootfs,
+        mounts: vec![Mount {
+            destination: NEEDS_MOUNT.into(),
+            source: MountSource::Layers(lists),
+            read_only: true,
+            capture: None,
+        }],
+        argv: vec!["/bin/sh".into(), "-c".into(), script],
+        network: Network::Host,
+        capture: vec![Capture {
+            output: OUT.into(),
+            paths: Vec::new(),
+            drop: UNCAPTURED.iter().map(|s| s.to_string()).collect(),
+        }],
+        ..Default::default()
+    }
+}
 
 /// The exec op installing `packages` over the build base.
 /// `then` runs after the installation.

@@ -44,7 +44,7 @@ impl Lowering<'_> {
         for part in &self.order {
             if let Some(layer) = self.overlay_out(part) {
                 let created_by = format!("strata build: the overlay of part '{part}'");
-                layers.push(ImageLayer { layer, created_by, comment: None });
+                layers.push(ImageLayer { layer, created_by, comment: None, omit_if_empty: false });
             }
         }
         let primes = self.pruned_primes();
@@ -60,6 +60,7 @@ impl Lowering<'_> {
             layer: LayerRef::output("pack:prime", OUT),
             created_by: format!("strata build: the prime of {name}"),
             comment: Some(format!("parts: {}", project.parts.keys().cloned().collect::<Vec<_>>().join(", "))),
+            omit_if_empty: false,
         });
         let s = &project.image;
         // The base's own title label would describe the base.
@@ -152,6 +153,7 @@ impl Lowering<'_> {
             layer: LayerRef::output("pack:run-user", OUT),
             created_by: format!("strata build: add user {user}:{uid} with group {user}:{uid}"),
             comment: Some(format!("run-user: {user}")),
+            omit_if_empty: false,
         }
     }
 }

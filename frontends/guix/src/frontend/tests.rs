@@ -40,6 +40,12 @@ fn exec(g: &BuildGraph, id: &str) -> strata_frontend_api::graph::ExecOp {
     }
 }
 
+/// hello's `out` store directory, from the image's PATH.
+fn hello_out(g: &BuildGraph) -> String {
+    let path = &g.image.as_ref().unwrap().config.env[0].1;
+    path.split(':').next().unwrap().trim_end_matches("/bin").to_string()
+}
+
 fn phase_file(g: &BuildGraph, id: &str) -> String {
     let e = exec(g, id);
     let m = e.mounts.iter().find(|m| m.destination == "/strata/phase").unwrap();
@@ -56,8 +62,8 @@ fn hello_lowers_to_one_vertex_per_phase_over_the_earlier_phases_changes() {
     let g = lower_text(HELLO, &[]).unwrap();
     let ids: Vec<&str> = g.vertices.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(&ids[..4], ["hello:packages", "hello:source", "hello:setup", "hello:unpack"]);
-    assert_eq!(ids.len(), 3 + 19 + 3, "{ids:?}");
-    assert_eq!(ids.last(), Some(&"hello:runtime"));
+    assert_eq!(ids.len(), 3 + 19 + 5, "{ids:?}");
+    assert_eq!(ids[ids.len() - 3..], ["hello:shlibdeps", "hello:runtime", "hello:runtime-libs"]);
     let install = exec(&g, "hello:install");
     // base, packages, source, then the 9 vertices before it.
     assert_eq!(install.rootfs.len(), 3 + 9);
@@ -78,7 +84,15 @@ fn hello_lowers_to_one_vertex_per_phase_over_the_earlier_phases_changes() {
     assert_eq!(meta.sources[0].url, fetch.source.location);
     let image = g.image.as_ref().unwrap();
     assert_eq!(image.base.as_deref(), Some("debian:bookworm"));
-    assert_eq!(image.layers.len(), 2, "CA certificates, then out");
+    assert_eq!(image.layers.len(), 3, "CA certificates, the Debian libraries, then out");
+    assert!(image.layers[1].omit_if_empty, "hello needs no library the runtime base lacks");
+    // The libraries are looked up in hello's build container, over its output.
+    let needs = exec(&g, "hello:shlibdeps");
+    assert!(needs.rootfs.contains(&LayerRef::output("hello:packages", "out")));
+    assert_eq!(needs.rootfs.last(), Some(&LayerRef::output("hello:output:out", "out")));
+    assert_eq!(needs.argv.last().unwrap(), &hello_out(&g));
+    let libs = exec(&g, "hello:runtime-libs");
+    assert_eq!(libs.rootfs, [LayerRef::image("debian:bookworm"), LayerRef::output("hello:runtime", "out")]);
     assert!(image.config.env[0].1.starts_with("/gnu/store/"), "{:?}", image.config.env);
 }
 
@@ -113,7 +127,13 @@ fn outputs_are_separate_layers_and_store_inputs_are_built_first() {
     let app = exec(&g, "app:configure");
     assert!(app.rootfs.contains(&LayerRef::output("libx:output:out", "out")));
     assert!(g.vertex("app:output:static").is_some());
-    assert_eq!(g.image.as_ref().unwrap().layers.len(), 4);
+    // CA certificates, the Debian libraries, libx's out, app's two outputs.
+    assert_eq!(g.image.as_ref().unwrap().layers.len(), 5);
+    // Each package's libraries are found in its own build container; the
+    // image's runtime-libs step reads both lists.
+    let libs = exec(&g, "app:runtime-libs");
+    let strata_frontend_api::graph::MountSource::Layers(lists) = &libs.mounts[0].source else { panic!() };
+    assert_eq!(lists, &[LayerRef::output("libx:shlibdeps", "out"), LayerRef::output("app:shlibdeps", "out")]);
     let pk = exec(&g, "app:packages");
     assert!(pk.argv[2].contains("zlib1g-dev"), "{}", pk.argv[2]);
     let g = lower_text(text, &[("package", "libx")]).unwrap();

@@ -95,6 +95,7 @@ impl Lowering<'_> {
                 ),
                 layer,
                 comment: None,
+                omit_if_empty: false,
             })
             .collect();
         let mut labels = BTreeMap::new();
