@@ -33,6 +33,12 @@ pub enum BuildError {
     UnknownPart { name: String, known: Vec<String> },
     #[error("part '{part}' runs no process up to its {step} step: there is nothing to open a shell in")]
     NoShell { part: String, step: String },
+    #[error("say whose state to enter: --part NAME (--package NAME for a Guix package)")]
+    NoPart,
+    #[error("'{part}' has no step '{step}'; its steps: {}", known.join(", "))]
+    UnknownStep { part: String, step: String, known: Vec<String> },
+    #[error("'{step}' is the first step of '{part}': there is no state before it")]
+    NothingBefore { part: String, step: String },
     #[error("the project makes no image")]
     NoImage,
     #[error("{0}")]
@@ -171,6 +177,7 @@ fn lower_spec(
     lo.secrets = opts.secrets.ids();
     lo.target = opts.target.clone();
     lo.image_variant = opts.image_variant;
+    lo.added_sources = Some(crate::sources::Downloads::in_store(store).names_dir());
     if frontend.has_packages() {
         let index = crate::packages::StoreIndex {
             root: store.root().to_path_buf(),
@@ -580,11 +587,61 @@ pub fn clean(store: &Store, path: &Path, parts: &[String]) -> crate::Result<usiz
     Ok(ids.iter().filter(|v| cache.forget(&project.id, v)).count())
 }
 
+/// Where `strata shell` opens its shell in a part's steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellAt {
+    /// The state after this step (`--step`).
+    After(String),
+    /// The state before this step: after the step that ran before it
+    /// (`--phase`).
+    Before(String),
+}
+
+/// The step whose end is the state `at` names, in `part`'s steps in graph
+/// order.
+fn shell_step(graph: &BuildGraph, part: &str, at: &ShellAt) -> crate::Result<String> {
+    check_groups(graph, &[part.to_string()])?;
+    let mut steps: Vec<&str> = Vec::new();
+    for v in graph.vertices.iter().filter(|v| v.group.as_deref() == Some(part)) {
+        if steps.last() != Some(&v.step.as_str()) && !steps.contains(&v.step.as_str()) {
+            steps.push(&v.step);
+        }
+    }
+    let (ShellAt::After(step) | ShellAt::Before(step)) = at;
+    let Some(i) = steps.iter().position(|s| s == step) else {
+        return Err(BuildError::UnknownStep {
+            part: part.into(),
+            step: step.clone(),
+            known: steps.iter().map(|s| s.to_string()).collect(),
+        }
+        .into());
+    };
+    match at {
+        ShellAt::After(_) => Ok(step.clone()),
+        ShellAt::Before(_) => {
+            // The last earlier step that runs a process (sources are not).
+            let runs = |s: &str| {
+                graph
+                    .vertices
+                    .iter()
+                    .any(|v| v.group.as_deref() == Some(part) && v.step == s && matches!(v.op, Op::Exec(_)))
+            };
+            steps[..i]
+                .iter()
+                .rev()
+                .find(|s| runs(s))
+                .map(|s| s.to_string())
+                .ok_or_else(|| BuildError::NothingBefore { part: part.into(), step: step.clone() }.into())
+        }
+    }
+}
+
 /// `strata shell --part P --step S [-- CMD]`: solves `S` of `P`, then runs
 /// `argv` (a shell if empty) over the state after it — the root filesystem
 /// of the last process `P` ran up to `S`, with what that process and the
 /// rest of `S` yielded laid on top, its mounts and files — and returns the
-/// exit code. Changes made in a shell are discarded.
+/// exit code. Changes made in a shell are discarded. `--phase S` is the
+/// state after the step before `S`.
 #[allow(clippy::too_many_arguments)]
 pub fn shell(
     store: &Store,
@@ -592,12 +649,14 @@ pub fn shell(
     path: &Path,
     opts: &BuildOptions,
     part: &str,
-    step: &str,
+    at: &ShellAt,
     argv: &[String],
     progress: &mut dyn Progress,
 ) -> crate::Result<i32> {
     let project = lower(store, path, opts)?;
     let graph = &project.graph;
+    let step = shell_step(graph, part, at)?;
+    let step = step.as_str();
     let targets = step_targets(graph, step, &[part.to_string()])?;
     let worker = local_worker(store, executor, opts);
     let (solved, resolved) = solve(store, Some(&worker), &project, opts, &targets, progress)?;

@@ -201,6 +201,14 @@ pub fn run(store: &Store, opts: &GcOptions) -> crate::Result<GcReport> {
             remove_download(&downloads, &f.path)?;
         }
     }
+    // The names of added files that went (`strata source add`).
+    if !dry {
+        for link in downloads.names() {
+            if !link.exists() {
+                remove_download(&downloads, &link)?;
+            }
+        }
+    }
 
     // The sweep.
     let swept = gc.sweep(&marks, dry)?;

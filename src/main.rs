@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use strata::cli::{ArtifactSubcommand, Cli, Command, ImageSubcommand, StoreSubcommand};
+use strata::cli::{ArtifactSubcommand, Cli, Command, ImageSubcommand, SourceSubcommand, StoreSubcommand};
 use strata::{ops, store::Store};
 
 fn main() -> ExitCode {
@@ -77,6 +77,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ops::image::inspect(&store, &image, raw, platform.as_deref(), out)?
             }
             ImageSubcommand::Rm { images } => ops::image::remove(&store, &images, out)?,
+        },
+        Command::Source(s) => match s.command {
+            SourceSubcommand::Add { files } => ops::store::source_add(&store, &files, out)?,
+            SourceSubcommand::Ls => ops::store::source_ls(&store, out)?,
         },
         Command::Store(s) => match s.command {
             StoreSubcommand::Fsck => {

@@ -177,12 +177,19 @@ pub struct LifecycleArgs {
     strata shell --part hello --step build\n  \
     strata shell -p examples/hello-make --part hello --step prime -- ls /root/prime")]
 pub struct ShellArgs {
-    /// The part whose state to enter.
+    /// The part whose state to enter; for a Guix file, `--package NAME`
+    /// picks both the package and the part.
     #[arg(long)]
-    pub part: String,
-    /// After which step: pull, overlay, build, stage or prime.
-    #[arg(long, default_value = "build", value_parser = ["pull", "overlay", "build", "stage", "prime"])]
+    pub part: Option<String>,
+    /// After which step: pull, overlay, build, stage or prime (craft); a
+    /// phase (Guix), or any step `strata plan` names for the part.
+    #[arg(long, default_value = "build", conflicts_with = "phase")]
     pub step: String,
+    /// Before which step: the state the step before it left, its
+    /// environment and directory (Guix: a phase, as `guix build -K` keeps
+    /// the failed build's tree; `--package hello --phase check`).
+    #[arg(long, value_name = "PHASE")]
+    pub phase: Option<String>,
     /// The project file, or a directory holding one.
     #[arg(long, short = 'p', value_name = "PROJECT_FILE|DIR", default_value = ".")]
     pub project: PathBuf,

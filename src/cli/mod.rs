@@ -24,7 +24,7 @@ pub use registry::{
     ArtifactCommand, ArtifactFiles, ArtifactSubcommand, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs,
 };
 pub use remote::{FarmArgs, RemoteArgs, StepExecArgs, WorkerArgs};
-pub use store::{StoreCommand, StoreSubcommand};
+pub use store::{SourceCommand, SourceSubcommand, StoreCommand, StoreSubcommand};
 
 /// strata builds OCI images from craft-parts, spk and Guix specs,
 /// one lifecycle step at a time, reproducibly.
@@ -70,6 +70,8 @@ pub enum Command {
     Image(ImageCommand),
     /// Check and clean the store.
     Store(StoreCommand),
+    /// Add source files to the store for builds offline (`strata source add FILE…`).
+    Source(SourceCommand),
     /// Pull an image from a registry into the store.
     Pull(PullArgs),
     /// Push an image from the store to one or more registry tags.

@@ -37,3 +37,25 @@ pub enum StoreSubcommand {
     /// Print where the store is.
     Path,
 }
+
+/// `strata source ...`: the store's source files.
+#[derive(Debug, Args)]
+pub struct SourceCommand {
+    #[command(subcommand)]
+    pub command: SourceSubcommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceSubcommand {
+    /// Add local files to the store's download cache, for builds offline: a
+    /// source whose `sha256` checksum a file has is served from it instead
+    /// of being downloaded (craft `source-checksum`, Guix origins), and Guix
+    /// looks a recursive origin's tarball up among them by name.
+    Add {
+        /// The files (archives, tarballs, patches …).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// List the added files: name and sha256.
+    Ls,
+}

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use oci_spec::image::Descriptor;
 
-use crate::build::{self as pipeline, BuildOptions};
+use crate::build::{self as pipeline, BuildError, BuildOptions};
 use crate::cli::ExecutorKind;
 use crate::cli::{BuildArgs, CleanArgs, LifecycleArgs, ShellArgs, StepArgs, TargetArgs};
 use crate::executor::checked::CheckedOnFirstUse;
@@ -200,13 +200,21 @@ pub fn step(store: &Store, step: &str, args: &StepArgs, out: &mut dyn Write) -> 
 pub fn shell(store: &Store, args: &ShellArgs, out: &mut dyn Write) -> crate::Result<i32> {
     let cancel = Cancel::new();
     let opts = options(&args.lc, &cancel)?;
-    let step = args.step.as_str();
+    // A frontend whose files hold several packages names the one with
+    // `--package`, which is then the part (`strata shell -p hello.scm
+    // --package hello --phase check`).
+    let package = opts.frontend_options.iter().rev().find(|(k, _)| k == "package").map(|(_, v)| v.clone());
+    let part = args.part.clone().or(package).ok_or(BuildError::NoPart)?;
+    let at = match &args.phase {
+        Some(p) => pipeline::ShellAt::Before(p.clone()),
+        None => pipeline::ShellAt::After(args.step.clone()),
+    };
     let executor = executor(args.lc.executor)?;
     // Progress goes to stderr: stdout belongs to the command.
     let mut err = std::io::stderr();
     let _ = out;
     let mut progress = progress::renderer(args.lc.progress, &mut err);
-    pipeline::shell(store, executor.as_ref(), &args.project, &opts, &args.part, step, &args.command, progress.as_mut())
+    pipeline::shell(store, executor.as_ref(), &args.project, &opts, &part, &at, &args.command, progress.as_mut())
 }
 
 /// `strata clean [PART...]`.

@@ -77,6 +77,31 @@ pub fn gc(store: &Store, opts: &GcOptions, out: &mut dyn Write) -> crate::Result
 }
 
 /// `1234567` → `1.2 MB` (decimal units, as docker prints sizes).
+/// `strata source add FILE…`: each file into the download cache; prints
+/// its sha256 and name.
+pub fn source_add(store: &Store, files: &[std::path::PathBuf], out: &mut dyn Write) -> crate::Result<()> {
+    let downloads = crate::sources::Downloads::in_store(store);
+    for f in files {
+        let sha256 = downloads.add(f)?;
+        writeln!(out, "{sha256}  {}", f.display()).ok();
+    }
+    Ok(())
+}
+
+/// `strata source ls`: the added files, by name.
+pub fn source_ls(store: &Store, out: &mut dyn Write) -> crate::Result<()> {
+    let downloads = crate::sources::Downloads::in_store(store);
+    let mut names: Vec<_> = downloads.names().into_iter().filter(|l| l.exists()).collect();
+    names.sort();
+    for link in names {
+        let target = std::fs::read_link(&link).unwrap_or_default();
+        let hex = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        writeln!(out, "sha256:{hex}  {name}").ok();
+    }
+    Ok(())
+}
+
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;

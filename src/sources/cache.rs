@@ -5,6 +5,8 @@
 //! <store>/strata/downloads/sha256/<hex>   a downloaded file, named by its sha256 (read-only)
 //! <store>/strata/downloads/urls/<hex>     "sha256:<hex>\n": what a (URL, source-checksum) gave;
 //!                                         the name is sha256("<url>\n<algorithm>/<hex>")
+//! <store>/strata/downloads/names/<name>   a file `strata source add` added, by name (a symlink
+//!                                         into sha256/; its index entry's URL is `file:<name>`)
 //! <store>/strata/tmp/download-*           downloads in progress
 //! ```
 //!
@@ -13,6 +15,10 @@
 //! it renamed into `sha256/` (a killed download leaves a stray temp file,
 //! which `strata store gc` removes, never a wrong entry). A mismatch keeps
 //! nothing.
+//!
+//! A `sha256/` checksum is also looked up by content: a file of that
+//! sha256 serves any URL (one `strata source add` added, for builds
+//! offline).
 //!
 //! Only a URL with a `source-checksum` is looked up: the checksum pins the
 //! content, so the cached file is the right one whatever the server serves
@@ -34,7 +40,7 @@ use std::time::SystemTime;
 
 use oci_spec::image::Digest;
 
-use super::checksum::{Checksum, Hashes, Sums, hash_file};
+use super::checksum::{Algorithm, Checksum, Hashes, Sums, hash_file};
 use super::error::{SourceError, io_err};
 use super::http::{self, HttpError};
 use crate::executor::Cancel;
@@ -102,7 +108,7 @@ impl Downloads {
         cancel: &Cancel,
     ) -> Result<Obtained, SourceError> {
         if let Some(c) = checksum
-            && let Some(hit) = self.lookup(url, c)?
+            && let Some(hit) = self.lookup(url, c)?.map_or_else(|| self.by_content(url, c), |h| Ok(Some(h)))?
         {
             return Ok(hit);
         }
@@ -139,6 +145,77 @@ impl Downloads {
             let _ = f.set_modified(SystemTime::now());
         }
         Ok(Some(Obtained { path, sums, cached: true }))
+    }
+
+    /// A file with a sha256 `checksum`'s content, whatever URL it came from
+    /// (`strata source add`, another URL with the same file): a hit, from
+    /// now on indexed under `url` too.
+    fn by_content(&self, url: &str, checksum: &Checksum) -> Result<Option<Obtained>, SourceError> {
+        if checksum.algorithm != Algorithm::Sha256 {
+            return Ok(None);
+        }
+        let Ok(sha256) = Digest::try_from(format!("sha256:{}", checksum.hex)) else { return Ok(None) };
+        let path = self.blob_path(&sha256);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        self.write_atomic(&self.index_path(url, checksum), format!("{sha256}\n").as_bytes())?;
+        self.lookup(url, checksum)
+    }
+
+    /// Adds a local file to the cache (`strata source add`): stored by its
+    /// sha256, so a source with that `sha256/` checksum is served from it
+    /// instead of downloading, and named by its file name under `names/`
+    /// for frontends that look sources up by name (Guix's recursive
+    /// origins). Returns its sha256.
+    pub fn add(&self, file: &Path) -> Result<Digest, SourceError> {
+        let name = file.file_name().and_then(|n| n.to_str()).filter(|n| !n.starts_with('.')).ok_or_else(|| {
+            SourceError::Io {
+                path: file.to_owned(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name strata can keep"),
+            }
+        })?;
+        fs::create_dir_all(&self.tmp).map_err(io_err(&self.tmp))?;
+        let mut tmp = tempfile::Builder::new().prefix("download-").tempfile_in(&self.tmp).map_err(io_err(&self.tmp))?;
+        let mut src = fs::File::open(file).map_err(io_err(file))?;
+        let mut out = Tee {
+            file: io::BufWriter::new(tmp.as_file().try_clone().map_err(io_err(tmp.path()))?),
+            hashes: Hashes::new(None),
+        };
+        io::copy(&mut src, &mut out).map_err(io_err(file))?;
+        let Tee { file: w, hashes } = out;
+        w.into_inner().map_err(|e| io_err(tmp.path())(e.into_error()))?;
+        let sums = hashes.finish();
+        let dest = self.blob_path(&sums.sha256);
+        if !dest.is_file() {
+            let parent = dest.parent().expect("under sha256/");
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+            tmp.as_file_mut().sync_all().map_err(io_err(tmp.path()))?;
+            tmp.as_file().set_permissions(fs::Permissions::from_mode(0o444)).map_err(io_err(tmp.path()))?;
+            tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+        }
+        // An index entry keeps it for gc, as a download's does.
+        let checksum = Checksum { algorithm: Algorithm::Sha256, hex: sums.sha256.digest().to_string() };
+        self.write_atomic(
+            &self.index_path(&format!("file:{name}"), &checksum),
+            format!("{}\n", sums.sha256).as_bytes(),
+        )?;
+        let link = self.names_dir().join(name);
+        fs::create_dir_all(self.names_dir()).map_err(io_err(&self.names_dir()))?;
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(Path::new("../sha256").join(sums.sha256.digest()), &link).map_err(io_err(&link))?;
+        Ok(sums.sha256)
+    }
+
+    /// The added files by name (`names/<file name>` → `../sha256/<hex>`).
+    pub fn names_dir(&self) -> PathBuf {
+        self.root.join("names")
+    }
+
+    /// The `names/` links, in no particular order.
+    pub fn names(&self) -> Vec<PathBuf> {
+        let Ok(rd) = fs::read_dir(self.names_dir()) else { return Vec::new() };
+        rd.flatten().map(|e| e.path()).collect()
     }
 
     /// Every entry of the URL index, in no particular order.

@@ -360,6 +360,36 @@ fn the_index_lists_what_each_pinned_download_names_and_a_hit_marks_it_used() {
 }
 
 #[test]
+fn an_added_file_serves_any_url_with_its_sha256_without_the_network() {
+    let env = Env::new();
+    let bytes = gzip(&release_tar());
+    let file = env.project.join("hello_2.12.orig.tar.gz");
+    fs::write(&file, &bytes).unwrap();
+    let d = Downloads::in_store(&env.store);
+    let sha = d.add(&file).unwrap();
+    assert_eq!(sha.digest(), sha256_hex(&bytes));
+    // By name, for frontends that look sources up by name.
+    let link = d.names_dir().join("hello_2.12.orig.tar.gz");
+    assert_eq!(fs::read(&link).unwrap(), bytes);
+    // Nothing listens on port 1: a download would fail.
+    let s = with_checksum(
+        source(SourceKind::Tar, "http://127.0.0.1:1/hello-2.12.tar.gz"),
+        &format!("sha256/{}", sha.digest()),
+    );
+    let (fetched, lines) = env.fetch(&s).unwrap();
+    assert!(lines[0].contains("from the download cache"), "{lines:?}");
+    assert_eq!(listing(&fetched.dir), ["Makefile", "configure", "src/", "src/hello.c", "src/main.c"]);
+    // Another checksum is no hit.
+    let other =
+        with_checksum(source(SourceKind::Tar, "http://127.0.0.1:1/x.tar.gz"), &format!("sha256/{}", "0".repeat(64)));
+    assert!(env.fetch(&other).is_err());
+    // Adding it twice keeps one file; the index entry keeps it from gc.
+    d.add(&file).unwrap();
+    assert_eq!(d.files().len(), 1);
+    assert!(d.entries().iter().all(|e| e.sha256.as_ref() == Some(&sha)), "{:?}", d.entries());
+}
+
+#[test]
 fn a_damaged_cache_entry_is_downloaded_again() {
     let env = Env::new();
     let server = HttpServer::start();

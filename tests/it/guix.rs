@@ -33,22 +33,27 @@ fn require_runc() -> bool {
 }
 
 /// A Debian pool file, verified, in the test source cache; returns the cache dir.
-fn debian_orig(pool_path: &str, sha256: &str) -> PathBuf {
+pub fn debian_orig(pool_path: &str, sha256: &str) -> PathBuf {
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guix-sources");
     fs::create_dir_all(&cache).unwrap();
     let file = cache.join(Path::new(pool_path).file_name().unwrap());
     let check = format!("echo '{sha256}  {}' | sha256sum -c --status", file.display());
     if sh(&format!("{check} && echo ok || true")).trim() != "ok" {
-        let mirror = sh(
-            "{ grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } \
-             | head -n1 | sed -E 's/^(URIs:|deb) +//; s/ *$//; s#/$##; s#/debian$##'",
-        );
-        let mirror =
-            if mirror.trim().is_empty() { "http://deb.debian.org".to_string() } else { mirror.trim().to_string() };
-        sh(&format!("curl -sSfL -o '{0}.part' '{mirror}/{pool_path}' && mv '{0}.part' '{0}'", file.display()));
+        debian_pool_fetch(pool_path, &file);
         sh(&check);
     }
     cache
+}
+
+/// Downloads `pool_path` (`debian/pool/…`) from the Debian mirror apt uses
+/// to `file`.
+pub fn debian_pool_fetch(pool_path: &str, file: &Path) {
+    let mirror = sh(
+        "{ grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } \
+         | head -n1 | sed -E 's/^(URIs:|deb) +//; s/ *$//; s#/$##; s#/debian$##'",
+    );
+    let mirror = if mirror.trim().is_empty() { "http://deb.debian.org".to_string() } else { mirror.trim().to_string() };
+    sh(&format!("curl -sSfL -o '{0}.part' '{mirror}/{pool_path}' && mv '{0}.part' '{0}'", file.display()));
 }
 
 /// `text` as `p.scm` in a fresh directory of the store's.
@@ -115,32 +120,33 @@ fn guix_hello_builds_and_greets() {
     let cache = debian_orig(HELLO_ORIG.0, HELLO_ORIG.1);
     let s = Strata::new();
     s.base_image("debian-bookworm");
+    // Offline: the store has Debian's tarball, which is hello's by sha256
+    // (the origin's URL is not reachable from here).
+    let orig = cache.join("hello_2.12.3.orig.tar.gz");
+    let added = s.ok(&["source", "add", orig.to_str().unwrap()]);
+    assert_eq!(added, format!("sha256:{}  {}\n", HELLO_ORIG.1, orig.display()));
+    assert_eq!(s.ok(&["source", "ls"]), format!("sha256:{}  hello_2.12.3.orig.tar.gz\n", HELLO_ORIG.1));
     let tag = format!("strata-guix-hello:{}", std::process::id());
-    let out = s.ok(&[
-        "build",
-        hello_scm().to_str().unwrap(),
-        "-X",
-        &format!("source-cache={}", cache.display()),
-        "--progress",
-        "plain",
-        "-t",
-        &tag,
-        "--output",
-        "type=docker",
-    ]);
+    let out =
+        s.ok(&["build", hello_scm().to_str().unwrap(), "--progress", "plain", "-t", &tag, "--output", "type=docker"]);
+    assert!(out.contains("hello-2.12.3.tar.gz from the download cache"), "{out}");
     for phase in ["hello:setup", "hello:configure", "hello:install", "hello:output:out"] {
         assert!(out.contains(&format!("[{phase}]")), "no {phase} in:\n{out}");
     }
     assert_eq!(sh(&format!("docker run --rm '{tag}' hello")), "Hello, world!\n");
-    let again = s.ok(&[
-        "build",
-        hello_scm().to_str().unwrap(),
-        "-X",
-        &format!("source-cache={}", cache.display()),
-        "--progress",
-        "plain",
-    ]);
+    let again = s.ok(&["build", hello_scm().to_str().unwrap(), "--progress", "plain"]);
     assert!(again.contains("(0 steps run,"), "a second build ran steps:\n{again}");
+
+    // The state before a phase, as `guix build -K` keeps a failed build's
+    // tree, from the cache: built and checked, nothing installed yet, in
+    // the build directory with the phases' environment.
+    let script = "pwd; test -x hello && echo built; ls /gnu/store/*-hello-2.12.3/bin 2>/dev/null | wc -l; echo $LC_ALL";
+    let scm = hello_scm();
+    let shell =
+        ["shell", "-p", scm.to_str().unwrap(), "--package", "hello", "--phase", "install", "--", "sh", "-c", script];
+    assert_eq!(s.ok(&shell), "/tmp/guix-build-hello-2.12.3.drv-0/hello-2.12.3\nbuilt\n0\nC.UTF-8\n");
+    let err = s.fails(&["shell", "-p", scm.to_str().unwrap(), "--package", "hello", "--phase", "instal"]);
+    assert!(err.contains("'hello' has no step 'instal'; its steps: packages, source, setup, unpack,"), "{err}");
 
     // A phase added at the end reruns only itself and what follows it.
     let hello = fs::read_to_string(hello_scm()).unwrap().replace(
@@ -149,14 +155,7 @@ fn guix_hello_builds_and_greets() {
          (add-after 'compress-documentation 'greet (lambda _ (display \"greetings\\n\"))))))",
     );
     let f = definition(&s, &hello);
-    let edited = s.ok(&[
-        "build",
-        f.to_str().unwrap(),
-        "-X",
-        &format!("source-cache={}", cache.display()),
-        "--progress",
-        "plain",
-    ]);
+    let edited = s.ok(&["build", f.to_str().unwrap(), "--progress", "plain"]);
     let ran: Vec<&str> = edited
         .lines()
         .filter(|l| l.starts_with('[') && l.contains("] run ("))
@@ -166,6 +165,73 @@ fn guix_hello_builds_and_greets() {
     // are the same as before: the image comes from the cache.
     assert_eq!(ran, ["hello:greet", "hello:squash", "hello:output:out"], "{edited}");
     sh(&format!("docker rmi '{tag}' >/dev/null"));
+}
+
+/// A patch for hello 2.12.3 (ours): another greeting.
+const GREETING_PATCH: &str = "--- a/src/hello.c
++++ b/src/hello.c
+@@ -145,7 +145,7 @@
+ #endif
+ 
+   /* Having initialized gettext, get the default message. */
+-  greeting_msg = _(\"Hello, world!\");
++  greeting_msg = _(\"Hello, patched world!\");
+ 
+   /* Even exiting has subtleties.  On exit, if any writes failed, change
+      the exit status.  The /dev/full device on GNU/Linux can be used for
+";
+
+#[test]
+fn guix_origin_patches_then_the_snippet_are_applied_to_the_verified_source() {
+    if !require_runc() || !require("mmdebstrap", "mmdebstrap --version") || !require_docker() {
+        return;
+    }
+    let cache = debian_orig(HELLO_ORIG.0, HELLO_ORIG.1);
+    let s = Strata::new();
+    s.base_image("debian-bookworm");
+    // The origin's hash is the unpatched tarball's, as in Guix; the patch
+    // is found in the definition's patches/ directory; the snippet runs
+    // after it, with (guix build utils), in the unpacked top directory.
+    let hello = fs::read_to_string(hello_scm()).unwrap().replace(
+        "(method url-fetch)",
+        "(method url-fetch)\n              (patches (search-patches \"hello-greeting.patch\"))\n              \
+         (snippet '(begin (delete-file \"TODO\") (substitute* \"src/hello.c\" ((\"patched world\") \"patched, snipped world\"))))",
+    ).replace("(build-system gnu-build-system)", "(build-system gnu-build-system)\n    (arguments (list #:tests? #f))");
+    let f = definition(&s, &hello);
+    fs::create_dir_all(f.parent().unwrap().join("patches")).unwrap();
+    fs::write(f.parent().unwrap().join("patches/hello-greeting.patch"), GREETING_PATCH).unwrap();
+    let tag = format!("strata-guix-patched:{}", std::process::id());
+    let cache_opt = format!("source-cache={}", cache.display());
+    let args = ["build", f.to_str().unwrap(), "-X", &cache_opt, "--progress", "plain"];
+    let out = s.ok(&[&args[..], &["-t", &tag, "--output", "type=docker"]].concat());
+    assert!(out.contains("[hello:source:patch] run ("), "{out}");
+    let log = fs::read_to_string(s.store().join("strata/logs/hello:source:patch.log")).unwrap();
+    assert!(log.starts_with("applying 'hello-greeting.patch'...\npatching file src/hello.c\n"), "{log}");
+    assert_eq!(sh(&format!("docker run --rm '{tag}' hello")), "Hello, patched, snipped world!\n");
+    sh(&format!("docker rmi '{tag}' >/dev/null"));
+    // The unpack phase got the repacked tarball, without the deleted file.
+    let unpacked = s.ok(&[
+        "shell",
+        "-p",
+        f.to_str().unwrap(),
+        "-X",
+        &cache_opt,
+        "--package",
+        "hello",
+        "--phase",
+        "configure",
+        "--",
+        "sh",
+        "-c",
+        "pwd; ls TODO 2>&1 || true",
+    ]);
+    assert!(unpacked.starts_with("/tmp/guix-build-hello-2.12.3.drv-0/hello-2.12.3\n"), "{unpacked}");
+    assert!(unpacked.contains("No such file"), "{unpacked}");
+
+    // A patch that is not there is an error at the field.
+    fs::remove_file(f.parent().unwrap().join("patches/hello-greeting.patch")).unwrap();
+    let err = s.fails(&args);
+    assert!(err.contains("p.scm:7:15: patch 'hello-greeting.patch' not found (looked in "), "{err}");
 }
 
 #[test]

@@ -27,6 +27,7 @@ mod docker_executor;
 mod examples;
 mod executor;
 mod guix;
+mod guix_corpus;
 mod hostile;
 mod limits;
 mod packages;

@@ -50,6 +50,11 @@ pub struct LowerOptions {
     /// the variant at this position instead of the first. The rest of the
     /// graph is the same.
     pub image_variant: Option<usize>,
+    /// A directory of source files the user added to the store (`strata
+    /// source add`), by file name. Sources with a sha256 checksum are
+    /// served from them by content anyway; a frontend that looks sources
+    /// up by name (Guix's recursive origins) reads it. `None`: no store.
+    pub added_sources: Option<std::path::PathBuf>,
 }
 
 impl LowerOptions {
@@ -66,6 +71,7 @@ impl LowerOptions {
             target: None,
             packages: None,
             image_variant: None,
+            added_sources: None,
         }
     }
 

@@ -45,6 +45,13 @@ const OPTIONS: &[FrontendOption] = &[
         flag: Flag::long("source-cache"),
     },
     FrontendOption {
+        name: "patch-path",
+        value: "DIR",
+        repeatable: true,
+        help: "a directory search-patches looks in, after the definition's own and its patches/",
+        flag: None,
+    },
+    FrontendOption {
         name: "strict",
         value: "",
         repeatable: false,
@@ -179,6 +186,8 @@ impl Frontend for GuixFrontend {
             strict: opts.flag("strict"),
             mirrors: opts.options("mirror").into_iter().map(str::to_string).collect(),
             caches: opts.options("source-cache").into_iter().map(|d| dir.join(d)).collect(),
+            added: opts.added_sources.clone(),
+            patch_path: opts.options("patch-path").into_iter().map(|d| dir.join(d)).collect(),
             debian: opts.options("debian").into_iter().map(str::to_string).collect(),
             symlinks: opts.options("symlink").into_iter().map(str::to_string).collect(),
         };

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `<n>:source` | fetch: the origin's file, verified by its sha256, at `strata/source/` (a git-fetch checkout at `strata/source/<file-name>`) | `out` |
 //! | `<n>:source:verify` | host ([`hostops::VERIFY_NAR`]), git-fetch only: the checkout's NAR hash, `.git` left out | `out` |
+//! | `<n>:source:patch` | exec, with origin `patches` or a `snippet`: applied over the source (a tarball repacked as `.tar.xz`) | `out`: the changes under `strata/source` |
 //! | `<n>:packages` | exec, host network: the build base's Debian packages (Guile, the implicit inputs' tools, the mapped inputs) | `out`: every change but apt's logs and caches |
 //! | `<n>:setup` | exec: the first phases that only set the environment, in one process | `changes` |
 //! | `<n>:<phase>` | exec: `guile …/run-phase.scm /strata/phase/phase.scm`, one per phase | `changes`: the state dir, the build dir and the outputs' store dirs |
@@ -49,6 +50,11 @@ pub struct Settings {
     pub strict: bool,
     pub mirrors: Vec<String>,
     pub caches: Vec<PathBuf>,
+    /// The store's added sources by name (`strata source add`), where a
+    /// recursive origin's tarball is also looked for.
+    pub added: Option<PathBuf>,
+    /// Directories `search-patches` also looks in (`-X patch-path=DIR`).
+    pub patch_path: Vec<PathBuf>,
     /// `NAME=PKG,PKG` entries extending the Debian map.
     pub debian: Vec<String>,
     /// `LINK=TARGET` image symlinks, TARGET relative to the `out` output.
@@ -156,8 +162,14 @@ impl Lowering {
         };
         if let Some(o) = &p.source {
             let mirrors: Vec<&str> = self.settings.mirrors.iter().map(String::as_str).collect();
-            let r = sources::resolve(o, &mirrors, &self.settings.caches, (&p.name, &p.version))
-                .map_err(|e| located(p, e))?;
+            let r = sources::resolve(
+                o,
+                &mirrors,
+                &self.settings.caches,
+                self.settings.added.as_deref(),
+                (&p.name, &p.version),
+            )
+            .map_err(|e| located(p, e))?;
             meta.sources.push(SourceRef::of(&r.source));
             let id = format!("{g}:source");
             let op = FetchOp {
@@ -182,8 +194,23 @@ impl Lowering {
                 self.push(&verify, g, "source", format!("check the NAR hash of {g}'s checkout"), Op::Host(op));
                 layer = LayerRef::output(&verify, OUT);
             }
-            rootfs.push(layer);
-            source_path = Some(r.path);
+            rootfs.push(layer.clone());
+            let mut path = r.path;
+            if !o.patches.is_empty() || o.snippet.is_some() {
+                // Guix's patch-and-repack: patches, then the snippet, over
+                // the verified source; the hash stays the original's.
+                let files = self.patch_files(p, o)?;
+                let fs = vec![LayerRef::image(&self.settings.build_base), LayerRef::output(&pk, OUT), layer];
+                let (op, patched) = patch_op(fs, &path, r.nar.is_some(), files, &o.patch_flags, o.snippet.as_ref())
+                    .map_err(|m| located(p, EvalError::new(o.pos, m)))?;
+                let id = format!("{g}:source:patch");
+                let what =
+                    if o.snippet.is_some() { "apply the patches and snippet of" } else { "apply the patches of" };
+                self.push(&id, g, "source", format!("{what} {g}'s source"), Op::Exec(op));
+                rootfs.push(LayerRef::output(&id, OUT));
+                path = patched;
+            }
+            source_path = Some(path);
         }
         let rootfs_deps = deps.clone();
         rootfs.extend(deps);
@@ -286,6 +313,31 @@ impl Lowering {
         }
         self.done.push((p.clone(), outs.clone()));
         Ok(outs)
+    }
+
+    /// The files of `o`'s patches, in order, found as `search-patches`
+    /// would find them in Guix's tree: beside the definition, in its
+    /// `patches/` directory, or in a `-X patch-path=DIR`.
+    fn patch_files(&self, p: &Package, o: &crate::eval::record::Origin) -> Result<Vec<FileData>, FrontendError> {
+        let dir = p.file.as_ref().and_then(|f| f.parent()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let mut dirs = vec![dir.clone(), dir.join("patches")];
+        dirs.extend(self.settings.patch_path.iter().cloned());
+        let pos = o.patches_pos.unwrap_or(o.pos);
+        let mut files = Vec::new();
+        for (i, name) in o.patches.iter().enumerate() {
+            let found = dirs.iter().map(|d| d.join(name)).find(|f| f.is_file()).ok_or_else(|| {
+                let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                located(
+                    p,
+                    EvalError::new(pos, format!("patch '{name}' not found (looked in {})", looked.join(", ")))
+                        .hint("put it beside the definition or in its patches/ directory, or give -X patch-path=DIR"),
+                )
+            })?;
+            let bytes = std::fs::read(&found)
+                .map_err(|e| located(p, EvalError::new(pos, format!("cannot read patch {}: {e}", found.display()))))?;
+            files.push(FileData::new(format!("{:02}-{name}", i + 1), 0o644, bytes));
+        }
+        Ok(files)
     }
 
     /// The Debian packages `p`'s build container needs, sorted.
@@ -438,6 +490,102 @@ fn collect_runtime(p: &Package, out: &mut Vec<Rc<Package>>) {
 /// mode, as under Guix: dash differs where tests look (it reports a child
 /// killed by a signal on stderr; m4's `198.sysval` check fails on that).
 const SH_IS_BASH: &str = "ln -sf bash /bin/sh\n";
+
+/// Where the patch vertex finds the patches and the snippet.
+const PATCH_DIR: &str = "/strata/patches";
+const SNIPPET_DIR: &str = "/strata/snippet";
+
+/// The exec op applying `patches` (with `flags`) and then `snippet` to the
+/// source at `source` (a tarball or a checkout directory), as Guix's
+/// patch-and-repack does: a directory is patched where it is; a tarball is
+/// unpacked, patched and repacked deterministically as `STEM.tar.xz`
+/// beside it (the original is removed). Returns the op and the patched
+/// source's path.
+fn patch_op(
+    rootfs: Vec<LayerRef>,
+    source: &str,
+    is_dir: bool,
+    patches: Vec<FileData>,
+    flags: &[String],
+    snippet: Option<&crate::datum::Datum>,
+) -> Result<(ExecOp, String), String> {
+    let name = source.rsplit('/').next().unwrap_or(source);
+    let tarball = if is_dir {
+        None
+    } else {
+        let stem = [".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tar.lz", ".tar"]
+            .iter()
+            .find_map(|ext| name.strip_suffix(ext));
+        Some(stem.ok_or_else(|| format!("patches and snippets apply to a tarball or a checkout; {name} is neither"))?)
+    };
+    let patched = match tarball {
+        Some(stem) => format!("/{}/{stem}.tar.xz", crate::sources::SOURCE_DIR),
+        None => source.to_string(),
+    };
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let flags: Vec<String> = flags.iter().map(|f| quote(f)).collect();
+    let mut script = String::from("set -euo pipefail\n");
+    if tarball.is_some() {
+        script.push_str(&format!(
+            "work=$(mktemp -d)\ncd \"$work\"\ntar xf {src}\nset -- *\n[ $# = 1 ] && [ -d \"$1\" ] || {{ echo \"the source does not unpack to one directory: $*\" >&2; exit 1; }}\ntop=$1\ncd \"$top\"\n",
+            src = quote(source)
+        ));
+    } else {
+        script.push_str(&format!("cd {}\n", quote(source)));
+    }
+    script.push_str(&format!(
+        "for p in {PATCH_DIR}/*; do\n  [ -f \"$p\" ] || continue\n  echo \"applying '${{p#{PATCH_DIR}/??-}}'...\"\n  patch --force --no-backup-if-mismatch {} --input \"$p\"\ndone\n",
+        flags.join(" ")
+    ));
+    if snippet.is_some() {
+        script.push_str(&format!(
+            "guile --no-auto-compile -L {SCHEME_DIR} -c '(use-modules (guix build utils) (ice-9 match) (srfi srfi-1) (srfi srfi-26)) (primitive-load \"{SNIPPET_DIR}/snippet.scm\")'\n"
+        ));
+    }
+    if tarball.is_some() {
+        // As Guix repacks: sorted names, one date, root's owner.
+        script.push_str(&format!(
+            "cd \"$work\"\nrm -f {src}\ntar --sort=name --mtime=@1 --owner=root:0 --group=root:0 --numeric-owner --format=gnu -cf - \"$top\" | xz -T1 > {dst}.part\nmv {dst}.part {dst}\nrm -rf \"$work\"\n",
+            src = quote(source),
+            dst = quote(&patched)
+        ));
+    }
+    let mut mounts = vec![
+        Mount {
+            destination: SCHEME_DIR.into(),
+            source: MountSource::Dir { seed: vec![], files: scheme_files() },
+            read_only: true,
+            capture: None,
+        },
+        Mount {
+            destination: PATCH_DIR.into(),
+            source: MountSource::Dir { seed: vec![], files: patches },
+            read_only: true,
+            capture: None,
+        },
+    ];
+    if let Some(code) = snippet {
+        mounts.push(Mount {
+            destination: SNIPPET_DIR.into(),
+            source: MountSource::Dir {
+                seed: vec![],
+                files: vec![FileData::new("snippet.scm", 0o644, format!("{code}\n").into_bytes())],
+            },
+            read_only: true,
+            capture: None,
+        });
+    }
+    let op = ExecOp {
+        rootfs,
+        mounts,
+        argv: vec!["/bin/bash".into(), "-c".into(), script],
+        env: vec![("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into())],
+        network: Network::None,
+        capture: vec![Capture::under(OUT, [crate::sources::SOURCE_DIR])],
+        ..Default::default()
+    };
+    Ok((op, patched))
+}
 
 /// Where the shlibdeps vertices write their lists, and where the
 /// runtime-libs vertex mounts them.

@@ -138,6 +138,7 @@ pub fn resolve(
     o: &Origin,
     mirrors: &[&str],
     caches: &[PathBuf],
+    added: Option<&Path>,
     name_version: (&str, &str),
 ) -> Result<Resolved, EvalError> {
     let (hash, hash_pos) = o
@@ -145,14 +146,12 @@ pub fn resolve(
         .clone()
         .ok_or_else(|| EvalError::new(o.pos, "the origin has no sha256").hint("add (sha256 (base32 \"…\"))"))?;
     let want = base32::decode(&hash).map_err(|e| EvalError::new(hash_pos, format!("bad base32 hash: {e}")))?;
-    if let Some(pos) = o.patches_pos
-        && !o.patches.is_empty()
-    {
-        return Err(EvalError::new(pos, format!("origin patches are not supported yet ({})", o.patches.join(", ")))
-            .hint("apply them in a phase (add-after 'unpack …) with (invoke \"patch\" …), or drop them"));
-    }
     if o.method == "git-fetch" {
-        return git(o, &hash, caches, name_version);
+        // A flat origin's file is found by content (the download cache
+        // serves a `strata source add`ed file); a tree only by name.
+        let mut dirs = caches.to_vec();
+        dirs.extend(added.map(Path::to_path_buf));
+        return git(o, &hash, &dirs, name_version);
     }
     if o.recursive() {
         return Err(EvalError::new(o.pos, format!("'{}' origins are not supported yet", o.method))
@@ -277,6 +276,8 @@ mod tests {
             file_name: None,
             patches: vec![],
             patches_pos: None,
+            patch_flags: vec!["-p1".into()],
+            snippet: None,
             pos: Pos { line: 1, col: 1 },
         }
     }
@@ -289,7 +290,7 @@ mod tests {
         o.file_name = Some("lsix-1.9.1-checkout".into());
         o.git =
             Some(crate::eval::value::GitRef { url: "https://g/lsix".into(), commit: "1.9.1".into(), recursive: false });
-        let r = resolve(&o, &[], &[], ("lsix", "1.9.1")).unwrap();
+        let r = resolve(&o, &[], &[], None, ("lsix", "1.9.1")).unwrap();
         assert_eq!(
             (r.source.kind, r.source.tag.as_deref(), r.source.commit.as_deref()),
             (SourceKind::Git, Some("1.9.1"), None)
@@ -299,7 +300,7 @@ mod tests {
         // Debian's orig tarball in the cache stands in for the checkout.
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("lsix_1.9.1.orig.tar.xz"), b"").unwrap();
-        let r = resolve(&o, &[], &[dir.path().to_path_buf()], ("lsix", "1.9.1")).unwrap();
+        let r = resolve(&o, &[], &[dir.path().to_path_buf()], None, ("lsix", "1.9.1")).unwrap();
         assert_eq!(r.source.kind, SourceKind::Tar);
         assert!(r.strip_top && r.nar.is_some());
     }
@@ -326,13 +327,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("hello_2.orig.tar.gz"), b"bytes").unwrap();
         let h = base32::encode(&sha256_file(&dir.path().join("hello_2.orig.tar.gz")).unwrap());
-        let r =
-            resolve(&origin("mirror://gnu/hello/hello-2.tar.gz", &h), &[], &[dir.path().to_path_buf()], ("hello", "2"))
-                .unwrap();
+        let r = resolve(
+            &origin("mirror://gnu/hello/hello-2.tar.gz", &h),
+            &[],
+            &[dir.path().to_path_buf()],
+            None,
+            ("hello", "2"),
+        )
+        .unwrap();
         assert_eq!(r.source.location, dir.path().join("hello_2.orig.tar.gz").display().to_string());
         assert_eq!(r.path, "/strata/source/hello_2.orig.tar.gz");
         assert!(r.source.checksum.unwrap().starts_with("sha256/"));
-        let r = resolve(&origin("mirror://gnu/hello/hello-2.tar.gz", &h), &[], &[], ("hello", "2")).unwrap();
+        let r = resolve(&origin("mirror://gnu/hello/hello-2.tar.gz", &h), &[], &[], None, ("hello", "2")).unwrap();
         assert_eq!(r.source.location, "https://ftpmirror.gnu.org/gnu/hello/hello-2.tar.gz");
     }
 
@@ -345,6 +351,7 @@ mod tests {
             &origin("mirror://gnu/hello/hello-2.tar.gz", want),
             &[],
             &[dir.path().to_path_buf()],
+            None,
             ("hello", "2"),
         )
         .unwrap_err();

@@ -87,10 +87,15 @@ pub struct Origin {
     /// The nix-base32 sha256 as written, and where.
     pub sha256: Option<(String, Pos)>,
     pub file_name: Option<String>,
-    /// The patches it names (`search-patches` file names), and where;
-    /// applying them is not supported yet (the lowering says so).
+    /// The patches it names (`search-patches` file names), and where; the
+    /// lowering finds them beside the definition.
     pub patches: Vec<String>,
     pub patches_pos: Option<Pos>,
+    /// `patch-flags` (Guix's default: `-p1`).
+    pub patch_flags: Vec<String>,
+    /// The snippet, as build-side code run in the unpacked source's top
+    /// directory after the patches.
+    pub snippet: Option<Datum>,
     pub pos: Pos,
 }
 
@@ -473,16 +478,16 @@ pub fn origin(ev: &Evaluator, d: &Datum, fields: &[Datum], env: &Rc<Env>) -> Res
         file_name: None,
         patches: Vec::new(),
         patches_pos: None,
+        patch_flags: vec!["-p1".into()],
+        snippet: None,
         pos: d.pos,
     };
     for field in fields {
         let (name, expr) = field_of(field, "origin")?;
         match name {
-            "modules" | "patch-flags" | "patch-inputs" | "patch-guile" => continue,
-            "snippet" => {
-                return Err(EvalError::new(field.pos, "origin snippets are not supported yet")
-                    .hint("run the snippet's work in a phase (add-after 'unpack …) instead"));
-            }
+            // The snippet runs with (guix build utils) and Guile's own
+            // modules; patch and Guile are the build container's.
+            "modules" | "patch-inputs" | "patch-guile" => continue,
             _ => {}
         }
         let v = ev.eval(expr, env)?;
@@ -523,9 +528,23 @@ pub fn origin(ev: &Evaluator, d: &Datum, fields: &[Datum], env: &Rc<Env>) -> Res
             "file-name" => o.file_name = Some(string(&v, expr.pos, "file-name")?),
             "patches" => {
                 let items = v.items().unwrap_or_default();
-                o.patches = items.iter().map(|i| i.as_str().unwrap_or("?").to_string()).collect();
+                o.patches = items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_string).ok_or_else(|| {
+                            EvalError::new(expr.pos, format!("a patch must be a file name, got {}", i.describe())).hint(
+                                "name it with (search-patches \"NAME.patch\") and put the file beside the definition",
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
                 o.patches_pos = Some(field.pos);
             }
+            "patch-flags" => {
+                let items = v.items().unwrap_or_default();
+                o.patch_flags = items.iter().map(|i| string(i, expr.pos, "a patch flag")).collect::<Result<_, _>>()?;
+            }
+            "snippet" => o.snippet = Some(to_datum(&v, expr.pos)?),
             _ => {
                 return Err(EvalError::new(field.pos, format!("unknown origin field '{name}'"))
                     .hint("origin fields are: method uri sha256 file-name patches snippet modules patch-flags"));
