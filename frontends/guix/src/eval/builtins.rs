@@ -75,6 +75,10 @@ const NAMES: &[&str] = &[
     "package-version",
     "package-source",
     "package-outputs",
+    "package-arguments",
+    "package-inputs",
+    "package-native-inputs",
+    "package-propagated-inputs",
     "file-append",
     "git-file-name",
     "git-version",
@@ -345,6 +349,21 @@ fn call_unchecked(ev: &Evaluator, name: &str, args: Vec<Value>, pos: Pos) -> Res
                     )))
                 }
             }
+        }
+        "package-arguments" | "package-inputs" | "package-native-inputs" | "package-propagated-inputs" => {
+            arity(name, &args, 1, pos)?;
+            let Value::Package(p) = &args[0] else {
+                return Err(EvalError::new(
+                    pos,
+                    format!("'{name}' expects a package defined in these files, got {}", args[0].describe()),
+                ));
+            };
+            Ok(match name {
+                "package-arguments" => super::inherit::arguments_value(p, pos),
+                "package-inputs" => super::inherit::inputs_value(&p.inputs, pos),
+                "package-native-inputs" => super::inherit::inputs_value(&p.native_inputs, pos),
+                _ => super::inherit::inputs_value(&p.propagated_inputs, pos),
+            })
         }
         "package-name" | "package-version" | "package-source" | "package-outputs" => {
             arity(name, &args, 1, pos)?;

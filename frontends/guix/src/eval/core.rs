@@ -161,10 +161,10 @@ impl Evaluator {
                     return Err(EvalError::new(d.pos, "a definition inside an expression")
                         .hint("move it to the top level, or use let"));
                 }
-                "substitute-keyword-arguments" | "modify-inputs" => {
-                    return Err(EvalError::new(d.pos, format!("'{head}' is not supported yet"))
-                        .hint("write the inherited package's arguments or inputs out in full"));
+                "substitute-keyword-arguments" => {
+                    return super::inherit::substitute_keyword_arguments(self, d, args, env);
                 }
+                "modify-inputs" => return super::inherit::modify_inputs(self, d, args, env),
                 _ => {}
             }
         }

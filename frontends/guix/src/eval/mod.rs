@@ -33,6 +33,7 @@ use crate::reader::read_all;
 pub mod builtins;
 pub mod core;
 pub mod env;
+pub mod inherit;
 pub mod quasi;
 pub mod record;
 pub mod value;

@@ -136,6 +136,67 @@ fn inherit_overrides_the_given_fields_and_keeps_the_rest() {
     assert_ne!(p.hash, parent.hash);
 }
 
+/// A parent and the variant real Guix files write: its arguments
+/// substituted, its inputs modified.
+const VARIANT: &str = r#"
+(define-public base (package (name "base") (version "1") (build-system gnu-build-system)
+  (inputs (list zlib libx))
+  (arguments (list #:tests? #f
+                   #:configure-flags #~(list "--a")
+                   #:phases #~(modify-phases %standard-phases (delete 'check))))))
+(define-public libx (package (name "libx") (version "1") (build-system gnu-build-system)))
+(define-public liby (package (name "liby") (version "1") (build-system gnu-build-system)))
+(define-public variant (package (inherit base) (name "variant")
+  (arguments
+    (substitute-keyword-arguments (package-arguments base)
+      ((#:configure-flags flags) #~(cons "--b" #$flags))
+      ((#:phases phases) #~(modify-phases #$phases (delete 'strip)))
+      ((#:make-flags flags '()) #~(cons "V=1" '#$flags))
+      ((#:test-target target) "never")))
+  (inputs (modify-inputs (package-inputs base)
+            (delete "zlib")
+            (prepend liby)
+            (append openssl)
+            (replace "libx" liby)))))
+"#;
+
+#[test]
+fn substitute_keyword_arguments_rewrites_the_parent_s_code() {
+    let p = eval(VARIANT, "variant").unwrap();
+    assert_eq!(arg(&p, "tests?"), "#f");
+    assert_eq!(arg(&p, "configure-flags"), "(cons \"--b\" (list \"--a\"))");
+    assert_eq!(
+        arg(&p, "phases"),
+        "(modify-phases (modify-phases %standard-phases (delete (quote check))) (delete (quote strip)))"
+    );
+    // A default makes a keyword the parent lacks; without one it stays out.
+    assert_eq!(arg(&p, "make-flags"), "(cons \"V=1\" (quote ()))");
+    assert!(p.argument("test-target").is_none());
+    let phases: Vec<String> = crate::phases::phases_of(&p).unwrap().into_iter().map(|ph| ph.name).collect();
+    assert!(!phases.contains(&"check".to_string()) && !phases.contains(&"strip".to_string()), "{phases:?}");
+}
+
+#[test]
+fn modify_inputs_deletes_prepends_appends_and_replaces_by_label() {
+    let p = eval(VARIANT, "variant").unwrap();
+    let inputs: Vec<(&str, String)> = p
+        .inputs
+        .iter()
+        .map(|i| {
+            let to = match &i.target {
+                InputTarget::Package(q) => q.name.clone(),
+                InputTarget::External(n) => format!("external {n}"),
+            };
+            (i.label.as_str(), to)
+        })
+        .collect();
+    // libx keeps its label and gets liby's package, as Guix's replace does.
+    assert_eq!(inputs, [("liby", "liby".into()), ("libx", "liby".into()), ("openssl", "external openssl".into())]);
+    let e = eval(&VARIANT.replace("(delete \"zlib\")", "(delete \"zlibb\")"), "variant").unwrap_err();
+    assert!(e.message.contains("no input named \"zlibb\" to delete"), "{}", e.message);
+    assert_eq!(e.hint.as_deref(), Some("the inputs are: zlib libx"));
+}
+
 #[test]
 fn labelled_and_plain_inputs_are_both_labelled() {
     let p = eval(

@@ -31,6 +31,9 @@ pub enum Value {
     External(String, Pos),
     Closure(Rc<Closure>),
     Builtin(&'static str),
+    /// Build-side code taken from a package (`package-arguments`): used
+    /// as it is, never quoted again.
+    Code(Datum),
     Unspecified,
 }
 
@@ -94,6 +97,7 @@ impl Value {
             Value::Hash(..) => "a base32 hash".into(),
             Value::External(n, _) => format!("'{n}' (not defined in these files)"),
             Value::Closure(_) | Value::Builtin(_) => "a procedure".into(),
+            Value::Code(_) => "build-side code".into(),
             Value::Unspecified => "nothing".into(),
         }
     }
@@ -136,7 +140,7 @@ fn strip(d: &Datum) -> Datum {
 /// as the file's path.
 pub fn to_datum(v: &Value, pos: Pos) -> Result<Datum, EvalError> {
     Ok(match v {
-        Value::Datum(d) => d.clone(),
+        Value::Datum(d) | Value::Code(d) => d.clone(),
         Value::List(items, p) => {
             let p = if *p == Pos::default() { pos } else { *p };
             Datum::list(items.iter().map(|i| to_datum(i, p)).collect::<Result<_, _>>()?, p)
