@@ -483,6 +483,43 @@ fn attest(
             opts.frontend_options.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         options.insert("frontend-options".to_string(), json!(m));
     }
+    // A rebuild that changed nothing attaches what the last one did.
+    let epoch = crate::image::source_date_epoch(project.graph.source_date_epoch)?;
+    let checkout = match &opts.provenance_source {
+        Some(recorded) => recorded.clone(),
+        None => crate::resolve::vcs::checkout(&project.spec),
+    };
+    let compression =
+        serde_json::to_value(opts.compression).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let cache = crate::attest::cache::AttestCache::in_store(store);
+    let key = (a.provenance == crate::attest::provenance::Mode::Reproducible).then(|| {
+        let layers: Vec<(&String, Vec<(&String, String)>)> = solved
+            .outputs
+            .iter()
+            .map(|(v, o)| (v, o.iter().map(|(n, l)| (n, l.digest.to_string())).collect()))
+            .collect();
+        let images: Vec<(&String, Option<String>)> =
+            resolved.images.iter().map(|(r, p)| (r, p.image.as_ref().map(|i| i.digest().to_string()))).collect();
+        crate::attest::cache::Key::default()
+            .binary()
+            .part(manifest.digest().to_string())
+            .part(serde_json::to_vec(&project.graph).unwrap_or_default())
+            .part(format!("{layers:?}"))
+            .part(format!("{images:?}{:?}{:?}", resolved.pins, resolved.vcs))
+            .part(&spec_bytes)
+            .part(project.spec.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
+            .part(format!("{checkout:?}"))
+            .part(serde_json::to_vec(&options).unwrap_or_default())
+            .part(epoch.to_le_bytes())
+            .part(&compression)
+            .part(format!("{name}\n{version:?}"))
+            .hex()
+    });
+    if let Some(k) = &key
+        && let Some(index) = cache.get(store, k)
+    {
+        return Ok(index);
+    }
     let inputs = crate::attest::Attest {
         inventory: crate::attest::inventory::Sources {
             store,
@@ -498,22 +535,20 @@ fn attest(
             resolved,
             spec_file: project.spec.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
             spec_bytes,
-            checkout: match &opts.provenance_source {
-                Some(recorded) => recorded.clone(),
-                None => crate::resolve::vcs::checkout(&project.spec),
-            },
+            checkout,
             options,
-            epoch: crate::image::source_date_epoch(project.graph.source_date_epoch)?,
-            compression: serde_json::to_value(opts.compression)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            epoch,
+            compression,
             mode: a.provenance,
             run,
         },
         manifest,
     };
-    crate::attest::attach(&inputs)
+    let index = crate::attest::attach(&inputs)?;
+    if let Some(k) = &key {
+        cache.put(k, &index);
+    }
+    Ok(index)
 }
 
 pub fn plan(store: &Store, path: &Path, opts: &BuildOptions, progress: &mut dyn Progress) -> crate::Result<()> {

@@ -22,6 +22,7 @@
 //! provenance only with [`provenance::Mode::Full`]. So the same inputs give
 //! the same index digest, as they give the same manifest digest.
 
+pub mod cache;
 pub mod copyright;
 pub mod cyclonedx;
 pub mod dpkg;
