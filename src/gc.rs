@@ -214,6 +214,9 @@ pub fn run(store: &Store, opts: &GcOptions) -> crate::Result<GcReport> {
     let swept = gc.sweep(&marks, dry)?;
     report.blobs_removed = swept.blobs_removed;
     report.bytes_freed = swept.bytes_freed;
+    if !dry {
+        crate::attest::cache::AttestCache::in_store(store).prune(store);
+    }
 
     // What killed builds left mounted, then snapshots, then temp.
     if !dry {

@@ -83,6 +83,25 @@ impl AttestCache {
     }
 }
 
+impl AttestCache {
+    /// Forgets entries whose index is no longer in the store (for `strata
+    /// store gc`, after its sweep); returns how many went.
+    pub fn prune(&self, store: &Store) -> usize {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else { return 0 };
+        let mut n = 0;
+        for e in rd.flatten() {
+            let gone = std::fs::read(e.path())
+                .ok()
+                .and_then(|t| serde_json::from_slice::<Descriptor>(&t).ok())
+                .is_none_or(|d| !store.has_blob(d.digest()));
+            if gone && std::fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
 /// Whether the index `d` and every manifest, config and layer it reaches
 /// are in the store.
 fn complete(store: &Store, d: &Descriptor) -> bool {
@@ -129,5 +148,9 @@ mod tests {
         // gc took the statement: the cached index is no longer whole.
         std::fs::remove_file(store.blob_path(layer.digest())).unwrap();
         assert!(cache.get(&store, "k").is_none());
+        // gc prunes an entry once its index is gone too.
+        assert_eq!(cache.prune(&store), 0);
+        std::fs::remove_file(store.blob_path(i.digest())).unwrap();
+        assert_eq!(cache.prune(&store), 1);
     }
 }
