@@ -12,7 +12,7 @@
 //! | canonical JSON for every blob strata writes | [`json`] | [`json::to_vec`] |
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
 //! | bringing images in: oci-archive, OCI dir, docker-archive, daemon, rootfs tar | [`import`] | [`import::ImportSource`] |
-//! | proving what was built: SPDX and CycloneDX SBOMs (Debian with DEP-5 licenses, Python, npm, Go, Cargo packages), SLSA provenance, attached as BuildKit does | [`attest`] | [`attest::attach`], [`attest::oci`] |
+//! | proving what was built: SPDX and CycloneDX SBOMs (Debian with DEP-5 licenses, Python, npm, Go, Cargo packages), SLSA provenance, attached as BuildKit does, reused by a rebuild that changed nothing | [`attest`] | [`attest::attach`], [`attest::oci`], [`attest::cache`] |
 //! | keyed signing: P-256 and Ed25519 keys, DSSE, Sigstore bundles v0.3 attached as referrers | [`sign`] | [`sign::sign`], [`sign::verify`] |
 //! | `strata verify`: where two images first differ (JSON field, tar entry) | [`verify`] | [`verify::first_difference`] |
 //! | sending images out: oci-archive, OCI dir, docker-archive, daemon load | [`export`] | [`export::ExportTarget`] |
@@ -28,7 +28,7 @@
 //! | how each op kind runs: exec, fetch, layer ops, host ops, the image | [`vertex`] | [`vertex::run`] |
 //! | running a process for the solver: local executors, a recording fake, a REAPI farm | [`worker`] | [`worker::Worker`], [`worker::LocalWorker`], [`worker::RemoteWorker`] |
 //! | remote execution: REAPI client and CAS transfers, steps as Actions, `strata step-exec`, the `strata worker` bot | [`remote`] | [`remote::action`], [`remote::step_exec::run`], [`remote::bot::run`] |
-//! | part sources: local dirs, tar/zip/deb/file (downloaded, checksummed, cached), git | [`sources`] | [`sources::fetch`] |
+//! | part sources: local dirs, tar/zip/deb/file (downloaded, checksummed, cached; `strata source add` files served by sha256), git | [`sources`] | [`sources::fetch`], [`sources::Downloads`] |
 //! | the step cache: keys, records, why a step ran | [`cache`] | [`cache::StepCache`], [`cache::MissReason`] |
 //! | what a build tells its user: plain, tty, json | [`progress`] | [`progress::Event`] |
 //! | one entry function per user operation | [`ops`] | [`ops::image`], [`ops::store`] |
