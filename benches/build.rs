@@ -866,7 +866,7 @@ impl Peer {
         self.build_logged(ctx, tag, cached).0
     }
 
-    /// [`Peer::build`], with the build's stdout.
+    /// [`Peer::build`], with the build's output (stdout, then stderr).
     fn build_logged(&self, ctx: &Path, tag: &str, cached: bool) -> (Sample, String) {
         let mut args = match self {
             Peer::Buildah { .. } => vec!["bud", "--layers", "--isolation", "chroot"],
@@ -896,7 +896,8 @@ impl Peer {
             eprintln!("{why}\n{} build failed: trying once more", self.name());
             attempt += 1;
         };
-        let log = String::from_utf8_lossy(&out.stdout).to_string();
+        // buildah prints its steps on stderr, docker on stdout.
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let sample = match self {
             // buildah's RUN steps are its own children; docker's run in the daemon.
             Peer::Buildah { .. } => Sample { wall, cpu: Some(cpu) },

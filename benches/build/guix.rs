@@ -175,7 +175,7 @@ pub(super) fn w9(bench: &Bench) {
     let mut peers_cold: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); bench.peers.len()]; n];
     let mut warm = Vec::new();
     let mut last_cold = Vec::new();
-    for _ in 0..cold_runs {
+    for round in 0..cold_runs {
         warm.clear();
         last_cold.clear();
         for (k, g) in projects.iter().enumerate() {
@@ -187,7 +187,11 @@ pub(super) fn w9(bench: &Bench) {
             last_cold.push(r);
             for (i, peer) in bench.peers.iter().enumerate() {
                 let tag = format!("strata-bench/{}:cold", g.p.tag);
-                peer.remove(&tag);
+                if round > 0 {
+                    // The last round's images go; the first round's of
+                    // the other package would go with them (docker).
+                    peer.remove(&tag);
+                }
                 peers_cold[k][i].push(peer.build(&g.p.dir, &tag, false));
             }
         }
@@ -221,6 +225,7 @@ pub(super) fn w9(bench: &Bench) {
     // Edited-phase rebuilds: the stamp's text changes every round.
     let mut rebuilt: Vec<Vec<Sample>> = vec![Vec::new(); n];
     let mut peers_rebuilt: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); bench.peers.len()]; n];
+    let mut phases: Vec<Vec<Phases>> = vec![Vec::new(); n];
     let mut last_runs: Vec<Option<StrataRun>> = (0..n).map(|_| None).collect();
     let mut peer_logs: Vec<Vec<String>> = vec![vec![String::new(); bench.peers.len()]; n];
     for round in 0..=bench.runs {
@@ -237,6 +242,7 @@ pub(super) fn w9(bench: &Bench) {
             }
             if round > 0 {
                 rebuilt[k].push(r.sample);
+                phases[k].push(r.phases());
                 last_runs[k] = Some(r);
             }
         }
@@ -251,6 +257,7 @@ pub(super) fn w9(bench: &Bench) {
         if let Some(r) = &last_runs[k] {
             println!("W9 {} strata ran: {}", g.p.what, r.steps_summary());
         }
+        println!("W9 {} rebuild strata phases: {}", g.p.what, Phases::median(&phases[k]));
         for (i, peer) in bench.peers.iter().enumerate() {
             println!("W9 {} {}", g.p.what, cache_summary(peer.name(), &peer_logs[k][i]));
         }
