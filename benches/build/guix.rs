@@ -322,18 +322,23 @@ fn sources() -> PathBuf {
 }
 
 /// Which of a peer build's steps came from its cache, from its output
-/// (`STEP n/m: …` and `--> Using cache` for buildah; `Step n/m : …` and
+/// (`[stage] STEP n/m: …` and `--> Using cache` for buildah; `Step n/m : …` and
 /// ` ---> Using cache` for docker's classic builder).
 fn cache_summary(peer: &str, out: &str) -> String {
     let mut steps: Vec<(String, bool)> = Vec::new();
     for line in out.lines() {
+        // buildah names the stage of a multi-stage build: `[1/2] STEP 1/15: …`.
+        let line = match line.strip_prefix('[').and_then(|l| l.split_once("] ")) {
+            Some((stage, rest)) if stage.contains('/') => rest,
+            _ => line,
+        };
         if let Some(rest) = line.strip_prefix("STEP ").or_else(|| line.strip_prefix("Step ")) {
             let instr = rest.split_once(':').map_or(rest, |(_, i)| i).trim();
             steps.push((instr.chars().take(40).collect(), false));
-        } else if line.contains("Using cache") {
-            if let Some(last) = steps.last_mut() {
-                last.1 = true;
-            }
+        } else if line.contains("Using cache")
+            && let Some(last) = steps.last_mut()
+        {
+            last.1 = true;
         }
     }
     let cached = steps.iter().filter(|s| s.1).count();
