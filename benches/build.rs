@@ -9,6 +9,7 @@
 //! cargo bench --bench build -- W6R                 # W6 through BuildGrid (only when named)
 //! cargo bench --bench build -- WA                  # what attestations add to hello-make
 //! cargo bench --bench build -- WS                  # the spk examples against a Containerfile
+//! cargo bench --bench build -- W9                  # Guix hello and m4, an edited last phase (only when named)
 //! STRATA_BENCH_RUNS=3 cargo bench --bench build    # samples per figure (default 5, after one warm-up)
 //! STRATA_BENCH_PEERS=buildah cargo bench --bench build   # which peers (default buildah,docker)
 //! cargo bench --bench build -- --write-projects DIR      # only write the projects into DIR
@@ -35,6 +36,10 @@
 //! - **WS spk**: the two spk examples, a C library and a program using it
 //!   from the store, cold and cached, against a multi-stage Containerfile
 //!   doing the same compiles (`build/spk.rs`).
+//! - **W9 Guix phases**, only when asked for: hello and m4 from the shared
+//!   Guix definitions with a phase added at the end, cold, then rebuilt
+//!   with that phase edited, against a Containerfile of one RUN per phase
+//!   (`build/guix.rs`).
 //!
 //! strata and the peers alternate (one warm-up round, then the median of
 //! `STRATA_BENCH_RUNS` rounds) so that machine noise hits all alike. A
@@ -62,6 +67,8 @@
 mod attest;
 #[path = "common/buildgrid.rs"]
 mod buildgrid;
+#[path = "build/guix.rs"]
+mod guix;
 #[path = "common/project.rs"]
 mod project;
 #[path = "build/remote.rs"]
@@ -154,6 +161,9 @@ fn main() {
     if only.contains(&"WS") {
         spk::ws(&bench);
     }
+    if only.contains(&"W9") {
+        guix::w9(&bench);
+    }
     if only.contains(&"W6R") {
         let dir = bench.work.path().join("w6r");
         project::many_parts(&dir, W6_PARTS, W6_FILES, W6_SEED);
@@ -163,9 +173,10 @@ fn main() {
 
 /// The workloads asked for: `W1`… given as arguments or in
 /// `STRATA_BENCH_ONLY` (comma- or space-separated); all but W6R (which
-/// needs BuildGrid and minutes) when none are.
+/// needs BuildGrid and minutes) and W9 (the network for apt, and tens of
+/// minutes) when none are.
 fn selection(args: &[String]) -> Vec<&'static str> {
-    const ALL: [&str; 7] = ["W1", "W2", "W3", "W6", "W6R", "WA", "WS"];
+    const ALL: [&str; 8] = ["W1", "W2", "W3", "W6", "W6R", "W9", "WA", "WS"];
     let env = std::env::var("STRATA_BENCH_ONLY").unwrap_or_default();
     let asked: Vec<String> = args
         .iter()
@@ -180,7 +191,9 @@ fn selection(args: &[String]) -> Vec<&'static str> {
             std::process::exit(2);
         }
     }
-    ALL.into_iter().filter(|w| if asked.is_empty() { *w != "W6R" } else { asked.iter().any(|a| a == w) }).collect()
+    ALL.into_iter()
+        .filter(|w| if asked.is_empty() { !["W6R", "W9"].contains(w) } else { asked.iter().any(|a| a == w) })
+        .collect()
 }
 
 /// A project dir: parts.yaml for strata, and the Containerfile doing the
@@ -850,6 +863,11 @@ impl Peer {
     /// Builds the Containerfile in `ctx` as `tag`, with the peer's cache
     /// (`cached`) or `--no-cache`.
     fn build(&self, ctx: &Path, tag: &str, cached: bool) -> Sample {
+        self.build_logged(ctx, tag, cached).0
+    }
+
+    /// [`Peer::build`], with the build's output (stdout, then stderr).
+    fn build_logged(&self, ctx: &Path, tag: &str, cached: bool) -> (Sample, String) {
         let mut args = match self {
             Peer::Buildah { .. } => vec!["bud", "--layers", "--isolation", "chroot"],
             Peer::Docker { .. } => vec!["build"],
@@ -878,7 +896,9 @@ impl Peer {
             eprintln!("{why}\n{} build failed: trying once more", self.name());
             attempt += 1;
         };
-        match self {
+        // buildah prints its steps on stderr, docker on stdout.
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let sample = match self {
             // buildah's RUN steps are its own children; docker's run in the daemon.
             Peer::Buildah { .. } => Sample { wall, cpu: Some(cpu) },
             Peer::Docker { base_id, built } => {
@@ -895,7 +915,8 @@ impl Peer {
                 }
                 Sample { wall, cpu: None }
             }
-        }
+        };
+        (sample, log)
     }
 
     /// Removes image `tag` and the images only it used (cold builds, whose
