@@ -638,7 +638,7 @@ fn shell_step(graph: &BuildGraph, part: &str, at: &ShellAt) -> crate::Result<Str
     check_groups(graph, &[part.to_string()])?;
     let mut steps: Vec<&str> = Vec::new();
     for v in graph.vertices.iter().filter(|v| v.group.as_deref() == Some(part)) {
-        if steps.last() != Some(&v.step.as_str()) && !steps.contains(&v.step.as_str()) {
+        if !steps.contains(&v.step.as_str()) {
             steps.push(&v.step);
         }
     }

@@ -175,25 +175,11 @@ impl Downloads {
                 source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name strata can keep"),
             }
         })?;
-        fs::create_dir_all(&self.tmp).map_err(io_err(&self.tmp))?;
-        let mut tmp = tempfile::Builder::new().prefix("download-").tempfile_in(&self.tmp).map_err(io_err(&self.tmp))?;
+        let (tmp, mut out) = self.temp(None)?;
         let mut src = fs::File::open(file).map_err(io_err(file))?;
-        let mut out = Tee {
-            file: io::BufWriter::new(tmp.as_file().try_clone().map_err(io_err(tmp.path()))?),
-            hashes: Hashes::new(None),
-        };
         io::copy(&mut src, &mut out).map_err(io_err(file))?;
-        let Tee { file: w, hashes } = out;
-        w.into_inner().map_err(|e| io_err(tmp.path())(e.into_error()))?;
-        let sums = hashes.finish();
-        let dest = self.blob_path(&sums.sha256);
-        if !dest.is_file() {
-            let parent = dest.parent().expect("under sha256/");
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
-            tmp.as_file_mut().sync_all().map_err(io_err(tmp.path()))?;
-            tmp.as_file().set_permissions(fs::Permissions::from_mode(0o444)).map_err(io_err(tmp.path()))?;
-            tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
-        }
+        let sums = out.finish(&tmp)?;
+        self.keep(tmp, &sums)?;
         // An index entry keeps it for gc, as a download's does.
         let checksum = Checksum { algorithm: Algorithm::Sha256, hex: sums.sha256.digest().to_string() };
         self.write_atomic(
@@ -265,28 +251,38 @@ impl Downloads {
         checksum: Option<&Checksum>,
         cancel: &Cancel,
     ) -> Result<Obtained, SourceError> {
-        fs::create_dir_all(&self.tmp).map_err(io_err(&self.tmp))?;
-        let tmp = tempfile::Builder::new().prefix("download-").tempfile_in(&self.tmp).map_err(io_err(&self.tmp))?;
-        let file = tmp.as_file().try_clone().map_err(io_err(tmp.path()))?;
-        let mut out = Tee { file: io::BufWriter::new(file), hashes: Hashes::new(checksum) };
+        let (tmp, mut out) = self.temp(checksum)?;
         http::get(url, &mut out, cancel).map_err(|e| match e {
             HttpError::Status(status) => SourceError::HttpStatus { part: part.into(), url: url.into(), status },
             HttpError::Transfer(message) => SourceError::Network { part: part.into(), url: url.into(), message },
             HttpError::Cancelled => SourceError::Cancelled { part: part.into(), location: url.into() },
         })?;
-        let Tee { file, hashes } = out;
-        file.into_inner().map_err(|e| io_err(tmp.path())(e.into_error()))?;
-        let sums = hashes.finish();
+        let sums = out.finish(&tmp)?;
         if let Some(c) = checksum {
             c.verify(part, url, &sums)?;
         }
+        let dest = self.keep(tmp, &sums)?;
+        Ok(Obtained { path: dest, sums, cached: false })
+    }
+
+    /// A temp file in the store's temp dir, and a writer that fills and
+    /// hashes it (also with `checksum`'s algorithm).
+    fn temp(&self, checksum: Option<&Checksum>) -> Result<(tempfile::NamedTempFile, Tee), SourceError> {
+        fs::create_dir_all(&self.tmp).map_err(io_err(&self.tmp))?;
+        let tmp = tempfile::Builder::new().prefix("download-").tempfile_in(&self.tmp).map_err(io_err(&self.tmp))?;
+        let file = tmp.as_file().try_clone().map_err(io_err(tmp.path()))?;
+        Ok((tmp, Tee { file: io::BufWriter::new(file), hashes: Hashes::new(checksum) }))
+    }
+
+    /// Moves a filled temp file into `sha256/`, read-only, under its hash.
+    fn keep(&self, tmp: tempfile::NamedTempFile, sums: &Sums) -> Result<PathBuf, SourceError> {
         let dest = self.blob_path(&sums.sha256);
         let parent = dest.parent().expect("under sha256/");
         fs::create_dir_all(parent).map_err(io_err(parent))?;
         tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
         tmp.as_file().set_permissions(fs::Permissions::from_mode(0o444)).map_err(io_err(tmp.path()))?;
         tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
-        Ok(Obtained { path: dest, sums, cached: false })
+        Ok(dest)
     }
 
     fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), SourceError> {
@@ -303,6 +299,14 @@ impl Downloads {
 struct Tee {
     file: io::BufWriter<fs::File>,
     hashes: Hashes,
+}
+
+impl Tee {
+    /// Flushes the file; the sums of what was written.
+    fn finish(self, tmp: &tempfile::NamedTempFile) -> Result<Sums, SourceError> {
+        self.file.into_inner().map_err(|e| io_err(tmp.path())(e.into_error()))?;
+        Ok(self.hashes.finish())
+    }
 }
 
 impl Write for Tee {

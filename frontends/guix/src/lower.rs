@@ -249,12 +249,7 @@ impl Lowering {
             let op = ExecOp {
                 rootfs: fs,
                 mounts: vec![
-                    Mount {
-                        destination: SCHEME_DIR.into(),
-                        source: MountSource::Dir { seed: vec![], files: scheme_files() },
-                        read_only: true,
-                        capture: None,
-                    },
+                    scheme_mount(),
                     Mount {
                         destination: PHASE_DIR.into(),
                         source: MountSource::Dir { seed: vec![], files: vec![FileData::new("phase.scm", 0o644, file)] },
@@ -551,12 +546,7 @@ fn patch_op(
         ));
     }
     let mut mounts = vec![
-        Mount {
-            destination: SCHEME_DIR.into(),
-            source: MountSource::Dir { seed: vec![], files: scheme_files() },
-            read_only: true,
-            capture: None,
-        },
+        scheme_mount(),
         Mount {
             destination: PATCH_DIR.into(),
             source: MountSource::Dir { seed: vec![], files: patches },
@@ -603,12 +593,7 @@ fn shlibdeps_op(rootfs: Vec<LayerRef>, g: &str, dirs: Vec<String>) -> ExecOp {
     argv.extend(dirs);
     ExecOp {
         rootfs,
-        mounts: vec![Mount {
-            destination: SCHEME_DIR.into(),
-            source: MountSource::Dir { seed: vec![], files: scheme_files() },
-            read_only: true,
-            capture: None,
-        }],
+        mounts: vec![scheme_mount()],
         argv,
         network: Network::None,
         capture: vec![Capture::under(OUT, [NEEDS_DIR])],
@@ -639,11 +624,7 @@ fn runtime_libs_op(base: &str, below: &[ImageLayer], lists: Vec<LayerRef>) -> Ex
         }],
         argv: vec!["/bin/sh".into(), "-c".into(), script],
         network: Network::Host,
-        capture: vec![Capture {
-            output: OUT.into(),
-            paths: Vec::new(),
-            drop: UNCAPTURED.iter().map(|s| s.to_string()).collect(),
-        }],
+        capture: vec![apt_capture()],
         ..Default::default()
     }
 }
@@ -659,12 +640,24 @@ fn apt_op(build_base: &str, packages: &[String], then: &str) -> ExecOp {
         rootfs: vec![LayerRef::image(build_base)],
         argv: vec!["/bin/sh".into(), "-c".into(), script],
         network: Network::Host,
-        capture: vec![Capture {
-            output: OUT.into(),
-            paths: Vec::new(),
-            drop: UNCAPTURED.iter().map(|s| s.to_string()).collect(),
-        }],
+        capture: vec![apt_capture()],
         ..Default::default()
+    }
+}
+
+/// What an apt run over a base yields: every change but apt's and dpkg's
+/// logs and caches.
+fn apt_capture() -> Capture {
+    Capture { output: OUT.into(), paths: Vec::new(), drop: UNCAPTURED.iter().map(|s| s.to_string()).collect() }
+}
+
+/// The build-side Scheme and its programs, read-only at [`SCHEME_DIR`].
+fn scheme_mount() -> Mount {
+    Mount {
+        destination: SCHEME_DIR.into(),
+        source: MountSource::Dir { seed: vec![], files: scheme_files() },
+        read_only: true,
+        capture: None,
     }
 }
 

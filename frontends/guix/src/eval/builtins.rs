@@ -350,22 +350,14 @@ fn call_unchecked(ev: &Evaluator, name: &str, args: Vec<Value>, pos: Pos) -> Res
                 }
             }
         }
-        "package-arguments" | "package-inputs" | "package-native-inputs" | "package-propagated-inputs" => {
-            arity(name, &args, 1, pos)?;
-            let Value::Package(p) = &args[0] else {
-                return Err(EvalError::new(
-                    pos,
-                    format!("'{name}' expects a package defined in these files, got {}", args[0].describe()),
-                ));
-            };
-            Ok(match name {
-                "package-arguments" => super::inherit::arguments_value(p, pos),
-                "package-inputs" => super::inherit::inputs_value(&p.inputs, pos),
-                "package-native-inputs" => super::inherit::inputs_value(&p.native_inputs, pos),
-                _ => super::inherit::inputs_value(&p.propagated_inputs, pos),
-            })
-        }
-        "package-name" | "package-version" | "package-source" | "package-outputs" => {
+        "package-name"
+        | "package-version"
+        | "package-source"
+        | "package-outputs"
+        | "package-arguments"
+        | "package-inputs"
+        | "package-native-inputs"
+        | "package-propagated-inputs" => {
             arity(name, &args, 1, pos)?;
             let Value::Package(p) = &args[0] else {
                 return Err(EvalError::new(
@@ -377,6 +369,10 @@ fn call_unchecked(ev: &Evaluator, name: &str, args: Vec<Value>, pos: Pos) -> Res
                 "package-name" => Value::str(&p.name, pos),
                 "package-version" => Value::str(&p.version, pos),
                 "package-outputs" => strings(p.outputs.clone(), pos),
+                "package-arguments" => super::inherit::arguments_value(p, pos),
+                "package-inputs" => super::inherit::inputs_value(&p.inputs, pos),
+                "package-native-inputs" => super::inherit::inputs_value(&p.native_inputs, pos),
+                "package-propagated-inputs" => super::inherit::inputs_value(&p.propagated_inputs, pos),
                 _ => match &p.source {
                     Some(o) => Value::Origin(o.clone()),
                     None => Value::bool(false, pos),
