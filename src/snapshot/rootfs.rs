@@ -43,7 +43,8 @@ pub struct Rootfs {
 
 impl Rootfs {
     /// Builds the root filesystem of `layers` (bottom first) in a new temp
-    /// dir under `<store>/strata/tmp/`, unpacking missing snapshots first,
+    /// dir under `<store>/strata/tmp/`, unpacking missing snapshots first
+    /// (empty layers are left out),
     /// with `points` present but hidden from the changes. A stack deeper than
     /// overlayfs allows (500), or deeper than one page of mount options on a
     /// kernel without `lowerdir+` (< 6.8, ~200 layers), falls back to copy
@@ -54,7 +55,10 @@ impl Rootfs {
         mode: SnapshotMode,
         points: &[MountPoint],
     ) -> Result<Rootfs, SnapshotError> {
-        let snapshots: Vec<PathBuf> = layers.iter().map(|l| snapshot(store, l)).collect::<Result<_, _>>()?;
+        // An empty layer adds nothing to the stack (a Guix phase that left
+        // an output alone): it is not mounted.
+        let snapshots: Vec<PathBuf> =
+            layers.iter().filter(|l| !l.is_empty()).map(|l| snapshot(store, l)).collect::<Result<_, _>>()?;
         let tmp_root = store.tmp_dir();
         let tmp =
             tempfile::Builder::new().prefix("step-").tempdir_in(&tmp_root).map_err(SnapshotError::io(&tmp_root))?;

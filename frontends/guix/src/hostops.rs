@@ -1,12 +1,13 @@
 //! The frontend's host ops: [`SYMLINKS`], a layer of the image's
-//! `-X symlink=` links, and [`VERIFY_NAR`], which checks a fetched
+//! `-X symlink=` links, [`ELF_FILES`], the outputs' ELF files that
+//! shlibdeps reads, and [`VERIFY_NAR`], which checks a fetched
 //! git checkout against its origin's NAR hash (Guix's recursive hash, over
 //! the tree without `.git`) and yields that tree, `.git` left out, as Guix
 //! has it in the store.
 
 use serde_json::json;
 use strata_frontend_api::graph::HostOp;
-use strata_frontend_api::tree::Tree;
+use strata_frontend_api::tree::{self, Entry, EntryKind, Tree};
 use strata_frontend_api::{HostOpError, HostResult, HostTree, ReadFile};
 
 use crate::{base32, nar};
@@ -50,17 +51,56 @@ fn symlinks(op: &HostOp) -> Result<Vec<HostResult>, HostOpError> {
         };
         tree.insert_with_parents(
             path.trim_start_matches('/'),
-            strata_frontend_api::tree::Entry::symlink(target),
+            Entry::symlink(target),
             0o755,
         );
     }
     Ok(vec![HostResult { tree, data: Default::default() }])
 }
 
+/// `guix.elf-files`: no params; yields the input's ELF files and symlinks
+/// with their parent directories — what `strata/bin/shlibdeps` reads of the
+/// outputs, so its key changes only when they do (a phase that edits a
+/// manual page does not rerun it).
+pub const ELF_FILES: &str = "guix.elf-files";
+
+/// The first bytes of an ELF file.
+const ELF_MAGIC: &[u8] = b"\x7fELF";
+
+fn elf_files(inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
+    let mut out = Tree::new();
+    for input in inputs {
+        for (path, entry) in input.tree.iter() {
+            let keep = match &entry.kind {
+                EntryKind::Symlink { .. } => true,
+                EntryKind::File { .. } => input
+                    .files
+                    .read(path)
+                    .map_err(|e| HostOpError::new(format!("guix.elf-files: reading {path}: {e}")))?
+                    .starts_with(ELF_MAGIC),
+                EntryKind::Dir => false,
+            };
+            if !keep {
+                continue;
+            }
+            let mut dir = tree::parent(path);
+            while !dir.is_empty() && !out.contains(dir) {
+                out.insert(dir, input.tree.get(dir).cloned().unwrap_or_else(|| Entry::dir(0o755)));
+                dir = tree::parent(dir);
+            }
+            out.insert(path, entry.clone());
+        }
+    }
+    Ok(vec![HostResult { tree: out, data: Default::default() }])
+}
+
 /// Runs one of the frontend's host ops.
 pub fn run(op: &HostOp, inputs: &[HostTree<'_>]) -> Result<Vec<HostResult>, HostOpError> {
     if op.name == SYMLINKS {
         return symlinks(op);
+    }
+    if op.name == ELF_FILES {
+        return elf_files(inputs);
     }
     if op.name != VERIFY_NAR {
         return Err(HostOpError::new(format!("the guix frontend has no host op '{}'", op.name)));
@@ -161,5 +201,35 @@ mod tests {
         let e = run(&op("0000000000000000000000000000000000000000000000000000", true), &input).unwrap_err();
         assert!(e.message.starts_with("p.scm:3:4: sha256 mismatch for the git checkout: expected 0000"), "{e}");
         assert!(e.message.contains(&format!("found {want}")), "{e}");
+    }
+
+    #[test]
+    fn elf_files_keeps_elf_files_and_symlinks_with_their_parents_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["x-hello/bin", "x-hello/lib", "x-hello/share/man/man1"] {
+            fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        fs::write(dir.path().join("x-hello/bin/hello"), b"\x7fELF\x02\x01\x01 the rest").unwrap();
+        fs::write(dir.path().join("x-hello/bin/hello-wrapper"), b"#!/bin/sh\nexec hello\n").unwrap();
+        fs::write(dir.path().join("x-hello/lib/libhello.so.1.0"), b"\x7fELF\x02").unwrap();
+        fs::write(dir.path().join("x-hello/share/man/man1/hello.1.gz"), b"\x1f\x8b").unwrap();
+        let tree = Tree::parse_listing(
+            "d 755 x-hello\nd 755 x-hello/bin\nf 755 x-hello/bin/hello\nf 755 x-hello/bin/hello-wrapper\n\
+             d 700 x-hello/lib\nf 644 x-hello/lib/libhello.so.1.0\nl 777 x-hello/lib/libhello.so.1 -> libhello.so.1.0\n\
+             d 755 x-hello/share\nd 755 x-hello/share/man\nd 755 x-hello/share/man/man1\n\
+             f 644 x-hello/share/man/man1/hello.1.gz\n",
+        )
+        .unwrap();
+        let files = Files(dir.path());
+        let op = HostOp { name: ELF_FILES.into(), params: json!({}), inputs: vec![], outputs: vec![] };
+        let out = run(&op, &[HostTree { tree: &tree, files: &files }]).unwrap();
+        let t = &out[0].tree;
+        assert_eq!(
+            t.paths().collect::<Vec<_>>(),
+            ["x-hello", "x-hello/bin", "x-hello/bin/hello", "x-hello/lib", "x-hello/lib/libhello.so.1", "x-hello/lib/libhello.so.1.0"]
+        );
+        // Kept entries are the input's own, modes and content ids included.
+        assert_eq!(t.get("x-hello/lib"), tree.get("x-hello/lib"));
+        assert_eq!(t.get("x-hello/bin/hello"), tree.get("x-hello/bin/hello"));
     }
 }

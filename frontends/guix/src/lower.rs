@@ -8,9 +8,9 @@
 //! | `<n>:source:patch` | exec, with origin `patches` or a `snippet`: applied over the source (a tarball repacked as `.tar.xz`) | `out`: the changes under `strata/source` |
 //! | `<n>:packages` | exec, host network: the build base's Debian packages (Guile, the implicit inputs' tools, the mapped inputs) | `out`: every change but apt's logs and caches |
 //! | `<n>:setup` | exec: the first phases that only set the environment, in one process | `changes` |
-//! | `<n>:<phase>` | exec: `guile …/run-phase.scm /strata/phase/phase.scm`, one per phase | `changes`: the state dir, the build dir and the outputs' store dirs |
-//! | `<n>:squash` | layer: every phase's changes | `out` |
-//! | `<n>:output:<o>` | layer: output `o`'s store dir from the squash | `out` |
+//! | `<n>:<phase>` | exec: `guile …/run-phase.scm /strata/phase/phase.scm`, one per phase | `changes`: the state dir and the build dir; `output:<o>`: output `o`'s store dir |
+//! | `<n>:output:<o>` | layer: the squash of the phases' `output:<o>` layers | `out` |
+//! | `<n>:elf-files` | host ([`hostops::ELF_FILES`]): the outputs' ELF files and symlinks | `out` |
 //! | `<n>:shlibdeps` | exec, with a runtime base: the Debian packages of the libraries its outputs' ELF files need (`strata/bin/shlibdeps`) | `out`: the list |
 //! | `<n>:runtime` | exec, host network, over the runtime base: `ca-certificates` | `out` |
 //! | `<n>:runtime-libs` | exec, host network, over the runtime base: the listed packages it lacks (a layer the image leaves out when empty) | `out` |
@@ -225,9 +225,13 @@ impl Lowering {
         for ph in &phases[if lead > 1 { lead } else { 0 }..] {
             units.push(vec![ph.clone()]);
         }
-        let mut capture_paths = vec![rel(STATE_DIR), rel(&build_dir(p))];
-        capture_paths.extend(p.outputs.iter().map(|o| rel(&p.output_path(o))));
+        // What a phase keeps: its changes to the state and build dirs as
+        // one layer, and to each output's store dir as a layer of that
+        // output's, so an output is the squash of its own layers only.
+        let mut captures = vec![Capture::under(CHANGES, [rel(STATE_DIR), rel(&build_dir(p))])];
+        captures.extend(p.outputs.iter().map(|o| Capture::under(&output_changes(o), [rel(&p.output_path(o))])));
         let mut changes: Vec<LayerRef> = Vec::new();
+        let mut by_output: BTreeMap<String, Vec<LayerRef>> = BTreeMap::new();
         let mut seen_steps: Vec<String> = Vec::new();
         for unit in &units {
             let step = if unit.len() > 1 { "setup".to_string() } else { unit[0].name.clone() };
@@ -267,34 +271,41 @@ impl Lowering {
                 ],
                 env,
                 network: Network::None,
-                capture: vec![Capture::under(CHANGES, capture_paths.clone())],
+                capture: captures.clone(),
                 ..Default::default()
             };
             let names: Vec<&str> = unit.iter().map(|ph| ph.name.as_str()).collect();
             self.push(&id, g, &step, format!("{g}: phase {}", names.join(", ")), Op::Exec(op));
             changes.push(LayerRef::output(&id, CHANGES));
+            for o in &p.outputs {
+                let layer = LayerRef::output(&id, &output_changes(o));
+                changes.push(layer.clone());
+                by_output.entry(o.clone()).or_default().push(layer);
+            }
         }
 
-        // The outputs, each its own layer.
-        let squash = format!("{g}:squash");
-        self.push(
-            &squash,
-            g,
-            "outputs",
-            format!("{g}: every phase's changes"),
-            Op::Layer(LayerOp::Squash { inputs: changes }),
-        );
+        // The outputs, each its own layer: the squash of its phases' layers.
         let mut outs = BTreeMap::new();
         for o in &p.outputs {
             let id = format!("{g}:output:{o}");
-            let op = LayerOp::Filter { input: LayerRef::output(&squash, OUT), paths: vec![rel(&p.output_path(o))] };
+            let op = LayerOp::Squash { inputs: by_output.remove(o).unwrap_or_default() };
             self.push(&id, g, "outputs", format!("{g}: output {o} at {}", p.output_path(o)), Op::Layer(op));
             outs.insert(o.clone(), LayerRef::output(&id, OUT));
         }
         if self.settings.base.is_some() {
+            // shlibdeps sees the outputs' ELF files only, so its key changes
+            // only when they do.
+            let elf = format!("{g}:elf-files");
+            let op = HostOp {
+                name: hostops::ELF_FILES.into(),
+                params: serde_json::json!({}),
+                inputs: vec![HostInput { layers: outs.values().cloned().collect(), path: String::new() }],
+                outputs: vec![HostOutput { name: OUT.into(), prefix: String::new() }],
+            };
+            self.push(&elf, g, "shlibdeps", format!("{g}: its outputs' ELF files"), Op::Host(op));
             let mut fs = vec![LayerRef::image(&self.settings.build_base), LayerRef::output(&pk, OUT)];
             fs.extend(rootfs_deps);
-            fs.extend(outs.values().cloned());
+            fs.push(LayerRef::output(&elf, OUT));
             let dirs = p.outputs.iter().map(|o| p.output_path(o)).collect();
             let id = format!("{g}:shlibdeps");
             self.push(
@@ -575,6 +586,11 @@ fn patch_op(
         ..Default::default()
     };
     Ok((op, patched))
+}
+
+/// The name of the layer of a phase's changes to output `o`'s store dir.
+fn output_changes(o: &str) -> String {
+    format!("output:{o}")
 }
 
 /// Where the shlibdeps vertices write their lists, and where the

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use strata_frontend_api::graph::{LayerRef, Op};
+use strata_frontend_api::graph::{LayerOp, LayerRef, Op};
 
 use super::*;
 
@@ -75,10 +75,16 @@ fn hello_lowers_to_one_vertex_per_phase_over_the_earlier_phases_changes() {
     assert_eq!(ids.len(), 3 + 19 + 5, "{ids:?}");
     assert_eq!(ids[ids.len() - 3..], ["hello:shlibdeps", "hello:runtime", "hello:runtime-libs"]);
     let install = exec(&g, "hello:install");
-    // base, packages, source, then the 9 vertices before it.
-    assert_eq!(install.rootfs.len(), 3 + 9);
+    // base, packages, source, then the 9 vertices before it, each with
+    // its changes to the build dir and its changes to `out`.
+    assert_eq!(install.rootfs.len(), 3 + 9 * 2);
     assert_eq!(install.rootfs[0], LayerRef::image("debian:bookworm"));
-    assert_eq!(install.rootfs.last(), Some(&LayerRef::output("hello:check", "changes")));
+    let last_two = &install.rootfs[install.rootfs.len() - 2..];
+    assert_eq!(last_two, [LayerRef::output("hello:check", "changes"), LayerRef::output("hello:check", "output:out")]);
+    // `out` is the squash of what the phases did to it, nothing else.
+    let Op::Layer(LayerOp::Squash { inputs }) = &g.vertex("hello:output:out").unwrap().op else { panic!() };
+    assert_eq!(inputs.len(), 20, "one layer of each phase vertex");
+    assert!(inputs.iter().all(|l| matches!(l, LayerRef::Output { output, .. } if output == "output:out")), "{inputs:?}");
     assert_eq!(install.argv[..2], ["guile".to_string(), "--no-auto-compile".into()]);
     let f = phase_file(&g, "hello:install");
     assert!(f.contains("(name . install)") && f.contains("(source . \"/strata/source/hello-2.12.3.tar.gz\")"), "{f}");
@@ -99,7 +105,7 @@ fn hello_lowers_to_one_vertex_per_phase_over_the_earlier_phases_changes() {
     // The libraries are looked up in hello's build container, over its output.
     let needs = exec(&g, "hello:shlibdeps");
     assert!(needs.rootfs.contains(&LayerRef::output("hello:packages", "out")));
-    assert_eq!(needs.rootfs.last(), Some(&LayerRef::output("hello:output:out", "out")));
+    assert_eq!(needs.rootfs.last(), Some(&LayerRef::output("hello:elf-files", "out")));
     assert_eq!(needs.argv.last().unwrap(), &hello_out(&g));
     let libs = exec(&g, "hello:runtime-libs");
     assert_eq!(libs.rootfs, [LayerRef::image("debian:bookworm"), LayerRef::output("hello:runtime", "out")]);
