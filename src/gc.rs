@@ -216,6 +216,7 @@ pub fn run(store: &Store, opts: &GcOptions) -> crate::Result<GcReport> {
     report.bytes_freed = swept.bytes_freed;
     if !dry {
         crate::attest::cache::AttestCache::in_store(store).prune(store);
+        crate::attest::layer_scan::LayerScans::in_store(store).prune(store);
     }
 
     // What killed builds left mounted, then snapshots, then temp.

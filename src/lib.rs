@@ -12,7 +12,7 @@
 //! | canonical JSON for every blob strata writes | [`json`] | [`json::to_vec`] |
 //! | image config, manifest, index, history | [`image`] | [`image::ImageBuilder`] |
 //! | bringing images in: oci-archive, OCI dir, docker-archive, daemon, rootfs tar | [`import`] | [`import::ImportSource`] |
-//! | proving what was built: SPDX and CycloneDX SBOMs (Debian with DEP-5 licenses, Python, npm, Go, Cargo packages), SLSA provenance, attached as BuildKit does, reused by a rebuild that changed nothing | [`attest`] | [`attest::attach`], [`attest::oci`], [`attest::cache`] |
+//! | proving what was built: SPDX and CycloneDX SBOMs (Debian with DEP-5 licenses, Python, npm, Go, Cargo packages), SLSA provenance, attached as BuildKit does, reused by a rebuild that changed nothing, each layer scanned once | [`attest`] | [`attest::attach`], [`attest::oci`], [`attest::cache`], [`attest::layer_scan`] |
 //! | keyed signing: P-256 and Ed25519 keys, DSSE, Sigstore bundles v0.3 attached as referrers | [`sign`] | [`sign::sign`], [`sign::verify`] |
 //! | `strata verify`: where two images first differ (JSON field, tar entry) | [`verify`] | [`verify::first_difference`] |
 //! | sending images out: oci-archive, OCI dir, docker-archive, daemon load | [`export`] | [`export::ExportTarget`] |

@@ -30,8 +30,9 @@ use strata_frontend_api::metadata::Package;
 
 use super::copyright::{self, DebLicense};
 use super::dpkg::{self, Deb};
-use super::lang::{self, Lang};
-use super::python::{self, Dist};
+use super::lang::Lang;
+use super::layer_scan::LayerScans;
+use super::python::Dist;
 use crate::image::Image;
 use crate::layer::LayerInfo;
 use crate::resolve::{Resolved, image_layers};
@@ -221,6 +222,7 @@ fn scan(s: &Sources<'_>, layers: &[Layer]) -> crate::Result<Packages> {
     let mut dists: BTreeMap<String, Found<Dist>> = BTreeMap::new();
     let mut docs: BTreeMap<String, Doc> = BTreeMap::new();
     let mut langs: BTreeMap<String, Found<Lang>> = BTreeMap::new();
+    let scans = LayerScans::in_store(store);
     for (i, l) in layers.iter().enumerate() {
         let root = crate::snapshot::snapshot(store, &l.info)?;
         let status = root.join(dpkg::STATUS);
@@ -236,11 +238,12 @@ fn scan(s: &Sources<'_>, layers: &[Layer]) -> crate::Result<Packages> {
             last_status = Some(debs);
         }
         read_docs(&root, &mut docs);
-        for d in python::scan(&root) {
+        let scanned = scans.scan(&l.info, &root);
+        for d in scanned.dists {
             let origin = credit(store, l, &d.path)?;
             dists.insert(d.path.clone(), Found { item: d, origin, layer: i });
         }
-        for p in lang::scan(&root) {
+        for p in scanned.langs {
             let origin = credit(store, l, &p.path)?;
             langs.insert(p.key(), Found { item: p, origin, layer: i });
         }

@@ -16,7 +16,7 @@ use std::path::Path;
 use object::{Object as _, ObjectSection as _};
 
 /// Which package ecosystem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Ecosystem {
     Pypi,
     Npm,
@@ -47,7 +47,7 @@ impl Ecosystem {
 }
 
 /// One language package.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Lang {
     pub ecosystem: Ecosystem,
     pub name: String,

@@ -28,6 +28,7 @@ pub mod cyclonedx;
 pub mod dpkg;
 pub mod inventory;
 pub mod lang;
+pub mod layer_scan;
 pub mod license;
 pub mod oci;
 pub mod provenance;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 /// One installed Python distribution.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Dist {
     pub name: String,
     pub version: String,

@@ -49,11 +49,7 @@ fn symlinks(op: &HostOp) -> Result<Vec<HostResult>, HostOpError> {
         let (Some(path), Some(target)) = (pair[0].as_str(), pair[1].as_str()) else {
             return Err(HostOpError::new("guix.symlinks: bad parameters"));
         };
-        tree.insert_with_parents(
-            path.trim_start_matches('/'),
-            Entry::symlink(target),
-            0o755,
-        );
+        tree.insert_with_parents(path.trim_start_matches('/'), Entry::symlink(target), 0o755);
     }
     Ok(vec![HostResult { tree, data: Default::default() }])
 }
@@ -226,7 +222,14 @@ mod tests {
         let t = &out[0].tree;
         assert_eq!(
             t.paths().collect::<Vec<_>>(),
-            ["x-hello", "x-hello/bin", "x-hello/bin/hello", "x-hello/lib", "x-hello/lib/libhello.so.1", "x-hello/lib/libhello.so.1.0"]
+            [
+                "x-hello",
+                "x-hello/bin",
+                "x-hello/bin/hello",
+                "x-hello/lib",
+                "x-hello/lib/libhello.so.1",
+                "x-hello/lib/libhello.so.1.0"
+            ]
         );
         // Kept entries are the input's own, modes and content ids included.
         assert_eq!(t.get("x-hello/lib"), tree.get("x-hello/lib"));

@@ -84,7 +84,10 @@ fn hello_lowers_to_one_vertex_per_phase_over_the_earlier_phases_changes() {
     // `out` is the squash of what the phases did to it, nothing else.
     let Op::Layer(LayerOp::Squash { inputs }) = &g.vertex("hello:output:out").unwrap().op else { panic!() };
     assert_eq!(inputs.len(), 20, "one layer of each phase vertex");
-    assert!(inputs.iter().all(|l| matches!(l, LayerRef::Output { output, .. } if output == "output:out")), "{inputs:?}");
+    assert!(
+        inputs.iter().all(|l| matches!(l, LayerRef::Output { output, .. } if output == "output:out")),
+        "{inputs:?}"
+    );
     assert_eq!(install.argv[..2], ["guile".to_string(), "--no-auto-compile".into()]);
     let f = phase_file(&g, "hello:install");
     assert!(f.contains("(name . install)") && f.contains("(source . \"/strata/source/hello-2.12.3.tar.gz\")"), "{f}");
